@@ -1,0 +1,1 @@
+"""Database plumbing: the embedded cluster, engines and migrations."""

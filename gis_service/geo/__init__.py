@@ -1,0 +1,1 @@
+"""Geodesy helpers shared by every domain: Chinese datums, bboxes and points."""

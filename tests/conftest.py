@@ -1,0 +1,59 @@
+"""Shared fixtures: one throwaway PostGIS cluster per test session, built by the same code
+the service uses for its embedded default, and a migrated database in it."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from gis_service.config import Settings
+from gis_service.db import migrate
+from gis_service.db.cluster import Cluster
+from gis_service.db.engine import make_engine
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A fresh cluster under pytest's temp folder, destroyed at the end of the session."""
+    root = tmp_path_factory.mktemp("cluster") / "pg"
+    # fsync stays on: a test kills the server with -9 and expects committed rows to survive.
+    cluster = Cluster(root, db_name="gis_test")
+    cluster.start()
+    yield cluster
+    if not os.environ.get("GIS_KEEP_TEST_CLUSTER"):
+        cluster.destroy()
+
+
+def new_database(cluster: Cluster, prefix: str = "t") -> str:
+    """Create an empty PostGIS database in the cluster and return its URL."""
+    return cluster.ensure_database(f"{prefix}_{uuid.uuid4().hex[:10]}")
+
+
+@pytest.fixture(scope="session")
+def db_url(pg_cluster: Cluster) -> str:
+    """A migrated database shared by the read-mostly tests."""
+    url = pg_cluster.ensure_database("gis_test")
+    engine = make_engine(url, pool_size=2)
+    migrate.upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on the shared migrated database."""
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings pointing at the shared database (so no embedded cluster is started)."""
+    data_dir: Path = tmp_path_factory.mktemp("data")
+    return Settings(database_url=db_url, data_dir=data_dir, load_demo=False)
