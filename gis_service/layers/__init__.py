@@ -1,0 +1,1 @@
+"""Declarative layer catalog: facility types, hazard categories and departments from YAML."""

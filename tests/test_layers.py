@@ -1,0 +1,412 @@
+"""The layer catalog: the shipped YAML loads, broken YAML is reported precisely, sync upserts."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import Connection, Engine, text
+
+from gis_service.layers.schemas import Catalog
+from gis_service.layers.service import LayerError, load_catalog, sync_catalog
+
+LAYERS_DIR = Path(__file__).resolve().parent.parent / "layers"
+
+MANHOLE_COVERS = {
+    "water_supply_cover",
+    "sewage_cover",
+    "rain_cover",
+    "power_cover",
+    "telecom_cover",
+    "gas_cover",
+    "heat_cover",
+}
+REQUIRED_FACILITY_TYPES = MANHOLE_COVERS | {
+    "sewer_bend_well",
+    "sewer_pipe",
+    "ev_charger",
+    "ebike_charger",
+    "ebike_shed",
+    "wall",
+    "camera",
+    "fitness_equipment",
+    "bench",
+    "fence",
+    "pavilion",
+    "smart_toilet",
+}
+LINE_TYPES = {"sewer_pipe", "wall", "fence"}
+# Every event the seed articles name (domain.md), by the code that carries it.
+REQUIRED_CATEGORIES = {
+    "sewer_blockage",
+    "waterlogging",
+    "manhole_cover_sunken",
+    "manhole_cover_missing",
+    "wall_damage",
+    "road_collapse",
+    "solar_heater_leak",
+    "charger_fault",
+    "flying_wire_charging",
+    "clutter",
+    "graffiti",
+    "parking_disorder",
+    "door_access_fault",
+    "neighbour_dispute",
+}
+LINE_FORMAT = re.compile(r"^layers/\S+?\.yaml(: field '[^']+')?: .+$")
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog(LAYERS_DIR)
+
+
+@pytest.fixture
+def layers_copy(tmp_path: Path) -> Path:
+    """A private copy of the shipped layers to break."""
+    target = tmp_path / "layers"
+    shutil.copytree(LAYERS_DIR, target)
+    return target
+
+
+def _edit(path: Path, change: Callable[[Any], None]) -> None:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def _problems(layers_dir: Path) -> LayerError:
+    with pytest.raises(LayerError) as info:
+        load_catalog(layers_dir)
+    return info.value
+
+
+# ---- the shipped catalog -----------------------------------------------------------------------
+
+
+def test_shipped_catalog_covers_the_seed_facilities(catalog: Catalog) -> None:
+    assert set(catalog.facility_types) >= REQUIRED_FACILITY_TYPES
+    covers = [
+        f
+        for f in catalog.facility_types.values()
+        if f.name_zh.endswith("井盖") and f.class_code.startswith("01")
+    ]
+    assert len(covers) >= 7
+    assert {f.class_code for f in covers} >= {"0101", "0102", "0103"}
+    for code in LINE_TYPES:
+        assert catalog.facility_types[code].geometry == "line"
+    for code in REQUIRED_FACILITY_TYPES - LINE_TYPES:
+        assert catalog.facility_types[code].geometry == "point"
+
+
+def test_shipped_facility_types_are_well_formed(catalog: Catalog) -> None:
+    class_codes = [f.class_code for f in catalog.facility_types.values()]
+    assert len(class_codes) == len(set(class_codes))
+    for code, ft in catalog.facility_types.items():
+        assert (LAYERS_DIR / "facility_types" / f"{code}.yaml").is_file()
+        if ft.class_code.startswith("9"):
+            assert ft.class_note, code
+        assert ft.demo.per_micro_grid > 0, code
+    # manhole covers are dense, cameras sparse (益民园: 275 cameras for a whole community)
+    assert catalog.facility_types["sewage_cover"].demo.per_micro_grid >= 1
+    assert catalog.facility_types["camera"].demo.per_micro_grid == pytest.approx(0.3)
+    assert catalog.facility_types["sewer_pipe"].attributes["material"].type == "enum"
+
+
+def test_shipped_categories_resolve(catalog: Catalog) -> None:
+    assert set(catalog.hazard_categories) >= REQUIRED_CATEGORIES
+    assert "zz_municipal_facilities" in catalog.departments
+    assert catalog.departments["zz_municipal_facilities"].name_zh == "郑州市市政设施事务中心"
+    for code, cat in catalog.hazard_categories.items():
+        assert cat.default_department in catalog.departments, code
+        assert set(cat.facility_types) <= set(catalog.facility_types), code
+    # 四必报: every one of the four report classes has at least one category
+    assert {c.report_class for c in catalog.hazard_categories.values()} == {
+        "safety_hazard",
+        "instability",
+        "resident_request",
+        "illegal_clue",
+    }
+    sunken = catalog.hazard_categories["manhole_cover_sunken"]
+    assert set(sunken.facility_types) >= MANHOLE_COVERS
+    assert catalog.hazard_categories["sewer_blockage"].default_department == (
+        "zz_municipal_facilities"
+    )
+
+
+def test_a_new_facility_type_needs_only_a_file(layers_copy: Path) -> None:
+    (layers_copy / "facility_types" / "street_light.yaml").write_text(
+        "code: street_light\nname_zh: 路灯\nname_en: Street light\nclass_code: '0118'\n"
+        "major_class_zh: 公用设施\ngeometry: point\nicon: lightbulb\ncolor: '#FFD600'\n",
+        encoding="utf-8",
+    )
+    catalog = load_catalog(layers_copy)
+    assert catalog.facility_types["street_light"].demo.per_micro_grid == 0.5
+    assert catalog.facility_types["street_light"].attributes == {}
+
+
+# ---- broken copies -----------------------------------------------------------------------------
+
+
+def _bad_syntax(layers: Path) -> None:
+    (layers / "hazard_categories" / "sewer_blockage.yaml").write_text(
+        "code: sewer_blockage\nname_zh: [下水道堵塞\nname_en: Sewer blockage\n", encoding="utf-8"
+    )
+
+
+def _missing_field(layers: Path) -> None:
+    _edit(layers / "hazard_categories" / "sewer_blockage.yaml", lambda d: d.pop("sla_hours"))
+
+
+def _wrong_type(layers: Path) -> None:
+    _edit(
+        layers / "hazard_categories" / "sewer_blockage.yaml",
+        lambda d: d.update(sla_hours="two days"),
+    )
+
+
+def _wrong_nested_type(layers: Path) -> None:
+    _edit(
+        layers / "facility_types" / "sewer_pipe.yaml",
+        lambda d: d["attributes"]["material"].update(type="text"),
+    )
+
+
+def _unknown_field(layers: Path) -> None:
+    _edit(layers / "facility_types" / "bench.yaml", lambda d: d.update(colour="#000000"))
+
+
+def _code_not_file_name(layers: Path) -> None:
+    _edit(layers / "facility_types" / "wall.yaml", lambda d: d.update(code="walls"))
+
+
+def _unknown_department(layers: Path) -> None:
+    _edit(
+        layers / "hazard_categories" / "clutter.yaml",
+        lambda d: d.update(default_department="nobody_at_all"),
+    )
+
+
+def _unknown_facility_type(layers: Path) -> None:
+    _edit(
+        layers / "hazard_categories" / "camera_fault.yaml",
+        lambda d: d.update(facility_types=["camera", "drone"]),
+    )
+
+
+def _duplicate_department(layers: Path) -> None:
+    _edit(layers / "departments.yaml", lambda d: d.append(dict(d[0])))
+
+
+def _unquoted_class_code(layers: Path) -> None:
+    path = layers / "facility_types" / "bench.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace('class_code: "0407"', "class_code: 0407"),
+        encoding="utf-8",
+    )
+
+
+BROKEN = [
+    ("bad_yaml", _bad_syntax, "hazard_categories/sewer_blockage.yaml", "", "line 3, column"),
+    ("missing", _missing_field, "hazard_categories/sewer_blockage.yaml", "sla_hours", "missing"),
+    ("type", _wrong_type, "hazard_categories/sewer_blockage.yaml", "sla_hours", "integer"),
+    (
+        "nested",
+        _wrong_nested_type,
+        "facility_types/sewer_pipe.yaml",
+        "attributes.material.type",
+        "'enum'",
+    ),
+    ("unknown", _unknown_field, "facility_types/bench.yaml", "colour", "did you mean 'color'"),
+    ("code", _code_not_file_name, "facility_types/wall.yaml", "code", "rename"),
+    (
+        "department",
+        _unknown_department,
+        "hazard_categories/clutter.yaml",
+        "default_department",
+        "nobody_at_all",
+    ),
+    (
+        "facility",
+        _unknown_facility_type,
+        "hazard_categories/camera_fault.yaml",
+        "facility_types[1]",
+        "drone",
+    ),
+    ("dup_dept", _duplicate_department, "departments.yaml", "[16].code", "duplicate"),
+    ("class_code", _unquoted_class_code, "facility_types/bench.yaml", "class_code", "quote"),
+]
+
+
+@pytest.mark.parametrize(
+    ("breaker", "file", "field", "says"),
+    [case[1:] for case in BROKEN],
+    ids=[case[0] for case in BROKEN],
+)
+def test_broken_copy_names_file_and_field(
+    layers_copy: Path,
+    breaker: Callable[[Path], None],
+    file: str,
+    field: str,
+    says: str,
+) -> None:
+    breaker(layers_copy)
+    err = _problems(layers_copy)
+    rel = f"layers/{file}"
+    matching = [p for p in err.problems if p.file == rel and p.field == field]
+    assert matching, str(err)
+    assert says in matching[0].message
+    expected = f"{rel}: field '{field}': " if field else f"{rel}: "
+    assert expected in str(err)
+    for line in str(err).splitlines():
+        assert LINE_FORMAT.match(line), line
+
+
+def test_all_problems_are_reported_at_once(layers_copy: Path) -> None:
+    for breaker in (_bad_syntax, _unknown_field, _code_not_file_name, _unknown_department):
+        breaker(layers_copy)
+    err = _problems(layers_copy)
+    files = {p.file for p in err.problems}
+    assert files >= {
+        "layers/hazard_categories/sewer_blockage.yaml",
+        "layers/facility_types/bench.yaml",
+        "layers/facility_types/wall.yaml",
+        "layers/hazard_categories/clutter.yaml",
+    }
+    assert len(str(err).splitlines()) == len(err.problems)
+    syntax = next(p for p in err.problems if p.file.endswith("sewer_blockage.yaml"))
+    assert syntax.line == 3
+    # validation errors carry the line they point at
+    unknown = next(p for p in err.problems if p.field == "colour")
+    assert unknown.line is not None and f"(line {unknown.line})" in unknown.message
+
+
+def test_missing_folders_are_problems(tmp_path: Path) -> None:
+    with pytest.raises(LayerError, match="layers folder not found"):
+        load_catalog(tmp_path / "layers")
+    (tmp_path / "layers").mkdir()
+    err = _problems(tmp_path / "layers")
+    assert {p.file for p in err.problems} == {
+        "layers/departments.yaml",
+        "layers/facility_types",
+        "layers/hazard_categories",
+    }
+
+
+def test_duplicate_yaml_keys_are_refused(layers_copy: Path) -> None:
+    path = layers_copy / "hazard_categories" / "graffiti.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "sla_hours: 1\n", encoding="utf-8")
+    err = _problems(layers_copy)
+    assert "duplicate key 'sla_hours'" in str(err)
+
+
+# ---- sync --------------------------------------------------------------------------------------
+
+
+def _active_codes(conn: Connection, table: str) -> set[str]:
+    # table names come from the fixed tuple below, never from input
+    rows = conn.execute(text(f"SELECT code FROM {table} WHERE active"))
+    return {r.code for r in rows}
+
+
+def _row_count(conn: Connection, table: str) -> int:
+    return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+
+
+TABLES = ("departments", "facility_types", "hazard_categories")
+
+
+def _without_facility_type(layers: Path, victim: str) -> None:
+    (layers / "facility_types" / f"{victim}.yaml").unlink()
+    for path in (layers / "hazard_categories").glob("*.yaml"):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if victim in data.get("facility_types", []):
+            _edit(
+                path,
+                lambda d: d.update(facility_types=[f for f in d["facility_types"] if f != victim]),
+            )
+
+
+def test_sync_catalog(engine: Engine, catalog: Catalog, layers_copy: Path) -> None:
+    _without_facility_type(layers_copy, "pavilion")
+    reduced = load_catalog(layers_copy)
+    assert "pavilion" not in reduced.facility_types
+
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            counts = sync_catalog(conn, catalog)
+            sizes = {t: len(getattr(catalog, t)) for t in TABLES}
+            for table in TABLES:
+                assert counts[table] == sizes[table]
+                assert _active_codes(conn, table) == set(getattr(catalog, table))
+            totals = {t: _row_count(conn, t) for t in TABLES}
+
+            row = conn.execute(
+                text(
+                    "SELECT name_zh, class_code, geometry_kind, icon, color, "
+                    "attribute_schema -> 'material' ->> 'type' AS material_type, "
+                    "definition ->> 'major_class_zh' AS major "
+                    "FROM facility_types WHERE code = :code"
+                ),
+                {"code": "sewer_pipe"},
+            ).one()
+            pipe = catalog.facility_types["sewer_pipe"]
+            assert (row.name_zh, row.class_code, row.geometry_kind) == (
+                pipe.name_zh,
+                pipe.class_code,
+                "line",
+            )
+            assert (row.icon, row.color, row.material_type) == (pipe.icon, pipe.color, "enum")
+            assert row.major == pipe.major_class_zh
+
+            cat = conn.execute(
+                text(
+                    "SELECT default_department_code, facility_types, sla_hours, "
+                    "definition ->> 'report_class' AS report_class "
+                    "FROM hazard_categories WHERE code = 'sewer_blockage'"
+                )
+            ).one()
+            assert cat.default_department_code == "zz_municipal_facilities"
+            assert cat.facility_types == catalog.hazard_categories["sewer_blockage"].facility_types
+            assert cat.sla_hours == catalog.hazard_categories["sewer_blockage"].sla_hours
+            assert cat.report_class == "resident_request"
+
+            # idempotent: same counts, nothing retired, no new rows
+            again = sync_catalog(conn, catalog)
+            assert again == {**sizes, **{f"{t}_deactivated": 0 for t in TABLES}}
+            assert {t: _row_count(conn, t) for t in TABLES} == totals
+
+            # a removed file retires its row but keeps it (facilities may reference it)
+            retired = sync_catalog(conn, reduced)
+            assert retired["facility_types_deactivated"] == 1
+            assert retired["departments_deactivated"] == 0
+            assert retired["hazard_categories_deactivated"] == 0
+            active = conn.execute(
+                text("SELECT active FROM facility_types WHERE code = 'pavilion'")
+            ).scalar_one()
+            assert active is False
+            assert _row_count(conn, "facility_types") == totals["facility_types"]
+            fts = conn.execute(
+                text("SELECT facility_types FROM hazard_categories WHERE code = :c"),
+                {"c": "public_facility_damage"},
+            ).scalar_one()
+            assert "pavilion" not in fts
+
+            # and the file coming back revives it
+            sync_catalog(conn, catalog)
+            assert "pavilion" in _active_codes(conn, "facility_types")
+        finally:
+            trans.rollback()
+
+    # The database is shared by the whole session: leave the real catalog synced and active.
+    with engine.begin() as conn:
+        sync_catalog(conn, catalog)
+    with engine.connect() as conn:
+        for table in TABLES:
+            assert set(getattr(catalog, table)) <= _active_codes(conn, table)
