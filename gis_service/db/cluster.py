@@ -69,7 +69,7 @@ def _postgis_control(major: str) -> Path:
 
 @dataclass
 class Cluster:
-    """A PostgreSQL cluster under ``root``: ``root/data``, ``root/run`` and ``root/postgres.log``."""
+    """A cluster under ``root``: ``root/data``, ``root/run`` and ``root/postgres.log``."""
 
     root: Path
     db_name: str = "gis"

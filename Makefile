@@ -1,0 +1,46 @@
+# The two commands of the README:
+#   make run   - install what is missing, start the embedded PostGIS, migrate, load the demo
+#                once and serve on http://127.0.0.1:8000 (Ctrl-C stops the web server)
+#   make test  - install the same plus test tools, then lint and run the whole suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup setup-test lint format pg-stop clean
+
+run: setup
+	$(BIN)/gis-service serve
+
+test: setup-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -q
+
+setup: $(STAMP)
+	@scripts/system-deps.sh run
+
+setup-test: $(STAMP)
+	@scripts/system-deps.sh test
+
+# Reinstall the virtualenv only when the project's dependencies changed.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (3.11+): apt-get install python3 python3-venv" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+pg-stop: $(STAMP)
+	$(BIN)/gis-service pg stop
+
+clean: pg-stop
+	rm -rf var

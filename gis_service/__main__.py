@@ -1,0 +1,5 @@
+"""``python -m gis_service`` runs the command line."""
+
+from gis_service.cli import app
+
+app()

@@ -1,0 +1,224 @@
+"""The ``gis-service`` command line: serve, db, demo, layers and pg."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gis_service.config import Settings
+from gis_service.db.cluster import ClusterError
+
+app = typer.Typer(
+    help="gis-service: 网格化基层治理地图服务 (grid-governance map service).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Schema migrations (Alembic).", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo district (二七区, Zhengzhou).", no_args_is_help=True)
+layers_app = typer.Typer(
+    help="Facility types and hazard categories in layers/.", no_args_is_help=True
+)
+pg_app = typer.Typer(help="The embedded PostgreSQL/PostGIS cluster.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+app.add_typer(layers_app, name="layers")
+app.add_typer(pg_app, name="pg")
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _engine():
+    from gis_service.db.engine import make_engine, resolve_url
+
+    try:
+        return make_engine(resolve_url(_settings(), start=True), pool_size=2)
+    except ClusterError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (GIS_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (GIS_PORT).")] = None,
+    demo: Annotated[
+        bool | None, typer.Option("--demo/--no-demo", help="Load the demo on first start.")
+    ] = None,
+) -> None:
+    """Start PostGIS if needed, migrate, load the demo once, and serve the API."""
+    import uvicorn
+
+    from gis_service.app import create_app
+    from gis_service.layers.service import LayerError
+    from gis_service.runtime import prepare
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = _settings()
+    if host:
+        settings.host = host
+    if port:
+        settings.port = port
+    t0 = time.perf_counter()
+    try:
+        prepared = prepare(settings, load_demo=demo)
+    except (ClusterError, LayerError) as exc:
+        _fail(str(exc))
+    prepared.engine.dispose()
+    where = "DATABASE_URL" if settings.database_url else f"embedded cluster in {settings.data_path}"
+    typer.echo(
+        f"database ready ({where}) in {time.perf_counter() - t0:.1f}s: "
+        + ", ".join(f"{k} {v:.1f}s" for k, v in prepared.timings.items())
+    )
+    if prepared.demo:
+        typer.echo(f"demo: {prepared.demo.get('status', prepared.demo)}")
+    typer.echo(f"serving on http://{settings.host}:{settings.port} (API docs: /docs)")
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from gis_service.db import migrate
+
+    engine = _engine()
+    migrate.upgrade(engine, revision)
+    typer.echo(f"database at revision {migrate.current(engine)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base.")] = "-1",
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Revert migrations down to REVISION (default: one step). Drops data."""
+    from gis_service.db import migrate
+
+    if not yes:
+        typer.confirm(f"Downgrade to {revision}? Tables dropped lose their data.", abort=True)
+    engine = _engine()
+    migrate.downgrade(engine, revision)
+    typer.echo(f"database at revision {migrate.current(engine) or 'base (empty)'}")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show the current and newest revision."""
+    from gis_service.db import migrate
+
+    engine = _engine()
+    cur, head = migrate.current(engine), migrate.head(engine)
+    state = "up to date" if cur == head else "needs `gis-service db upgrade`"
+    typer.echo(f"current: {cur or 'none'}\nhead:    {head}\n{state}")
+
+
+@demo_app.command("load")
+def demo_load(
+    force: Annotated[bool, typer.Option(help="Delete the demo rows and load again.")] = False,
+    seed: Annotated[int | None, typer.Option(help="Generator seed (GIS_DEMO_SEED).")] = None,
+) -> None:
+    """Load the demo district (idempotent: a second run changes nothing)."""
+    from gis_service.layers.service import LayerError
+    from gis_service.runtime import prepare
+
+    settings = _settings()
+    if seed is not None:
+        settings.demo_seed = seed
+    try:
+        prepared = prepare(settings, load_demo=False)
+    except (ClusterError, LayerError) as exc:
+        _fail(str(exc))
+    from gis_service.demo.loader import load_demo
+
+    t0 = time.perf_counter()
+    result = load_demo(
+        prepared.engine,
+        prepared.catalog,
+        settings.demo_data_dir / "erqi_410103_wgs84.geojson",
+        seed=settings.demo_seed,
+        force=force,
+    )
+    typer.echo(json.dumps(result, ensure_ascii=False, default=str, indent=2))
+    typer.echo(f"took {time.perf_counter() - t0:.1f}s")
+
+
+@layers_app.command("check")
+def layers_check(
+    path: Annotated[Path | None, typer.Argument(help="Layers folder (GIS_LAYERS_DIR).")] = None,
+) -> None:
+    """Validate every YAML file in layers/; errors name the file and the field."""
+    from gis_service.layers.service import LayerError, load_catalog
+
+    folder = path or _settings().layers_dir
+    try:
+        catalog = load_catalog(folder)
+    except LayerError as exc:
+        _fail(f"{folder} has problems:\n{exc}")
+    typer.echo(
+        f"{folder}: {len(catalog.facility_types)} facility types, "
+        f"{len(catalog.hazard_categories)} hazard categories, "
+        f"{len(catalog.departments)} departments: OK"
+    )
+
+
+def _cluster():
+    from gis_service.db.engine import cluster_for
+
+    settings = _settings()
+    if settings.database_url:
+        _fail("DATABASE_URL is set, so the service uses that database and no embedded cluster.")
+    return cluster_for(settings)
+
+
+@pg_app.command("start")
+def pg_start() -> None:
+    """Start the embedded cluster (initdb on first use; reuses a running one)."""
+    cluster = _cluster()
+    try:
+        started = cluster.start()
+        url = cluster.ensure_database()
+    except ClusterError as exc:
+        _fail(str(exc))
+    typer.echo(("started" if started else "already running") + f": {url}")
+
+
+@pg_app.command("stop")
+def pg_stop() -> None:
+    """Stop the embedded cluster cleanly."""
+    try:
+        stopped = _cluster().stop()
+    except ClusterError as exc:
+        _fail(str(exc))
+    typer.echo("stopped" if stopped else "not running")
+
+
+@pg_app.command("status")
+def pg_status() -> None:
+    """Show whether the embedded cluster runs, where, and how to connect."""
+    cluster = _cluster()
+    try:
+        state = cluster.status()
+    except ClusterError as exc:
+        _fail(str(exc))
+    typer.echo(f"status:  {state}")
+    typer.echo(f"folder:  {cluster.home}")
+    if state != "absent":
+        typer.echo(f"socket:  {cluster.socket_dir}")
+        typer.echo(f"url:     {cluster.url()}")
+        typer.echo(f"psql:    psql -h {cluster.socket_dir} -U postgres {cluster.db_name}")
+    if state == "running":
+        typer.echo(f"pid:     {cluster.pid()}")
+    sys.exit(0 if state == "running" else 3)

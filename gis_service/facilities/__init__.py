@@ -1,0 +1,1 @@
+"""Facilities (部件): manholes, chargers, walls, cameras and their types."""

@@ -1,0 +1,124 @@
+"""Thin HTTP routes for facilities (部件)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
+
+from gis_service.deps import (
+    BBox,
+    Conn,
+    Crs,
+    Near,
+    PointQuery,
+    bbox_query,
+    near_query,
+    point_query,
+    reject_unknown_query,
+)
+from gis_service.errors import invalid, not_found
+from gis_service.facilities import service, sql
+from gis_service.facilities.service import FacilityFilter
+from gis_service.listing import FormatDep, OutputFormat, PageDep, collection_response, csv_response
+from gis_service.responses import GeoJSONResponse
+
+router = APIRouter(
+    prefix="/api/v1", tags=["facilities"], dependencies=[Depends(reject_unknown_query)]
+)
+
+FACILITY_STATUSES = ("planned", "in_service", "damaged", "under_repair", "retired")
+MAX_K = 100
+
+
+def _codes(raw: str | None, allowed, name: str) -> list[str] | None:
+    if not raw:
+        return None
+    items = [x.strip() for x in raw.split(",") if x.strip()]
+    bad = [x for x in items if x not in allowed]
+    if bad:
+        raise invalid(
+            f"Unknown {name}: {', '.join(bad)}. Known: {', '.join(sorted(allowed))}.",
+            **{name: bad},
+        )
+    return items
+
+
+def type_list(request: Request, raw: str | None) -> list[str] | None:
+    """Check facility-type codes against layers/."""
+    return _codes(raw, request.app.state.catalog.facility_types, "type")
+
+
+def facility_filter_query(
+    request: Request,
+    bbox: Annotated[BBox | None, Depends(bbox_query)],
+    near: Annotated[Near | None, Depends(near_query)],
+    type: Annotated[
+        str | None, Query(description="Comma list of facility-type codes (see layers/).")
+    ] = None,
+    status: Annotated[
+        str | None, Query(description=f"Comma list of: {', '.join(FACILITY_STATUSES)}.")
+    ] = None,
+    grid: Annotated[int | None, Query(ge=1, description="Only inside this grid.")] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="Code prefix or name part.")
+    ] = None,
+) -> FacilityFilter:
+    """Parse every facility-list filter."""
+    return FacilityFilter(
+        types=type_list(request, type),
+        statuses=_codes(status, FACILITY_STATUSES, "status"),
+        bbox=bbox,
+        near=near,
+        grid=grid,
+        q=q,
+    )
+
+
+@router.get("/facilities", response_class=GeoJSONResponse, summary="Facilities, filtered")
+def list_facilities(
+    conn: Conn,
+    request: Request,
+    flt: Annotated[FacilityFilter, Depends(facility_filter_query)],
+    page: PageDep,
+    fmt: FormatDep,
+    crs: Crs,
+) -> Response:
+    """Facilities by bbox, type, status, grid, or within ``radius`` metres of ``near``."""
+    params = flt.as_params(crs)
+    if fmt is OutputFormat.csv:
+        return csv_response(
+            conn, sql.FACILITY_LIST_CSV, {**params, **page.as_params()}, "facilities"
+        )
+    return collection_response(conn, sql.FACILITY_LIST, params, request, page)
+
+
+@router.get(
+    "/facilities/nearest", response_class=GeoJSONResponse, summary="The k nearest facilities"
+)
+def nearest_facilities(
+    conn: Conn,
+    request: Request,
+    point: Annotated[PointQuery, Depends(point_query)],
+    k: Annotated[int, Query(ge=1, le=MAX_K, description="How many.")] = 5,
+    type: Annotated[str | None, Query(description="Comma list of facility-type codes.")] = None,
+) -> GeoJSONResponse:
+    """The k nearest facilities (KNN on the spatial index), nearest first, with distances."""
+    body = service.nearest(conn, point.lon, point.lat, k, type_list(request, type), point.crs)
+    return GeoJSONResponse(body)
+
+
+@router.get(
+    "/facilities/{facility_id}",
+    response_class=GeoJSONResponse,
+    summary="One facility with its grid chain",
+)
+def get_facility(
+    conn: Conn, facility_id: Annotated[int, Path(ge=1, le=2**63 - 1)], crs: Crs
+) -> GeoJSONResponse:
+    """A facility as a GeoJSON Feature with the grids it lies in."""
+    body = service.facility_feature(conn, facility_id, crs)
+    if body is None:
+        raise not_found(f"Facility {facility_id} does not exist.", id=facility_id)
+    return GeoJSONResponse(body)

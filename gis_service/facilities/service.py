@@ -1,0 +1,55 @@
+"""Facility reads with no HTTP: filtered lists, k nearest, and one facility."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from gis_service.deps import BBox, Near
+from gis_service.facilities import sql
+from gis_service.geo.datums import Datum
+
+
+@dataclass(frozen=True)
+class FacilityFilter:
+    """What a facility list may be filtered by; None switches a filter off."""
+
+    types: list[str] | None = None
+    statuses: list[str] | None = None
+    bbox: BBox | None = None
+    near: Near | None = None
+    grid: int | None = None
+    q: str | None = None
+
+    def as_params(self, crs: Datum) -> dict[str, Any]:
+        """Bound parameters for the list statements."""
+        box = (
+            self.bbox.as_params() if self.bbox else dict.fromkeys(("minx", "miny", "maxx", "maxy"))
+        )
+        near = self.near
+        return {
+            "types": self.types,
+            "statuses": self.statuses,
+            **box,
+            "near_lon": near.lon if near else None,
+            "near_lat": near.lat if near else None,
+            "radius": near.radius_m if near else None,
+            "grid": self.grid,
+            "q": self.q,
+            "crs": crs.value,
+        }
+
+
+def nearest(
+    conn: Connection, lon: float, lat: float, k: int, types: list[str] | None, crs: Datum
+) -> str:
+    """The k facilities nearest a WGS84 point, as a FeatureCollection text."""
+    params = {"lon": lon, "lat": lat, "k": k, "types": types, "crs": crs.value}
+    return conn.execute(sql.FACILITY_NEAREST, params).scalar()
+
+
+def facility_feature(conn: Connection, facility_id: int, crs: Datum) -> str | None:
+    """One facility as a Feature text with its grid chain, or None."""
+    return conn.execute(sql.FACILITY_FEATURE, {"id": facility_id, "crs": crs.value}).scalar()

@@ -1,0 +1,1 @@
+"""Grids: the street → community → grid → micro-grid hierarchy and special grids."""

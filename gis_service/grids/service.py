@@ -1,0 +1,79 @@
+"""Grid logic with no HTTP: locate points, list and summarise grids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from gis_service.deps import BBox
+from gis_service.geo.datums import Datum
+from gis_service.grids import sql
+
+
+def locate(conn: Connection, lon: float, lat: float, at: datetime | None = None) -> str | None:
+    """The grid chain at a WGS84 point as a JSON text, or None when no grid covers it."""
+    return conn.execute(sql.LOCATE, {"lon": lon, "lat": lat, "at": at}).scalar()
+
+
+def locate_many(
+    conn: Connection, lons: list[float], lats: list[float], at: datetime | None = None
+) -> str:
+    """For each WGS84 point, its finest grid and chain of ids (or null), as a JSON array."""
+    return conn.execute(sql.LOCATE_BATCH, {"xs": lons, "ys": lats, "at": at}).scalar() or "[]"
+
+
+def nearest_grid(conn: Connection, lon: float, lat: float) -> dict[str, Any] | None:
+    """The nearest current street-level grid and its distance in metres (for error messages)."""
+    row = conn.execute(sql.NEAREST_GRID, {"lon": lon, "lat": lat}).mappings().first()
+    return dict(row) if row else None
+
+
+def grid_feature(conn: Connection, grid_id: int, crs: Datum = Datum.wgs84) -> str | None:
+    """One grid as a GeoJSON Feature text, or None."""
+    return conn.execute(sql.GRID_FEATURE, {"id": grid_id, "crs": crs.value}).scalar()
+
+
+def exists(conn: Connection, grid_id: int) -> bool:
+    """Whether a grid row with this id exists (any version)."""
+    return conn.execute(sql.GRID_EXISTS, {"id": grid_id}).first() is not None
+
+
+@dataclass(frozen=True)
+class GridFilter:
+    """Filters of a grid list; None switches one off."""
+
+    level: str | None = None
+    parent: int | None = None
+    ancestor: int | None = None
+    bbox: BBox | None = None
+    q: str | None = None
+    at: datetime | None = None
+
+    def as_params(self, crs: Datum) -> dict[str, Any]:
+        """Bound parameters for GRID_LIST / GRID_LIST_CSV."""
+        box = (
+            self.bbox.as_params() if self.bbox else dict.fromkeys(("minx", "miny", "maxx", "maxy"))
+        )
+        return {
+            "level": self.level,
+            "parent": self.parent,
+            "ancestor": self.ancestor,
+            "ids": None,
+            **box,
+            "q": self.q,
+            "at": self.at,
+            "crs": crs.value,
+        }
+
+
+def ancestors(conn: Connection, grid_id: int, crs: Datum) -> str | None:
+    """The grid's ancestors, street first, as a FeatureCollection text."""
+    return conn.execute(sql.GRID_ANCESTORS, {"id": grid_id, "crs": crs.value}).scalar()
+
+
+def summary(conn: Connection, grid_id: int) -> str | None:
+    """People, open and overdue hazards, and facility counts for a grid's subtree (JSON text)."""
+    return conn.execute(sql.GRID_SUMMARY, {"id": grid_id}).scalar()

@@ -1,0 +1,278 @@
+"""The SQL of the grids domain, in one place. Every value is a bound parameter.
+
+JSON is built by PostgreSQL (json_build_object / json_agg) and sent to the client as text,
+so no row becomes a Python object on these read paths.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from gis_service.listing import feature_collection_sql, geometry_json
+
+# A grid's people at a moment, primary first, then by role rank.
+_PEOPLE = """
+    (SELECT coalesce(json_agg(json_build_object(
+                'id', p.id, 'name', p.name, 'role', a.role, 'role_name', r.name_zh,
+                'role_name_en', r.name_en, 'work_phone', p.work_phone,
+                'is_primary', a.is_primary)
+            ORDER BY a.is_primary DESC, r.rank, p.name), '[]'::json)
+       FROM grid_assignments a
+       JOIN people p ON p.id = a.person_id
+       JOIN assignment_roles r ON r.code = a.role
+      WHERE a.grid_id = {grid}.id
+        AND a.valid_from <= {at} AND (a.valid_to IS NULL OR a.valid_to > {at}))
+"""
+
+_OPEN = "h.status NOT IN ('closed', 'rejected')"
+
+# Locate one point: the chain of grids down to the finest one (gis_finest_grid holds the
+# boundary rule), each with its people, the finest with its open-hazard count, plus any
+# special grids (专属网格) covering the point. One round trip.
+LOCATE = text(
+    f"""
+    WITH q AS (
+        SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS pt,
+               coalesce(CAST(:at AS timestamptz), now()) AS at
+    ),
+    finest AS (
+        SELECT gis_finest_grid(q.pt, q.at) AS id FROM q
+    ),
+    chain AS (
+        SELECT g.*, u.ord, (g.id = f.id) AS is_finest
+          FROM finest f
+          JOIN grids fg ON fg.id = f.id
+          CROSS JOIN LATERAL unnest(fg.path) WITH ORDINALITY AS u (gid, ord)
+          JOIN grids g ON g.id = u.gid
+    )
+    SELECT json_build_object(
+        'point', json_build_object('lon', :lon, 'lat', :lat),
+        'at', (SELECT at FROM q),
+        'chain', (
+            SELECT json_agg(
+                json_build_object(
+                    'id', c.id, 'code', c.code, 'name', c.name, 'level', c.level,
+                    'level_name', l.name_zh, 'level_name_en', l.name_en,
+                    'people', {_PEOPLE.format(grid="c", at="q.at")},
+                    'open_hazards', CASE WHEN c.is_finest THEN (
+                        SELECT count(*) FROM hazards h WHERE h.grid_id = c.id AND {_OPEN})
+                    END)
+                ORDER BY c.ord)
+              FROM chain c JOIN grid_levels l ON l.code = c.level, q
+        ),
+        'special_grids', (
+            SELECT coalesce(json_agg(json_build_object(
+                       'id', s.id, 'code', s.code, 'name', s.name, 'level', s.level,
+                       'level_name', l.name_zh, 'level_name_en', l.name_en,
+                       'people', {_PEOPLE.format(grid="s", at="q.at")})
+                   ORDER BY s.code), '[]'::json)
+              FROM q, LATERAL (
+                  SELECT DISTINCT g.*
+                    FROM grid_parts p JOIN grids g ON g.id = p.grid_id
+                   WHERE ST_Covers(p.geom, q.pt) AND g.level = 'special'
+                     AND g.valid_from <= q.at AND (g.valid_to IS NULL OR g.valid_to > q.at)
+              ) s
+              JOIN grid_levels l ON l.code = s.level
+        )
+    )::text AS body
+      FROM finest
+     WHERE finest.id IS NOT NULL
+    """
+)
+
+# One grid as a GeoJSON Feature (RFC 7946: lon/lat WGS84).
+GRID_FEATURE = text(
+    f"""
+    SELECT json_build_object(
+        'type', 'Feature',
+        'id', g.id,
+        'geometry', {geometry_json("g.geom")},
+        'properties', json_build_object(
+            'code', g.code, 'name', g.name, 'level', g.level,
+            'level_name', l.name_zh, 'level_name_en', l.name_en,
+            'parent_id', g.parent_id,
+            'chain', (SELECT json_agg(json_build_object(
+                              'id', a.id, 'code', a.code, 'name', a.name, 'level', a.level)
+                          ORDER BY array_position(g.path, a.id))
+                        FROM grids a WHERE a.id = ANY (g.path)),
+            'valid_from', g.valid_from, 'valid_to', g.valid_to,
+            'attributes', g.attributes,
+            'area_m2', round(ST_Area(g.geom::geography)::numeric, 1),
+            'people', {_PEOPLE.format(grid="g", at="now()")},
+            'open_hazards', (SELECT count(*) FROM hazards h
+                              WHERE h.grid_path @> ARRAY[g.id] AND {_OPEN})
+        )
+    )::text AS body
+      FROM grids g JOIN grid_levels l ON l.code = g.level
+     WHERE g.id = :id
+    """
+)
+
+# For a 404 on locate: how far the point is from the nearest current grid.
+NEAREST_GRID = text(
+    """
+    SELECT g.id, g.code, g.name,
+           round(ST_Distance(g.geom::geography,
+                             ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography)::numeric, 1)
+               AS distance_m
+      FROM grids g
+     WHERE g.valid_to IS NULL AND g.level = 'street'
+     ORDER BY g.geom <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)
+     LIMIT 1
+    """
+)
+
+# The primary person of a grid now (网格长 for a grid, 微网格员 for a micro-grid …).
+_LEADER = """
+    (SELECT json_build_object('name', p.name, 'role', a.role, 'work_phone', p.work_phone)
+       FROM grid_assignments a JOIN people p ON p.id = a.person_id
+      WHERE a.grid_id = t.id AND a.is_primary
+        AND a.valid_from <= now() AND (a.valid_to IS NULL OR a.valid_to > now())
+      LIMIT 1)
+"""
+
+# Filters of the grid list; a NULL parameter switches its filter off (psycopg2 sends
+# literals, so the planner folds the switched-off ones away).
+_GRID_MATCHED = """
+    SELECT g.*
+      FROM grids g
+     WHERE (CAST(:at AS timestamptz) IS NULL AND g.valid_to IS NULL
+            OR g.valid_from <= CAST(:at AS timestamptz)
+               AND (g.valid_to IS NULL OR g.valid_to > CAST(:at AS timestamptz)))
+       AND (CAST(:level AS text) IS NULL OR g.level = :level)
+       AND (CAST(:parent AS bigint) IS NULL OR g.parent_id = :parent)
+       AND (CAST(:ancestor AS bigint) IS NULL OR g.path @> ARRAY[CAST(:ancestor AS bigint)])
+       AND (CAST(:ids AS bigint[]) IS NULL OR g.id = ANY (CAST(:ids AS bigint[])))
+       AND (CAST(:minx AS float8) IS NULL
+            OR g.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326))
+       AND (CAST(:q AS text) IS NULL OR g.code LIKE :q || '%'
+            OR g.name LIKE '%' || :q || '%')
+"""
+
+_GRID_FEATURE = f"""
+    json_build_object(
+        'type', 'Feature',
+        'id', t.id,
+        'geometry', {geometry_json("t.geom")},
+        'properties', json_build_object(
+            'code', t.code, 'name', t.name, 'level', t.level,
+            'level_name', (SELECT name_zh FROM grid_levels WHERE code = t.level),
+            'parent_id', t.parent_id, 'path', t.path,
+            'valid_from', t.valid_from, 'valid_to', t.valid_to,
+            'attributes', t.attributes,
+            'leader', {_LEADER}))
+"""
+
+GRID_LIST = text(feature_collection_sql(_GRID_MATCHED, _GRID_FEATURE, "t.level, t.code, t.id"))
+
+# Grids ordered street-first (the ancestors of a grid, or any id list in path order).
+GRID_ANCESTORS = text(
+    f"""
+    SELECT json_build_object(
+        'type', 'FeatureCollection',
+        'numberReturned', count(*),
+        'features', coalesce(json_agg({_GRID_FEATURE} ORDER BY u.ord), '[]'::json))::text
+      FROM grids g0
+      CROSS JOIN LATERAL unnest(g0.path[1:array_length(g0.path, 1) - 1])
+           WITH ORDINALITY AS u (gid, ord)
+      JOIN grids t ON t.id = u.gid
+     WHERE g0.id = :id
+    """
+)
+
+GRID_LIST_CSV = text(
+    f"""
+    SELECT t.id, t.code, t.name, t.level, p.code AS parent_code,
+           {_LEADER} ->> 'name' AS leader_name,
+           {_LEADER} ->> 'work_phone' AS leader_phone,
+           round(ST_Area(t.geom::geography)::numeric, 1) AS area_m2,
+           t.valid_from, t.valid_to,
+           CASE WHEN :crs = 'wgs84' THEN ST_AsText(t.geom, 7)
+                ELSE ST_AsText(ST_GeomFromGeoJSON(gis_geojson(t.geom, :crs)), 7) END AS wkt
+      FROM ({_GRID_MATCHED}) t
+      LEFT JOIN grids p ON p.id = t.parent_id
+     ORDER BY t.level, t.code, t.id
+     LIMIT :limit OFFSET :offset
+    """
+)
+
+GRID_EXISTS = text("SELECT id FROM grids WHERE id = :id")
+
+# Everything about a grid and its whole subtree, as one JSON object (one round trip).
+GRID_SUMMARY = text(
+    """
+    WITH g AS (SELECT * FROM grids WHERE id = :id),
+    sub AS (SELECT s.* FROM grids s, g WHERE s.path @> ARRAY[g.id] AND s.valid_to IS NULL),
+    hz AS (
+        SELECT h.category_code, h.status, h.due_at
+          FROM hazards h, g
+         WHERE h.grid_path @> ARRAY[g.id] AND h.status NOT IN ('closed', 'rejected')
+    ),
+    fac AS (
+        SELECT f.type_code, count(*) AS n
+          FROM facilities f, g
+         WHERE ST_Intersects(f.geom, g.geom)
+         GROUP BY f.type_code
+    )
+    SELECT json_build_object(
+        'grid', (SELECT json_build_object(
+                     'id', g.id, 'code', g.code, 'name', g.name, 'level', g.level,
+                     'level_name', (SELECT name_zh FROM grid_levels WHERE code = g.level),
+                     'chain', (SELECT json_agg(json_build_object(
+                                   'id', a.id, 'code', a.code, 'name', a.name,
+                                   'level', a.level) ORDER BY array_position(g.path, a.id))
+                                 FROM grids a WHERE a.id = ANY (g.path)),
+                     'area_m2', round(ST_Area(g.geom::geography)::numeric, 1))
+                   FROM g),
+        'people', (SELECT coalesce(json_agg(json_build_object(
+                       'id', p.id, 'name', p.name, 'role', a.role, 'role_name', r.name_zh,
+                       'role_name_en', r.name_en, 'work_phone', p.work_phone,
+                       'is_primary', a.is_primary)
+                       ORDER BY a.is_primary DESC, r.rank, p.name), '[]'::json)
+                     FROM g
+                     JOIN grid_assignments a ON a.grid_id = g.id
+                     JOIN people p ON p.id = a.person_id
+                     JOIN assignment_roles r ON r.code = a.role
+                    WHERE a.valid_from <= now() AND (a.valid_to IS NULL OR a.valid_to > now())),
+        'subtree', json_build_object(
+            'grids_by_level', (SELECT coalesce(json_object_agg(level, n), '{}'::json)
+                                 FROM (SELECT level, count(*) AS n FROM sub
+                                        WHERE id <> :id GROUP BY level) x),
+            'open_hazards', (SELECT count(*) FROM hz),
+            'overdue_hazards', (SELECT count(*) FROM hz
+                                 WHERE due_at < now()
+                                   AND status IN ('accepted', 'dispatched', 'in_progress')),
+            'open_hazards_by_category', (
+                SELECT coalesce(json_object_agg(category_code, n), '{}'::json)
+                  FROM (SELECT category_code, count(*) AS n FROM hz GROUP BY 1) x),
+            'open_hazards_by_status', (
+                SELECT coalesce(json_object_agg(status, n), '{}'::json)
+                  FROM (SELECT status, count(*) AS n FROM hz GROUP BY 1) x),
+            'facilities_by_type', (SELECT coalesce(json_object_agg(type_code, n), '{}'::json)
+                                     FROM fac),
+            'facilities', (SELECT coalesce(sum(n), 0) FROM fac),
+            'people', (SELECT count(DISTINCT a.person_id)
+                         FROM grid_assignments a JOIN sub ON sub.id = a.grid_id
+                        WHERE a.valid_to IS NULL OR a.valid_to > now())
+        )
+    )::text
+      FROM g
+    """
+)
+
+# Batch locate: each point's finest grid and its chain of ids, in input order; null when
+# outside every grid. One statement whatever the batch size.
+LOCATE_BATCH = text(
+    """
+    SELECT json_agg(
+               CASE WHEN g.id IS NULL THEN NULL
+                    ELSE json_build_object('grid_id', g.id, 'code', g.code, 'chain', g.path)
+               END ORDER BY t.i)::text
+      FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) WITH ORDINALITY AS t (x, y, i)
+      LEFT JOIN LATERAL (
+          SELECT gis_finest_grid(ST_SetSRID(ST_MakePoint(t.x, t.y), 4326),
+                                 coalesce(CAST(:at AS timestamptz), now())) AS id
+      ) f ON true
+      LEFT JOIN grids g ON g.id = f.id
+    """
+)

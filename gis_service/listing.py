@@ -1,0 +1,157 @@
+"""Lists shared by every domain: paging, output format (GeoJSON or CSV), links, and the
+streaming of bodies that PostgreSQL built (JSON via json_agg, CSV via COPY)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import Connection, TextClause
+from sqlalchemy.dialects import postgresql
+
+from gis_service.config import Settings
+from gis_service.responses import GeoJSONResponse
+
+MAX_OFFSET = 1_000_000
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: ``limit`` (already clamped) and ``offset``."""
+
+    limit: int
+    offset: int
+
+    def as_params(self) -> dict[str, int]:
+        """Bound parameters for LIMIT :limit OFFSET :offset."""
+        return {"limit": self.limit, "offset": self.offset}
+
+
+def page_query(
+    request: Request,
+    limit: Annotated[
+        int | None,
+        Query(ge=1, description="Page size; a value above the maximum is clamped to it."),
+    ] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
+) -> Page:
+    """Parse ``limit`` and ``offset``; a too-large limit is clamped, never refused."""
+    settings: Settings = request.app.state.settings
+    size = settings.default_limit if limit is None else min(limit, settings.max_limit)
+    return Page(size, offset)
+
+
+class OutputFormat(StrEnum):
+    """Formats of a list: GeoJSON (default) or CSV."""
+
+    geojson = "geojson"
+    json = "json"
+    csv = "csv"
+
+
+def format_query(
+    request: Request,
+    f: Annotated[
+        OutputFormat | None,
+        Query(description="Output format: geojson (default) or csv; Accept: text/csv works too."),
+    ] = None,
+) -> OutputFormat:
+    """The output format from ``f`` or, failing that, the Accept header."""
+    if f is not None:
+        return OutputFormat.geojson if f is OutputFormat.json else f
+    accept = request.headers.get("accept", "")
+    if "text/csv" in accept and "json" not in accept:
+        return OutputFormat.csv
+    return OutputFormat.geojson
+
+
+PageDep = Annotated[Page, Depends(page_query)]
+FormatDep = Annotated[OutputFormat, Depends(format_query)]
+
+
+def page_links(request: Request, page: Page, returned: int, matched: int) -> list[dict[str, Any]]:
+    """self, next and prev links; next only while items remain."""
+    url = request.url
+    links = [{"rel": "self", "type": "application/geo+json", "href": str(url)}]
+    if page.offset + returned < matched:
+        nxt = url.include_query_params(limit=page.limit, offset=page.offset + page.limit)
+        links.append({"rel": "next", "type": "application/geo+json", "href": str(nxt)})
+    if page.offset > 0:
+        prv = url.include_query_params(limit=page.limit, offset=max(0, page.offset - page.limit))
+        links.append({"rel": "prev", "type": "application/geo+json", "href": str(prv)})
+    csv = url.include_query_params(f="csv")
+    links.append({"rel": "alternate", "type": "text/csv", "href": str(csv)})
+    return links
+
+
+def collection_response(
+    conn: Connection, stmt: TextClause, params: dict[str, Any], request: Request, page: Page
+) -> GeoJSONResponse:
+    """Run a statement that returns (body text, matched, returned) and add paging links.
+
+    The FeatureCollection comes from PostgreSQL as text; only the links are spliced in here,
+    so no feature is parsed in Python.
+    """
+    import json
+
+    row = conn.execute(stmt, {**params, **page.as_params()}).one()
+    body, matched, returned = row[0], row[1], row[2]
+    links = json.dumps(page_links(request, page, returned, matched), ensure_ascii=False)
+    # The SQL ends its object with '"features" : [...]}': splice links before the final brace.
+    return GeoJSONResponse(body[:-1] + f', "links": {links}}}')
+
+
+def csv_response(
+    conn: Connection, stmt: TextClause, params: dict[str, Any], filename: str
+) -> Response:
+    """Run a SELECT through COPY … TO STDOUT WITH CSV HEADER and return the bytes."""
+    compiled = stmt.bindparams(**params).compile(
+        dialect=postgresql.psycopg2.dialect(), compile_kwargs={"render_postcompile": True}
+    )
+    raw = conn.connection.driver_connection
+    buf = io.BytesIO()
+    with raw.cursor() as cur:
+        # mogrify quotes every value (psycopg2's own escaping); COPY takes no bind parameters.
+        query = cur.mogrify(str(compiled), compiled.params).decode()
+        cur.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", buf)
+    # A UTF-8 BOM so that Excel, which staff open CSVs with, shows the Chinese correctly.
+    return Response(
+        b"\xef\xbb\xbf" + buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+    )
+
+
+def geometry_json(column: str) -> str:
+    """SQL for a geometry as GeoJSON in the datum bound as :crs (plain ST_AsGeoJSON for WGS84)."""
+    return (
+        f"(CASE WHEN :crs = 'wgs84' THEN ST_AsGeoJSON({column}, 7)::json"
+        f" ELSE gis_geojson({column}, :crs)::json END)"
+    )
+
+
+def feature_collection_sql(matched_cte: str, feature: str, order: str) -> str:
+    """SQL returning (FeatureCollection text, numberMatched, numberReturned) for one page.
+
+    ``matched_cte`` is a SELECT of the rows that match (alias its table ``t``), ``feature``
+    the json_build_object of one Feature over ``t``, ``order`` the stable ORDER BY columns.
+    """
+    return f"""
+    WITH matched AS ({matched_cte}),
+    page AS (SELECT * FROM matched t ORDER BY {order} LIMIT :limit OFFSET :offset),
+    counts AS (SELECT (SELECT count(*) FROM matched) AS matched,
+                      (SELECT count(*) FROM page) AS returned)
+    SELECT json_build_object(
+               'type', 'FeatureCollection',
+               'numberMatched', counts.matched,
+               'numberReturned', counts.returned,
+               'features', coalesce((SELECT json_agg({feature} ORDER BY {order}) FROM page t),
+                                    '[]'::json)
+           )::text,
+           counts.matched, counts.returned
+      FROM counts
+    """

@@ -1,0 +1,1 @@
+"""People, their roles on grids, and departments."""

@@ -1,0 +1,63 @@
+"""The command line: --help everywhere, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gis_service.cli import app
+
+runner = CliRunner()
+
+COMMANDS = [
+    [],
+    ["serve"],
+    ["db"],
+    ["db", "upgrade"],
+    ["db", "downgrade"],
+    ["db", "status"],
+    ["demo"],
+    ["demo", "load"],
+    ["layers"],
+    ["layers", "check"],
+    ["pg"],
+    ["pg", "start"],
+    ["pg", "stop"],
+    ["pg", "status"],
+]
+
+
+@pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "top")
+def test_every_command_has_help(cmd: list[str]) -> None:
+    result = runner.invoke(app, [*cmd, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_layers_check_ok() -> None:
+    result = runner.invoke(app, ["layers", "check"])
+    assert result.exit_code == 0, result.output
+    assert "OK" in result.output
+
+
+def test_layers_check_names_file_and_field(tmp_path: Path) -> None:
+    import shutil
+
+    from gis_service.config import PROJECT_ROOT
+
+    shutil.copytree(PROJECT_ROOT / "layers", tmp_path / "layers")
+    victim = sorted((tmp_path / "layers" / "hazard_categories").glob("*.yaml"))[0]
+    victim.write_text(victim.read_text().replace("sla_hours:", "sla_hours: not-a-number\nx_:"))
+    result = runner.invoke(app, ["layers", "check", str(tmp_path / "layers")])
+    assert result.exit_code == 1
+    assert victim.name in result.output
+    assert "sla_hours" in result.output
+
+
+def test_pg_commands_refuse_when_database_url_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@localhost/none")
+    result = runner.invoke(app, ["pg", "start"])
+    assert result.exit_code == 1
+    assert "DATABASE_URL is set" in result.output

@@ -1,0 +1,141 @@
+"""Migrations run up, down and up again; the database itself enforces the data rules."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from gis_service.db import migrate
+from gis_service.db.cluster import Cluster
+from gis_service.db.engine import make_engine
+from gis_service.db.models import metadata
+from tests.conftest import new_database
+
+SQUARE = "ST_Multi(ST_MakeEnvelope(113.60, 34.70, 113.61, 34.71, 4326))"
+
+
+@pytest.fixture()
+def fresh(pg_cluster: Cluster):
+    url = new_database(pg_cluster, "mig")
+    eng = make_engine(url, pool_size=1)
+    yield eng
+    eng.dispose()
+    pg_cluster.drop_database(url.split("/")[-1].split("?")[0])
+
+
+def _tables(engine: Engine) -> set[str]:
+    return set(inspect(engine).get_table_names())
+
+
+def test_up_down_up(fresh: Engine) -> None:
+    migrate.upgrade(fresh)
+    assert migrate.current(fresh) == migrate.head(fresh)
+    assert {"grids", "hazards", "hazard_events", "facilities"} <= _tables(fresh)
+    migrate.downgrade(fresh)
+    assert migrate.current(fresh) is None
+    assert _tables(fresh) <= {"alembic_version", "spatial_ref_sys"}
+    migrate.upgrade(fresh)
+    assert migrate.current(fresh) == migrate.head(fresh)
+
+
+def test_models_match_migrated_tables(engine: Engine) -> None:
+    """Every model column exists in the migrated database with the same nullability."""
+    insp = inspect(engine)
+    for name, table in metadata.tables.items():
+        db_cols = {c["name"]: c for c in insp.get_columns(name)}
+        model_cols = {c.name for c in table.columns}
+        assert model_cols == set(db_cols), f"{name}: models and migrations disagree"
+
+
+def _insert_grid(conn, code: str, level: str, geom: str = SQUARE, parent: str | None = None):
+    return conn.execute(
+        text(
+            f"INSERT INTO grids (code, name, level, parent_id, geom) VALUES "
+            f"(:code, :code, :level, (SELECT id FROM grids WHERE code = :parent), {geom}) "
+            "RETURNING id, path"
+        ),
+        {"code": code, "level": level, "parent": parent},
+    ).one()
+
+
+@pytest.mark.parametrize(
+    ("geom", "constraint"),
+    [
+        ("ST_Multi(ST_MakeEnvelope(113.6, 34.7, 113.61, 34.71, 3857))", "SRID"),
+        ("ST_Multi(ST_MakeEnvelope(113.6, 34.7, 213.61, 34.71, 4326))", "grids_geom_lonlat"),
+        (
+            "ST_GeomFromText('MULTIPOLYGON(((0 0, 1 1, 1 0, 0 1, 0 0)))', 4326)",
+            "grids_geom_valid",
+        ),
+        ("ST_GeomFromText('MULTIPOLYGON EMPTY', 4326)", "grids_geom"),
+        ("ST_SetSRID(ST_MakePoint(113.6, 34.7), 4326)", "Geometry type"),
+    ],
+)
+def test_database_rejects_bad_geometry(fresh: Engine, geom: str, constraint: str) -> None:
+    migrate.upgrade(fresh)
+    with pytest.raises(DBAPIError) as err, fresh.begin() as conn:
+        _insert_grid(conn, "bad", "street", geom)
+    assert constraint in str(err.value.orig)
+
+
+def test_database_rejects_unknown_status_and_level(fresh: Engine) -> None:
+    migrate.upgrade(fresh)
+    with pytest.raises(IntegrityError), fresh.begin() as conn:
+        _insert_grid(conn, "x", "province")
+    with pytest.raises(IntegrityError) as err, fresh.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO departments (code, name_zh) VALUES ('d1', '部门');"
+                "INSERT INTO hazard_categories (code, name_zh, name_en, report_class, sla_hours)"
+                " VALUES ('c1', '类', 'c', 'safety_hazard', 24);"
+                "INSERT INTO hazards (public_code, category_code, description, status, source,"
+                " geom) VALUES ('H1', 'c1', 'x', 'lost', 'patrol',"
+                " ST_SetSRID(ST_MakePoint(113.6, 34.7), 4326))"
+            )
+        )
+    assert "hazards_status" in str(err.value.orig)
+
+
+def test_path_trigger_and_level_order(fresh: Engine) -> None:
+    migrate.upgrade(fresh)
+    with fresh.begin() as conn:
+        street = _insert_grid(conn, "S1", "street")
+        comm = _insert_grid(conn, "C1", "community", parent="S1")
+        grid = _insert_grid(conn, "G1", "grid", parent="C1")
+        assert grid.path == [street.id, comm.id, grid.id]
+        parts = conn.execute(text("SELECT count(*) FROM grid_parts")).scalar()
+        assert parts >= 3
+        # Re-parenting a grid re-derives the paths of its whole subtree.
+        street2 = _insert_grid(conn, "S2", "street")
+        conn.execute(text("UPDATE grids SET parent_id = :p WHERE code = 'C1'"), {"p": street2.id})
+        path = conn.execute(text("SELECT path FROM grids WHERE code = 'G1'")).scalar()
+        assert path == [street2.id, comm.id, grid.id]
+    with pytest.raises(IntegrityError, match="cannot have a grid grid as its parent"):
+        with fresh.begin() as conn:
+            _insert_grid(conn, "S3", "street")
+            _insert_grid(conn, "C3", "community", parent="G1")
+
+
+def test_one_version_of_a_code_at_a_time(fresh: Engine) -> None:
+    migrate.upgrade(fresh)
+    with fresh.begin() as conn:
+        _insert_grid(conn, "S1", "street")
+    with pytest.raises(IntegrityError, match="grids_no_overlapping_versions"):
+        with fresh.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO grids (code, name, level, geom, valid_from)"
+                    f" VALUES ('S1', 'again', 'street', {SQUARE}, now() + interval '1 second')"
+                )
+            )
+    # Ending the old version first (a redraw) makes room for the new one.
+    with fresh.begin() as conn:
+        conn.execute(text("UPDATE grids SET valid_to = now() + interval '1 day' WHERE code='S1'"))
+        conn.execute(
+            text(
+                "INSERT INTO grids (code, name, level, geom, valid_from)"
+                f" VALUES ('S1', 'redrawn', 'street', {SQUARE}, now() + interval '1 day')"
+            )
+        )
+        assert conn.execute(text("SELECT count(*) FROM grids WHERE code='S1'")).scalar() == 2
