@@ -155,6 +155,27 @@ def demo_load(
     typer.echo(f"took {time.perf_counter() - t0:.1f}s")
 
 
+@demo_app.command("generate")
+def demo_generate(
+    scale: Annotated[str, typer.Option(help="Dataset size; 'city' is the only one.")] = "city",
+    facilities: Annotated[int, typer.Option(help="How many facilities.")] = 1_000_000,
+    hazards: Annotated[int, typer.Option(help="How many hazards.")] = 200_000,
+) -> None:
+    """Build a city-sized dataset (~100k micro-grids) for benchmarks; replaces the last one."""
+    from gis_service.demo.city import generate_city
+    from gis_service.layers.service import LayerError
+    from gis_service.runtime import prepare
+
+    if scale != "city":
+        _fail(f"unknown scale {scale!r}; use --scale city")
+    try:
+        prepared = prepare(_settings(), load_demo=False)
+    except (ClusterError, LayerError) as exc:
+        _fail(str(exc))
+    result = generate_city(prepared.engine, facilities, hazards, progress=typer.echo)
+    typer.echo(json.dumps(result, indent=2))
+
+
 @layers_app.command("check")
 def layers_check(
     path: Annotated[Path | None, typer.Argument(help="Layers folder (GIS_LAYERS_DIR).")] = None,

@@ -20,6 +20,7 @@ COMMANDS = [
     ["db", "status"],
     ["demo"],
     ["demo", "load"],
+    ["demo", "generate"],
     ["layers"],
     ["layers", "check"],
     ["pg"],

@@ -53,6 +53,7 @@ class GridPart(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     grid_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("grids.id"))
+    rank: Mapped[int] = mapped_column(SmallInteger)
     geom: Mapped[Any] = mapped_column(
         Geometry("POLYGON", srid=4326, spatial_index=False), nullable=False
     )

@@ -69,7 +69,7 @@ LOCATE = text(
               FROM q, LATERAL (
                   SELECT DISTINCT g.*
                     FROM grid_parts p JOIN grids g ON g.id = p.grid_id
-                   WHERE ST_Covers(p.geom, q.pt) AND g.level = 'special'
+                   WHERE p.rank = 5 AND ST_Covers(p.geom, q.pt)
                      AND g.valid_from <= q.at AND (g.valid_to IS NULL OR g.valid_to > q.at)
               ) s
               JOIN grid_levels l ON l.code = s.level

@@ -183,26 +183,33 @@ UPGRADE = [
         FOR EACH ROW EXECUTE FUNCTION gis_touch_updated_at()
     """,
     # ---- grid parts: ST_Subdivide pieces for fast point-in-polygon (as MapIt does) --------
+    # Each piece carries its grid's level rank, and each level has its own partial GiST
+    # index, so a point lookup probes one level at a time and gets at most a handful of rows.
     """
     CREATE TABLE grid_parts (
         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         grid_id bigint NOT NULL REFERENCES grids (id) ON DELETE CASCADE,
+        rank smallint NOT NULL,
         geom geometry(Polygon, 4326) NOT NULL
     )
     """,
-    "CREATE INDEX grid_parts_geom_gist ON grid_parts USING gist (geom)",
+    *(
+        f"CREATE INDEX grid_parts_rank{rank}_gist ON grid_parts USING gist (geom)"
+        f" WHERE rank = {rank}"
+        for rank in (1, 2, 3, 4, 5)
+    ),
     "CREATE INDEX grid_parts_grid_idx ON grid_parts (grid_id)",
     """
     CREATE FUNCTION grids_subdivide() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_OP = 'UPDATE' THEN
-            IF ST_Equals(NEW.geom, OLD.geom) THEN
+            IF ST_Equals(NEW.geom, OLD.geom) AND NEW.level = OLD.level THEN
                 RETURN NULL;
             END IF;
             DELETE FROM grid_parts WHERE grid_id = NEW.id;
         END IF;
-        INSERT INTO grid_parts (grid_id, geom)
-        SELECT NEW.id, d.geom
+        INSERT INTO grid_parts (grid_id, rank, geom)
+        SELECT NEW.id, (SELECT rank FROM grid_levels WHERE code = NEW.level), d.geom
           FROM ST_Subdivide(NEW.geom, 128) AS s (geom),
                LATERAL ST_Dump(s.geom) AS d
          WHERE GeometryType(d.geom) = 'POLYGON';
@@ -210,25 +217,40 @@ UPGRADE = [
     END $$
     """,
     """
-    CREATE TRIGGER grids_subdivide AFTER INSERT OR UPDATE OF geom ON grids
+    CREATE TRIGGER grids_subdivide AFTER INSERT OR UPDATE OF geom, level ON grids
         FOR EACH ROW EXECUTE FUNCTION grids_subdivide()
     """,
     # The one routing rule, used by locate and by hazard reports alike: the finest territorial
     # grid whose polygon covers the point (boundary included) at that moment; on a boundary
     # shared by two grids, the smaller code wins, so the answer is deterministic.
+    # One static probe per territorial level, finest (micro-grid, rank 4) first: a literal
+    # rank lets each probe use its level's partial index. A generic plan is forced because
+    # PL/pgSQL would otherwise re-plan every call for the point's value (3x slower).
     """
     CREATE FUNCTION gis_finest_grid(pt geometry, at timestamptz DEFAULT now())
-    RETURNS bigint LANGUAGE sql STABLE PARALLEL SAFE AS $$
-        SELECT g.id
-          FROM grid_parts p
-          JOIN grids g ON g.id = p.grid_id
-          JOIN grid_levels l ON l.code = g.level
-         WHERE ST_Covers(p.geom, pt)
-           AND l.territorial
+    RETURNS bigint LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET plan_cache_mode = force_generic_plan AS $$
+    DECLARE
+        hit bigint;
+    BEGIN
+    """
+    + "".join(
+        f"""
+        SELECT g.id INTO hit
+          FROM grid_parts p JOIN grids g ON g.id = p.grid_id
+         WHERE p.rank = {rank} AND ST_Covers(p.geom, pt)
            AND g.valid_from <= at AND (g.valid_to IS NULL OR g.valid_to > at)
-         ORDER BY l.rank DESC, g.code, g.id
-         LIMIT 1
-    $$
+         ORDER BY g.code, g.id
+         LIMIT 1;
+        IF hit IS NOT NULL THEN
+            RETURN hit;
+        END IF;
+        """
+        for rank in (4, 3, 2, 1)
+    )
+    + """
+        RETURN NULL;
+    END $$
     """,
     # The grid chain (street first) as it stands, for snapshots on hazards.
     """
@@ -303,7 +325,7 @@ UPGRADE = [
             WHERE (is_primary)
     )
     """,
-    "CREATE INDEX grid_assignments_grid_idx ON grid_assignments (grid_id) WHERE valid_to IS NULL",
+    "CREATE INDEX grid_assignments_grid_idx ON grid_assignments (grid_id)",
     "CREATE INDEX grid_assignments_person_idx ON grid_assignments (person_id)",
     # The person a report routes to: the primary assignee of the finest grid that has one,
     # walking up the chain when a grid has nobody.
@@ -480,6 +502,21 @@ UPGRADE = [
     "CREATE INDEX hazards_grid_idx ON hazards (grid_id)",
     "CREATE INDEX hazards_status_idx ON hazards (status, category_code)",
     "CREATE INDEX hazards_reported_at_idx ON hazards (reported_at)",
+    # Indexes behind foreign keys, so deleting a facility, person or hazard checks its
+    # references by index instead of scanning every hazard.
+    "CREATE INDEX hazards_facility_idx ON hazards (facility_id) WHERE facility_id IS NOT NULL",
+    """
+    CREATE INDEX hazards_duplicate_of_idx ON hazards (duplicate_of_id)
+        WHERE duplicate_of_id IS NOT NULL
+    """,
+    """
+    CREATE INDEX hazards_responsible_idx ON hazards (responsible_person_id)
+        WHERE responsible_person_id IS NOT NULL
+    """,
+    """
+    CREATE INDEX hazards_assignee_idx ON hazards (assignee_person_id)
+        WHERE assignee_person_id IS NOT NULL
+    """,
     """
     CREATE INDEX hazards_open_due_idx ON hazards (due_at)
         WHERE status NOT IN ('closed', 'rejected')
@@ -502,6 +539,10 @@ UPGRADE = [
     )
     """,
     "CREATE INDEX hazard_events_hazard_idx ON hazard_events (hazard_id, created_at)",
+    """
+    CREATE INDEX hazard_events_actor_idx ON hazard_events (actor_person_id)
+        WHERE actor_person_id IS NOT NULL
+    """,
 ]
 
 DOWNGRADE = [

@@ -87,7 +87,8 @@ UPGRADE = [
     BEGIN
         IF jsonb_typeof(c -> 0) = 'number' THEN
             p := gis_from_wgs84((c ->> 0)::float8, (c ->> 1)::float8, datum);
-            RETURN jsonb_build_array(round(p[1]::numeric, decimals), round(p[2]::numeric, decimals));
+            RETURN jsonb_build_array(round(p[1]::numeric, decimals),
+                                     round(p[2]::numeric, decimals));
         END IF;
         RETURN coalesce(
             (SELECT jsonb_agg(gis_coords_from_wgs84(e, datum, decimals) ORDER BY i)
