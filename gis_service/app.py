@@ -16,6 +16,7 @@ from gis_service.facilities.router import router as facilities_router
 from gis_service.grids.router import router as grids_router
 from gis_service.hazards.router import router as hazards_router
 from gis_service.layers.service import load_catalog
+from gis_service.ogc.router import router as ogc_router
 from gis_service.system.router import router as system_router
 
 DESCRIPTION = """
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(grids_router)
     app.include_router(facilities_router)
     app.include_router(hazards_router)
+    app.include_router(ogc_router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

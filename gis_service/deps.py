@@ -103,8 +103,10 @@ class BBox:
         return {"minx": self.minx, "miny": self.miny, "maxx": self.maxx, "maxy": self.maxy}
 
 
-def parse_bbox(raw: str, settings: Settings, crs: Datum | str = Datum.wgs84) -> BBox:
-    """Parse ``minx,miny,maxx,maxy``; check order, range and area; convert to WGS84."""
+def parse_bbox(
+    raw: str, settings: Settings, crs: Datum | str = Datum.wgs84, cap_area: bool = True
+) -> BBox:
+    """Parse ``minx,miny,maxx,maxy``; check order, range and (if ``cap_area``) area."""
     import math
 
     parts = raw.split(",")
@@ -137,7 +139,7 @@ def parse_bbox(raw: str, settings: Settings, crs: Datum | str = Datum.wgs84) -> 
     # Area on the sphere, roughly: enough to bound the work a request can cause.
     mean_lat = math.radians((miny + maxy) / 2)
     area_km2 = (maxx - minx) * 111.32 * math.cos(mean_lat) * (maxy - miny) * 110.57
-    if area_km2 > settings.max_bbox_area_km2:
+    if cap_area and area_km2 > settings.max_bbox_area_km2:
         raise invalid(
             f"bbox covers about {area_km2:,.0f} km²; the most one request may ask for is "
             f"{settings.max_bbox_area_km2:,.0f} km². Ask for a smaller area or page by tiles.",

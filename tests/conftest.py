@@ -57,3 +57,45 @@ def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings pointing at the shared database (so no embedded cluster is started)."""
     data_dir: Path = tmp_path_factory.mktemp("data")
     return Settings(database_url=db_url, data_dir=data_dir, load_demo=False)
+
+
+@pytest.fixture(scope="session")
+def demo_url(pg_cluster: Cluster) -> str:
+    """A migrated database with the demo district loaded (shared, read-only for tests)."""
+    from gis_service.config import PROJECT_ROOT
+    from gis_service.demo.loader import load_demo
+    from gis_service.layers.service import load_catalog
+
+    url = pg_cluster.ensure_database("gis_demo")
+    eng = make_engine(url, pool_size=1)
+    migrate.upgrade(eng)
+    load_demo(
+        eng,
+        load_catalog(PROJECT_ROOT / "layers"),
+        PROJECT_ROOT / "data" / "erqi_410103_wgs84.geojson",
+        seed=Settings().demo_seed,
+    )
+    eng.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def demo_engine(demo_url: str) -> Iterator[Engine]:
+    """An engine on the demo database."""
+    eng = make_engine(demo_url, pool_size=2)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_client(demo_url: str, tmp_path_factory: pytest.TempPathFactory):
+    """A TestClient of the app on the demo database."""
+    from fastapi.testclient import TestClient
+
+    from gis_service.app import create_app
+
+    settings = Settings(
+        database_url=demo_url, data_dir=tmp_path_factory.mktemp("demo"), load_demo=False
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client

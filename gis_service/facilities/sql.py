@@ -12,7 +12,7 @@ _MATCHED = """
      WHERE (CAST(:types AS text[]) IS NULL OR f.type_code = ANY (CAST(:types AS text[])))
        AND (CAST(:statuses AS text[]) IS NULL OR f.status = ANY (CAST(:statuses AS text[])))
        AND (CAST(:minx AS float8) IS NULL
-            OR f.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326))
+            OR ST_Intersects(f.geom, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)))
        AND (CAST(:near_lon AS float8) IS NULL
             OR ST_DWithin(f.geom::geography,
                           ST_SetSRID(ST_MakePoint(:near_lon, :near_lat), 4326)::geography,

@@ -144,7 +144,7 @@ _GRID_MATCHED = """
        AND (CAST(:ancestor AS bigint) IS NULL OR g.path @> ARRAY[CAST(:ancestor AS bigint)])
        AND (CAST(:ids AS bigint[]) IS NULL OR g.id = ANY (CAST(:ids AS bigint[])))
        AND (CAST(:minx AS float8) IS NULL
-            OR g.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326))
+            OR ST_Intersects(g.geom, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)))
        AND (CAST(:q AS text) IS NULL OR g.code LIKE :q || '%'
             OR g.name LIKE '%' || :q || '%')
 """

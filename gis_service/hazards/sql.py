@@ -23,7 +23,7 @@ _MATCHED = """
             OR h.category_code = ANY (CAST(:categories AS text[])))
        AND (CAST(:grid AS bigint) IS NULL OR h.grid_path @> ARRAY[CAST(:grid AS bigint)])
        AND (CAST(:minx AS float8) IS NULL
-            OR h.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326))
+            OR ST_Intersects(h.geom, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)))
        AND (CAST(:near_lon AS float8) IS NULL
             OR ST_DWithin(h.geom::geography,
                           ST_SetSRID(ST_MakePoint(:near_lon, :near_lat), 4326)::geography,

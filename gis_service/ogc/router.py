@@ -1,0 +1,210 @@
+"""Thin HTTP routes of OGC API – Features under /ogc (OGC 17-069r4 Part 1, OGC 19-079r2 Part 3)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Connection
+
+from gis_service.config import Settings
+from gis_service.deps import Conn
+from gis_service.errors import error_body, not_found
+from gis_service.ogc import schemas, service
+from gis_service.ogc.collections import CollectionDef
+from gis_service.ogc.service import CRS84, GEOJSON, JSON, JSON_SCHEMA, OPENAPI
+
+router = APIRouter(prefix="/ogc", tags=["OGC API – Features"])
+
+CollectionId = Annotated[str, Path(description="A collection id, e.g. grids_micro_grid.")]
+# FastAPI's own /docs shows the OGC parameters too (the definitive 3.0 document is /ogc/api).
+_DOC_PARAMS = schemas.parameters(Settings.model_construct())
+_META_DOC = {"parameters": [_DOC_PARAMS["f-metadata"]]}
+_ITEMS_DOC = {"parameters": [_DOC_PARAMS[n] for n in schemas.ITEMS_PARAMETER_NAMES]}
+_ITEM_DOC = {"parameters": [_DOC_PARAMS["f-features"]]}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "description": "Unknown parameter, bad value or bad filter",
+        "content": {JSON: {"example": error_body("bad_request", "Unknown query parameter 'x'.")}},
+    },
+    404: {"description": "No such collection or feature"},
+}
+_CRS_HEADER = {"Content-Crs": f"<{CRS84}>"}
+
+
+def _state(request: Request) -> service.OgcState:
+    """The app's OGC registry and extent cache, made on first use."""
+    state = getattr(request.app.state, "ogc", None)
+    if state is None:
+        state = service.OgcState(request.app.state.catalog)
+        request.app.state.ogc = state
+    return state
+
+
+def _base(request: Request) -> str:
+    """The absolute URL of /ogc as the client reached it."""
+    return str(request.base_url).rstrip("/") + "/ogc"
+
+
+def _pairs(request: Request) -> list[tuple[str, str]]:
+    return list(request.query_params.multi_items())
+
+
+def _meta(request: Request, allowed: frozenset[str] = service.META_PARAMS) -> None:
+    """Check a metadata request's parameters: only f=json."""
+    pairs = _pairs(request)
+    service.check_params(pairs, allowed)
+    service.parse_format(dict(pairs).get("f"), items=False)
+
+
+def _collection(conn: Connection, request: Request, collection_id: str) -> CollectionDef:
+    coll = _state(request).registry(conn).get(collection_id)
+    if coll is None:
+        raise not_found(
+            f"No collection '{collection_id}'; see /ogc/collections for the list.",
+            collection=collection_id,
+        )
+    return coll
+
+
+@router.get(
+    "",
+    response_model=schemas.LandingPage,
+    responses=_ERRORS,
+    openapi_extra=_META_DOC,
+    summary="OGC API – Features landing page",
+)
+def landing(request: Request) -> JSONResponse:
+    """Links to the API definition, the conformance classes and the collections."""
+    _meta(request)
+    return JSONResponse(service.landing_page(_base(request)))
+
+
+@router.get("/", include_in_schema=False)
+def landing_slash(request: Request) -> JSONResponse:
+    """The landing page with a trailing slash (OWSLib asks for it that way)."""
+    return landing(request)
+
+
+@router.get(
+    "/conformance",
+    response_model=schemas.Conformance,
+    responses=_ERRORS,
+    openapi_extra=_META_DOC,
+    summary="Conformance classes implemented",
+)
+def conformance(request: Request) -> JSONResponse:
+    """Core, GeoJSON, OpenAPI 3.0, filtering (CQL2 text) and queryables."""
+    _meta(request)
+    return JSONResponse(service.conformance())
+
+
+@router.get(
+    "/api",
+    responses=_ERRORS,
+    openapi_extra=_META_DOC,
+    summary="The OGC API definition (OpenAPI 3.0)",
+)
+def api(request: Request, conn: Conn) -> JSONResponse:
+    """An OpenAPI 3.0.3 document of the /ogc endpoints, one path set per collection."""
+    _meta(request)
+    doc = schemas.openapi(
+        _state(request).registry(conn), _base(request), request.app.state.settings
+    )
+    return JSONResponse(doc, media_type=OPENAPI)
+
+
+@router.get(
+    "/collections",
+    response_model=schemas.Collections,
+    responses=_ERRORS,
+    openapi_extra=_META_DOC,
+    summary="Feature collections",
+)
+def collections(request: Request, conn: Conn) -> JSONResponse:
+    """Grids by level, facilities by type and open hazards, with real extents."""
+    _meta(request)
+    return JSONResponse(service.collections_doc(conn, _state(request), _base(request)))
+
+
+@router.get(
+    "/collections/{collection_id}",
+    response_model=schemas.Collection,
+    responses=_ERRORS,
+    openapi_extra=_META_DOC,
+    summary="One collection's metadata",
+)
+def collection(request: Request, conn: Conn, collection_id: CollectionId) -> JSONResponse:
+    """Title, description, extent (CRS84 bbox, time span) and links."""
+    coll = _collection(conn, request, collection_id)
+    _meta(request)
+    ext = _state(request).extent(conn, coll)
+    return JSONResponse(service.collection_doc(coll, ext, _base(request)))
+
+
+@router.get(
+    "/collections/{collection_id}/queryables",
+    responses=_ERRORS,
+    openapi_extra=_META_DOC,
+    summary="Queryable properties (JSON Schema)",
+)
+def queryables(request: Request, conn: Conn, collection_id: CollectionId) -> JSONResponse:
+    """The properties usable in filter=, as ?name=value and in properties=."""
+    coll = _collection(conn, request, collection_id)
+    _meta(request)
+    return JSONResponse(service.queryables_doc(coll, _base(request)), media_type=JSON_SCHEMA)
+
+
+@router.get(
+    "/collections/{collection_id}/items",
+    response_model=schemas.FeatureCollection,
+    responses=_ERRORS,
+    openapi_extra=_ITEMS_DOC,
+    summary="Features, one page at a time",
+)
+def items(request: Request, conn: Conn, collection_id: CollectionId) -> Response:
+    """GeoJSON features (CRS84) with numberMatched, numberReturned and self/alternate/next
+    links; filter by bbox, datetime, queryable=value or a CQL2-text filter."""
+    coll = _collection(conn, request, collection_id)
+    query = service.parse_items_query(coll, _pairs(request), request.app.state.settings)
+    body = service.items_body(conn, coll, query, _base(request))
+    media = GEOJSON if query.fmt == "geojson" else JSON
+    return Response(body, media_type=media, headers=_CRS_HEADER)
+
+
+@router.get(
+    "/collections/{collection_id}/items/{feature_id}",
+    responses=_ERRORS,
+    openapi_extra=_ITEM_DOC,
+    summary="One feature",
+)
+def item(
+    request: Request,
+    conn: Conn,
+    collection_id: CollectionId,
+    feature_id: Annotated[str, Path(description="The feature's id.")],
+) -> Response:
+    """A GeoJSON Feature with self, alternate and collection links."""
+    coll = _collection(conn, request, collection_id)
+    pairs = _pairs(request)
+    service.check_params(pairs, service.ITEM_PARAMS)
+    params = dict(pairs)
+    fmt = service.parse_format(params.get("f"), items=True)
+    service.check_crs("crs", params.get("crs"))
+    missing = not_found(
+        f"Feature {feature_id} does not exist in collection {coll.id}.",
+        collection=coll.id,
+        feature=feature_id,
+    )
+    try:
+        fid = int(feature_id)
+    except ValueError as exc:
+        raise missing from exc
+    if not 1 <= fid < 2**63:
+        raise missing
+    body = service.item_body(conn, coll, fid, fmt, _base(request))
+    if body is None:
+        raise missing
+    media = GEOJSON if fmt == "geojson" else JSON
+    return Response(body, media_type=media, headers=_CRS_HEADER)

@@ -1,0 +1,501 @@
+"""Shapes of the OGC API documents: Pydantic models for FastAPI's own docs, and the
+OpenAPI 3.0 definition served at /ogc/api (OGC 17-069r4 /req/oas30/oas-definition-1)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from gis_service import __version__
+from gis_service.config import Settings
+from gis_service.ogc import cql2
+from gis_service.ogc.collections import CollectionDef
+from gis_service.ogc.service import CRS84, GEOJSON, JSON, JSON_SCHEMA, OPENAPI, TITLE
+
+OPENAPI_VERSION = "3.0.3"
+
+
+# ---- Pydantic shapes (for FastAPI's /docs; the bodies themselves are built elsewhere) -----------
+
+
+class Link(BaseModel):
+    """A link: every one has rel and type."""
+
+    href: str
+    rel: str
+    type: str
+    title: str | None = None
+
+
+class LandingPage(BaseModel):
+    """The /ogc landing page."""
+
+    title: str
+    description: str
+    links: list[Link]
+
+
+class Conformance(BaseModel):
+    """The conformance classes this API implements."""
+
+    conformsTo: list[str]
+
+
+class Collection(BaseModel):
+    """A feature collection's metadata."""
+
+    id: str
+    title: str
+    description: str
+    itemType: str = "feature"
+    crs: list[str]
+    extent: dict[str, Any] | None = None
+    links: list[Link]
+
+
+class Collections(BaseModel):
+    """The list of collections."""
+
+    links: list[Link]
+    collections: list[Collection]
+
+
+class FeatureCollection(BaseModel):
+    """A GeoJSON FeatureCollection page with OGC paging members."""
+
+    type: str = Field(examples=["FeatureCollection"])
+    timeStamp: str
+    numberMatched: int
+    numberReturned: int
+    links: list[Link]
+    features: list[dict[str, Any]]
+
+
+# ---- the OpenAPI 3.0 document ------------------------------------------------------------------
+
+
+def _ref(kind: str, name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+        "style": "form",
+        "explode": False,
+    }
+
+
+def parameters(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Reusable parameters (OGC 17-069r4 /req/core/fc-limit-definition, fc-bbox-definition, …)."""
+    return {
+        "f-metadata": _query(
+            "f", "Format of the response; JSON only.", {"type": "string", "enum": ["json"]}
+        ),
+        "f-features": _query(
+            "f",
+            "geojson (application/geo+json, the default) or json (the same body as "
+            "application/json).",
+            {"type": "string", "enum": ["geojson", "json"], "default": "geojson"},
+        ),
+        "limit": _query(
+            "limit",
+            f"Page size. Larger values are clamped to {settings.max_limit}, never refused; the "
+            "links carry the clamped value.",
+            {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": settings.max_limit,
+                "default": settings.default_limit,
+            },
+        ),
+        "offset": _query(
+            "offset",
+            "Number of features to skip (features are ordered by id); follow the next link "
+            "rather than computing it.",
+            {"type": "integer", "minimum": 0, "default": 0},
+        ),
+        "bbox": _query(
+            "bbox",
+            "minLon,minLat,maxLon,maxLat in CRS84 (or six numbers with heights, ignored).",
+            {
+                "type": "array",
+                "oneOf": [{"minItems": 4, "maxItems": 4}, {"minItems": 6, "maxItems": 6}],
+                "items": {"type": "number"},
+            },
+        ),
+        "bbox-crs": _query(
+            "bbox-crs", "CRS of bbox; only CRS84.", {"type": "string", "enum": [CRS84]}
+        ),
+        "crs": _query(
+            "crs", "CRS of the response; only CRS84.", {"type": "string", "enum": [CRS84]}
+        ),
+        "datetime": _query(
+            "datetime",
+            "An RFC 3339 instant or interval (start/end, '..' for an open end). Grids use "
+            "their validity, hazards their report time; facilities have no time and ignore it.",
+            {"type": "string"},
+        ),
+        "properties": _query(
+            "properties",
+            "Comma-separated property names to return (default: all).",
+            {"type": "array", "items": {"type": "string"}},
+        ),
+        "filter": _query(
+            "filter",
+            f"A CQL2-text filter (at most {cql2.MAX_LENGTH} characters, {cql2.MAX_DEPTH} levels "
+            "of nesting) over the queryables, e.g. status = 'damaged' AND "
+            "S_INTERSECTS(geometry, BBOX(113.60,34.70,113.62,34.72)).",
+            {"type": "string", "maxLength": cql2.MAX_LENGTH},
+        ),
+        "filter-lang": _query(
+            "filter-lang",
+            "The filter language; only cql2-text.",
+            {"type": "string", "enum": ["cql2-text"], "default": "cql2-text"},
+        ),
+        "filter-crs": _query(
+            "filter-crs",
+            "CRS of geometries in the filter; only CRS84.",
+            {"type": "string", "enum": [CRS84]},
+        ),
+        "featureId": {
+            "name": "featureId",
+            "in": "path",
+            "required": True,
+            "description": "The feature's id (an integer).",
+            "schema": {"type": "integer"},
+        },
+    }
+
+
+ITEMS_PARAMETER_NAMES = (
+    "f-features",
+    "limit",
+    "offset",
+    "bbox",
+    "bbox-crs",
+    "crs",
+    "datetime",
+    "properties",
+    "filter",
+    "filter-lang",
+    "filter-crs",
+)
+
+
+def _schemas() -> dict[str, Any]:
+    """Component schemas, in OpenAPI 3.0 dialect (nullable, no type arrays)."""
+    link = {
+        "type": "object",
+        "required": ["href", "rel", "type"],
+        "properties": {
+            "href": {"type": "string"},
+            "rel": {"type": "string"},
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+        },
+    }
+    links = {"type": "array", "items": _ref("schemas", "link")}
+    nullable_time = {"type": "string", "format": "date-time", "nullable": True}
+    return {
+        "link": link,
+        "exception": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"type": "object"},
+            },
+        },
+        "landingPage": {
+            "type": "object",
+            "required": ["links"],
+            "properties": {
+                "title": {"type": "string"},
+                "description": {"type": "string"},
+                "links": links,
+            },
+        },
+        "confClasses": {
+            "type": "object",
+            "required": ["conformsTo"],
+            "properties": {"conformsTo": {"type": "array", "items": {"type": "string"}}},
+        },
+        "extent": {
+            "type": "object",
+            "properties": {
+                "spatial": {
+                    "type": "object",
+                    "properties": {
+                        "bbox": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {
+                                "type": "array",
+                                "minItems": 4,
+                                "maxItems": 6,
+                                "items": {"type": "number"},
+                            },
+                        },
+                        "crs": {"type": "string", "default": CRS84},
+                    },
+                },
+                "temporal": {
+                    "type": "object",
+                    "properties": {
+                        "interval": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {
+                                "type": "array",
+                                "minItems": 2,
+                                "maxItems": 2,
+                                "items": nullable_time,
+                            },
+                        },
+                        "trs": {"type": "string"},
+                    },
+                },
+            },
+        },
+        "collection": {
+            "type": "object",
+            "required": ["id", "links"],
+            "properties": {
+                "id": {"type": "string"},
+                "title": {"type": "string"},
+                "description": {"type": "string"},
+                "keywords": {"type": "array", "items": {"type": "string"}},
+                "links": links,
+                "extent": _ref("schemas", "extent"),
+                "itemType": {"type": "string", "default": "feature"},
+                "crs": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "collections": {
+            "type": "object",
+            "required": ["links", "collections"],
+            "properties": {
+                "links": links,
+                "collections": {"type": "array", "items": _ref("schemas", "collection")},
+                "crs": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "geometryGeoJSON": {
+            "type": "object",
+            "required": ["type"],
+            "properties": {
+                "type": {
+                    "type": "string",
+                    "enum": [
+                        "Point",
+                        "MultiPoint",
+                        "LineString",
+                        "MultiLineString",
+                        "Polygon",
+                        "MultiPolygon",
+                        "GeometryCollection",
+                    ],
+                },
+                "coordinates": {"type": "array", "items": {}},
+            },
+        },
+        "featureGeoJSON": {
+            "type": "object",
+            "required": ["type", "geometry", "properties"],
+            "properties": {
+                "type": {"type": "string", "enum": ["Feature"]},
+                "id": {"type": "integer"},
+                "geometry": {"allOf": [_ref("schemas", "geometryGeoJSON")], "nullable": True},
+                "properties": {"type": "object", "nullable": True},
+                "links": links,
+            },
+        },
+        "featureCollectionGeoJSON": {
+            "type": "object",
+            "required": ["type", "features"],
+            "properties": {
+                "type": {"type": "string", "enum": ["FeatureCollection"]},
+                "features": {"type": "array", "items": _ref("schemas", "featureGeoJSON")},
+                "links": links,
+                "timeStamp": {"type": "string", "format": "date-time"},
+                "numberMatched": {"type": "integer", "minimum": 0},
+                "numberReturned": {"type": "integer", "minimum": 0},
+            },
+        },
+        "queryables": {
+            "type": "object",
+            "description": "A JSON Schema (draft 2020-12) of the queryable properties.",
+            "properties": {
+                "properties": {"type": "object"},
+                "type": {"type": "string"},
+                "$id": {"type": "string"},
+            },
+        },
+    }
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": _ref("schemas", "exception")}}}
+
+
+def _responses() -> dict[str, Any]:
+    return {
+        "BadRequest": _error(
+            "Bad request: unknown or repeated parameter, bad value or bad filter; the message "
+            "says what to fix."
+        ),
+        "NotFound": _error("No such collection or feature."),
+        "ServerError": _error("A server error."),
+    }
+
+
+def _ok(description: str, media: dict[str, str]) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {m: {"schema": _ref("schemas", s)} for m, s in media.items()},
+    }
+
+
+def _op(
+    op_id: str,
+    summary: str,
+    tag: str,
+    params: Iterable[dict[str, Any]],
+    ok: dict[str, Any],
+    not_found: bool = False,
+) -> dict[str, Any]:
+    responses: dict[str, Any] = {"200": ok, "400": _ref("responses", "BadRequest")}
+    if not_found:
+        responses["404"] = _ref("responses", "NotFound")
+    responses["500"] = _ref("responses", "ServerError")
+    return {
+        "get": {
+            "operationId": op_id,
+            "summary": summary,
+            "tags": [tag],
+            "parameters": list(params),
+            "responses": responses,
+        }
+    }
+
+
+def _queryable_param(coll: CollectionDef, index: int) -> dict[str, Any]:
+    prop = coll.props[index]
+    schema: dict[str, Any] = {"type": prop.type}
+    if prop.type == cql2.DATETIME:
+        schema = {"type": "string", "format": "date-time"}
+    if prop.enum:
+        schema["enum"] = list(prop.enum)
+    return _query(
+        prop.name,
+        f"{prop.title}: only features whose {prop.name} equals this value.",
+        schema,
+    )
+
+
+def openapi(registry: dict[str, CollectionDef], base: str, settings: Settings) -> dict[str, Any]:
+    """The OpenAPI 3.0 definition of /ogc, with one set of paths per collection (so that
+    clients such as GDAL find each collection's limit bounds and queryable parameters)."""
+    meta = [_ref("parameters", "f-metadata")]
+    paths: dict[str, Any] = {
+        "/": _op(
+            "getLandingPage",
+            "Landing page",
+            "Capabilities",
+            meta,
+            _ok("Links to the API definition, conformance and collections.", {JSON: "landingPage"}),
+        ),
+        "/api": _op(
+            "getAPI",
+            "This API definition (OpenAPI 3.0)",
+            "Capabilities",
+            [],
+            {
+                "description": "The OpenAPI 3.0 document.",
+                "content": {OPENAPI: {"schema": {"type": "object"}}},
+            },
+        ),
+        "/conformance": _op(
+            "getConformanceDeclaration",
+            "Conformance classes implemented",
+            "Capabilities",
+            meta,
+            _ok("The conformance classes.", {JSON: "confClasses"}),
+        ),
+        "/collections": _op(
+            "getCollections",
+            "Feature collections",
+            "Capabilities",
+            meta,
+            _ok("Every collection with its extent and links.", {JSON: "collections"}),
+        ),
+    }
+    items_params = [_ref("parameters", n) for n in ITEMS_PARAMETER_NAMES]
+    features = {GEOJSON: "featureCollectionGeoJSON", JSON: "featureCollectionGeoJSON"}
+    for cid, coll in registry.items():
+        stem = "".join(part.capitalize() for part in cid.split("_"))
+        paths[f"/collections/{cid}"] = _op(
+            f"describe{stem}",
+            f"{coll.title}: metadata",
+            "Capabilities",
+            meta,
+            _ok(coll.description, {JSON: "collection"}),
+            not_found=True,
+        )
+        paths[f"/collections/{cid}/queryables"] = _op(
+            f"getQueryables{stem}",
+            f"{coll.title}: queryable properties",
+            "Capabilities",
+            meta,
+            _ok("JSON Schema of the queryables.", {JSON_SCHEMA: "queryables", JSON: "queryables"}),
+            not_found=True,
+        )
+        queryable_params = [_queryable_param(coll, i) for i in range(len(coll.props))]
+        paths[f"/collections/{cid}/items"] = _op(
+            f"getFeatures{stem}",
+            f"{coll.title}: features",
+            "Data",
+            items_params + queryable_params,
+            _ok(
+                "One page of features with numberMatched, numberReturned and next links.",
+                features,
+            ),
+            not_found=True,
+        )
+        paths[f"/collections/{cid}/items/{{featureId}}"] = _op(
+            f"getFeature{stem}",
+            f"{coll.title}: one feature",
+            "Data",
+            [_ref("parameters", "featureId"), _ref("parameters", "f-features")],
+            _ok("The feature.", {GEOJSON: "featureGeoJSON", JSON: "featureGeoJSON"}),
+            not_found=True,
+        )
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": TITLE,
+            "version": __version__,
+            "description": "OGC API – Features (Part 1 Core, GeoJSON, OpenAPI 3.0; Part 3 "
+            "filtering with CQL2 text and queryables) for grids, facilities and open hazards. "
+            "Coordinates are CRS84 (lon, lat). Errors are JSON {code, message, details}.",
+        },
+        "servers": [{"url": base}],
+        "tags": [
+            {"name": "Capabilities", "description": "What the API offers."},
+            {"name": "Data", "description": "The features."},
+        ],
+        "paths": paths,
+        "components": {
+            "parameters": parameters(settings),
+            "schemas": _schemas(),
+            "responses": _responses(),
+        },
+    }
