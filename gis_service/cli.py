@@ -90,8 +90,8 @@ def serve(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
-    """Apply migrations up to REVISION (default: head)."""
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "heads") -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
     from gis_service.db import migrate
 
     engine = _engine()

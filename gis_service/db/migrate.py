@@ -21,7 +21,7 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Apply revisions up to ``revision``."""
     with engine.begin() as conn:
         cfg = alembic_config(engine)
@@ -38,11 +38,13 @@ def downgrade(engine: Engine, revision: str = "base") -> None:
 
 
 def current(engine: Engine) -> str | None:
-    """The revision the database is at, or None when it has none."""
+    """The revision(s) the database is at, comma-joined, or None when it has none."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        heads = MigrationContext.configure(conn).get_current_heads()
+    return ",".join(sorted(heads)) or None
 
 
 def head(engine: Engine) -> str | None:
-    """The newest revision in migrations/."""
-    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    """The newest revision(s) in migrations/, comma-joined."""
+    heads = ScriptDirectory.from_config(alembic_config(engine)).get_heads()
+    return ",".join(sorted(heads)) or None
