@@ -35,7 +35,9 @@ def resolve_url(settings: Settings, start: bool = False) -> str:
 def make_engine(url: str, **kw) -> Engine:
     """A pooled engine; every connection speaks UTC."""
     opts = {
-        "pool_pre_ping": True,
+        # No ping per checkout (a round trip on every request): a dropped connection is
+        # answered 503 once and SQLAlchemy then invalidates the whole pool.
+        "pool_pre_ping": False,
         "pool_size": 10,
         "max_overflow": 10,
         "connect_args": {"options": "-c timezone=UTC -c statement_timeout=60000"},

@@ -1,0 +1,1 @@
+"""Vector tiles (Mapbox Vector Tile, built by PostGIS) and their TileJSON documents."""
