@@ -18,13 +18,19 @@ class ApiError(Exception):
     """An error the client can act on; ``message`` says what to fix."""
 
     def __init__(
-        self, status: int, code: str, message: str, details: dict[str, Any] | list | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | list | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details if details is not None else {}
+        self.headers = headers  # e.g. WWW-Authenticate on 401, Retry-After on 429
 
 
 def not_found(message: str, **details: Any) -> ApiError:
@@ -40,6 +46,30 @@ def invalid(message: str, **details: Any) -> ApiError:
 def bad_request(message: str, **details: Any) -> ApiError:
     """400 for a request that cannot be understood (unknown parameter, bad syntax)."""
     return ApiError(400, "bad_request", message, details)
+
+
+def unauthorized(message: str, **details: Any) -> ApiError:
+    """401: no valid credentials; the client should log in or send a token or key."""
+    return ApiError(
+        401, "unauthorized", message, details, headers={"WWW-Authenticate": 'Bearer realm="gis"'}
+    )
+
+
+def forbidden(message: str, **details: Any) -> ApiError:
+    """403: authenticated, but the role, scope or grid subtree does not allow this."""
+    return ApiError(403, "forbidden", message, details)
+
+
+def too_many(message: str, retry_after: float, **details: Any) -> ApiError:
+    """429 with Retry-After (whole seconds, at least 1)."""
+    seconds = max(1, int(retry_after + 0.999))
+    return ApiError(
+        429,
+        "too_many_requests",
+        message,
+        {**details, "retry_after": seconds},
+        headers={"Retry-After": str(seconds)},
+    )
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -60,7 +90,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details),
+            status_code=exc.status,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -75,7 +109,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status_code, "http_error"
+        )
         message = exc.detail if isinstance(exc.detail, str) else "HTTP error"
         if exc.status_code == 404 and message == "Not Found":
             message = "No such endpoint; see /docs for the API."

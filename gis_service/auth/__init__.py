@@ -1,0 +1,1 @@
+"""Accounts, roles scoped to grid subtrees, sessions, bearer tokens, API keys and audit."""

@@ -1,0 +1,50 @@
+"""argon2id password hashing (argon2-cffi), with a constant-time miss for unknown users."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 256  # argon2 takes any length; the cap bounds the work of one request
+
+_hasher = PasswordHasher()  # argon2id with the library's RFC 9106 "low memory" defaults
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of ``password`` (salted; the parameters are inside the string)."""
+    return _hasher.hash(password)
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return _hasher.hash("not-a-real-password-for-timing")
+
+
+def verify_password(stored_hash: str | None, password: str) -> bool:
+    """True when ``password`` matches; an unknown user (None) costs the same time."""
+    try:
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored_hash: str) -> bool:
+    """True when the hash was made with weaker parameters than today's."""
+    try:
+        return _hasher.check_needs_rehash(stored_hash)
+    except InvalidHashError:
+        return True
+
+
+def password_problem(password: str) -> str | None:
+    """Why ``password`` is unacceptable, or None."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"The password must have at least {MIN_PASSWORD_LENGTH} characters."
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"The password may have at most {MAX_PASSWORD_LENGTH} characters."
+    if password.strip() == "" or len(set(password)) < 4:
+        return "The password is too simple: use at least four different characters."
+    return None

@@ -1,0 +1,450 @@
+"""Thin HTTP routes: log in and out, bearer tokens, and the admin's users, keys and audit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from gis_service.auth import ratelimit, schemas, service
+from gis_service.auth.deps import (
+    ADMIN_ONLY,
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    Principal,
+    client_ip,
+    credentials_not_needed,
+    require,
+)
+from gis_service.auth.roles import ROLES
+from gis_service.config import Settings
+from gis_service.deps import Conn, get_settings, reject_unknown_query
+from gis_service.errors import ApiError, error_body, forbidden, invalid
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(reject_unknown_query)])
+
+Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+Admin = Annotated[Principal, Depends(ADMIN_ONLY)]
+Anyone = require(allow_anonymous=True)
+LoggedIn = require(roles=set(ROLES))
+
+
+def _err(status: int, code: str, message: str) -> dict[str, Any]:
+    return {
+        "description": message,
+        "content": {"application/json": {"example": error_body(code, message)}},
+    }
+
+
+_LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _err(401, "login_failed", "Wrong username or password."),
+    403: _err(403, "account_disabled", "This account is disabled."),
+    423: _err(423, "account_locked", "Locked after too many failed logins."),
+    429: _err(429, "too_many_requests", "Too many tries: wait (Retry-After) and try again."),
+}
+_ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _err(401, "unauthorized", "Log in first."),
+    403: _err(403, "forbidden", "Admins only."),
+}
+
+
+def _limit_logins(request: Request, settings: Settings) -> None:
+    ratelimit.enforce(
+        request.app.state.engine,
+        f"login:{client_ip(request)}",
+        settings.login_ip_per_minute,
+        60,
+        what="login attempts",
+    )
+
+
+def _set_session_cookies(
+    response: Response, settings: Settings, token: str, csrf: str, max_age: int
+) -> None:
+    # HttpOnly: page scripts cannot read the session; SameSite=Lax: other sites' forms do
+    # not carry it; the CSRF cookie is readable on purpose (double submit via X-CSRF-Token).
+    common = {"path": "/", "secure": settings.cookie_secure, "samesite": "lax", "max_age": max_age}
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, **common)
+    response.set_cookie(CSRF_COOKIE, csrf, httponly=False, **common)
+
+
+def _clear_session_cookies(response: Response, settings: Settings) -> None:
+    for name in (SESSION_COOKIE, CSRF_COOKIE):
+        response.delete_cookie(
+            name, path="/", secure=settings.cookie_secure, httponly=name == SESSION_COOKIE
+        )
+
+
+@router.post(
+    "/auth/login",
+    tags=["auth"],
+    response_model=schemas.LoginResponse,
+    responses=_LOGIN_ERRORS,
+    summary="Log in: session cookie and CSRF token",
+    dependencies=[Depends(credentials_not_needed())],
+)
+def login(
+    body: schemas.LoginRequest,
+    request: Request,
+    response: Response,
+    conn: Conn,
+    settings: SettingsDep,
+) -> schemas.LoginResponse:
+    """Check the password and start a session: sets the HttpOnly ``gis_session`` cookie and
+    the ``gis_csrf`` cookie. Writes made with the cookie must send the CSRF token in the
+    ``X-CSRF-Token`` header. Repeated failures are slowed down (429), then lock the account
+    for a while (423)."""
+    _limit_logins(request, settings)
+    issued = service.login(
+        conn,
+        settings,
+        body.username,
+        body.password,
+        kind="session",
+        ip=client_ip(request),
+        user_agent=(request.headers.get("user-agent") or "")[:300] or None,
+    )
+    assert issued.csrf_token is not None
+    max_age = int((issued.expires_at - issued.created_at).total_seconds())
+    _set_session_cookies(response, settings, issued.token, issued.csrf_token, max_age)
+    response.headers["Cache-Control"] = "no-store"
+    return schemas.LoginResponse(
+        user=schemas.UserOut(**issued.user),
+        csrf_token=issued.csrf_token,
+        expires_at=issued.expires_at,
+    )
+
+
+@router.post(
+    "/auth/logout",
+    tags=["auth"],
+    status_code=204,
+    summary="Log out: end this session or bearer token",
+    response_class=Response,
+)
+def logout(
+    request: Request,
+    conn: Conn,
+    settings: SettingsDep,
+    principal: Annotated[Principal, Depends(Anyone)],
+) -> Response:
+    """Revoke the session (or bearer token) this request was made with and clear the
+    cookies. Calling it when not logged in does nothing."""
+    if principal.kind == "user" and principal.token_id is not None:
+        service.revoke_token(conn, principal, principal.token_id, client_ip(request))
+    response = Response(status_code=204)
+    _clear_session_cookies(response, settings)
+    return response
+
+
+@router.get("/auth/me", tags=["auth"], response_model=schemas.Me, summary="Who am I")
+def me(principal: Annotated[Principal, Depends(Anyone)]) -> schemas.Me:
+    """The caller as the service sees them: anonymous, a user with role and scope, or an API
+    key with its scopes."""
+    return schemas.Me(
+        kind=principal.kind,
+        id=principal.id,
+        name=principal.name,
+        role=principal.role,
+        scopes=sorted(principal.scopes),
+        grid_id=principal.grid_id,
+        grid_path=list(principal.grid_path),
+        person_id=principal.person_id,
+        via=principal.via,
+    )
+
+
+@router.post(
+    "/auth/tokens",
+    tags=["auth"],
+    status_code=201,
+    response_model=schemas.TokenCreated,
+    responses=_LOGIN_ERRORS,
+    summary="Create a bearer token",
+)
+def create_token(
+    body: schemas.TokenRequest,
+    request: Request,
+    conn: Conn,
+    settings: SettingsDep,
+    principal: Annotated[Principal, Depends(Anyone)],
+) -> schemas.TokenCreated:
+    """A revocable bearer token for scripts and apps: either send ``username`` and
+    ``password`` (counted like logins), or call while logged in. The token is shown once."""
+    ttl = body.ttl_days * 86400 if body.ttl_days else None
+    ip = client_ip(request)
+    ua = (request.headers.get("user-agent") or "")[:300] or None
+    if body.username is not None or body.password is not None:
+        if body.username is None or body.password is None:
+            raise invalid("Give both username and password, or neither (when logged in).")
+        _limit_logins(request, settings)
+        issued = service.login(
+            conn,
+            settings,
+            body.username,
+            body.password,
+            kind="bearer",
+            token_name=body.name,
+            ttl_seconds=ttl,
+            ip=ip,
+            user_agent=ua,
+        )
+    elif principal.kind == "user":
+        issued = service.create_bearer_for(
+            conn, settings, principal, name=body.name, ttl_seconds=ttl, ip=ip, user_agent=ua
+        )
+    elif principal.kind == "api_key":
+        raise forbidden("An API key cannot create user tokens.")
+    else:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "Send username and password, or call this while logged in.",
+            headers={"WWW-Authenticate": 'Bearer realm="gis"'},
+        )
+    return schemas.TokenCreated(
+        id=issued.id,
+        token=issued.token,
+        name=body.name,
+        created_at=issued.created_at,
+        expires_at=issued.expires_at,
+        user=schemas.UserOut(**issued.user),
+    )
+
+
+@router.get(
+    "/auth/tokens",
+    tags=["auth"],
+    response_model=list[schemas.TokenOut],
+    responses=_ADMIN_ERRORS,
+    summary="My sessions and bearer tokens",
+)
+def list_tokens(
+    conn: Conn,
+    principal: Annotated[Principal, Depends(LoggedIn)],
+    include_revoked: Annotated[bool, Query(description="Also revoked and expired ones.")] = False,
+) -> list[schemas.TokenOut]:
+    """The caller's sessions and tokens, newest first (never the secrets)."""
+    assert principal.id is not None
+    return [schemas.TokenOut(**r) for r in service.list_tokens(conn, principal.id, include_revoked)]
+
+
+@router.delete(
+    "/auth/tokens/{token_id}",
+    tags=["auth"],
+    response_model=schemas.Revoked,
+    responses=_ADMIN_ERRORS,
+    summary="Revoke a bearer token or session",
+)
+def revoke_token(
+    token_id: Id,
+    request: Request,
+    conn: Conn,
+    principal: Annotated[Principal, Depends(LoggedIn)],
+) -> schemas.Revoked:
+    """Revoke one of your tokens at once (an admin may revoke anyone's). Another user's token
+    id is answered 404, as if it did not exist."""
+    return schemas.Revoked(**service.revoke_token(conn, principal, token_id, client_ip(request)))
+
+
+# ---- users (admin) -----------------------------------------------------------------------
+@router.get(
+    "/users",
+    tags=["admin"],
+    response_model=schemas.UserList,
+    responses=_ADMIN_ERRORS,
+    summary="List users",
+)
+def list_users(
+    conn: Conn,
+    _: Admin,
+    role: Annotated[schemas.Role | None, Query(description="Only this role.")] = None,
+    active: Annotated[bool | None, Query(description="Only active (true) or disabled.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> schemas.UserList:
+    """Users by username, with role, scope grid, and lock state."""
+    rows = service.list_users(conn, role, active, limit, offset)
+    return schemas.UserList(users=[schemas.UserOut(**r) for r in rows], limit=limit, offset=offset)
+
+
+@router.post(
+    "/users",
+    tags=["admin"],
+    status_code=201,
+    response_model=schemas.UserOut,
+    responses={**_ADMIN_ERRORS, 409: _err(409, "conflict", "The username is taken.")},
+    summary="Create a user",
+)
+def create_user(
+    body: schemas.UserCreate, request: Request, conn: Conn, principal: Admin
+) -> schemas.UserOut:
+    """A new account with a role, bound to a grid (scope root); the password is stored as an
+    argon2 hash."""
+    user = service.create_user(
+        conn,
+        principal,
+        username=body.username,
+        display_name=body.display_name,
+        password=body.password,
+        role=body.role,
+        grid=body.grid,
+        person_id=body.person_id,
+        ip=client_ip(request),
+    )
+    return schemas.UserOut(**user)
+
+
+@router.get(
+    "/users/{user_id}",
+    tags=["admin"],
+    response_model=schemas.UserOut,
+    responses=_ADMIN_ERRORS,
+    summary="One user",
+)
+def get_user(user_id: Id, conn: Conn, _: Admin) -> schemas.UserOut:
+    """One account."""
+    return schemas.UserOut(**service.get_user(conn, user_id))
+
+
+def _user_action(action: str, summary: str, doc: str) -> None:
+    def handler(user_id: Id, request: Request, conn: Conn, principal: Admin) -> schemas.UserOut:
+        ip = client_ip(request)
+        if action == "unlock":
+            user = service.unlock(conn, principal, user_id, ip)
+        else:
+            user = service.set_active(conn, principal, user_id, action == "enable", ip)
+        return schemas.UserOut(**user)
+
+    handler.__doc__ = doc
+    handler.__name__ = f"{action}_user"
+    router.post(
+        f"/users/{{user_id}}/{action}",
+        tags=["admin"],
+        response_model=schemas.UserOut,
+        responses=_ADMIN_ERRORS,
+        summary=summary,
+    )(handler)
+
+
+_user_action(
+    "disable", "Disable a user", "Disable the account and end all its sessions and tokens."
+)
+_user_action("enable", "Enable a user", "Re-enable a disabled account.")
+_user_action("unlock", "Unlock a user", "Clear the failed-login count and the lock.")
+
+
+# ---- API keys (admin) --------------------------------------------------------------------
+@router.get(
+    "/keys",
+    tags=["admin"],
+    response_model=schemas.KeyList,
+    responses=_ADMIN_ERRORS,
+    summary="List API keys",
+)
+def list_keys(
+    conn: Conn,
+    _: Admin,
+    include_revoked: Annotated[bool, Query(description="Also revoked keys.")] = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> schemas.KeyList:
+    """Keys with their scopes, subtree and when each was last used (never the secret)."""
+    rows = service.list_keys(conn, include_revoked, limit, offset)
+    return schemas.KeyList(keys=[schemas.KeyOut(**r) for r in rows], limit=limit, offset=offset)
+
+
+@router.post(
+    "/keys",
+    tags=["admin"],
+    status_code=201,
+    response_model=schemas.KeyCreated,
+    responses=_ADMIN_ERRORS,
+    summary="Create an API key",
+)
+def create_key(
+    body: schemas.KeyCreate, request: Request, conn: Conn, principal: Admin
+) -> JSONResponse:
+    """A key for another system (12345 hotline, 一网通办, a mini program). The secret is in
+    this response only; the service stores its SHA-256 digest."""
+    key, secret = service.create_key(
+        conn,
+        principal,
+        name=body.name,
+        scopes=list(body.scopes),
+        grid=body.grid,
+        ip=client_ip(request),
+    )
+    out = schemas.KeyCreated(**key, key=secret)
+    return JSONResponse(
+        out.model_dump(mode="json"), status_code=201, headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.delete(
+    "/keys/{key_id}",
+    tags=["admin"],
+    response_model=schemas.KeyOut,
+    responses=_ADMIN_ERRORS,
+    summary="Revoke an API key",
+)
+def revoke_key(key_id: Id, request: Request, conn: Conn, principal: Admin) -> schemas.KeyOut:
+    """Revoke at once; requests with the key get 401 from now on."""
+    return schemas.KeyOut(**service.revoke_key(conn, principal, key_id, client_ip(request)))
+
+
+# ---- audit (admin) -----------------------------------------------------------------------
+@router.get(
+    "/audit",
+    tags=["admin"],
+    response_model=schemas.AuditPage,
+    responses=_ADMIN_ERRORS,
+    summary="The audit log",
+)
+def list_audit(
+    conn: Conn,
+    _: Admin,
+    grid: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="Writes in this grid's subtree.")
+    ] = None,
+    object_type: Annotated[
+        str | None, Query(max_length=64, description="hazard, user, api_key, …")
+    ] = None,
+    object_id: Annotated[str | None, Query(max_length=64, description="The object's id.")] = None,
+    user: Annotated[
+        str | None, Query(max_length=64, description="Writes by this user (id or username).")
+    ] = None,
+    action: Annotated[
+        str | None, Query(max_length=64, description="e.g. create, dispatch.")
+    ] = None,
+    since: Annotated[datetime | None, Query(description="At or after (ISO 8601).")] = None,
+    until: Annotated[datetime | None, Query(description="Before (ISO 8601).")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> schemas.AuditPage:
+    """Every write with who made it, before and after, when and from which address; newest
+    first."""
+    user_id: int | None = None
+    if user:
+        try:
+            user_id = service.find_user(conn, user)["id"]
+        except ApiError:
+            return schemas.AuditPage(entries=[], limit=limit, offset=offset)
+    rows = service.list_audit(
+        conn,
+        grid=grid,
+        object_type=object_type,
+        object_id=object_id,
+        user_id=user_id,
+        action=action,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
+    return schemas.AuditPage(
+        entries=[schemas.AuditEntry(**r) for r in rows], limit=limit, offset=offset
+    )

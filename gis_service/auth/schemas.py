@@ -1,0 +1,201 @@
+"""Request and response bodies of the account, token, key and audit endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gis_service.auth.passwords import MAX_PASSWORD_LENGTH
+
+Role = Literal["admin", "street_staff", "community_staff", "grid_leader", "field_staff", "viewer"]
+KeyScope = Literal[
+    "read", "read_private", "report", "open311", "write", "dispatch", "export", "import"
+]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginRequest(_Body):
+    """Username and password."""
+
+    username: str = Field(min_length=1, max_length=64, examples=["admin"])
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+
+
+class UserOut(BaseModel):
+    """A user account (never the password hash)."""
+
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    grid_id: int | None
+    grid_code: str | None = None
+    grid_name: str | None = None
+    person_id: int | None
+    active: bool
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+    last_login_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class LoginResponse(BaseModel):
+    """A logged-in session: the cookie is set; send csrf_token as X-CSRF-Token on writes."""
+
+    user: UserOut
+    csrf_token: str
+    expires_at: datetime
+
+
+class TokenRequest(_Body):
+    """A new bearer token: give username and password, or call with a session or token."""
+
+    username: str | None = Field(default=None, min_length=1, max_length=64)
+    password: str | None = Field(default=None, min_length=1, max_length=MAX_PASSWORD_LENGTH)
+    name: str | None = Field(
+        default=None, max_length=100, description="A label, e.g. the script or device."
+    )
+    ttl_days: float | None = Field(
+        default=None, gt=0, le=366, description="Lifetime in days; default from settings."
+    )
+
+
+class TokenCreated(BaseModel):
+    """A bearer token: the secret is shown only now; send it as 'Authorization: Bearer …'."""
+
+    id: int
+    token: str
+    token_type: Literal["bearer"] = "bearer"
+    name: str | None
+    created_at: datetime
+    expires_at: datetime
+    user: UserOut
+
+
+class TokenOut(BaseModel):
+    """A session or bearer token of the caller (never the secret)."""
+
+    id: int
+    kind: Literal["session", "bearer"]
+    name: str | None
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    ip: str | None
+    user_agent: str | None
+
+
+class Revoked(BaseModel):
+    """A revoked token."""
+
+    id: int
+    revoked: bool
+
+
+class Me(BaseModel):
+    """Who the caller is and what they may do."""
+
+    kind: Literal["anonymous", "user", "api_key"]
+    id: int | None
+    name: str
+    role: str | None
+    scopes: list[str]
+    grid_id: int | None
+    grid_path: list[int]
+    person_id: int | None
+    via: str | None
+
+
+class UserCreate(_Body):
+    """A new user; non-admin users need a grid (their scope root)."""
+
+    username: str = Field(min_length=2, max_length=64, examples=["zhang.wei"])
+    display_name: str = Field(min_length=1, max_length=100, examples=["张伟"])
+    password: str = Field(min_length=10, max_length=MAX_PASSWORD_LENGTH)
+    role: Role
+    grid: int | str | None = Field(
+        default=None, description="Id or code of the grid whose subtree is the user's scope."
+    )
+    person_id: int | None = Field(
+        default=None, ge=1, le=2**63 - 1, description="The people row of a staff user."
+    )
+
+
+class UserList(BaseModel):
+    """A page of users."""
+
+    users: list[UserOut]
+    limit: int
+    offset: int
+
+
+class KeyCreate(_Body):
+    """A new API key for another system."""
+
+    name: str = Field(min_length=1, max_length=100, examples=["12345 热线平台"])
+    scopes: list[KeyScope] = Field(min_length=1, max_length=10, examples=[["read", "report"]])
+    grid: int | str | None = Field(
+        default=None, description="Id or code of a grid: limit the key to its subtree."
+    )
+
+
+class KeyOut(BaseModel):
+    """An API key (never the secret or its hash)."""
+
+    id: int
+    name: str
+    prefix: str
+    scopes: list[str]
+    grid_id: int | None
+    grid_code: str | None = None
+    grid_name: str | None = None
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    last_used_ip: str | None
+
+
+class KeyCreated(KeyOut):
+    """A new key: ``key`` is shown only now; send it as the X-API-Key header."""
+
+    key: str
+
+
+class KeyList(BaseModel):
+    """A page of API keys."""
+
+    keys: list[KeyOut]
+    limit: int
+    offset: int
+
+
+class AuditEntry(BaseModel):
+    """One write: who, what (before/after), when and from where."""
+
+    id: int
+    at: datetime
+    principal_kind: str
+    principal_id: int | None
+    principal_name: str
+    action: str
+    object_type: str
+    object_id: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    grid_id: int | None
+    ip: str | None
+
+
+class AuditPage(BaseModel):
+    """A page of the audit log, newest first."""
+
+    entries: list[AuditEntry]
+    limit: int
+    offset: int

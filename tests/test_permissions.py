@@ -1,0 +1,572 @@
+"""The permission matrix: every route × every kind of caller × inside or outside their scope.
+
+Routes are enumerated from the app itself, so a new route without a declaration, or without
+a way here to fill its path parameters, fails these tests. For each route and caller the
+declared access must be the enforced one (401 for anonymous, 403 for a role or key scope not
+declared), nothing may answer 500, and no private field (a staff mobile phone or a reporter's
+phone) may reach a caller whose scope does not cover it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from gis_service.app import create_app
+from gis_service.auth import service as auth_service
+from gis_service.auth.access import iter_routes
+from gis_service.auth.deps import Access, current_principal
+from gis_service.auth.roles import ROLE_SCOPES
+from gis_service.config import Settings
+from gis_service.db.cluster import Cluster
+from gis_service.db.engine import make_engine
+from tests.authkit import (
+    Scopes,
+    app_settings,
+    bearer_for,
+    demo_database,
+    find_scopes,
+    key_for,
+    make_user,
+)
+
+# ---- the routes, enumerated once at collection time -----------------------------------------
+_APP = create_app(Settings(database_url="postgresql+psycopg2://nobody@/none", load_demo=False))
+ROUTES = [r for r in iter_routes(_APP)]
+CALLABLE = [
+    (method, r.path)
+    for r in ROUTES
+    if r.is_api or r.methods
+    for method in sorted(r.methods - {"HEAD"})
+]
+
+# Unsafe routes that anonymous visitors may call, on purpose.
+ANONYMOUS_WRITES = {
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/logout"),
+    ("POST", "/api/v1/auth/tokens"),  # with username and password in the body
+    ("POST", "/api/v1/hazards"),  # resident reports, rate-limited
+    ("POST", "/api/v1/locate"),  # a batch read sent as a body
+}
+
+# Callers of the matrix: users of each role (bound to the grid that fits the role) and keys.
+ROLE_ROOT = {
+    "admin": None,
+    "street_staff": "street",
+    "community_staff": "community",
+    "grid_leader": "grid",
+    "field_staff": "grid",
+    "viewer": "community",
+}
+KEYS = {
+    "key_read": (["read"], None),
+    "key_report": (["report"], None),
+    "key_staff": (["read", "read_private", "report", "write"], "community"),
+}
+CALLERS = ["anonymous", *ROLE_ROOT, *KEYS, "key_revoked"]
+
+PHONE = re.compile(r"100-\d{4}-\d{4}")
+# A reporter's name or phone with a value (the OpenAPI schema names the fields, no values).
+REPORTER_VALUE = re.compile(
+    r'"reporter_(?:name|phone)"\s*:\s*"[^"]|"reporter"\s*:\s*\{[^}]*"(?:name|phone)"\s*:\s*"[^"]'
+)
+
+
+def test_every_route_declares_who_may_call() -> None:
+    missing = sorted({f"{sorted(r.methods)} {r.path}" for r in ROUTES if r.access is None})
+    assert not missing, (
+        "These routes declare nobody: add a require(...) dependency (gis_service.auth.deps) "
+        f"or gis_service.auth.access.declare for non-API routes: {missing}"
+    )
+
+
+def test_anonymous_writes_are_deliberate() -> None:
+    loose = sorted(
+        (m, r.path)
+        for r in ROUTES
+        if r.access is not None and r.access.allow_anonymous
+        for m in r.methods - {"GET", "HEAD", "OPTIONS"}
+        if (m, r.path) not in ANONYMOUS_WRITES
+        and not (r.path.startswith("/open311/") and "requests" in r.path)
+    )
+    assert not loose, f"anonymous visitors may write through {loose}; is that intended?"
+
+
+def test_openapi_lists_roles_for_every_operation() -> None:
+    schema = _APP.openapi()
+    for path, item in schema["paths"].items():
+        for method, op in item.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                assert "x-roles" in op, f"{method.upper()} {path} has no x-roles"
+                assert "Who may call:" in op.get("description", ""), f"{method} {path}"
+
+
+# ---- the world -------------------------------------------------------------------------------
+@dataclass
+class World:
+    """The database, the app and everything the requests need."""
+
+    engine: Engine
+    client: TestClient
+    settings: Settings
+    scopes: Scopes
+    users: dict[str, dict]
+    keys: dict[str, tuple[dict, str]]
+    revoked_key: str
+    throwaway_user: dict
+    throwaway_key: dict
+    points: dict[str, tuple[float, float]]
+    tile: dict[str, tuple[int, int, int]]
+    category: str
+    hazard_collection: str
+    allowed_phones: dict[str, set[str] | None]
+    public_codes: dict[str, str]
+
+    def headers(self, caller: str) -> dict[str, str]:
+        """Fresh credentials of a caller (a route may log out or revoke the ones it gets)."""
+        if caller == "anonymous":
+            return {}
+        if caller in self.users:
+            return bearer_for(self.engine, self.settings, self.users[caller]["id"])
+        if caller == "key_revoked":
+            return {"X-API-Key": self.revoked_key}
+        return {"X-API-Key": self.keys[caller][1]}
+
+    def access_of(self, caller: str, access: Access) -> tuple[bool, int]:
+        """(allowed by the declaration, the status when refused)."""
+        if caller == "anonymous":
+            return access.allow_anonymous, 401
+        if caller == "key_revoked":
+            return False, 401
+        if caller in self.users:
+            return access.user_allowed(self.users[caller]["role"]), 403
+        return access.key_allowed(self.keys[caller][0]["scopes"]), 403
+
+
+@pytest.fixture(scope="module")
+def world(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    url = demo_database(pg_cluster, "perm")
+    engine = make_engine(url, pool_size=2)
+    scopes = find_scopes(engine)
+    root = {"street": scopes.street, "community": scopes.community, "grid": scopes.grid}
+    users = {
+        role: make_user(
+            engine,
+            role,
+            grid=root[where] if where else None,
+            person_id=scopes.grid_leader_person if role == "grid_leader" else None,
+        )
+        for role, where in ROLE_ROOT.items()
+    }
+    keys = {
+        name: key_for(engine, scopes_, grid=root[where] if where else None)
+        for name, (scopes_, where) in KEYS.items()
+    }
+    revoked, revoked_secret = key_for(engine, ["read", "report"])
+    throwaway_key, _ = key_for(engine, ["read"])
+    with engine.connect() as conn:
+        auth_service.revoke_key(conn, None, revoked["id"], None)
+        points = {
+            name: tuple(
+                conn.execute(
+                    text(
+                        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p "
+                        "FROM grids WHERE id = :g) x"
+                    ),
+                    {"g": gid},
+                ).one()
+            )
+            for name, gid in (("inside", scopes.grid), ("outside", scopes.other_grid))
+        }
+        category = conn.execute(
+            text("SELECT code FROM hazard_categories WHERE active ORDER BY code LIMIT 1")
+        ).scalar_one()
+        public_codes = {
+            v: conn.execute(
+                text("SELECT public_code FROM hazards WHERE id = :id"), {"id": hid}
+            ).scalar_one()
+            for v, hid in (("inside", scopes.inside_hazard), ("outside", scopes.outside_hazard))
+        }
+    settings = app_settings(url, tmp_path_factory.mktemp("perm-data"))
+    client = TestClient(create_app(settings))
+    client.__enter__()
+    collections = client.get("/ogc/collections").json()["collections"]
+    hazard_collection = next(c["id"] for c in collections if "hazard" in c["id"])
+    w = World(
+        engine=engine,
+        client=client,
+        settings=settings,
+        scopes=scopes,
+        users=users,
+        keys=keys,
+        revoked_key=revoked_secret,
+        throwaway_user=make_user(engine, "viewer", grid=scopes.community),
+        throwaway_key=throwaway_key,
+        points=points,
+        tile={k: _tile(*v, 16) for k, v in points.items()},
+        category=category,
+        hazard_collection=hazard_collection,
+        allowed_phones={},
+        public_codes=public_codes,
+    )
+    w.allowed_phones = _allowed_phones(w)
+    yield w
+    client.__exit__(None, None, None)
+    engine.dispose()
+
+
+def _tile(lon: float, lat: float, z: int) -> tuple[int, int, int]:
+    import math
+
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return z, x, y
+
+
+def _allowed_phones(w: World) -> dict[str, set[str] | None]:
+    """Per caller: the private phones it may see (None = all of them)."""
+    out: dict[str, set[str] | None] = {"anonymous": set(), "key_revoked": set()}
+    sql = text(
+        """
+        SELECT p.mobile_phone FROM people p
+          JOIN grid_assignments a ON a.person_id = p.id
+          JOIN grids g ON g.id = a.grid_id
+         WHERE g.path && CAST(:scope AS bigint[]) AND p.mobile_phone IS NOT NULL
+        UNION
+        SELECT reporter_phone FROM hazards
+         WHERE (grid_path && CAST(:scope AS bigint[])
+                OR assignee_person_id = CAST(:person AS bigint))
+           AND reporter_phone IS NOT NULL
+        """
+    )
+    with w.engine.connect() as conn:
+
+        def phones(root: int, person: int | None) -> set[str]:
+            return set(conn.execute(sql, {"scope": [root], "person": person}).scalars())
+
+        for role, user in w.users.items():
+            out[role] = (
+                None if user["grid_id"] is None else phones(user["grid_id"], user["person_id"])
+            )
+        for name, (key, _) in w.keys.items():
+            if "read_private" not in key["scopes"]:
+                out[name] = set()
+            else:
+                out[name] = None if key["grid_id"] is None else phones(key["grid_id"], None)
+    return out
+
+
+# ---- filling in requests -----------------------------------------------------------------------
+def _fresh_token_id(w: World, user: dict) -> int:
+    with w.engine.connect() as conn, conn.begin():
+        return auth_service.issue_token(conn, w.settings, user["id"], "bearer")[0]
+
+
+def _hazard_version(w: World, hazard_id: int) -> int:
+    with w.engine.connect() as conn:
+        return conn.execute(
+            text("SELECT version FROM hazards WHERE id = :id"), {"id": hazard_id}
+        ).scalar_one()
+
+
+PathFiller = Callable[[World, str, str], str | int]
+PATH_PARAMS: dict[str, PathFiller] = {
+    "grid_id": lambda w, v, c: w.scopes.grid if v == "inside" else w.scopes.other_grid,
+    "hazard_id": lambda w, v, c: (
+        w.scopes.inside_hazard if v == "inside" else w.scopes.outside_hazard
+    ),
+    "facility_id": lambda w, v, c: (
+        w.scopes.inside_facility if v == "inside" else w.scopes.outside_facility
+    ),
+    "collection_id": lambda w, v, c: w.hazard_collection,
+    "feature_id": lambda w, v, c: (
+        w.scopes.inside_hazard if v == "inside" else w.scopes.outside_hazard
+    ),
+    "layer": lambda w, v, c: "hazards_open",
+    "z": lambda w, v, c: w.tile[v][0],
+    "x": lambda w, v, c: w.tile[v][1],
+    "y": lambda w, v, c: w.tile[v][2],
+    "photo_id": lambda w, v, c: uuid.uuid4().hex,
+    "user_id": lambda w, v, c: w.throwaway_user["id"],
+    "key_id": lambda w, v, c: w.throwaway_key["id"],
+    "token_id": lambda w, v, c: _token_of(w, v, c),
+    # Open311 GeoReport v2
+    "fmt": lambda w, v, c: "json",
+    "code": lambda w, v, c: w.category,
+    "request_id": lambda w, v, c: w.public_codes[v],
+    "token": lambda w, v, c: uuid.uuid4().hex,
+}
+
+
+def _token_of(w: World, variant: str, caller: str) -> int:
+    """inside: one of the caller's own tokens; outside: somebody else's."""
+    if variant == "inside" and caller in w.users:
+        return _fresh_token_id(w, w.users[caller])
+    other = "field_staff" if caller == "viewer" else "viewer"
+    return _fresh_token_id(w, w.users[other])
+
+
+# Routes whose path carries an object that lies inside or outside a caller's scope.
+SCOPED_PARAMS = {
+    "grid_id", "hazard_id", "facility_id", "feature_id", "token_id", "x", "request_id"
+}  # fmt: skip
+
+
+def _query(w: World, method: str, path: str, variant: str) -> dict[str, Any]:
+    lon, lat = w.points[variant]
+    if path == "/api/v1/locate" and method == "GET":
+        return {"lon": lon, "lat": lat}
+    if path == "/api/v1/facilities/nearest":
+        return {"lon": lon, "lat": lat}
+    return {}
+
+
+def _body(w: World, method: str, path: str, variant: str) -> Any:
+    lon, lat = w.points[variant]
+    tag = uuid.uuid4().hex[:8]
+    bodies: dict[tuple[str, str], Any] = {
+        ("POST", "/api/v1/locate"): {"points": [[lon, lat]]},
+        ("POST", "/api/v1/hazards"): {
+            "category": w.category,
+            "lon": lon,
+            "lat": lat,
+            "description": f"权限矩阵测试 {tag}",
+            "reporter_phone": "100-7777-0000",
+        },
+        ("POST", "/api/v1/hazards/{hazard_id}/actions"): lambda hid: {
+            "action": "comment",
+            "note": f"matrix {tag}",
+            "version": _hazard_version(w, hid),
+        },
+        ("POST", "/api/v1/auth/login"): {
+            "username": w.throwaway_user["username"],
+            "password": "correct horse battery staple",
+        },
+        ("POST", "/api/v1/auth/tokens"): {},
+        ("POST", "/api/v1/users"): {
+            "username": f"matrix-{tag}",
+            "display_name": "矩阵",
+            "password": "correct horse battery staple",
+            "role": "viewer",
+            "grid": w.scopes.community,
+        },
+        ("POST", "/api/v1/keys"): {"name": f"matrix {tag}", "scopes": ["read"]},
+    }
+    body = bodies.get((method, path), {} if method in ("POST", "PUT", "PATCH") else None)
+    if callable(body):
+        hid = w.scopes.inside_hazard if variant == "inside" else w.scopes.outside_hazard
+        body = body(hid)
+    return body
+
+
+def _url(w: World, path: str, variant: str, caller: str) -> str:
+    names = re.findall(r"{(\w+)(?::\w+)?}", path)
+    out = path
+    for name in names:
+        filler = PATH_PARAMS.get(name)
+        if filler is None:
+            pytest.fail(
+                f"No filler for the path parameter {name!r} of {path}: add one to PATH_PARAMS "
+                "in tests/test_permissions.py so the permission matrix covers the route."
+            )
+        out = re.sub(r"{" + name + r"(?::\w+)?}", str(filler(w, variant, caller)), out)
+    return out
+
+
+# Callers that the declaration admits but the route itself refuses, by design.
+EXPECTED_REFUSALS: dict[tuple[str, str, str], int] = {
+    ("POST", "/api/v1/auth/tokens", "anonymous"): 401,  # no credentials in the body
+    **{("POST", "/api/v1/auth/tokens", k): 403 for k in KEYS},  # keys mint no user tokens
+}
+
+
+def _leaks(w: World, caller: str, body: str) -> list[str]:
+    allowed = w.allowed_phones[caller]
+    problems = []
+    if allowed is not None:
+        found = set(PHONE.findall(body)) - allowed - {"100-7777-0000"}
+        if found:
+            problems.append(f"private phones {sorted(found)[:5]}")
+    if allowed is not None and not allowed and REPORTER_VALUE.search(body):
+        problems.append("a reporter field")
+    return problems
+
+
+def _route(method: str, path: str):
+    return next(r for r in ROUTES if r.path == path and method in r.methods)
+
+
+def _resolves_principal(route) -> bool:
+    """True when the route looks at the caller's credentials at all."""
+    stack = [route.dependant.dependencies] if route.dependant is not None else []
+    while stack:
+        for dep in stack.pop():
+            if dep.call is current_principal:
+                return True
+            stack.append(dep.dependencies)
+    return False
+
+
+@pytest.mark.parametrize(("method", "path"), CALLABLE, ids=[f"{m} {p}" for m, p in CALLABLE])
+def test_matrix(world: World, method: str, path: str) -> None:
+    route = _route(method, path)
+    access = route.access
+    assert access is not None, f"{method} {path} declares nobody"
+    if not route.is_api and path.startswith("/static"):
+        pytest.skip("static files")
+    names = set(re.findall(r"{(\w+)", path))
+    variants = (
+        ["inside", "outside"] if names & SCOPED_PARAMS or path.endswith("/hazards") else ["inside"]
+    )
+    resolves = _resolves_principal(route)
+    failures: list[str] = []
+    for variant in variants:
+        for caller in CALLERS:
+            url = _url(world, path, variant, caller)
+            headers = world.headers(caller)
+            r = world.client.request(
+                method,
+                url,
+                headers=headers,
+                params=_query(world, method, path, variant),
+                json=_body(world, method, path, variant),
+            )
+            where = f"{caller} {variant}: {method} {url} → {r.status_code} {r.text[:200]}"
+            if r.status_code >= 500:
+                failures.append(f"server error: {where}")
+                continue
+            allowed, refusal = world.access_of(caller, access)
+            if caller == "key_revoked" and not resolves:
+                allowed = access.allow_anonymous
+            expected = EXPECTED_REFUSALS.get((method, path, caller))
+            if expected is not None:
+                if r.status_code != expected:
+                    failures.append(f"expected {expected}: {where}")
+            elif not allowed:
+                if r.status_code != refusal:
+                    failures.append(f"declared refusal {refusal} not enforced: {where}")
+            elif r.status_code == 401:
+                failures.append(f"declared caller got 401: {where}")
+            elif method == "GET" and r.status_code == 403 and _code(r) == "forbidden":
+                failures.append(f"declared caller got 403: {where}")
+            failures += [f"{p} leaked: {where}" for p in _leaks(world, caller, r.text)]
+            if variant == "outside" and allowed and r.status_code < 300:
+                failures += _outside_checks(world, method, path, caller, r)
+    assert not failures, "\n".join(failures[:20])
+
+
+def _code(r) -> str | None:
+    try:
+        return r.json().get("code")
+    except ValueError:
+        return None
+
+
+def _outside_checks(w: World, method: str, path: str, caller: str, r) -> list[str]:
+    """A write outside the caller's scope must not succeed; an admin's may."""
+    if method == "GET" or caller == "admin":
+        return []
+    user = w.users.get(caller)
+    key = w.keys.get(caller, (None,))[0]
+    root = (user or key or {}).get("grid_id")
+    if root is None:
+        return []  # the whole territory
+    if path in {"/api/v1/hazards"}:
+        return []  # anyone may report anywhere
+    return [f"a write outside the scope succeeded ({r.status_code}): {caller} {method} {path}"]
+
+
+# ---- private fields are visible inside the scope (the other half of the rule) -----------------
+def _bearer(w: World, role: str) -> dict[str, str]:
+    return w.headers(role)
+
+
+def test_staff_in_scope_see_mobile_phones(world: World) -> None:
+    summary = f"/api/v1/grids/{world.scopes.grid}/summary"
+    anon = world.client.get(summary)
+    assert anon.status_code == 200 and not PHONE.findall(anon.text)
+    assert all("mobile_phone" not in p for p in anon.json()["people"])
+    staff = world.client.get(summary, headers=_bearer(world, "community_staff")).json()
+    assert any(p.get("mobile_phone") for p in staff["people"])
+    outside = f"/api/v1/grids/{world.scopes.other_grid}/summary"
+    other = world.client.get(outside, headers=_bearer(world, "community_staff")).json()
+    assert all("mobile_phone" not in p for p in other["people"])
+    admin = world.client.get(outside, headers=_bearer(world, "admin")).json()
+    assert any(p.get("mobile_phone") for p in admin["people"])
+    lon, lat = world.points["inside"]
+    located = world.client.get(
+        "/api/v1/locate", params={"lon": lon, "lat": lat}, headers=_bearer(world, "grid_leader")
+    ).json()
+    finest = located["chain"][-1]
+    street = located["chain"][0]
+    assert any(p.get("mobile_phone") for p in finest["people"]) or not finest["people"]
+    assert all("mobile_phone" not in p for p in street["people"])  # above the leader's grid
+
+
+def test_staff_in_scope_see_the_reporter(world: World) -> None:
+    with world.engine.connect() as conn:
+        phone = conn.execute(
+            text("SELECT reporter_phone FROM hazards WHERE id = :id"),
+            {"id": world.scopes.inside_hazard},
+        ).scalar_one()
+    url = f"/api/v1/hazards/{world.scopes.inside_hazard}"
+    assert phone in world.client.get(url, headers=_bearer(world, "community_staff")).text
+    assert phone in world.client.get(url, headers=_bearer(world, "key_staff")).text
+    for caller in ("anonymous", "key_read"):
+        r = world.client.get(url, headers=world.headers(caller))
+        assert r.status_code == 200 and phone not in r.text
+    outside = f"/api/v1/hazards/{world.scopes.outside_hazard}"
+    r = world.client.get(outside, headers=_bearer(world, "community_staff"))
+    assert r.status_code in (200, 404) and not _leaks(world, "community_staff", r.text)
+
+
+def test_writes_outside_scope_are_403(world: World) -> None:
+    hid = world.scopes.outside_hazard
+    for caller in ("street_staff", "community_staff", "grid_leader", "key_staff"):
+        r = world.client.post(
+            f"/api/v1/hazards/{hid}/actions",
+            json={"action": "comment", "note": "nope", "version": _hazard_version(world, hid)},
+            headers=world.headers(caller),
+        )
+        assert r.status_code in (403, 404), (caller, r.status_code, r.text)
+    r = world.client.post(
+        f"/api/v1/hazards/{hid}/actions",
+        json={"action": "comment", "note": "admin", "version": _hazard_version(world, hid)},
+        headers=world.headers("admin"),
+    )
+    assert r.status_code == 200, r.text
+
+
+def test_revoked_or_bogus_credentials_are_401_everywhere(world: World) -> None:
+    for headers in (
+        {"X-API-Key": world.revoked_key},
+        {"Authorization": "Bearer gst_not-a-token"},
+        {"Authorization": "Token abc"},
+    ):
+        for url in ("/api/v1/grids?limit=1", "/health", "/ogc/collections", "/api/v1/auth/me"):
+            assert world.client.get(url, headers=headers).status_code == 401, (headers, url)
+
+
+def test_role_scopes_are_consistent() -> None:
+    # every staff role reads private fields in scope; only admins administer
+    assert all("read_private" in s for s in ROLE_SCOPES.values())
+    assert [r for r, s in ROLE_SCOPES.items() if "admin" in s] == ["admin"]
+    assert "write" not in ROLE_SCOPES["viewer"]
+    assert "dispatch" not in ROLE_SCOPES["grid_leader"]
+
+
+def test_routes_enumerated(world: World) -> None:
+    # sanity: the matrix covers the routes it should
+    paths = {p for _, p in CALLABLE}
+    for must in ("/api/v1/grids", "/api/v1/hazards/{hazard_id}", "/api/v1/users", "/health"):
+        assert must in paths
+    assert Path(__file__).exists()
