@@ -25,7 +25,7 @@ from shapely import affinity
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 from shapely.ops import substring
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 DIVISION_CODE = "410103"  # 二七区, Zhengzhou (GB/T 2260)
 GRID_SIZE = 1e-7  # degrees, ~1 cm: the precision every grid vertex is snapped to
 HAZARD_PREFIX = "DEMO-"
@@ -1087,7 +1087,9 @@ class _HazardMaker:
             if idx >= _PATH.index("resolved"):
                 steps.append("resolve")
                 if rework:
-                    steps += ["fail_verification", "resolve"]
+                    # Rework: a failed verification sends the case back to dispatched,
+                    # so the handler starts and resolves it again.
+                    steps += ["fail_verification", "start", "resolve"]
             if idx >= _PATH.index("verified"):
                 steps.append("verify")
             if idx >= _PATH.index("closed"):
@@ -1194,7 +1196,7 @@ class _HazardMaker:
                 if handler is None:
                     actor_name = dept_name
             elif step == "fail_verification":
-                actor, to = verifier, "in_progress"
+                actor, to = verifier, "dispatched"
                 h.resolved_at = None
             elif step == "verify":
                 actor, to = verifier, "verified"

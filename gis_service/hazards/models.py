@@ -6,7 +6,18 @@ from datetime import datetime
 from typing import Any
 
 from geoalchemy2 import Geometry
-from sqlalchemy import ARRAY, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, Text
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    SmallInteger,
+    Text,
+    Uuid,
+)
 from sqlalchemy.dialects.postgresql import JSONB, REAL
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -93,6 +104,8 @@ class Hazard(Base):
     reporter_name: Mapped[str | None] = mapped_column(Text)
     reporter_phone: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(Text, unique=True)
+    idempotency_fingerprint: Mapped[str | None] = mapped_column(Text)
+    reporter_principal: Mapped[str | None] = mapped_column(Text)
     duplicate_of_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("hazards.id"))
     version: Mapped[int] = mapped_column(Integer)
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -119,4 +132,25 @@ class HazardEvent(Base):
     actor_name: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class HazardPhoto(Base):
+    """A photo of a report or of one step (created by migration 0004); files on disk."""
+
+    __tablename__ = "hazard_photos"
+
+    id: Mapped[Any] = mapped_column(Uuid, primary_key=True)
+    hazard_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("hazards.id"))
+    event_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("hazard_events.id"))
+    position: Mapped[int] = mapped_column(SmallInteger)
+    content_type: Mapped[str] = mapped_column(Text)
+    bytes: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(Text)
+    original_name: Mapped[str | None] = mapped_column(Text)
+    had_exif: Mapped[bool] = mapped_column(Boolean)
+    had_gps: Mapped[bool] = mapped_column(Boolean)
+    uploaded_by: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

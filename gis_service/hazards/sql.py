@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from gis_service.auth.visibility import private_sql
 from gis_service.hazards.models import STATUS_NAMES_ZH
 from gis_service.listing import feature_collection_sql, geometry_json
 
@@ -108,5 +109,365 @@ HAZARD_FEATURE = text(
     )::text
       FROM hazards t
      WHERE t.id = :id
+    """
+)
+
+
+# ---- the write side ---------------------------------------------------------------------------
+# Hazard photos as JSON (URLs relative to the API root), used by the feature and history.
+_PHOTOS_OF = """
+    (SELECT coalesce(json_agg(json_build_object(
+                'id', ph.id,
+                'url', '/api/v1/hazards/' || ph.hazard_id || '/photos/' || ph.id,
+                'thumbnail_url',
+                    '/api/v1/hazards/' || ph.hazard_id || '/photos/' || ph.id || '?variant=thumb',
+                'content_type', ph.content_type, 'width', ph.width, 'height', ph.height)
+            ORDER BY ph.created_at, ph.position), '[]'::json)
+       FROM hazard_photos ph WHERE {where})
+"""
+
+# Who may see the reporter, and the actors and notes of the history (auth.visibility).
+_PRIVATE = private_sql("t.grid_path", "t.assignee_person_id")
+
+# One hazard with its history and photos, and its version for the ETag.
+HAZARD_FEATURE_V = text(
+    f"""
+    SELECT json_build_object(
+        'type', 'Feature', 'id', t.id,
+        'geometry', {geometry_json("t.geom")},
+        'properties', {_PROPERTIES}::jsonb || jsonb_build_object(
+            'accepted_at', t.accepted_at, 'dispatched_at', t.dispatched_at,
+            'resolved_at', t.resolved_at, 'verified_at', t.verified_at,
+            'location_accuracy_m', t.location_accuracy_m,
+            'grid_path', t.grid_path,
+            'duplicate_of', (SELECT json_build_object('id', d.id, 'public_code', d.public_code)
+                               FROM hazards d WHERE d.id = t.duplicate_of_id),
+            'assignee', (SELECT json_build_object('id', p.id, 'name', p.name,
+                                                  'work_phone', p.work_phone)
+                           FROM people p WHERE p.id = t.assignee_person_id),
+            'assignee_department', (SELECT json_build_object('code', d.code, 'name', d.name_zh)
+                                      FROM departments d WHERE d.id = t.assignee_department_id),
+            'photos', {_PHOTOS_OF.format(where="ph.hazard_id = t.id")},
+            'reporter', CASE WHEN {_PRIVATE} THEN json_build_object(
+                            'name', t.reporter_name, 'phone', t.reporter_phone,
+                            'submitted_by', t.reporter_principal) END,
+            'history', (SELECT coalesce(json_agg(json_build_object(
+                                   'id', e.id, 'action', e.action, 'from_status', e.from_status,
+                                   'to_status', e.to_status,
+                                   'actor', CASE WHEN {_PRIVATE} THEN e.actor_name END,
+                                   'note', CASE WHEN {_PRIVATE} THEN e.note END,
+                                   'at', e.created_at,
+                                   'photos', {_PHOTOS_OF.format(where="ph.event_id = e.id")})
+                               ORDER BY e.created_at, e.id), '[]'::json)
+                          FROM hazard_events e WHERE e.hazard_id = t.id))
+    )::text,
+    t.version
+      FROM hazards t
+     WHERE t.id = :id
+    """
+)
+
+# Private fields, for principals allowed to read them inside their scope.
+HAZARD_PRIVATE = text(
+    """
+    SELECT reporter_name, reporter_phone, reporter_principal
+      FROM hazards WHERE id = :id
+    """
+)
+
+SELECT_BY_IDEMPOTENCY_KEY = text(
+    "SELECT id, idempotency_fingerprint FROM hazards WHERE idempotency_key = :key"
+)
+
+# Routing, snapshot and insert in one statement: the finest grid at this instant (the rule
+# lives in gis_finest_grid), its chain and primary responsible person frozen on the row, so
+# later redrawing changes nothing here. Nothing is inserted when the point is in no grid, or
+# when a concurrent request already holds the idempotency key.
+INSERT_HAZARD = text(
+    """
+    WITH q AS (
+        SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS pt, now() AS at
+    ),
+    r AS (
+        SELECT g.id AS grid_id, g.path, gis_grid_chain(g.id) AS chain,
+               gis_responsible_person(g.id, q.at) AS person_id, q.pt, q.at
+          FROM q
+          JOIN grids g ON g.id = gis_finest_grid(q.pt, q.at)
+    )
+    INSERT INTO hazards (
+        public_code, category_code, description, severity, status, source, geom,
+        location_accuracy_m, address, facility_id, facility_code, grid_id, grid_path, grid_chain,
+        responsible_person_id, responsible_snapshot, department_id, reporter_name,
+        reporter_phone, idempotency_key, idempotency_fingerprint, reporter_principal,
+        reported_at, updated_at)
+    SELECT 'YH' || to_char(r.at AT TIME ZONE :tz, 'YYYYMMDD') || '-'
+               || lpad(nextval('hazard_public_code_seq')::text, 6, '0'),
+           :category, :description, :severity, 'reported', :source, r.pt,
+           :accuracy, :address, :facility_id, :facility_code, r.grid_id, r.path, r.chain,
+           r.person_id,
+           (SELECT jsonb_build_object('person_id', p.id, 'name', p.name, 'role', a.role,
+                                      'role_name', ar.name_zh, 'work_phone', p.work_phone,
+                                      'grid_id', a.grid_id)
+              FROM grid_assignments a
+              JOIN people p ON p.id = a.person_id
+              JOIN assignment_roles ar ON ar.code = a.role
+             WHERE a.person_id = r.person_id AND a.grid_id = ANY (r.path) AND a.is_primary
+               AND a.valid_from <= r.at AND (a.valid_to IS NULL OR a.valid_to > r.at)
+             ORDER BY array_position(r.path, a.grid_id) DESC
+             LIMIT 1),
+           (SELECT id FROM departments WHERE code = :department),
+           :reporter_name, :reporter_phone, :key, :fingerprint, :principal, r.at, r.at
+      FROM r
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
+    """
+)
+
+# The nearest current territorial grid and the distance to it, for the 422 of a point that
+# lies in none. KNN on the index picks candidates; the spheroid decides among them.
+NEAREST_GRID = text(
+    """
+    WITH q AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS pt),
+    c AS (
+        SELECT g.id, g.code, g.name, g.level, g.geom
+          FROM grids g, q
+         WHERE g.valid_from <= now() AND (g.valid_to IS NULL OR g.valid_to > now())
+           AND g.level IN (SELECT code FROM grid_levels WHERE territorial)
+         ORDER BY g.geom <-> q.pt
+         LIMIT 20
+    )
+    SELECT c.id, c.code, c.name, c.level,
+           round(ST_Distance(c.geom::geography, q.pt::geography)::numeric, 1) AS distance_m
+      FROM c, q, grid_levels l
+     WHERE l.code = c.level
+     ORDER BY distance_m, l.rank DESC, c.code
+     LIMIT 1
+    """
+)
+
+# The box prefilter (:deg, at least the radius in degrees) lets the GiST index on geom work;
+# the spheroid distance then decides.
+SNAP_FACILITY = text(
+    """
+    WITH q AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS pt)
+    SELECT f.id, f.code, f.type_code,
+           round(ST_Distance(f.geom::geography, q.pt::geography)::numeric, 1) AS distance_m
+      FROM facilities f, q
+     WHERE f.type_code = ANY (CAST(:types AS text[]))
+       AND f.status <> 'retired'
+       AND f.geom && ST_Expand(q.pt, :deg)
+       AND ST_DWithin(f.geom::geography, q.pt::geography, :radius)
+     ORDER BY distance_m, f.code
+     LIMIT 1
+    """
+)
+
+FACILITY_BY_CODE = text(
+    """
+    SELECT f.id, f.code, f.type_code, f.status,
+           round(ST_Distance(f.geom::geography,
+                             ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography)::numeric, 1)
+               AS distance_m
+      FROM facilities f
+     WHERE f.code = :code
+    """
+)
+
+# Open hazards of the same category near a point (FixMyStreet's duplicate suggestions).
+DUPLICATE_SUGGESTIONS = text(
+    """
+    WITH q AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS pt)
+    SELECT h.id, h.public_code, h.status, h.description, h.reported_at, h.facility_code,
+           round(ST_Distance(h.geom::geography, q.pt::geography)::numeric, 1) AS distance_m
+      FROM hazards h, q
+     WHERE h.category_code = :category
+       AND h.status NOT IN ('closed', 'rejected')
+       AND h.id <> coalesce(CAST(:exclude AS bigint), -1)
+       AND h.geom && ST_Expand(q.pt, :deg)
+       AND ST_DWithin(h.geom::geography, q.pt::geography, :radius)
+     ORDER BY distance_m, h.reported_at DESC
+     LIMIT 10
+    """
+)
+
+# The row a move works on, locked for the rest of the transaction: a concurrent move waits
+# here, then sees the new version and gets 412.
+LOCK_HAZARD = text(
+    """
+    SELECT h.id, h.public_code, h.status, h.version, h.category_code, h.grid_id, h.grid_path,
+           h.grid_chain, h.assignee_person_id, h.assignee_department_id, h.department_id,
+           h.due_at, h.dispatched_at, h.closed_at, h.duplicate_of_id,
+           ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat,
+           (SELECT code FROM departments WHERE id = h.assignee_department_id)
+               AS assignee_department,
+           (SELECT sla_hours FROM hazard_categories WHERE code = h.category_code) AS sla_hours,
+           now() AS now
+      FROM hazards h
+     WHERE h.id = :id
+       FOR UPDATE
+    """
+)
+
+HAZARD_REF = text(
+    """
+    SELECT id, public_code, status, category_code, grid_path
+      FROM hazards
+     WHERE id = CAST(:id AS bigint) OR public_code = :code
+    """
+)
+
+PERSON = text("SELECT id, name, active FROM people WHERE id = :id")
+DEPARTMENT = text("SELECT id, code, name_zh, active FROM departments WHERE code = :code")
+
+# The leader a case escalates to: the primary responsible person of the grid above ``grid``
+# (walking further up when that grid has nobody).
+PARENT_LEADER = text(
+    """
+    SELECT p.id AS grid_id, p.code, p.name, p.level,
+           gis_responsible_person(p.id) AS person_id,
+           (SELECT name FROM people WHERE id = gis_responsible_person(p.id)) AS person_name
+      FROM grids g
+      JOIN grids p ON p.id = g.parent_id
+     WHERE g.id = :grid
+    """
+)
+
+INSERT_EVENT = text(
+    """
+    INSERT INTO hazard_events (hazard_id, action, from_status, to_status, actor_person_id,
+                               actor_name, note, data, created_at)
+    VALUES (:hazard_id, :action, :from_status, :to_status, :actor_person_id, :actor_name,
+            :note, CAST(:data AS jsonb), now())
+    RETURNING id
+    """
+)
+
+INSERT_PHOTO = text(
+    """
+    INSERT INTO hazard_photos (id, hazard_id, event_id, position, content_type, bytes, width,
+                               height, sha256, original_name, had_exif, had_gps, uploaded_by)
+    VALUES (:id, :hazard_id, :event_id, :position, :content_type, :bytes, :width, :height,
+            :sha256, :original_name, :had_exif, :had_gps, :uploaded_by)
+    """
+)
+
+SELECT_PHOTO = text(
+    """
+    SELECT ph.id, ph.content_type, h.grid_path
+      FROM hazard_photos ph
+      JOIN hazards h ON h.id = ph.hazard_id
+     WHERE ph.hazard_id = :hazard_id AND ph.id = CAST(:photo_id AS uuid)
+    """
+)
+
+# ---- overdue, statistics and my tasks ---------------------------------------------------------
+_OVERDUE_H = "(h.due_at < now() AND h.status IN ('accepted', 'dispatched', 'in_progress'))"
+
+OVERDUE_LIST = text(
+    f"""
+    SELECT h.id, h.public_code, h.category_code, c.name_zh AS category_name, h.status,
+           h.severity, h.description, h.grid_id, h.grid_chain -> -1 ->> 'name' AS grid_name,
+           h.due_at, h.dispatched_at, h.reported_at,
+           round(extract(epoch FROM now() - h.due_at)::numeric / 3600, 1) AS overdue_hours,
+           (SELECT json_build_object('id', p.id, 'name', p.name, 'work_phone', p.work_phone)
+              FROM people p WHERE p.id = h.assignee_person_id) AS assignee,
+           (SELECT json_build_object('code', d.code, 'name', d.name_zh)
+              FROM departments d WHERE d.id = h.assignee_department_id) AS assignee_department,
+           (gis_from_wgs84(ST_X(h.geom), ST_Y(h.geom), :crs))[1] AS lon,
+           (gis_from_wgs84(ST_X(h.geom), ST_Y(h.geom), :crs))[2] AS lat,
+           count(*) OVER () AS matched
+      FROM hazards h
+      JOIN hazard_categories c ON c.code = h.category_code
+     WHERE {_OVERDUE_H}
+       AND (CAST(:grid AS bigint) IS NULL OR h.grid_path @> ARRAY[CAST(:grid AS bigint)])
+     ORDER BY h.due_at, h.id
+     LIMIT :limit OFFSET :offset
+    """
+)
+
+STATS = text(
+    f"""
+    WITH m AS (
+        SELECT h.*
+          FROM hazards h
+         WHERE (CAST(:grid AS bigint) IS NULL OR h.grid_path @> ARRAY[CAST(:grid AS bigint)])
+           AND (CAST(:since AS timestamptz) IS NULL
+                OR h.reported_at >= CAST(:since AS timestamptz))
+           AND (CAST(:until AS timestamptz) IS NULL
+                OR h.reported_at < CAST(:until AS timestamptz))
+    )
+    SELECT json_build_object(
+        'total', (SELECT count(*) FROM m),
+        'open', (SELECT count(*) FROM m WHERE status NOT IN ('closed', 'rejected')),
+        'overdue', (SELECT count(*) FROM m h WHERE {_OVERDUE_H}),
+        'by_status', (SELECT coalesce(json_object_agg(status, n), '{{}}'::json)
+                        FROM (SELECT status, count(*) AS n FROM m GROUP BY status) s),
+        'by_category', (SELECT coalesce(json_agg(json_build_object(
+                                    'category', x.category_code, 'name', c.name_zh,
+                                    'total', x.n, 'open', x.open, 'overdue', x.overdue)
+                                ORDER BY x.n DESC, x.category_code), '[]'::json)
+                          FROM (SELECT h.category_code, count(*) AS n,
+                                       count(*) FILTER (
+                                           WHERE h.status NOT IN ('closed', 'rejected')) AS open,
+                                       count(*) FILTER (WHERE {_OVERDUE_H}) AS overdue
+                                  FROM m h GROUP BY h.category_code) x
+                          JOIN hazard_categories c ON c.code = x.category_code),
+        'closed', (SELECT count(*) FROM m WHERE status = 'closed'),
+        'median_hours_to_close', (
+            SELECT round((percentile_cont(0.5) WITHIN GROUP (
+                       ORDER BY extract(epoch FROM closed_at - reported_at)) / 3600)::numeric, 2)
+              FROM m WHERE status = 'closed' AND closed_at IS NOT NULL
+                       AND duplicate_of_id IS NULL),
+        'top_grids', (SELECT coalesce(json_agg(json_build_object(
+                                 'grid_id', x.grid_id, 'code', x.code, 'name', x.name,
+                                 'level', x.level, 'open', x.n, 'overdue', x.overdue)
+                             ORDER BY x.n DESC, x.code), '[]'::json)
+                        FROM (SELECT h.grid_id,
+                                     min(h.grid_chain -> -1 ->> 'code') AS code,
+                                     min(h.grid_chain -> -1 ->> 'name') AS name,
+                                     min(h.grid_chain -> -1 ->> 'level') AS level,
+                                     count(*) AS n,
+                                     count(*) FILTER (WHERE {_OVERDUE_H}) AS overdue
+                                FROM m h
+                               WHERE h.status NOT IN ('closed', 'rejected')
+                               GROUP BY h.grid_id
+                               ORDER BY n DESC, code
+                               LIMIT :top) x)
+    )::text
+    """
+)
+
+# Hazards assigned to one person that still wait for them, nearest first when a point is
+# given (spheroid distance), else by deadline.
+MY_TASKS = text(
+    f"""
+    WITH q AS (SELECT CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
+                           ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END AS pt)
+    SELECT h.id, h.public_code, h.category_code, c.name_zh AS category_name, h.status,
+           h.severity, h.description, h.address, h.due_at, h.version, {_OVERDUE_H} AS overdue,
+           h.grid_chain -> -1 ->> 'name' AS grid_name,
+           ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat,
+           (gis_from_wgs84(ST_X(h.geom), ST_Y(h.geom), 'gcj02'))[1] AS gcj_lon,
+           (gis_from_wgs84(ST_X(h.geom), ST_Y(h.geom), 'gcj02'))[2] AS gcj_lat,
+           (gis_from_wgs84(ST_X(h.geom), ST_Y(h.geom), :crs))[1] AS out_lon,
+           (gis_from_wgs84(ST_X(h.geom), ST_Y(h.geom), :crs))[2] AS out_lat,
+           CASE WHEN q.pt IS NULL THEN NULL
+                ELSE round(ST_Distance(h.geom::geography, q.pt::geography)::numeric, 1)
+           END AS distance_m
+      FROM hazards h
+      JOIN hazard_categories c ON c.code = h.category_code
+      CROSS JOIN q
+     WHERE h.assignee_person_id = :person
+       AND h.status IN ('accepted', 'dispatched', 'in_progress')
+     ORDER BY distance_m NULLS LAST, h.due_at NULLS LAST, h.id
+     LIMIT :limit
+    """
+)
+
+# What the permission rule needs of a hazard (status, subtree, assignee).
+HAZARD_ROW = text(
+    """
+    SELECT id, public_code, status, grid_path, assignee_person_id
+      FROM hazards WHERE id = :id
     """
 )

@@ -1,0 +1,106 @@
+"""Request bodies of the hazard write side: a report and a move (action)."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gis_service.geo.datums import Datum
+from gis_service.hazards.workflow import ACTIONS
+from gis_service.layers.schemas import PHONE_PATTERN
+
+Source = Literal["patrol", "resident", "camera", "hotline", "superior"]
+Severity = Literal["low", "medium", "high", "critical"]
+# Printable ASCII without spaces: keys go into headers and logs.
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{8,200}$"
+
+
+class ReportIn(BaseModel):
+    """A hazard report (上报): JSON, or the text fields of a multipart form."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    category: str = Field(min_length=1, max_length=64, description="Hazard-category code.")
+    lon: float = Field(ge=-180, le=180, description="Longitude in the datum `crs`.")
+    lat: float = Field(ge=-90, le=90, description="Latitude in the datum `crs`.")
+    crs: Datum = Field(default=Datum.wgs84, description="wgs84 (GPS), gcj02 (AMap) or bd09.")
+    accuracy_m: float | None = Field(
+        default=None, ge=0, le=10000, description="GPS accuracy radius in metres."
+    )
+    description: str = Field(min_length=1, max_length=4000)
+    severity: Severity | None = Field(default=None, description="Default: the category's.")
+    source: Source | None = Field(
+        default=None,
+        description="patrol, resident, camera, hotline or superior; anonymous reports are "
+        "always 'resident'. Default: patrol for staff, resident otherwise.",
+    )
+    address: str | None = Field(default=None, max_length=500)
+    facility_code: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The facility (部件) concerned; when absent and the category attaches to "
+        "facilities, the nearest one within the category's snap radius is taken.",
+    )
+    reporter_name: str | None = Field(default=None, max_length=100, description="Private.")
+    reporter_phone: str | None = Field(
+        default=None, pattern=PHONE_PATTERN, description="Private: never shown to the public."
+    )
+    idempotency_key: str | None = Field(
+        default=None,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="Same as the Idempotency-Key header (8-200 printable characters).",
+    )
+
+    @field_validator("lon", "lat", "accuracy_m")
+    @classmethod
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError("must be a finite number")
+        return v
+
+    @field_validator("address", "facility_code", "reporter_name", "reporter_phone")
+    @classmethod
+    def _blank_is_none(cls, v: str | None) -> str | None:
+        return v or None
+
+
+class ActionIn(BaseModel):
+    """One move of the closed loop (JSON, or the text fields of a multipart form)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    action: Literal[ACTIONS] = Field(  # type: ignore[valid-type]
+        description="accept, reject, dispatch, start, resolve, verify, fail_verification, "
+        "close, escalate, reopen, mark_duplicate or comment."
+    )
+    note: str | None = Field(default=None, max_length=4000)
+    assignee_person_id: int | None = Field(
+        default=None, ge=1, description="dispatch: the person who handles it."
+    )
+    assignee_department: str | None = Field(
+        default=None,
+        max_length=64,
+        description="dispatch or escalate: the department code that handles it.",
+    )
+    duplicate_of: str | None = Field(
+        default=None,
+        max_length=64,
+        description="mark_duplicate: id or public code of the open hazard this one repeats.",
+    )
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        description="The version the move is based on, when the If-Match header cannot be sent.",
+    )
+
+    @field_validator("note", "assignee_department", "duplicate_of")
+    @classmethod
+    def _blank_is_none(cls, v: str | None) -> str | None:
+        return v or None
+
+    @field_validator("duplicate_of", mode="before")
+    @classmethod
+    def _number_as_text(cls, v: object) -> object:
+        return str(v) if isinstance(v, int) else v

@@ -1,0 +1,310 @@
+"""Open311 GeoReport v2 at /open311/v2 (JSON and XML; errors as the spec's list).
+
+Services are the hazard categories; requests are hazards, identified by their public code.
+POST requests is form-encoded with an ``api_key`` whose scopes include ``open311``, and goes
+through the same report function as POST /api/v1/hazards (routing, snapping, audit).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gis_service.auth.deps import PUBLIC_READ, Principal, client_ip, require
+from gis_service.deps import Conn
+from gis_service.errors import ApiError
+from gis_service.hazards import service as hazards
+from gis_service.hazards.schemas import ReportIn
+from gis_service.open311 import service, sql
+
+MAX_RANGE_DAYS = 90
+MAX_REQUESTS = 1000
+
+
+def _fmt_of(request: Request) -> str:
+    return "xml" if request.url.path.endswith(".xml") else "json"
+
+
+def _validation_text(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
+        parts.append(f"{loc or 'request'}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+class Open311Route(APIRoute):
+    """A route whose errors come as GeoReport v2 error lists in the requested format."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """Wrap the handler (dependencies included) to translate every client error."""
+        handler = super().get_route_handler()
+
+        async def wrapped(request: Request) -> Response:
+            fmt = _fmt_of(request)
+            try:
+                return await handler(request)
+            except ApiError as exc:
+                resp = service.error_response(fmt, exc.status, exc.message)
+                for k, v in (exc.headers or {}).items():
+                    resp.headers[k] = v
+                return resp
+            except RequestValidationError as exc:
+                return service.error_response(fmt, 400, _validation_text(exc))
+            except StarletteHTTPException as exc:
+                return service.error_response(fmt, exc.status_code, str(exc.detail))
+
+        return wrapped
+
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
+OPEN311_WRITE = require(scopes={"open311"})
+Fmt = Annotated[str, Path(description="json or xml")]
+Public = Annotated[Principal, Depends(PUBLIC_READ)]
+Jurisdiction = Annotated[
+    str | None, Query(description="Accepted and ignored: this server has one jurisdiction.")
+]
+
+
+def _check_fmt(fmt: str) -> str:
+    if fmt not in service.FORMATS:
+        raise ApiError(404, "not_found", f"Unknown format {fmt!r}: use .json or .xml.")
+    return fmt
+
+
+def _tz(request: Request) -> ZoneInfo:
+    return ZoneInfo(request.app.state.settings.local_timezone)
+
+
+@router.get("/services.{fmt}", summary="Open311: service list (the hazard categories)")
+def services(
+    request: Request, fmt: Fmt, _: Public, jurisdiction_id: Jurisdiction = None
+) -> Response:
+    """Every hazard category as a service; ``group`` is its 四必报 class."""
+    fmt = _check_fmt(fmt)
+    return service.respond(fmt, "services", service.service_list(request.app.state.catalog))
+
+
+@router.get("/services/{code}.{fmt}", summary="Open311: service definition")
+def service_definition(
+    request: Request, code: str, fmt: Fmt, _: Public, jurisdiction_id: Jurisdiction = None
+) -> Response:
+    """The attributes a request of this service may carry: severity, accuracy, facility code."""
+    fmt = _check_fmt(fmt)
+    cat = request.app.state.catalog.hazard_categories.get(code)
+    if cat is None:
+        raise ApiError(404, "not_found", f"No service has the code {code!r}.")
+    return service.respond(fmt, "service_definition", service.service_definition(cat))
+
+
+def _when(raw: str | None, name: str) -> datetime | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ApiError(
+            400, "bad_request", f"{name} must be a W3C datetime such as 2026-01-01T00:00:00Z."
+        ) from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _csv(raw: str | None) -> list[str] | None:
+    items = [x.strip() for x in (raw or "").split(",") if x.strip()]
+    return items or None
+
+
+@router.get("/requests.{fmt}", summary="Open311: service requests (hazards)")
+def list_requests(
+    request: Request,
+    conn: Conn,
+    fmt: Fmt,
+    _: Public,
+    service_request_id: Annotated[str | None, Query(description="Comma list of ids.")] = None,
+    service_code: Annotated[str | None, Query(description="Comma list of services.")] = None,
+    start_date: Annotated[str | None, Query(description="Requested at or after.")] = None,
+    end_date: Annotated[str | None, Query(description="Requested at or before.")] = None,
+    status: Annotated[str | None, Query(description="open, closed, or both.")] = None,
+    jurisdiction_id: Jurisdiction = None,
+) -> Response:
+    """Requests by id (which overrides every other filter), or by service, period and status;
+    without dates, the last 90 days. A range may span at most 90 days."""
+    fmt = _check_fmt(fmt)
+    codes = _csv(service_request_id)
+    start, end = _when(start_date, "start_date"), _when(end_date, "end_date")
+    try:
+        statuses = service.statuses_for(status)
+    except ValueError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from exc
+    if codes:
+        services_, statuses, start, end = None, None, None, None
+    else:
+        services_ = _csv(service_code)
+        if start and end and end < start:
+            raise ApiError(400, "bad_request", "end_date is before start_date.")
+        window = timedelta(days=MAX_RANGE_DAYS)
+        if start and end and end - start > window:
+            raise ApiError(400, "bad_request", f"A range may span at most {MAX_RANGE_DAYS} days.")
+        if start is None and end is None:
+            start = datetime.now(UTC) - window
+        elif start is None:
+            start = end - window
+        elif end is None:
+            end = start + window
+    rows = service.find_requests(
+        conn,
+        codes=codes,
+        services=services_,
+        statuses=statuses,
+        start=start,
+        end=end,
+        limit=MAX_REQUESTS,
+    )
+    base, tz = str(request.base_url), _tz(request)
+    return service.respond(
+        fmt, "service_requests", [service.request_document(r, base, tz) for r in rows]
+    )
+
+
+@router.get("/requests/{request_id}.{fmt}", summary="Open311: one service request")
+def get_request(
+    request: Request,
+    conn: Conn,
+    request_id: str,
+    fmt: Fmt,
+    _: Public,
+    jurisdiction_id: Jurisdiction = None,
+) -> Response:
+    """One request (a list of one, as the spec has it)."""
+    fmt = _check_fmt(fmt)
+    rows = service.find_requests(
+        conn, codes=[request_id], services=None, statuses=None, start=None, end=None, limit=1
+    )
+    if not rows:
+        raise ApiError(404, "not_found", f"No service request has the id {request_id!r}.")
+    doc = service.request_document(rows[0], str(request.base_url), _tz(request))
+    return service.respond(fmt, "service_requests", [doc])
+
+
+@router.get("/tokens/{token}.{fmt}", summary="Open311: the request id behind a token")
+def get_token(
+    conn: Conn, token: str, fmt: Fmt, _: Public, jurisdiction_id: Jurisdiction = None
+) -> Response:
+    """Requests are created at once, so a token always has its id."""
+    fmt = _check_fmt(fmt)
+    row = conn.execute(sql.REQUEST_BY_TOKEN, {"token": token}).first()
+    if row is None:
+        raise ApiError(404, "not_found", f"No request has the token {token!r}.")
+    return service.respond(
+        fmt, "service_requests", [{"service_request_id": row.public_code, "token": token}]
+    )
+
+
+@router.post("/requests.{fmt}", summary="Open311: create a service request (a hazard report)")
+def create_request(
+    request: Request,
+    conn: Conn,
+    fmt: Fmt,
+    principal: Annotated[Principal, Depends(OPEN311_WRITE)],
+    service_code: Annotated[str, Form()],
+    lat: Annotated[float | None, Form()] = None,
+    long: Annotated[float | None, Form()] = None,
+    address_string: Annotated[str | None, Form()] = None,
+    address_id: Annotated[str | None, Form()] = None,
+    email: Annotated[str | None, Form(max_length=200)] = None,
+    device_id: Annotated[str | None, Form(max_length=200)] = None,
+    account_id: Annotated[str | None, Form(max_length=200)] = None,
+    first_name: Annotated[str | None, Form(max_length=50)] = None,
+    last_name: Annotated[str | None, Form(max_length=50)] = None,
+    phone: Annotated[str | None, Form()] = None,
+    description: Annotated[str | None, Form()] = None,
+    media_url: Annotated[str | None, Form(max_length=2000)] = None,
+    api_key: Annotated[str | None, Form(description="The API key (scope open311).")] = None,
+    jurisdiction_id: Annotated[str | None, Form()] = None,
+    severity: Annotated[str | None, Form(alias="attribute[severity]")] = None,
+    accuracy_m: Annotated[float | None, Form(alias="attribute[accuracy_m]")] = None,
+    facility_code: Annotated[str | None, Form(alias="attribute[facility_code]")] = None,
+) -> Response:
+    """Create a hazard from a form-encoded Open311 request (lat/long in WGS84; addresses
+    alone cannot be geocoded here). The reporter's name, phone and e-mail stay private."""
+    fmt = _check_fmt(fmt)
+    if lat is None or long is None:
+        raise ApiError(
+            400,
+            "bad_request",
+            "lat and long are required: this server cannot geocode address_string or address_id.",
+        )
+    if service_code not in request.app.state.catalog.hazard_categories:
+        raise ApiError(404, "not_found", f"No service has the code {service_code!r}.")
+    name = " ".join(p for p in (first_name, last_name) if p) or None
+    token = f"o311-{uuid.uuid4()}"
+    try:
+        report = ReportIn(
+            category=service_code,
+            lon=long,
+            lat=lat,
+            accuracy_m=accuracy_m,
+            description=description
+            or request.app.state.catalog.hazard_categories[service_code].name_zh,
+            severity=severity,
+            source="resident",
+            address=address_string,
+            facility_code=facility_code,
+            reporter_name=name,
+            reporter_phone=phone,
+        )
+    except ValueError as exc:
+        errors = getattr(exc, "errors", lambda: [])()
+        text = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors[:5]
+        )
+        raise ApiError(400, "bad_request", text or str(exc)) from exc
+    result = hazards.report_hazard(
+        conn,
+        settings=request.app.state.settings,
+        catalog=request.app.state.catalog,
+        principal=principal,
+        report=report,
+        photos=[],
+        ip=client_ip(request),
+        idempotency_key=token,
+        scope="open311",
+        event_data={
+            "open311": {
+                k: v
+                for k, v in {
+                    "email": email,
+                    "device_id": device_id,
+                    "account_id": account_id,
+                    "media_url": media_url,
+                    "address_id": address_id,
+                }.items()
+                if v
+            }
+        },
+    )
+    code = conn.execute(sql.REQUEST_CODE, {"id": result.hazard_id}).scalar_one()
+    grid = result.facility
+    notice = f"已受理，编号 {code}。" + (f"关联部件 {grid['code']}。" if grid else "")
+    return service.respond(
+        fmt,
+        "service_requests",
+        [
+            {
+                "service_request_id": code,
+                "token": token,
+                "service_notice": notice,
+                "account_id": account_id,
+            }
+        ],
+        status=201,
+    )
