@@ -1,0 +1,418 @@
+"""SQL of imports, in one place. Values are bound parameters (psycopg2 %(name)s style, since
+the importer works on the raw cursor for COPY)."""
+
+from __future__ import annotations
+
+# One import at a time: the versions rule is checked set-based, which needs serial writers.
+LOCK = "SELECT pg_advisory_xact_lock(4101030007)"
+
+# Metres→degrees is not needed: geometries closer than this (≈1 cm) count as the same, so an
+# export (7 decimals) imported back changes nothing.
+SAME_GEOMETRY_DEG = 2e-7
+
+LEVEL_ROLE = """CASE {level} WHEN 'street' THEN 'party_secretary'
+                          WHEN 'community' THEN 'party_secretary'
+                          WHEN 'grid' THEN 'grid_leader'
+                          WHEN 'micro_grid' THEN 'micro_grid_member'
+                          ELSE 'special_grid_leader' END"""
+
+
+def same_geometry(a: str, b: str) -> str:
+    """SQL: two geometries equal, or equal to within SAME_GEOMETRY_DEG at every vertex."""
+    return (
+        f"(ST_AsBinary({a}) = ST_AsBinary({b}) "
+        f"OR ST_HausdorffDistance({a}, {b}) <= {SAME_GEOMETRY_DEG})"
+    )
+
+
+# ---- grids --------------------------------------------------------------------------------
+STAGE_GRIDS = """
+    CREATE TEMP TABLE imp_grids (
+        rn int, code text, name text, level text, parent_code text,
+        leader_name text, leader_phone text, attributes jsonb, geom geometry
+    ) ON COMMIT DROP
+"""
+COPY_GRIDS = """
+    COPY imp_grids (rn, code, name, level, parent_code, leader_name, leader_phone,
+                    attributes, geom) FROM STDIN WITH (FORMAT csv)
+"""
+
+INVALID_GRIDS = """
+    SELECT rn, code, ST_IsValidReason(geom) FROM imp_grids
+     WHERE geom IS NOT NULL AND NOT ST_IsValid(geom)
+     ORDER BY rn
+"""
+FIX_GRIDS = """
+    UPDATE imp_grids SET geom = ST_Multi(ST_CollectionExtract(ST_MakeValid(geom), 3))
+     WHERE rn = ANY (%(rns)s)
+    RETURNING rn, code, ST_IsEmpty(geom) OR NOT ST_IsValid(geom) AS still_bad
+"""
+
+PARENT_PROBLEMS = """
+    WITH f AS (
+        SELECT DISTINCT ON (code) code, level FROM imp_grids
+         WHERE code IS NOT NULL ORDER BY code, rn
+    ),
+    d AS (SELECT code, level FROM grids WHERE valid_to IS NULL)
+    SELECT s.rn, s.code, s.parent_code, s.level, coalesce(f.level, d.level) AS parent_level,
+           coalesce(f.code, d.code) IS NOT NULL AS found
+      FROM imp_grids s
+      LEFT JOIN f ON f.code = s.parent_code
+      LEFT JOIN d ON d.code = s.parent_code AND f.code IS NULL
+      LEFT JOIN grid_levels cl ON cl.code = s.level
+      LEFT JOIN grid_levels pl ON pl.code = coalesce(f.level, d.level)
+     WHERE s.parent_code IS NOT NULL AND s.level IS NOT NULL AND s.parent_code <> s.code
+       AND (coalesce(f.code, d.code) IS NULL OR pl.rank >= cl.rank)
+     ORDER BY s.rn
+"""
+
+NO_PARENT = """
+    SELECT rn, code, level FROM imp_grids
+     WHERE parent_code IS NULL AND level IS NOT NULL AND level <> 'street'
+     ORDER BY rn LIMIT 200
+"""
+
+# Rows whose code already has a current version, and which of their fields differ.
+COMPARE_GRIDS = f"""
+    CREATE TEMP TABLE imp_grid_cmp ON COMMIT DROP AS
+    SELECT s.rn, s.code, g.id AS old_id, g.valid_from AS old_from,
+           g.name IS DISTINCT FROM s.name AS d_name,
+           g.level IS DISTINCT FROM s.level AS d_level,
+           p.code IS DISTINCT FROM s.parent_code AS d_parent,
+           g.attributes IS DISTINCT FROM s.attributes AS d_attributes,
+           s.geom IS NOT NULL AND NOT {same_geometry("g.geom", "ST_Multi(s.geom)")} AS d_geom,
+           false AS changed
+      FROM imp_grids s
+      JOIN grids g ON g.code = s.code AND g.valid_to IS NULL
+      LEFT JOIN grids p ON p.id = g.parent_id
+"""
+MARK_CHANGED = """
+    UPDATE imp_grid_cmp SET changed = d_name OR d_level OR d_parent OR d_attributes OR d_geom
+"""
+COMPARE_SUMMARY = """
+    SELECT count(*) AS existing,
+           count(*) FILTER (WHERE changed) AS changed,
+           count(*) FILTER (WHERE d_geom) AS geometry,
+           count(*) FILTER (WHERE d_name) AS name,
+           count(*) FILTER (WHERE d_parent) AS parent,
+           count(*) FILTER (WHERE d_level) AS level,
+           count(*) FILTER (WHERE d_attributes) AS attributes
+      FROM imp_grid_cmp
+"""
+EXISTING_ROWS = """
+    SELECT rn, code, old_from FROM imp_grid_cmp ORDER BY rn LIMIT 200
+"""
+TOO_EARLY = """
+    SELECT rn, code, old_from FROM imp_grid_cmp
+     WHERE changed AND old_from >= %(t)s ORDER BY rn LIMIT 200
+"""
+
+# --retire-missing: current grids under the parents the file fills, of the levels it holds,
+# that the file no longer lists.
+RETIRE_CANDIDATES = """
+    CREATE TEMP TABLE imp_retire ON COMMIT DROP AS
+    SELECT g.id, g.code, g.level
+      FROM grids g
+      JOIN grids p ON p.id = g.parent_id
+     WHERE g.valid_to IS NULL
+       AND p.code IN (SELECT parent_code FROM imp_grids WHERE parent_code IS NOT NULL)
+       AND g.level IN (SELECT level FROM imp_grids WHERE level IS NOT NULL)
+       AND NOT EXISTS (SELECT 1 FROM imp_grids s WHERE s.code = g.code)
+"""
+RETIRE_BLOCKED = """
+    SELECT r.code, c.code AS child
+      FROM imp_retire r
+      JOIN grids c ON c.parent_id = r.id AND c.valid_to IS NULL
+     WHERE NOT EXISTS (SELECT 1 FROM imp_grids s WHERE s.code = c.code)
+       AND NOT EXISTS (SELECT 1 FROM imp_retire r2 WHERE r2.id = c.id)
+     ORDER BY r.code, c.code LIMIT 200
+"""
+RETIRE = "UPDATE grids SET valid_to = %(t)s WHERE id IN (SELECT id FROM imp_retire)"
+RETIRE_ASSIGNMENTS = """
+    UPDATE grid_assignments SET valid_to = %(t)s
+     WHERE grid_id IN (SELECT id FROM imp_retire)
+       AND valid_from < %(t)s AND (valid_to IS NULL OR valid_to > %(t)s)
+"""
+
+END_CHANGED = """
+    UPDATE grids SET valid_to = %(t)s
+     WHERE id IN (SELECT old_id FROM imp_grid_cmp WHERE changed)
+"""
+
+GRID_SEQUENCE = "SELECT pg_get_serial_sequence('grids', 'id')"
+BULK_ON = "SELECT set_config('gis.bulk_import', 'on', true)"
+BULK_OFF = "SELECT set_config('gis.bulk_import', 'off', true)"
+
+# New grids and new versions in one statement: fresh ids, paths derived down the file's own
+# tree (parents outside the file come from the database), then the ST_Subdivide pieces that
+# point lookups use — exactly what the row triggers would do, but set-based.
+INSERT_GRIDS = """
+    WITH RECURSIVE
+    w AS MATERIALIZED (
+        SELECT nextval(CAST(%(seq)s AS regclass)) AS id,
+               s.code, s.name, s.level, s.parent_code, s.attributes, ST_Multi(s.geom) AS geom
+          FROM imp_grids s
+         WHERE NOT EXISTS (SELECT 1 FROM imp_grid_cmp c WHERE c.code = s.code AND NOT c.changed)
+    ),
+    tree (id, code, name, level, attributes, geom, parent_id, path) AS (
+        SELECT w.id, w.code, w.name, w.level, w.attributes, w.geom, p.id,
+               CASE WHEN p.id IS NULL THEN ARRAY[w.id] ELSE p.path || w.id END
+          FROM w
+          LEFT JOIN grids p ON p.code = w.parent_code AND p.valid_to IS NULL
+         WHERE w.parent_code IS NULL
+            OR NOT EXISTS (SELECT 1 FROM w w2 WHERE w2.code = w.parent_code)
+        UNION ALL
+        SELECT w.id, w.code, w.name, w.level, w.attributes, w.geom, t.id, t.path || w.id
+          FROM tree t JOIN w ON w.parent_code = t.code
+    ),
+    ins AS (
+        INSERT INTO grids (id, code, name, level, parent_id, path, geom, attributes, valid_from)
+        SELECT id, code, name, level, parent_id, path, geom, attributes, %(t)s FROM tree
+        RETURNING id, level, geom
+    )
+    INSERT INTO grid_parts (grid_id, rank, geom)
+    SELECT ins.id, l.rank, part.geom
+      FROM ins
+      JOIN grid_levels l ON l.code = ins.level
+      CROSS JOIN LATERAL (
+          SELECT ST_GeometryN(ins.geom, 1) AS geom
+           WHERE ST_NumGeometries(ins.geom) = 1 AND ST_NPoints(ins.geom) <= 128
+          UNION ALL
+          SELECT d.geom
+            FROM ST_Subdivide(ins.geom, 128) AS sd (geom), LATERAL ST_Dump(sd.geom) AS d
+           WHERE NOT (ST_NumGeometries(ins.geom) = 1 AND ST_NPoints(ins.geom) <= 128)
+             AND GeometryType(d.geom) = 'POLYGON'
+      ) AS part
+"""
+
+# Current children of a redrawn grid follow it to its new version (the path trigger
+# re-derives their subtree); ended children keep pointing at the version they knew.
+REPOINT_CHILDREN = """
+    UPDATE grids c SET parent_id = n.id
+      FROM imp_grid_cmp x
+      JOIN grids n ON n.code = x.code AND n.valid_to IS NULL
+     WHERE x.changed AND c.parent_id = x.old_id AND c.valid_to IS NULL AND c.id <> n.id
+"""
+
+# People on a redrawn grid carry over to the new version; the old assignment ends with it.
+CARRY_ASSIGNMENTS = """
+    WITH moved AS (
+        SELECT a.id, n.id AS new_grid, a.person_id, a.role, a.is_primary
+          FROM imp_grid_cmp x
+          JOIN grid_assignments a ON a.grid_id = x.old_id
+          JOIN grids n ON n.code = x.code AND n.valid_to IS NULL
+         WHERE x.changed AND a.valid_from < %(t)s AND (a.valid_to IS NULL OR a.valid_to > %(t)s)
+    ),
+    ended AS (
+        UPDATE grid_assignments a SET valid_to = %(t)s FROM moved m WHERE a.id = m.id
+    )
+    INSERT INTO grid_assignments (grid_id, person_id, role, is_primary, valid_from)
+    SELECT new_grid, person_id, role, is_primary, %(t)s FROM moved
+"""
+
+# Leaders named in the file: who is primary now, and whether that differs.
+STAGE_LEADERS = f"""
+    CREATE TEMP TABLE imp_leaders ON COMMIT DROP AS
+    SELECT s.rn, g.id AS grid_id, g.level, s.leader_name AS name, s.leader_phone AS phone,
+           cur.a_id, cur.created_at AS a_created,
+           {LEVEL_ROLE.format(level="g.level")} AS role,
+           cur.a_id IS NULL OR cp.name IS DISTINCT FROM s.leader_name
+               OR (s.leader_phone IS NOT NULL
+                   AND cp.work_phone IS DISTINCT FROM s.leader_phone) AS changed
+      FROM imp_grids s
+      JOIN grids g ON g.code = s.code AND g.valid_to IS NULL
+      LEFT JOIN LATERAL (
+          SELECT a.id AS a_id, a.person_id, a.created_at
+            FROM grid_assignments a
+           WHERE a.grid_id = g.id AND a.is_primary
+             AND a.valid_from <= %(t)s AND (a.valid_to IS NULL OR a.valid_to > %(t)s)
+           LIMIT 1
+      ) cur ON true
+      LEFT JOIN people cp ON cp.id = cur.person_id
+     WHERE s.leader_name IS NOT NULL
+"""
+INSERT_LEADER_PEOPLE = """
+    INSERT INTO people (name, work_phone, attributes)
+    SELECT DISTINCT l.name, l.phone, '{"source": "import"}'::jsonb
+      FROM imp_leaders l
+     WHERE l.changed
+       AND NOT EXISTS (SELECT 1 FROM people p
+                        WHERE p.name = l.name AND p.work_phone IS NOT DISTINCT FROM l.phone)
+"""
+# A primary created in this very transaction (carried over a redraw) is replaced outright;
+# an older one ends.
+DROP_REPLACED_LEADERS = """
+    DELETE FROM grid_assignments a USING imp_leaders l
+     WHERE l.changed AND a.id = l.a_id AND a.created_at = now()
+"""
+END_REPLACED_LEADERS = """
+    UPDATE grid_assignments a SET valid_to = %(t)s FROM imp_leaders l
+     WHERE l.changed AND a.id = l.a_id AND a.created_at <> now()
+"""
+INSERT_LEADERS = """
+    INSERT INTO grid_assignments (grid_id, person_id, role, is_primary, valid_from)
+    SELECT l.grid_id,
+           (SELECT p.id FROM people p
+             WHERE p.name = l.name AND p.work_phone IS NOT DISTINCT FROM l.phone
+             ORDER BY p.id LIMIT 1),
+           l.role, true, %(t)s
+      FROM imp_leaders l
+     WHERE l.changed
+"""
+
+# ---- facilities ---------------------------------------------------------------------------
+STAGE_FACILITIES = """
+    CREATE TEMP TABLE imp_facilities (
+        rn int, code text, type_code text, name text, status text, attributes jsonb,
+        geom geometry
+    ) ON COMMIT DROP
+"""
+COPY_FACILITIES = """
+    COPY imp_facilities (rn, code, type_code, name, status, attributes, geom)
+    FROM STDIN WITH (FORMAT csv)
+"""
+INVALID_FACILITIES = """
+    SELECT rn, code, ST_IsValidReason(geom) FROM imp_facilities
+     WHERE geom IS NOT NULL AND NOT ST_IsValid(geom)
+     ORDER BY rn
+"""
+FIX_FACILITIES = """
+    UPDATE imp_facilities SET geom = ST_MakeValid(geom)
+     WHERE rn = ANY (%(rns)s)
+    RETURNING rn, code,
+              ST_IsEmpty(geom) OR NOT ST_IsValid(geom)
+              OR GeometryType(geom) NOT IN ('POINT', 'LINESTRING', 'MULTILINESTRING')
+"""
+COMPARE_FACILITIES = f"""
+    CREATE TEMP TABLE imp_fac_cmp ON COMMIT DROP AS
+    SELECT s.rn, s.code, f.id,
+           f.type_code IS DISTINCT FROM s.type_code OR f.name IS DISTINCT FROM s.name
+           OR f.status IS DISTINCT FROM s.status OR f.attributes IS DISTINCT FROM s.attributes
+           OR NOT {same_geometry("f.geom", "s.geom")} AS changed
+      FROM imp_facilities s
+      JOIN facilities f ON f.code = s.code
+"""
+FACILITY_SUMMARY = """
+    SELECT count(*), count(*) FILTER (WHERE changed) FROM imp_fac_cmp
+"""
+EXISTING_FACILITIES = "SELECT rn, code FROM imp_fac_cmp ORDER BY rn LIMIT 200"
+INSERT_FACILITIES = """
+    INSERT INTO facilities (code, type_code, name, status, geom, attributes)
+    SELECT s.code, s.type_code, s.name, s.status, s.geom, s.attributes
+      FROM imp_facilities s
+     WHERE NOT EXISTS (SELECT 1 FROM imp_fac_cmp c WHERE c.code = s.code)
+"""
+UPDATE_FACILITIES = """
+    UPDATE facilities f
+       SET type_code = s.type_code, name = s.name, status = s.status, geom = s.geom,
+           attributes = s.attributes
+      FROM imp_fac_cmp c JOIN imp_facilities s ON s.rn = c.rn
+     WHERE c.changed AND f.id = c.id
+"""
+FACILITY_TYPES = "SELECT code, name_zh, name_en, class_code, geometry_kind FROM facility_types"
+
+# ---- people -------------------------------------------------------------------------------
+ROLES = "SELECT code, name_zh, name_en FROM assignment_roles"
+STAGE_PEOPLE = """
+    CREATE TEMP TABLE imp_people (
+        rn int, name text, phone text, mobile text, grid_code text, role text,
+        is_primary boolean, attributes jsonb
+    ) ON COMMIT DROP
+"""
+COPY_PEOPLE = """
+    COPY imp_people (rn, name, phone, mobile, grid_code, role, is_primary, attributes)
+    FROM STDIN WITH (FORMAT csv)
+"""
+# Resolve grid, default role (the level's leader role) and primary flag; note who is primary
+# on that grid now and whether this exact assignment exists already.
+RESOLVE_PEOPLE = f"""
+    CREATE TEMP TABLE imp_people_r ON COMMIT DROP AS
+    SELECT s.*, g.id AS grid_id,
+           coalesce(s.role, {LEVEL_ROLE.format(level="g.level")}) AS role_r,
+           coalesce(s.is_primary,
+                    coalesce(s.role, {LEVEL_ROLE.format(level="g.level")})
+                        = {LEVEL_ROLE.format(level="g.level")}) AS primary_r,
+           cur.a_id AS cur_primary_id, cur.created_at AS cur_created,
+           cp.name AS cur_primary_name, cp.work_phone AS cur_primary_phone,
+           (SELECT p.id FROM people p
+             WHERE p.name = s.name AND p.work_phone IS NOT DISTINCT FROM s.phone
+             ORDER BY p.id LIMIT 1) AS person_id
+      FROM imp_people s
+      LEFT JOIN grids g ON g.code = s.grid_code AND g.valid_to IS NULL
+      LEFT JOIN LATERAL (
+          SELECT a.id AS a_id, a.person_id, a.created_at
+            FROM grid_assignments a
+           WHERE a.grid_id = g.id AND a.is_primary AND a.valid_to IS NULL
+           LIMIT 1
+      ) cur ON true
+      LEFT JOIN people cp ON cp.id = cur.person_id
+"""
+UNKNOWN_GRIDS = """
+    SELECT rn, grid_code FROM imp_people_r
+     WHERE grid_code IS NOT NULL AND grid_id IS NULL ORDER BY rn LIMIT 200
+"""
+TWO_PRIMARIES = """
+    SELECT rn, grid_code FROM imp_people_r r
+     WHERE primary_r AND grid_id IS NOT NULL
+       AND (SELECT count(*) FROM imp_people_r o
+             WHERE o.grid_id = r.grid_id AND o.primary_r) > 1
+     ORDER BY rn LIMIT 200
+"""
+# The assignment exists already (same person, grid, role, primary flag, still current).
+MARK_PEOPLE = """
+    ALTER TABLE imp_people_r ADD COLUMN same boolean;
+    UPDATE imp_people_r r SET same = EXISTS (
+        SELECT 1 FROM grid_assignments a
+         WHERE a.person_id = r.person_id AND a.grid_id = r.grid_id AND a.role = r.role_r
+           AND a.is_primary = r.primary_r AND a.valid_to IS NULL)
+"""
+PRIMARY_TAKEN = """
+    SELECT rn, grid_code, cur_primary_name FROM imp_people_r
+     WHERE primary_r AND NOT same AND cur_primary_id IS NOT NULL
+     ORDER BY rn LIMIT 200
+"""
+PEOPLE_SUMMARY = """
+    SELECT count(*) FILTER (WHERE person_id IS NULL) AS new_people,
+           count(*) FILTER (WHERE same) AS unchanged,
+           count(*) FILTER (WHERE NOT same) AS assignments,
+           count(*) FILTER (WHERE primary_r AND NOT same AND cur_primary_id IS NOT NULL)
+               AS replaced_primaries
+      FROM imp_people_r
+"""
+INSERT_PEOPLE = """
+    INSERT INTO people (name, work_phone, mobile_phone, attributes)
+    SELECT DISTINCT ON (name, phone) name, phone, mobile, attributes
+      FROM imp_people_r WHERE person_id IS NULL
+     ORDER BY name, phone, rn
+"""
+UPDATE_PEOPLE = """
+    UPDATE people p SET mobile_phone = coalesce(r.mobile, p.mobile_phone),
+                        attributes = p.attributes || r.attributes
+      FROM imp_people_r r
+     WHERE r.person_id = p.id
+       AND (r.mobile IS DISTINCT FROM p.mobile_phone AND r.mobile IS NOT NULL
+            OR NOT p.attributes @> r.attributes)
+"""
+RELINK_PEOPLE = """
+    UPDATE imp_people_r r SET person_id = (
+        SELECT p.id FROM people p
+         WHERE p.name = r.name AND p.work_phone IS NOT DISTINCT FROM r.phone
+         ORDER BY p.id LIMIT 1)
+     WHERE person_id IS NULL
+"""
+END_PRIMARIES = """
+    UPDATE grid_assignments a SET valid_to = %(t)s FROM imp_people_r r
+     WHERE r.primary_r AND NOT r.same AND a.id = r.cur_primary_id AND a.valid_from < %(t)s
+"""
+INSERT_ASSIGNMENTS = """
+    INSERT INTO grid_assignments (grid_id, person_id, role, is_primary, valid_from)
+    SELECT grid_id, person_id, role_r, primary_r, %(t)s FROM imp_people_r WHERE NOT same
+"""
+
+RECORD_RUN = """
+    INSERT INTO import_runs (layer, source, options, counts, warnings, actor, valid_from,
+                             started_at)
+    VALUES (%(layer)s, %(source)s, %(options)s::jsonb, %(counts)s::jsonb, %(warnings)s,
+            %(actor)s, %(t)s, now())
+    RETURNING id
+"""
