@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+WEB_STAMP := web/node_modules/.installed
 
 .PHONY: run test setup setup-test lint format pg-stop clean
 
@@ -19,9 +20,17 @@ test: setup-test
 
 setup: $(STAMP)
 	@scripts/system-deps.sh run
+	@$(MAKE) --no-print-directory $(WEB_STAMP)
 
 setup-test: $(STAMP)
 	@scripts/system-deps.sh test
+	@$(MAKE) --no-print-directory $(WEB_STAMP)
+
+# The web map's browser libraries (Leaflet and plugins, Font Awesome), pinned by
+# web/package-lock.json and served by the service itself; reinstalled only when it changes.
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(WEB_STAMP)
 
 # Reinstall the virtualenv only when the project's dependencies changed.
 $(STAMP): pyproject.toml

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Install (as root) or name (otherwise) the Debian packages gis-service needs.
-#   scripts/system-deps.sh run   - what the service needs: PostgreSQL 15 + PostGIS 3
-#   scripts/system-deps.sh test  - that, plus what the test suite drives
+#   scripts/system-deps.sh run   - what the service needs: PostgreSQL 15 + PostGIS 3, npm
+#   scripts/system-deps.sh test  - that, plus what the test suite drives (GDAL, Chromium)
 set -euo pipefail
 
 mode=${1:-run}
 pg_major=${GIS_PG_MAJOR:-15}
 packages=("postgresql-${pg_major}" "postgresql-${pg_major}-postgis-3")
+# The web map's assets are installed with npm (web/package-lock.json); any node >= 18 will do.
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 if [[ $mode == test ]]; then
-  packages+=(gdal-bin)
+  # The map's browser tests drive Debian's Chromium (Playwright never downloads a browser);
+  # the CJK fonts make the Chinese UI render in screenshots.
+  packages+=(gdal-bin chromium chromium-driver fonts-noto-cjk)
 fi
 
 missing=()
