@@ -1,4 +1,4 @@
-"""The ``gis-service`` command line: serve, db, demo, layers and pg."""
+"""The ``gis-service`` command line: serve, db, demo, layers, pg, users and keys."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from typing import Annotated
 
 import typer
 
+from gis_service.auth.cli import keys_app, users_app
 from gis_service.config import Settings
 from gis_service.db.cluster import ClusterError
+from gis_service.imports.cli import export_app, grids_app, import_app
 
 app = typer.Typer(
     help="gis-service: 网格化基层治理地图服务 (grid-governance map service).",
@@ -29,6 +31,12 @@ app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(layers_app, name="layers")
 app.add_typer(pg_app, name="pg")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+# `import` is a Python keyword, hence import_app; the commands live in gis_service/imports.
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
+app.add_typer(grids_app, name="grids")
 
 
 def _fail(message: str) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,10 +50,140 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=10000, ge=1, description="Most points in one batch locate.")
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="Request body cap.")
 
+    # Imports and exports (issue 7).
+    import_max_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1024, description="Largest file POST /api/v1/imports takes."
+    )
+    import_pause_before_commit: float = Field(
+        default=0.0,
+        ge=0,
+        le=600,
+        description="Testing only: seconds an import waits before it commits (the killed-"
+        "import test stops it there).",
+    )
+
+    # The web map at /map (issue 4).
+    basemap: Literal["none", "osm", "amap", "tianditu", "custom"] = Field(
+        default="none",
+        description="Basemap the map opens with: none (district outline only; works offline), "
+        "osm, amap (GCJ-02: every layer is shifted to match), tianditu (needs "
+        "GIS_TIANDITU_KEY) or custom (GIS_BASEMAP_URL).",
+    )
+    basemap_choices: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["none", "osm", "amap", "tianditu", "custom"],
+        description="Basemaps offered in the layer switcher, comma-separated; tianditu is "
+        "offered only with a key and custom only with a URL.",
+    )
+    tianditu_key: str | None = Field(default=None, description="Tianditu (天地图) browser key.")
+    basemap_url: str | None = Field(
+        default=None,
+        description="Custom XYZ tile URL template ({z}/{x}/{y}, optional {s}), e.g. an "
+        "intranet tile server.",
+    )
+    basemap_datum: Literal["wgs84", "gcj02"] = Field(
+        default="wgs84",
+        description="Datum of the custom basemap: gcj02 for a mirror of AMap tiles.",
+    )
+    basemap_attribution: str = Field(
+        default="自定义底图", description="Attribution shown for the custom basemap."
+    )
+    osm_url: str = Field(
+        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="OpenStreetMap tile URL template (point it at a mirror on an intranet).",
+    )
+    amap_url: str = Field(
+        default="https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1"
+        "&style=8&x={x}&y={y}&z={z}",
+        description="AMap (高德) tile URL template; {s} runs over 1-4.",
+    )
+    map_title: str = Field(default="网格化基层治理地图", description="Title of the web map.")
+
+    # Hazard reports and the closed loop.
+    local_timezone: str = Field(
+        default="Asia/Shanghai", description="Time zone of public hazard codes (YH + local date)."
+    )
+    hazard_reopen_days: int = Field(
+        default=30, ge=0, description="Days after closing within which a hazard may be reopened."
+    )
+    photo_max_count: int = Field(default=5, ge=1, le=50, description="Photos per report or step.")
+    photo_max_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Largest photo file accepted, in bytes."
+    )
+    photo_max_pixels: int = Field(
+        default=60_000_000, ge=10_000, description="Largest photo accepted, in pixels."
+    )
+    photo_thumb_px: int = Field(default=320, ge=32, le=2048, description="Thumbnail long side.")
+
+    # Accounts and sessions (issue 5).
+    session_ttl_hours: float = Field(
+        default=12.0, gt=0, le=24 * 30, description="Lifetime of a login session (cookie)."
+    )
+    bearer_ttl_days: float = Field(
+        default=30.0, gt=0, le=366, description="Default lifetime of a bearer token."
+    )
+    cookie_secure: bool = Field(
+        default=False,
+        description="Mark the session and CSRF cookies Secure (set true behind HTTPS).",
+    )
+    login_slowdown_after: int = Field(
+        default=3, ge=1, description="Failed logins before each further try must wait."
+    )
+    login_delay_seconds: float = Field(
+        default=2.0, ge=0, description="First wait after the slowdown starts; doubles per failure."
+    )
+    login_max_failures: int = Field(
+        default=10, ge=1, description="Failed logins in a row that lock the account."
+    )
+    login_lock_minutes: float = Field(
+        default=15.0, gt=0, description="How long a locked account stays locked."
+    )
+    login_ip_per_minute: int = Field(
+        default=30, ge=1, description="Login attempts one client address may make per minute."
+    )
+    anon_reports_per_hour: int = Field(
+        default=10, ge=0, description="Hazard reports one anonymous address may submit per hour."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed by CORS, comma-separated (e.g. https://map.example.cn); "
+        "empty = no cross-origin access.",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For is believed, "
+        "comma-separated; empty = the socket peer is the client.",
+    )
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        """Accept ``a,b`` from the environment as well as a list."""
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("basemap_choices", mode="before")
+    @classmethod
+    def _basemap_list(cls, value: object) -> object:
+        """Accept ``none,amap`` from the environment; refuse unknown basemaps."""
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        known = ("none", "osm", "amap", "tianditu", "custom")
+        if isinstance(value, list):
+            unknown = [v for v in value if v not in known]
+            if unknown:
+                raise ValueError(f"unknown basemap(s) {unknown}; choose from {', '.join(known)}")
+        return value
+
     @cached_property
     def data_path(self) -> Path:
         """The data folder as an absolute path."""
         return self.data_dir.expanduser().resolve()
+
+    @property
+    def photos_path(self) -> Path:
+        """Where hazard photos are stored."""
+        return self.data_path / "photos"
 
     @property
     def embedded(self) -> bool:

@@ -14,8 +14,11 @@ from gis_service.config import Settings
 from gis_service.errors import invalid
 from gis_service.geo.datums import Datum, to_wgs84
 
+# The query parsers below are async on purpose: they only parse, and FastAPI runs a sync
+# dependency in the thread pool, a hand-off that costs more than the parsing itself.
 
-def get_settings(request: Request) -> Settings:
+
+async def get_settings(request: Request) -> Settings:
     """The app's settings."""
     return request.app.state.settings
 
@@ -40,7 +43,7 @@ class PointQuery:
     input_lat: float
 
 
-def crs_query(
+async def crs_query(
     crs: Annotated[
         Datum,
         Query(
@@ -56,7 +59,7 @@ def crs_query(
 Crs = Annotated[Datum, Depends(crs_query)]
 
 
-def point_query(
+async def point_query(
     lon: Annotated[float, Query(ge=-180, le=180, description="Longitude in degrees.")],
     lat: Annotated[float, Query(ge=-90, le=90, description="Latitude in degrees.")],
     crs: Crs,
@@ -66,7 +69,7 @@ def point_query(
     return PointQuery(float(wlon), float(wlat), crs, lon, lat)
 
 
-def at_query(
+async def at_query(
     at: Annotated[
         str | None,
         Query(
@@ -150,7 +153,7 @@ def parse_bbox(
     return BBox(minx, miny, maxx, maxy)
 
 
-def bbox_query(
+async def bbox_query(
     request: Request,
     crs: Crs,
     bbox: Annotated[
@@ -167,7 +170,7 @@ def bbox_query(
     return parse_bbox(bbox, request.app.state.settings, crs)
 
 
-def limit_query(
+async def limit_query(
     request: Request,
     limit: Annotated[
         int | None, Query(ge=1, description="Page size; values above the maximum are clamped.")
@@ -187,7 +190,11 @@ def _declared_query_names(dependant) -> set[str]:
     return names
 
 
-def reject_unknown_query(request: Request) -> None:
+# Accepted on every route: Open311 clients send their API key as a query parameter.
+GLOBAL_QUERY_PARAMS = frozenset({"api_key"})
+
+
+async def reject_unknown_query(request: Request) -> None:
     """400 for a query parameter the route does not declare: a typo must not pass silently."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
@@ -197,7 +204,7 @@ def reject_unknown_query(request: Request) -> None:
     if allowed is None:
         allowed = _declared_query_names(dependant)
         route._gis_allowed_query = allowed
-    unknown = sorted(set(request.query_params) - allowed)
+    unknown = sorted(set(request.query_params) - allowed - GLOBAL_QUERY_PARAMS)
     if unknown:
         from gis_service.errors import bad_request
 
@@ -221,7 +228,7 @@ class Near:
 MAX_RADIUS_M = 5000.0
 
 
-def near_query(
+async def near_query(
     crs: Crs,
     near: Annotated[
         str | None,
@@ -237,12 +244,19 @@ def near_query(
     """Parse ``near=lon,lat`` and ``radius`` (metres, measured on the spheroid)."""
     if near is None:
         return None
-    parts = near.split(",")
+    lon, lat = parse_lonlat(near, crs)
+    return Near(lon, lat, radius)
+
+
+def parse_lonlat(raw: str, crs: Datum | str, name: str = "near") -> tuple[float, float]:
+    """Parse ``lon,lat`` given in ``crs``, check its range, and return it in WGS84."""
     try:
-        lon, lat = (float(p) for p in parts)
+        lon, lat = (float(p) for p in raw.split(","))
     except ValueError as exc:
-        raise invalid("near must be lon,lat, two numbers.", near=near) from exc
+        raise invalid(f"{name} must be lon,lat, two numbers.", **{name: raw}) from exc
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise invalid("near is out of range: lon in [-180, 180], lat in [-90, 90].", near=near)
+        raise invalid(
+            f"{name} is out of range: lon in [-180, 180], lat in [-90, 90].", **{name: raw}
+        )
     wlon, wlat = to_wgs84(lon, lat, crs)
-    return Near(float(wlon), float(wlat), radius)
+    return float(wlon), float(wlat)

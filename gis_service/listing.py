@@ -14,6 +14,7 @@ from sqlalchemy import Connection, TextClause
 from sqlalchemy.dialects import postgresql
 
 from gis_service.config import Settings
+from gis_service.db import prepared
 from gis_service.responses import GeoJSONResponse
 
 MAX_OFFSET = 1_000_000
@@ -31,7 +32,7 @@ class Page:
         return {"limit": self.limit, "offset": self.offset}
 
 
-def page_query(
+async def page_query(
     request: Request,
     limit: Annotated[
         int | None,
@@ -53,7 +54,7 @@ class OutputFormat(StrEnum):
     csv = "csv"
 
 
-def format_query(
+async def format_query(
     request: Request,
     f: Annotated[
         OutputFormat | None,
@@ -98,7 +99,7 @@ def collection_response(
     """
     import json
 
-    row = conn.execute(stmt, {**params, **page.as_params()}).one()
+    row = prepared.fetch(conn, stmt, {**params, **page.as_params()})[0]
     body, matched, returned = row[0], row[1], row[2]
     links = json.dumps(page_links(request, page, returned, matched), ensure_ascii=False)
     # The SQL ends its object with '"features" : [...]}': splice links before the final brace.

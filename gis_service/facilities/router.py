@@ -50,7 +50,7 @@ def type_list(request: Request, raw: str | None) -> list[str] | None:
     return _codes(raw, request.app.state.catalog.facility_types, "type")
 
 
-def facility_filter_query(
+async def facility_filter_query(
     request: Request,
     bbox: Annotated[BBox | None, Depends(bbox_query)],
     near: Annotated[Near | None, Depends(near_query)],

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
+from gis_service.auth.deps import CurrentPrincipal
 from gis_service.deps import (
     BBox,
     Conn,
@@ -53,10 +54,12 @@ def locate(
     conn: Conn,
     point: Annotated[PointQuery, Depends(point_query)],
     at: Annotated[datetime | None, Depends(at_query)],
+    principal: CurrentPrincipal,
 ) -> RawJSONResponse:
     """The chain of grids (street → community → grid → micro-grid) covering the point, each
-    with its responsible people; the finest also carries its open-hazard count."""
-    body = service.locate(conn, point.lon, point.lat, at)
+    with its responsible people (names and work phones; mobile phones for staff in scope);
+    the finest also carries its open-hazard count."""
+    body = service.locate(conn, point.lon, point.lat, at, principal)
     if body is None:
         near = service.nearest_grid(conn, point.lon, point.lat)
         detail = {"lon": point.input_lon, "lat": point.input_lat, "crs": point.crs.value}
@@ -102,7 +105,7 @@ def locate_batch(
     return RawJSONResponse(f'{{"count": {len(lons)}, "results": {results}}}')
 
 
-def grid_filter_query(
+async def grid_filter_query(
     bbox: Annotated[BBox | None, Depends(bbox_query)],
     at: Annotated[datetime | None, Depends(at_query)],
     level: Annotated[Level | None, Query(description="Only grids of this level.")] = None,
@@ -146,9 +149,10 @@ def list_grids(
     responses=_ERRORS,
     summary="One grid as a GeoJSON Feature",
 )
-def get_grid(conn: Conn, grid_id: GridId, crs: Crs) -> GeoJSONResponse:
-    """A grid with its chain, people and open-hazard count (whole subtree)."""
-    body = service.grid_feature(conn, grid_id, crs)
+def get_grid(conn: Conn, grid_id: GridId, crs: Crs, principal: CurrentPrincipal) -> GeoJSONResponse:
+    """A grid with its chain, people and open-hazard count (whole subtree); staff in scope
+    also see the people's mobile phones."""
+    body = service.grid_feature(conn, grid_id, crs, principal)
     if body is None:
         raise not_found(f"Grid {grid_id} does not exist.", id=grid_id)
     return GeoJSONResponse(body)
@@ -192,10 +196,11 @@ def grid_ancestors(conn: Conn, grid_id: GridId, crs: Crs) -> GeoJSONResponse:
     responses=_ERRORS,
     summary="People, open hazards and facilities of a grid's subtree",
 )
-def grid_summary(conn: Conn, grid_id: GridId) -> RawJSONResponse:
-    """Responsible people with roles and phones; open and overdue hazards by category and
-    status; facility counts by type; all for the grid's whole subtree."""
-    body = service.summary(conn, grid_id)
+def grid_summary(conn: Conn, grid_id: GridId, principal: CurrentPrincipal) -> RawJSONResponse:
+    """Responsible people with roles and work phones (mobile phones for staff in scope); open
+    and overdue hazards by category and status; facility counts by type; all for the grid's
+    whole subtree."""
+    body = service.summary(conn, grid_id, principal)
     if body is None:
         raise not_found(f"Grid {grid_id} does not exist.", id=grid_id)
     return RawJSONResponse(body)

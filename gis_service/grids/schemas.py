@@ -19,6 +19,9 @@ class PersonOnGrid(BaseModel):
     role_name: str = Field(description="Role in Chinese, e.g. 网格长.")
     role_name_en: str
     work_phone: str | None
+    mobile_phone: str | None = Field(
+        default=None, description="Private: only for staff whose scope covers the grid."
+    )
     is_primary: bool = Field(description="The person reports in this grid route to.")
 
 

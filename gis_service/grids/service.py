@@ -8,14 +8,25 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from gis_service.auth.deps import ANONYMOUS, Principal
+from gis_service.auth.visibility import private_params
+from gis_service.db import prepared
 from gis_service.deps import BBox
 from gis_service.geo.datums import Datum
 from gis_service.grids import sql
 
 
-def locate(conn: Connection, lon: float, lat: float, at: datetime | None = None) -> str | None:
-    """The grid chain at a WGS84 point as a JSON text, or None when no grid covers it."""
-    return conn.execute(sql.LOCATE, {"lon": lon, "lat": lat, "at": at}).scalar()
+def locate(
+    conn: Connection,
+    lon: float,
+    lat: float,
+    at: datetime | None = None,
+    principal: Principal = ANONYMOUS,
+) -> str | None:
+    """The grid chain at a WGS84 point as a JSON text, or None when no grid covers it
+    (mobile phones only for a caller who may read private fields there)."""
+    params = {"lon": lon, "lat": lat, "at": at, **private_params(principal)}
+    return prepared.scalar(conn, sql.LOCATE, params)
 
 
 def locate_many(
@@ -31,9 +42,12 @@ def nearest_grid(conn: Connection, lon: float, lat: float) -> dict[str, Any] | N
     return dict(row) if row else None
 
 
-def grid_feature(conn: Connection, grid_id: int, crs: Datum = Datum.wgs84) -> str | None:
+def grid_feature(
+    conn: Connection, grid_id: int, crs: Datum = Datum.wgs84, principal: Principal = ANONYMOUS
+) -> str | None:
     """One grid as a GeoJSON Feature text, or None."""
-    return conn.execute(sql.GRID_FEATURE, {"id": grid_id, "crs": crs.value}).scalar()
+    params = {"id": grid_id, "crs": crs.value, **private_params(principal)}
+    return conn.execute(sql.GRID_FEATURE, params).scalar()
 
 
 def exists(conn: Connection, grid_id: int) -> bool:
@@ -74,6 +88,6 @@ def ancestors(conn: Connection, grid_id: int, crs: Datum) -> str | None:
     return conn.execute(sql.GRID_ANCESTORS, {"id": grid_id, "crs": crs.value}).scalar()
 
 
-def summary(conn: Connection, grid_id: int) -> str | None:
+def summary(conn: Connection, grid_id: int, principal: Principal = ANONYMOUS) -> str | None:
     """People, open and overdue hazards, and facility counts for a grid's subtree (JSON text)."""
-    return conn.execute(sql.GRID_SUMMARY, {"id": grid_id}).scalar()
+    return conn.execute(sql.GRID_SUMMARY, {"id": grid_id, **private_params(principal)}).scalar()

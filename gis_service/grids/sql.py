@@ -8,14 +8,26 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from gis_service.auth.visibility import private_sql
 from gis_service.listing import feature_collection_sql, geometry_json
 
+# Mobile phones are private: only callers who may read private fields in the grid's subtree
+# (bound parameters of gis_service.auth.visibility) get them; everyone else the work phone.
+_MOBILE = (
+    "|| CASE WHEN "
+    + private_sql("{grid}.path")
+    + " THEN jsonb_build_object('mobile_phone', p.mobile_phone) ELSE '{{}}'::jsonb END"
+)
+
 # A grid's people at a moment, primary first, then by role rank.
-_PEOPLE = """
+_PEOPLE = (
+    """
     (SELECT coalesce(json_agg(json_build_object(
                 'id', p.id, 'name', p.name, 'role', a.role, 'role_name', r.name_zh,
                 'role_name_en', r.name_en, 'work_phone', p.work_phone,
-                'is_primary', a.is_primary)
+                'is_primary', a.is_primary)::jsonb """
+    + _MOBILE
+    + """
             ORDER BY a.is_primary DESC, r.rank, p.name), '[]'::json)
        FROM grid_assignments a
        JOIN people p ON p.id = a.person_id
@@ -23,6 +35,7 @@ _PEOPLE = """
       WHERE a.grid_id = {grid}.id
         AND a.valid_from <= {at} AND (a.valid_to IS NULL OR a.valid_to > {at}))
 """
+)
 
 _OPEN = "h.status NOT IN ('closed', 'rejected')"
 
@@ -227,7 +240,7 @@ GRID_SUMMARY = text(
         'people', (SELECT coalesce(json_agg(json_build_object(
                        'id', p.id, 'name', p.name, 'role', a.role, 'role_name', r.name_zh,
                        'role_name_en', r.name_en, 'work_phone', p.work_phone,
-                       'is_primary', a.is_primary)
+                       'is_primary', a.is_primary)::jsonb /*MOBILE*/
                        ORDER BY a.is_primary DESC, r.rank, p.name), '[]'::json)
                      FROM g
                      JOIN grid_assignments a ON a.grid_id = g.id
@@ -257,7 +270,7 @@ GRID_SUMMARY = text(
         )
     )::text
       FROM g
-    """
+    """.replace("/*MOBILE*/", _MOBILE.format(grid="g"))
 )
 
 # Batch locate: each point's finest grid and its chain of ids, in input order; null when

@@ -12,6 +12,11 @@ from __future__ import annotations
 
 from sqlalchemy import TextClause, text
 
+from gis_service.hazards.models import CLOCK_STATUSES
+
+# Overdue means the same here as in the hazard API: past due while the deadline clock runs.
+_CLOCK = ", ".join(f"'{s}'" for s in CLOCK_STATUSES)
+
 # A tile's parallel workers take longer to start than the whole tile takes to build, and on
 # a busy server they queue behind each other; tiles are many small queries, so run serially.
 # SET LOCAL ends with the request's transaction.
@@ -168,7 +173,8 @@ _HAZARD_FEATURES = f"""
                c.name_zh AS category_name, k.severity, k.status,
                to_char(k.reported_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
                    AS reported_at,
-               coalesce(k.due_at < now(), false) AS overdue, k.count, {_HAZARD_GEOM} AS geom
+               coalesce(k.due_at < now() AND k.status IN ({_CLOCK}), false) AS overdue,
+               k.count, {_HAZARD_GEOM} AS geom
           FROM kept k
           JOIN hazard_categories c ON c.code = k.category_code
     )
@@ -192,7 +198,8 @@ HAZARD_TILE = text(
 HAZARD_TILE_THINNED = text(
     f"""
     WITH cells AS (
-        SELECT coalesce(min(h.id) FILTER (WHERE h.due_at < now()), min(h.id)) AS id,
+        SELECT coalesce(min(h.id) FILTER (WHERE h.due_at < now() AND h.status IN ({_CLOCK})),
+                        min(h.id)) AS id,
                count(*)::integer AS n
           FROM hazards h
          WHERE h.geom && {_BOX} AND {_OPEN_HAZARD}
