@@ -112,3 +112,35 @@ def test_missing_postgis_names_the_package(tmp_path: Path) -> None:
 def test_bad_pg_bin_is_explained(tmp_path: Path) -> None:
     with pytest.raises(ClusterError, match="GIS_PG_BIN"):
         find_pg_bin(tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the fallback folder is used only by root")
+def test_deleting_the_data_folder_starts_afresh(tmp_path: Path) -> None:
+    import shutil
+
+    private = tmp_path / "home"
+    private.mkdir(mode=0o700)
+    c = Cluster(private / "var" / "pg")
+    kept: list[Path] = []
+    try:
+        c.start()
+        conn = psycopg2.connect(c.dsn("postgres"))
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("CREATE DATABASE leftover")
+        conn.close()
+        old_home = c.home
+        c.stop()
+        c.root.unlink()  # what `rm -rf var` does to the symlink
+        c.start()
+        conn = psycopg2.connect(c.dsn("postgres"))
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_database WHERE datname = 'leftover'")
+            assert cur.fetchone()[0] == 0
+        conn.close()
+        kept = list(old_home.parent.glob(f"{old_home.name}.orphaned-*"))
+        assert kept, "the old cluster is kept aside, not destroyed"
+    finally:
+        c.destroy()
+        for old in kept:
+            shutil.rmtree(old, ignore_errors=True)

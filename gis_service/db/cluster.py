@@ -15,6 +15,7 @@ import pwd
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,6 +169,10 @@ class Cluster:
             # the postgres user can reach it, and leave a symlink where the user looks for it.
             digest = hashlib.sha1(str(self.root).encode()).hexdigest()[:16]
             target = _FALLBACK_ROOT / digest
+            if target.exists():
+                # The symlink was deleted (say, rm -rf var), which means "start afresh"; keep
+                # the old cluster aside rather than silently reusing or destroying it.
+                target.rename(target.with_name(f"{digest}.orphaned-{int(time.time())}"))
             target.mkdir(parents=True, exist_ok=True)
             os.chmod(_FALLBACK_ROOT.parent, 0o755)
             os.chmod(_FALLBACK_ROOT, 0o755)
