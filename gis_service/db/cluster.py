@@ -171,7 +171,21 @@ class Cluster:
             target = _FALLBACK_ROOT / digest
             if target.exists():
                 # The symlink was deleted (say, rm -rf var), which means "start afresh"; keep
-                # the old cluster aside rather than silently reusing or destroying it.
+                # the old cluster aside rather than silently reusing or destroying it, and
+                # stop it first if it still runs (its socket would clash with the new one).
+                old = Cluster(target, pg_bin=self.pg_bin)
+                if old.initialised and old.status() == "running":
+                    old._run(
+                        [
+                            str(old.bin_dir / "pg_ctl"),
+                            "-D",
+                            str(old.pgdata),
+                            "-m",
+                            "fast",
+                            "-w",
+                            "stop",
+                        ]
+                    )
                 target.rename(target.with_name(f"{digest}.orphaned-{int(time.time())}"))
             target.mkdir(parents=True, exist_ok=True)
             os.chmod(_FALLBACK_ROOT.parent, 0o755)
