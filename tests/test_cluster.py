@@ -144,3 +144,12 @@ def test_deleting_the_data_folder_starts_afresh(tmp_path: Path) -> None:
         c.destroy()
         for old in kept:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def test_database_url_never_starts_a_cluster(tmp_path: Path) -> None:
+    from gis_service.config import Settings
+    from gis_service.db.engine import resolve_url
+
+    settings = Settings(database_url="postgres://gis:pw@db.example/gis", data_dir=tmp_path)
+    assert resolve_url(settings, start=True) == "postgresql+psycopg2://gis:pw@db.example/gis"
+    assert not (tmp_path / "pg").exists()
