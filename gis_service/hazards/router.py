@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel
 from sqlalchemy.exc import DataError
 
 from gis_service.auth.deps import PUBLIC_READ, Principal, client_ip, require
@@ -142,50 +143,35 @@ REPORT_ACCESS = require(scopes={"report"}, allow_anonymous=True)
 READ_STAFF = require(scopes={"read"})
 HazardId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
-_REPORT_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": ReportIn.model_json_schema()},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "description": "The same fields as text, plus up to 5 files in 'photos'.",
-                    "properties": {
-                        **{k: {"type": "string"} for k in ReportIn.model_fields},
-                        "photos": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
+
+def _json_or_multipart_body(model: type[BaseModel], required: list[str]) -> dict:
+    """OpenAPI request body of an endpoint that takes JSON, or the same as multipart + photos."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": model.model_json_schema()},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "description": "The same fields as text, plus up to 5 files in 'photos'.",
+                        "properties": {
+                            **{k: {"type": "string"} for k in model.model_fields},
+                            "photos": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                            },
                         },
-                    },
-                    "required": ["category", "lon", "lat", "description"],
-                }
+                        "required": required,
+                    }
+                },
             },
-        },
+        }
     }
-}
-_ACTION_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": ActionIn.model_json_schema()},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "description": "The same fields as text, plus up to 5 files in 'photos'.",
-                    "properties": {
-                        **{k: {"type": "string"} for k in ActionIn.model_fields},
-                        "photos": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                        },
-                    },
-                    "required": ["action"],
-                }
-            },
-        },
-    }
-}
+
+
+_REPORT_BODY = _json_or_multipart_body(ReportIn, ["category", "lon", "lat", "description"])
+_ACTION_BODY = _json_or_multipart_body(ActionIn, ["action"])
 
 
 async def report_body(request: Request) -> tuple[ReportIn, list[Upload]]:

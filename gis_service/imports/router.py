@@ -239,20 +239,28 @@ def _when(value: str, name: str) -> datetime:
         raise invalid(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 time.") from exc
 
 
+def reassign_query(
+    conn: Conn,
+    principal: Annotated[Principal, Depends(DISPATCHERS)],
+    root: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    hazards: Annotated[str | None, Query(description="Comma list of hazard public codes.")] = None,
+) -> tuple[str | None, list[str] | None]:
+    """The subtree root (within the caller's scope) and the optional hazard codes."""
+    codes = [c.strip() for c in hazards.split(",") if c.strip()] if hazards else None
+    return _scoped_root(conn, principal, root), codes
+
+
+ReassignQuery = Annotated[tuple[str | None, list[str] | None], Depends(reassign_query)]
+
+
 @router.get(
     "/grids/reassign",
     tags=["grids"],
     summary="Open hazards that now lie in another grid (dry run: moves nothing)",
 )
-def reassign_plan(
-    conn: Conn,
-    principal: Annotated[Principal, Depends(DISPATCHERS)],
-    root: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    hazards: Annotated[str | None, Query(description="Comma list of hazard public codes.")] = None,
-) -> dict:
+def reassign_plan(conn: Conn, query: ReassignQuery) -> dict:
     """What POST would move: each hazard's old and new grid and responsible person."""
-    root = _scoped_root(conn, principal, root)
-    codes = [c.strip() for c in hazards.split(",") if c.strip()] if hazards else None
+    root, codes = query
     return changes_mod.reassign(conn, root, apply=False, codes=codes)
 
 
@@ -262,14 +270,10 @@ def reassign_plan(
     summary="Move open hazards to the grids that now cover them (recorded as hazard events)",
 )
 def reassign_apply(
-    conn: Conn,
-    principal: Annotated[Principal, Depends(DISPATCHERS)],
-    root: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    hazards: Annotated[str | None, Query(description="Comma list of hazard public codes.")] = None,
+    conn: Conn, principal: Annotated[Principal, Depends(DISPATCHERS)], query: ReassignQuery
 ) -> dict:
     """Apply the plan GET shows (optionally only the listed hazards), in one transaction."""
-    root = _scoped_root(conn, principal, root)
-    codes = [c.strip() for c in hazards.split(",") if c.strip()] if hazards else None
+    root, codes = query
     if conn.in_transaction():
         conn.commit()
     with conn.begin():
