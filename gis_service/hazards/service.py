@@ -71,11 +71,6 @@ def list_params(flt: HazardFilter, crs: Datum) -> dict[str, Any]:
     return {**flt.as_params(), "crs": crs.value}
 
 
-def hazard_feature(conn: Connection, hazard_id: int, crs: Datum = Datum.wgs84) -> str | None:
-    """One hazard as a GeoJSON Feature text with its history, or None."""
-    return conn.execute(sql.HAZARD_FEATURE, {"id": hazard_id, "crs": crs.value}).scalar()
-
-
 def hazard_feature_versioned(
     conn: Connection, hazard_id: int, principal: Principal, crs: Datum = Datum.wgs84
 ) -> tuple[str, int] | None:

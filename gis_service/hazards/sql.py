@@ -86,33 +86,6 @@ HAZARD_LIST_CSV = text(
     """
 )
 
-# One hazard with its full history (who moved it, from what to what, when and why).
-HAZARD_FEATURE = text(
-    f"""
-    SELECT json_build_object(
-        'type', 'Feature', 'id', t.id,
-        'geometry', {geometry_json("t.geom")},
-        'properties', {_PROPERTIES}::jsonb || jsonb_build_object(
-            'accepted_at', t.accepted_at, 'dispatched_at', t.dispatched_at,
-            'resolved_at', t.resolved_at, 'verified_at', t.verified_at,
-            'duplicate_of', (SELECT public_code FROM hazards WHERE id = t.duplicate_of_id),
-            'assignee', (SELECT json_build_object('name', p.name, 'work_phone', p.work_phone)
-                           FROM people p WHERE p.id = t.assignee_person_id),
-            'assignee_department', (SELECT name_zh FROM departments
-                                     WHERE id = t.assignee_department_id),
-            'history', (SELECT coalesce(json_agg(json_build_object(
-                                   'action', e.action, 'from_status', e.from_status,
-                                   'to_status', e.to_status, 'actor', e.actor_name,
-                                   'note', e.note, 'at', e.created_at)
-                               ORDER BY e.created_at, e.id), '[]'::json)
-                          FROM hazard_events e WHERE e.hazard_id = t.id))
-    )::text
-      FROM hazards t
-     WHERE t.id = :id
-    """
-)
-
-
 # ---- the write side ---------------------------------------------------------------------------
 # Hazard photos as JSON (URLs relative to the API root), used by the feature and history.
 _PHOTOS_OF = """
