@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
 from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 
 from gis_service.auth import sql
 from gis_service.auth.roles import ANONYMOUS_SCOPES, ROLE_SCOPES, ROLES
@@ -259,7 +260,7 @@ def _check_csrf(request: Request, csrf_hash: bytes | None) -> None:
         )
 
 
-def current_principal(request: Request, conn: Conn) -> Principal:
+async def current_principal(request: Request, conn: Conn) -> Principal:
     """The caller: X-API-Key / api_key, else a Bearer token, else the session cookie
     (with a CSRF check on unsafe methods), else anonymous.
 
@@ -269,9 +270,25 @@ def current_principal(request: Request, conn: Conn) -> Principal:
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
-    principal = _resolve(request, conn)
+    if _presents_credentials(request):
+        # Checking credentials reads the database: do it off the event loop.
+        principal = await run_in_threadpool(_resolve, request, conn)
+    else:
+        # Most public-map requests carry nothing to check; they skip the thread hand-off.
+        principal = ANONYMOUS
     request.state.principal = principal
     return principal
+
+
+def _presents_credentials(request: Request) -> bool:
+    """Whether the request carries anything _resolve would look at."""
+    return bool(
+        request.headers.get(API_KEY_HEADER)
+        or request.query_params.get(API_KEY_FIELD)
+        or _form_api_key(request)
+        or request.headers.get("authorization")
+        or request.cookies.get(SESSION_COOKIE)
+    )
 
 
 def _resolve(request: Request, conn: Connection) -> Principal:
@@ -409,7 +426,9 @@ def require(
         allow_anonymous,
     )
 
-    def dependency(principal: CurrentPrincipal) -> Principal:
+    # async: the check is pure computation, and FastAPI would run a sync dependency in the
+    # thread pool, a hand-off on every request that costs more than the check.
+    async def dependency(principal: CurrentPrincipal) -> Principal:
         return access.check(principal)
 
     dependency.gis_access = access  # type: ignore[attr-defined]  # read by the docs and tests
@@ -421,7 +440,7 @@ def credentials_not_needed() -> Callable[..., None]:
     """A declaration for routes anyone may call that never look at credentials (login):
     the caller's cookie or token is not even resolved, so a stale one cannot get in the way."""
 
-    def dependency() -> None:
+    async def dependency() -> None:
         return None
 
     dependency.gis_access = Access(allow_anonymous=True)  # type: ignore[attr-defined]
