@@ -19,8 +19,9 @@ from gis_service.ogc.cql2 import BOOLEAN, DATETIME, INTEGER, NUMBER, STRING
 
 # Property names end up in URLs, CQL2 filters and JSON; data-derived names must look like this.
 PROPERTY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
-# Query parameters of the items operation: a queryable may not take one of these names.
-RESERVED = frozenset(
+# Query parameters the items operation accepts; anything else is a 400 (OGC 17-069r4
+# /rec/core/query-param-unknown, a permission the spec encourages and tipg ignores).
+ITEMS_PARAMS = frozenset(
     {
         "f",
         "limit",
@@ -33,10 +34,10 @@ RESERVED = frozenset(
         "filter",
         "filter-lang",
         "filter-crs",
-        "geometry",
-        "id",
     }
 )
+# Names a queryable may not take: the items parameters, and the members of every feature.
+RESERVED = ITEMS_PARAMS | {"geometry", "id"}
 MAX_ATTRIBUTE_PROPERTIES = 30
 
 # (level code, Chinese title, English description) as in migration 0001's grid_levels.

@@ -20,7 +20,12 @@ from gis_service.deps import parse_bbox
 from gis_service.errors import ApiError, bad_request
 from gis_service.layers.schemas import Catalog
 from gis_service.ogc import cql2, sql
-from gis_service.ogc.collections import CollectionDef, attribute_type, build_registry
+from gis_service.ogc.collections import (
+    ITEMS_PARAMS,
+    CollectionDef,
+    attribute_type,
+    build_registry,
+)
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CRS84_NAMES = frozenset(
@@ -59,25 +64,10 @@ DESCRIPTION = (
     "offset, CQL2-text filters and queryables."
 )
 
-# Query parameters each operation accepts; anything else is a 400 (OGC 17-069r4
-# /rec/core/query-param-unknown, a permission the spec encourages and tipg ignores).
+# Query parameters each operation accepts (items: ITEMS_PARAMS); anything else is a 400
+# (OGC 17-069r4 /rec/core/query-param-unknown).
 META_PARAMS = frozenset({"f"})
 ITEM_PARAMS = frozenset({"f", "crs"})
-ITEMS_PARAMS = frozenset(
-    {
-        "f",
-        "limit",
-        "offset",
-        "bbox",
-        "bbox-crs",
-        "crs",
-        "datetime",
-        "properties",
-        "filter",
-        "filter-lang",
-        "filter-crs",
-    }
-)
 REGISTRY_TTL_S = 60.0
 EXTENT_TTL_S = 30.0
 
