@@ -1,4 +1,5 @@
-"""Routes of the web map: the page, the territory outline, and the static assets."""
+"""Routes of the web screens: the map, the workbench, the dashboard and the ledger, the
+territory outline, and the static assets."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from gis_service.viewer import assets, service
 # API, which checks its own permissions).
 router = APIRouter(tags=["web map"], dependencies=[Depends(PUBLIC_READ)])
 
-UI_TEMPLATE = assets.SRC_DIR / "ui.html"
+UI_TEMPLATE = assets.SRC_DIR / "map" / "ui.html"
 
 _MISSING_PAGE = """<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>地图资源未安装</title></head>
@@ -38,10 +39,12 @@ def _state(request: Request, name: str, ttl: float) -> service.TimedCache:
     return cache
 
 
-@router.get(
+@router.api_route(
     "/map",
+    methods=["GET", "HEAD"],
     response_class=HTMLResponse,
     summary="The web map (网格地图): grids, facilities and hazards, click a grid for its leader",
+    responses={503: {"description": "The browser libraries are not installed (npm ci)."}},
 )
 def map_page(request: Request, conn: Conn) -> Response:
     """The Folium/Leaflet web map. It embeds no data: tiles and JSON are fetched live."""
@@ -61,6 +64,58 @@ def map_page(request: Request, conn: Conn) -> Response:
         cached = (key, service.build_page(settings, request.app.state.catalog, bounds, ui))
         request.app.state.viewer_page = cached
     return HTMLResponse(cached[1], headers={"Cache-Control": "no-cache"})
+
+
+def _screen(request: Request, screen: str) -> Response:
+    missing = assets.missing_vendor_files()
+    if missing:
+        body = _MISSING_PAGE.format(missing=html.escape(", ".join(missing)))
+        return HTMLResponse(body, status_code=503)
+    ui = (assets.SRC_DIR / screen / "ui.html").read_text(encoding="utf-8")
+    page = service.build_screen(
+        request.app.state.settings, request.app.state.catalog, screen, ui
+    )
+    return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+
+
+_SCREEN_RESPONSES = {503: {"description": "The browser libraries are not installed (npm ci)."}}
+
+
+@router.api_route(
+    "/desk",
+    methods=["GET", "HEAD"],
+    response_class=HTMLResponse,
+    summary="The workbench (工作台): queues of the user's scope, beside the map",
+    responses=_SCREEN_RESPONSES,
+)
+def desk_page(request: Request) -> Response:
+    """The staff workbench. The page holds no data: it asks the user to log in and reads the
+    queues from /api/v1/queues."""
+    return _screen(request, "desk")
+
+
+@router.api_route(
+    "/dashboard",
+    methods=["GET", "HEAD"],
+    response_class=HTMLResponse,
+    summary="The dashboard (统计): charts of the user's scope and period",
+    responses=_SCREEN_RESPONSES,
+)
+def dashboard_page(request: Request) -> Response:
+    """Charts drawn with Apache ECharts from /api/v1/stats; the page holds no data."""
+    return _screen(request, "dashboard")
+
+
+@router.api_route(
+    "/ledger",
+    methods=["GET", "HEAD"],
+    response_class=HTMLResponse,
+    summary="The ledger (台账): a printable list of a unit's hazards for a period",
+    responses=_SCREEN_RESPONSES,
+)
+def ledger_page(request: Request) -> Response:
+    """A print-ready ledger (A4) read from /api/v1/ledger; the page holds no data."""
+    return _screen(request, "ledger")
 
 
 @router.get(
