@@ -406,26 +406,46 @@ def my_tasks(
     return service.my_tasks(conn, principal.person_id, point, crs, limit)
 
 
+# A hazard by id or by the public code its reporter received (YH20261130-000001).
+HazardRef = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=40,
+        pattern=r"^[0-9A-Za-z][0-9A-Za-z_-]{0,39}$",
+        description="The hazard's id, or its public code such as YH20261130-000001.",
+        examples=["YH20261130-000001"],
+    ),
+]
+
+
 @router.get(
-    "/hazards/{hazard_id}", response_class=GeoJSONResponse, summary="One hazard with its history"
+    "/hazards/{hazard_id}",
+    response_class=GeoJSONResponse,
+    summary="One hazard with its history, by id or public code",
+    responses={404: {"description": "No hazard has this id or code."}},
 )
 def get_hazard(
     conn: Conn,
-    hazard_id: HazardId,
+    hazard_id: HazardRef,
     crs: Crs,
     principal: Annotated[Principal, Depends(PUBLIC_READ)],
 ) -> GeoJSONResponse:
     """A hazard as a GeoJSON Feature with every step of its history and its photos; the ETag
     header carries its version, for If-Match on the next move. Staff in scope also see the
-    reporter, the actors and notes, and the moves they may make (``allowed_actions``)."""
-    found = service.hazard_feature_versioned(conn, hazard_id, principal, crs)
-    if found is None:
+    reporter, the actors and notes, and the moves they may make (``allowed_actions``).
+    The path takes the id or the public code a reporter receives."""
+    ref = service.lookup_ref(conn, hazard_id)
+    if ref is None:
+        raise not_found(f"No hazard has the id or code {hazard_id!r}.", id=hazard_id)
+    found = service.hazard_feature_versioned(conn, ref.id, principal, crs)
+    if found is None:  # pragma: no cover - just looked up
         raise not_found(f"Hazard {hazard_id} does not exist.", id=hazard_id)
     body, version = found
     headers = {"ETag": service.etag(version), "Cache-Control": "no-cache"}
     if principal.authenticated:
         feature = json.loads(body)
-        row = conn.execute(sql.HAZARD_ROW, {"id": hazard_id}).one()
+        row = conn.execute(sql.HAZARD_ROW, {"id": ref.id}).one()
         feature["properties"]["allowed_actions"] = service.moves_for(principal, row)
         return GeoJSONResponse(json.dumps(feature, ensure_ascii=False), headers=headers)
     return GeoJSONResponse(body, headers=headers)

@@ -587,10 +587,10 @@ class MoveResult:
     photo_ids: list[str]
 
 
-def _lookup_ref(conn: Connection, ref: str) -> Row | None:
-    """A hazard by id or public code."""
+def lookup_ref(conn: Connection, ref: str) -> Row | None:
+    """A hazard by id or public code (codes are matched case-insensitively)."""
     as_id = int(ref) if ref.isdigit() and len(ref) < 19 else None
-    return conn.execute(sql.HAZARD_REF, {"id": as_id, "code": ref}).first()
+    return conn.execute(sql.HAZARD_REF, {"id": as_id, "code": ref.upper()}).first()
 
 
 def _unused_fields(action: str, body: ActionIn) -> None:
@@ -743,7 +743,7 @@ def _changes(
     elif action == "mark_duplicate":
         if body.duplicate_of is None:
             raise invalid("mark_duplicate needs duplicate_of: the id or code of the original.")
-        other = _lookup_ref(conn, body.duplicate_of)
+        other = lookup_ref(conn, body.duplicate_of)
         if other is None:
             raise invalid(
                 f"No hazard {body.duplicate_of!r} to mark this one a duplicate of.",

@@ -80,7 +80,9 @@ BASE_CSS = "css/base.css"
 CACHE_CONTROL = "public, max-age=604800"
 
 # `import … from './x.js'`, `export … from '../lib/y.js'` and `import './z.js'`.
-_IMPORT = re.compile(r"""(?:^|[;\s])(?:import|export)\s(?:[^'";]*?\sfrom\s*)?['"](\.{1,2}/[^'"]+)['"]""")
+_IMPORT = re.compile(
+    r"""(?:^|[;\s])(?:import|export)\s(?:[^'";]*?\sfrom\s*)?['"](\.{1,2}/[^'"]+)['"]"""
+)
 
 
 def missing_vendor_files() -> list[str]:
@@ -167,9 +169,7 @@ def module_head(entry: str) -> str:
     }
     importmap = json.dumps({"imports": imports}, separators=(",", ":"))
     graph = module_graph(entry)
-    preloads = "".join(
-        f'<link rel="modulepreload" href="{app_url(rel)}"/>\n' for rel in graph[1:]
-    )
+    preloads = "".join(f'<link rel="modulepreload" href="{app_url(rel)}"/>\n' for rel in graph[1:])
     return (
         f'<script type="importmap">{importmap}</script>\n{preloads}'
         f'<script type="module" src="{app_url(entry)}"></script>'

@@ -7,7 +7,12 @@ import hashlib
 import html
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.middleware.gzip import GZipMiddleware
 
 from gis_service.auth.access import PUBLIC, declare
@@ -72,9 +77,7 @@ def _screen(request: Request, screen: str) -> Response:
         body = _MISSING_PAGE.format(missing=html.escape(", ".join(missing)))
         return HTMLResponse(body, status_code=503)
     ui = (assets.SRC_DIR / screen / "ui.html").read_text(encoding="utf-8")
-    page = service.build_screen(
-        request.app.state.settings, request.app.state.catalog, screen, ui
-    )
+    page = service.build_screen(request.app.state.settings, request.app.state.catalog, screen, ui)
     return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
 
@@ -133,6 +136,47 @@ def outline(request: Request, conn: Conn) -> Response:
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/geo+json", headers=headers)
+
+
+@router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+def root() -> RedirectResponse:
+    """The service's front door opens the map."""
+    return RedirectResponse("/map")
+
+
+# The API documentation, with Swagger UI and ReDoc served from web/node_modules like every
+# other asset: they work with no network (FastAPI's defaults load them from a CDN).
+@router.get("/docs", include_in_schema=False)
+def swagger_ui(request: Request) -> HTMLResponse:
+    """Swagger UI of the OpenAPI document."""
+    return get_swagger_ui_html(
+        openapi_url=request.app.openapi_url,
+        title=f"{request.app.title} · 接口文档",
+        oauth2_redirect_url="/docs/oauth2-redirect",
+        swagger_js_url=assets.vendor_url(assets.SWAGGER_JS),
+        swagger_css_url=assets.vendor_url(assets.SWAGGER_CSS),
+        swagger_favicon_url=assets.vendor_url(assets.SWAGGER_ICON),
+        # No call to the public validator service: nothing leaves the machine.
+        swagger_ui_parameters={"validatorUrl": None},
+    )
+
+
+@router.get("/docs/oauth2-redirect", include_in_schema=False)
+def swagger_ui_redirect() -> HTMLResponse:
+    """Swagger UI's OAuth2 redirect page."""
+    return get_swagger_ui_oauth2_redirect_html()
+
+
+@router.get("/redoc", include_in_schema=False)
+def redoc(request: Request) -> HTMLResponse:
+    """ReDoc of the OpenAPI document (no web fonts: the system's fonts)."""
+    return get_redoc_html(
+        openapi_url=request.app.openapi_url,
+        title=f"{request.app.title} · 接口文档",
+        redoc_js_url=assets.vendor_url(assets.REDOC_JS),
+        redoc_favicon_url=assets.vendor_url(assets.SWAGGER_ICON),
+        with_google_fonts=False,
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -16,8 +16,8 @@ import json
 import math
 import re
 import time
-from html import escape as html_escape
 from dataclasses import dataclass
+from html import escape as html_escape
 from typing import Any
 
 import folium

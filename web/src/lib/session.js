@@ -62,6 +62,11 @@ export function onSession(fn) {
   return () => listeners.delete(fn);
 }
 
+/** Ask the server again who we are (after a 401) and tell every listener. */
+export function refreshSession() {
+  return changed();
+}
+
 async function changed() {
   const me = await whoAmI(true);
   for (const fn of listeners) fn(me);
@@ -178,6 +183,36 @@ export function mountUserBar(el, opts = {}) {
     } else if (what === 'user-menu') el.classList.toggle('gm-user-open');
   });
   onSession(render);
+}
+
+/**
+ * The login card of a staff screen: shown (and the screen hidden) while nobody is logged in.
+ * onMe(me) runs once a staff user is there, again after every login.
+ */
+export function staffGate(screenEl, title, onMe) {
+  const gate = document.createElement('div');
+  gate.className = 'gm-card gm-gate';
+  gate.id = 'gm-gate';
+  gate.hidden = true;
+  gate.innerHTML = `
+    <h2>${esc(title)}</h2>
+    <p class="gm-muted">此页面供街道、社区和网格工作人员使用，请先登录工作账号。</p>
+    <form novalidate>
+      <label class="gm-field">账号 <input name="username" autocomplete="username" required></label>
+      <label class="gm-field">密码 <input name="password" type="password" autocomplete="current-password" required></label>
+      <div class="gm-error" hidden></div>
+      <button type="submit" class="gm-btn gm-primary gm-block">登录</button>
+    </form>`;
+  screenEl.parentNode.insertBefore(gate, screenEl);
+  bindLoginForm(gate.querySelector('form'), gate.querySelector('.gm-error'), () => {});
+  onSession((me) => {
+    const ok = isStaff(me);
+    show(gate, !ok);
+    show(screenEl, ok);
+    if (!me.anonymous && !ok) gate.querySelector('p').textContent = '您的账号无权查看此页面。';
+    if (ok) onMe(me);
+    document.documentElement.setAttribute('data-gm-ready', '1');
+  });
 }
 
 export { ApiError };
