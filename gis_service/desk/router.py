@@ -226,6 +226,8 @@ def hazard_ledger(
         body,
         media_type=XLSX,
         headers={
-            "Content-Disposition": f"attachment; filename=\"ledger.xlsx\"; filename*=UTF-8''{quote(title)}.xlsx"
+            "Content-Disposition": (
+                f"attachment; filename=\"ledger.xlsx\"; filename*=UTF-8''{quote(title)}.xlsx"
+            )
         },
     )

@@ -16,7 +16,7 @@ from gis_service.auth.deps import Principal
 from gis_service.desk import sql
 from gis_service.errors import not_found
 from gis_service.hazards.models import STATUS_NAMES_ZH
-from gis_service.hazards.service import authorize_move, scoped_grid
+from gis_service.hazards.service import scoped_grid
 from gis_service.layers.schemas import SEVERITY_NAMES_ZH
 
 QUEUE_NAMES_ZH = {
@@ -133,7 +133,9 @@ def candidates(conn: Connection, principal: Principal, hazard_id: int) -> dict[s
     hazard = conn.execute(sql.HAZARD_SCOPE, {"id": hazard_id}).first()
     if hazard is None:
         raise not_found(f"Hazard {hazard_id} does not exist.", id=hazard_id)
-    authorize_move(principal, hazard, "dispatch")
+    if not principal.can("dispatch", list(hazard.grid_path or ())):
+        # A case outside the dispatcher's subtree reads as absent (as any private read).
+        raise not_found(f"Hazard {hazard_id} does not exist or is outside your scope.")
     rows = conn.execute(
         sql.CANDIDATES, {"id": hazard_id, "scope": principal.scope_filter()}
     ).mappings()

@@ -187,7 +187,8 @@ LEDGER_ROWS = text(
            (SELECT e ->> 'name' FROM jsonb_array_elements(h.grid_chain) e
              WHERE e ->> 'level' = 'community' LIMIT 1) AS community_name,
            h.grid_chain -> -1 ->> 'name' AS grid_name,
-           h.address, round(ST_X(h.geom)::numeric, 6) AS lon, round(ST_Y(h.geom)::numeric, 6) AS lat,
+           h.address,
+           round(ST_X(h.geom)::numeric, 6) AS lon, round(ST_Y(h.geom)::numeric, 6) AS lat,
            (h.reported_at AT TIME ZONE :tz) AS reported_local,
            (h.due_at AT TIME ZONE :tz) AS due_local,
            (h.closed_at AT TIME ZONE :tz) AS closed_local,

@@ -19,7 +19,7 @@ from gis_service.deps import (
     point_query,
     reject_unknown_query,
 )
-from gis_service.errors import error_body, invalid, not_found
+from gis_service.errors import ApiError, error_body, invalid, not_found
 from gis_service.geo.datums import to_wgs84
 from gis_service.grids import schemas, service, sql
 from gis_service.grids.service import GridFilter
@@ -60,6 +60,22 @@ def locate(
     with its responsible people (names and work phones; mobile phones for staff in scope);
     the finest also carries its open-hazard count."""
     body = service.locate(conn, point.lon, point.lat, at, principal)
+    if body is None and at is not None:
+        first = service.first_grid_from(conn, point.lon, point.lat)
+        if first is not None and first > at:
+            raise ApiError(
+                404,
+                "no_grid_at_date",
+                f"No grid covered this point on {at:%Y-%m-%d}: the first grid here began on "
+                f"{first:%Y-%m-%d}. Ask for a later date (at=) or leave at= out for today.",
+                {
+                    "lon": point.input_lon,
+                    "lat": point.input_lat,
+                    "crs": point.crs.value,
+                    "at": at.isoformat(),
+                    "first_grid_from": first.isoformat(),
+                },
+            )
     if body is None:
         near = service.nearest_grid(conn, point.lon, point.lat)
         detail = {"lon": point.input_lon, "lat": point.input_lat, "crs": point.crs.value}

@@ -289,3 +289,13 @@ LOCATE_BATCH = text(
       LEFT JOIN grids g ON g.id = f.id
     """
 )
+
+# When the first grid covering a point began (any version, current or retired): to tell "no
+# grid existed here yet on that date" from "outside the territory".
+FIRST_GRID_AT_POINT = text(
+    """
+    SELECT min(g.valid_from) AS first_from
+      FROM grids g
+     WHERE ST_Covers(g.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+    """
+)

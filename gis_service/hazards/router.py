@@ -38,7 +38,14 @@ from gis_service.hazards.photos import file_for as photo_file_for
 from gis_service.hazards.schemas import IDEMPOTENCY_KEY_PATTERN, ActionIn, ReportIn
 from gis_service.hazards.service import HazardFilter
 from gis_service.hazards.workflow import state_table
-from gis_service.listing import FormatDep, OutputFormat, PageDep, collection_response, csv_response
+from gis_service.listing import (
+    FormatDep,
+    OutputFormat,
+    PageDep,
+    collection_response,
+    csv_response,
+    page_links,
+)
 from gis_service.responses import GeoJSONResponse
 
 router = APIRouter(prefix="/api/v1", tags=["hazards"], dependencies=[Depends(reject_unknown_query)])
@@ -330,21 +337,54 @@ def workflow_table() -> dict:
     return {"statuses": STATUS_NAMES_ZH, "moves": state_table()}
 
 
-@router.get("/hazards/overdue", summary="Overdue hazards of a grid subtree")
+@router.get(
+    "/hazards/overdue",
+    summary="Overdue hazards of a grid subtree (GeoJSON or CSV, like every list)",
+    responses={200: {"content": {"application/geo+json": {}, "text/csv": {}}}},
+)
 def overdue_hazards(
     conn: Conn,
+    request: Request,
     principal: Annotated[Principal, Depends(READ_STAFF)],
     page: PageDep,
+    fmt: FormatDep,
     crs: Crs,
     grid: Annotated[
         int | None,
         Query(ge=1, description="Grid whose subtree to list; default: your scope root."),
     ] = None,
-) -> dict:
+) -> Response:
     """Hazards past their deadline (accepted, dispatched or in progress with due_at passed),
-    longest overdue first, with who has them."""
+    longest overdue first, with who has them: a paged FeatureCollection like the other lists
+    (``numberMatched``, ``links``), or CSV with ``f=csv``."""
     scope = service.scoped_grid(principal, grid, conn)
-    return service.overdue_list(conn, scope, page.limit, page.offset, crs)
+    if fmt is OutputFormat.csv:
+        params = {"grid": scope, "crs": crs.value, **page.as_params()}
+        return csv_response(conn, sql.OVERDUE_CSV, params, "overdue")
+    body = service.overdue_list(conn, scope, page.limit, page.offset, crs)
+    features = [
+        {
+            "type": "Feature",
+            "id": item["id"],
+            "geometry": {"type": "Point", "coordinates": [item.pop("lon"), item.pop("lat")]},
+            "properties": item,
+        }
+        for item in body["items"]
+    ]
+    return GeoJSONResponse(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "grid": scope,
+                "crs_name": crs.value,
+                "numberMatched": body["number_matched"],
+                "numberReturned": len(features),
+                "features": features,
+                "links": page_links(request, page, len(features), body["number_matched"]),
+            },
+            ensure_ascii=False,
+        )
+    )
 
 
 def _moment(raw: str | None, name: str) -> datetime | None:
@@ -412,7 +452,7 @@ HazardRef = Annotated[
     Path(
         min_length=1,
         max_length=40,
-        pattern=r"^[0-9A-Za-z][0-9A-Za-z_-]{0,39}$",
+        pattern=r"^(?:[1-9][0-9]{0,17}|[A-Za-z][0-9A-Za-z_-]{0,39})$",
         description="The hazard's id, or its public code such as YH20261130-000001.",
         examples=["YH20261130-000001"],
     ),

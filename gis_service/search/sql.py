@@ -48,7 +48,8 @@ SEARCH = text(
       LIMIT :limit)
     UNION ALL
     (SELECT DISTINCT ON (p.id) 'person', p.id, p.name, NULL, r.name_zh || ' · '
-            || coalesce({_CONTEXT.format(path="g.path")} || ' › ', '') || g.name, g.level, g.id, 4, 0
+            || coalesce({_CONTEXT.format(path="g.path")} || ' › ', '') || g.name,
+            g.level, g.id, 4, 0
        FROM people p
        JOIN grid_assignments a ON a.person_id = p.id
             AND a.valid_from <= now() AND (a.valid_to IS NULL OR a.valid_to > now())

@@ -44,9 +44,8 @@ def _state(request: Request, name: str, ttl: float) -> service.TimedCache:
     return cache
 
 
-@router.api_route(
+@router.get(
     "/map",
-    methods=["GET", "HEAD"],
     response_class=HTMLResponse,
     summary="The web map (网格地图): grids, facilities and hazards, click a grid for its leader",
     responses={503: {"description": "The browser libraries are not installed (npm ci)."}},
@@ -84,9 +83,8 @@ def _screen(request: Request, screen: str) -> Response:
 _SCREEN_RESPONSES = {503: {"description": "The browser libraries are not installed (npm ci)."}}
 
 
-@router.api_route(
+@router.get(
     "/desk",
-    methods=["GET", "HEAD"],
     response_class=HTMLResponse,
     summary="The workbench (工作台): queues of the user's scope, beside the map",
     responses=_SCREEN_RESPONSES,
@@ -97,9 +95,8 @@ def desk_page(request: Request) -> Response:
     return _screen(request, "desk")
 
 
-@router.api_route(
+@router.get(
     "/dashboard",
-    methods=["GET", "HEAD"],
     response_class=HTMLResponse,
     summary="The dashboard (统计): charts of the user's scope and period",
     responses=_SCREEN_RESPONSES,
@@ -109,9 +106,8 @@ def dashboard_page(request: Request) -> Response:
     return _screen(request, "dashboard")
 
 
-@router.api_route(
+@router.get(
     "/ledger",
-    methods=["GET", "HEAD"],
     response_class=HTMLResponse,
     summary="The ledger (台账): a printable list of a unit's hazards for a period",
     responses=_SCREEN_RESPONSES,
@@ -138,10 +134,21 @@ def outline(request: Request, conn: Conn) -> Response:
     return Response(body, media_type="application/geo+json", headers=headers)
 
 
-@router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+@router.get("/", include_in_schema=False)
 def root() -> RedirectResponse:
     """The service's front door opens the map."""
     return RedirectResponse("/map")
+
+
+# HEAD answers like GET (monitors and link checkers use it), without a second OpenAPI entry.
+for _path, _endpoint in (
+    ("/", root),
+    ("/map", map_page),
+    ("/desk", desk_page),
+    ("/dashboard", dashboard_page),
+    ("/ledger", ledger_page),
+):
+    router.add_api_route(_path, _endpoint, methods=["HEAD"], include_in_schema=False)
 
 
 # The API documentation, with Swagger UI and ReDoc served from web/node_modules like every

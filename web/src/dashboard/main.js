@@ -181,7 +181,10 @@ function drawHeat(cells) {
   if (cells.length) heatMap.fitBounds(L.latLngBounds(cells.map((c) => [c[0], c[1]])).pad(0.2), { maxZoom: 15 });
 }
 
+let loading = 0;
+
 async function load() {
+  const mine = ++loading;
   const form = $('dash-controls');
   const [since, until] = period(form);
   for (const el of document.querySelectorAll('.dash-custom')) el.hidden = form.period.value !== 'custom';
@@ -194,6 +197,7 @@ async function load() {
   document.body.removeAttribute('data-dash-loaded');
   try {
     const d = await api('/api/v1/stats/dashboard', params, { cache: 'no-store' });
+    if (mine !== loading) return; // a newer choice is on its way
     dash.data = d;
     dash.params = params;
     kpis(d);

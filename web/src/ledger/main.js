@@ -37,7 +37,10 @@ function rowHtml(r) {
   );
 }
 
+let loading = 0;
+
 async function load() {
+  const mine = ++loading;
   const form = $('ledger-controls');
   const [since, until] = period(form);
   const params = { grid: form.grid.value || undefined, since: beijingMidnight(since), until: beijingMidnight(until) };
@@ -45,6 +48,7 @@ async function load() {
   document.body.removeAttribute('data-ledger-loaded');
   try {
     const d = await api('/api/v1/ledger', params, { cache: 'no-store' });
+    if (mine !== loading) return; // a newer choice is on its way
     ledger.data = d;
     const unit = d.unit ? d.unit.chain : '全辖区';
     const last = addDays(until, -1);
