@@ -7,16 +7,17 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 
-from gis_service.auth.deps import Principal, require
-from gis_service.deps import Conn, reject_unknown_query
+from gis_service.auth.deps import require
+from gis_service.auth.principal import Principal
 from gis_service.desk import service
 from gis_service.desk.service import DeskFilter
-from gis_service.errors import invalid
-from gis_service.hazards.router import _csv_list
-from gis_service.listing import PageDep
+from gis_service.errors import Invalid
+from gis_service.hazards.deps import csv_list
+from gis_service.http.deps import CatalogDep, Conn, SettingsDep, reject_unknown_query
+from gis_service.http.listing import PageDep
 
 router = APIRouter(prefix="/api/v1", tags=["desk"], dependencies=[Depends(reject_unknown_query)])
 
@@ -30,7 +31,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 async def desk_filter_query(
-    request: Request,
+    catalog: CatalogDep,
     grid: Annotated[
         int | None,
         Query(ge=1, le=2**63 - 1, description="Only this grid's subtree (a community, a grid…)."),
@@ -52,13 +53,13 @@ async def desk_filter_query(
 ) -> DeskFilter:
     """Parse the desk's filters."""
     if since and until and since >= until:
-        raise invalid("since must be before until.", since=str(since), until=str(until))
-    known = tuple(request.app.state.catalog.hazard_categories)
+        raise Invalid("since must be before until.", since=str(since), until=str(until))
+    known = tuple(catalog.hazard_categories)
     return DeskFilter(
         grid=grid,
-        categories=_csv_list(category, known, "category"),
-        severities=_csv_list(severity, SEVERITIES, "severity"),
-        sources=_csv_list(source, SOURCES, "source"),
+        categories=csv_list(category, known, "category"),
+        severities=csv_list(severity, SEVERITIES, "severity"),
+        sources=csv_list(source, SOURCES, "source"),
         since=since,
         until=until,
     )
@@ -156,7 +157,7 @@ def dispatch_candidates(
     },
 )
 def stats_dashboard(
-    request: Request,
+    settings: SettingsDep,
     conn: Conn,
     principal: Annotated[Principal, Depends(STAFF)],
     since: Annotated[datetime, Query(description="Reported at or after (ISO 8601).")],
@@ -175,10 +176,10 @@ def stats_dashboard(
     the busiest grids. Also the ten oldest open hazards and heat cells (~200 m) of the open
     hazards of the subtree, whatever the period."""
     if since >= until:
-        raise invalid("since must be before until.", since=str(since), until=str(until))
+        raise Invalid("since must be before until.", since=str(since), until=str(until))
     if until - since > timedelta(days=366 * 3):
-        raise invalid("The dashboard covers at most three years.")
-    tz = request.app.state.settings.local_timezone
+        raise Invalid("The dashboard covers at most three years.")
+    tz = settings.local_timezone
     return service.dashboard(conn, principal, grid, since, until, interval, tz)
 
 
@@ -192,7 +193,7 @@ def stats_dashboard(
     },
 )
 def hazard_ledger(
-    request: Request,
+    settings: SettingsDep,
     conn: Conn,
     principal: Annotated[Principal, Depends(STAFF)],
     since: Annotated[datetime, Query(description="Reported at or after (ISO 8601).")],
@@ -208,10 +209,10 @@ def hazard_ledger(
     time, handler (person and department), deadline, closing time and overdue, times in the
     service's local time (Beijing). XLSX has Chinese headers and no geometry column."""
     if since >= until:
-        raise invalid("since must be before until.", since=str(since), until=str(until))
+        raise Invalid("since must be before until.", since=str(since), until=str(until))
     if until - since > timedelta(days=366 * 3):
-        raise invalid("A ledger covers at most three years.", since=str(since), until=str(until))
-    tz = request.app.state.settings.local_timezone
+        raise Invalid("A ledger covers at most three years.", since=str(since), until=str(until))
+    tz = settings.local_timezone
     book = service.ledger(conn, principal, grid, since, until, tz)
     if f == "json":
         import json

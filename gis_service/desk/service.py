@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from gis_service.auth.deps import Principal
+from gis_service.auth.principal import Principal
 from gis_service.desk import sql
-from gis_service.errors import not_found
-from gis_service.hazards.models import STATUS_NAMES_ZH
-from gis_service.hazards.service import scoped_grid
+from gis_service.errors import NotFound
+from gis_service.hazards.states import STATUS_NAMES_ZH
+from gis_service.hazards.supervision import scoped_grid
 from gis_service.layers.schemas import SEVERITY_NAMES_ZH
 
 QUEUE_NAMES_ZH = {
@@ -132,10 +132,10 @@ def candidates(conn: Connection, principal: Principal, hazard_id: int) -> dict[s
     grid, open workload and distance, and the departments (社区吹哨、部门报到)."""
     hazard = conn.execute(sql.HAZARD_SCOPE, {"id": hazard_id}).first()
     if hazard is None:
-        raise not_found(f"Hazard {hazard_id} does not exist.", id=hazard_id)
+        raise NotFound(f"Hazard {hazard_id} does not exist.", id=hazard_id)
     if not principal.can("dispatch", list(hazard.grid_path or ())):
         # A case outside the dispatcher's subtree reads as absent (as any private read).
-        raise not_found(f"Hazard {hazard_id} does not exist or is outside your scope.")
+        raise NotFound(f"Hazard {hazard_id} does not exist or is outside your scope.")
     rows = conn.execute(
         sql.CANDIDATES, {"id": hazard_id, "scope": principal.scope_filter()}
     ).mappings()
@@ -188,7 +188,7 @@ def ledger(
     if root is not None:
         found = conn.execute(sql.UNIT, {"id": root}).mappings().first()
         if found is None:  # pragma: no cover - scoped_grid checked it
-            raise not_found(f"Grid {root} does not exist.", grid=root)
+            raise NotFound(f"Grid {root} does not exist.", grid=root)
         unit = dict(found)
     rows = conn.execute(
         sql.LEDGER_ROWS,

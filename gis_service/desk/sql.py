@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from gis_service.hazards.models import CLOCK_STATUSES, CLOSED_STATUSES
+from gis_service.hazards.states import CLOCK_SQL, CLOSED_SQL
 
-_CLOCK = "(" + ", ".join(f"'{s}'" for s in CLOCK_STATUSES) + ")"
-_CLOSED = "(" + ", ".join(f"'{s}'" for s in CLOSED_STATUSES) + ")"
+_CLOCK = CLOCK_SQL
+_CLOSED = CLOSED_SQL
 
 # Each queue as a condition on a hazard row h (the work of the closed loop that waits).
 QUEUE_CONDITIONS: dict[str, str] = {

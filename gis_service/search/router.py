@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from gis_service.auth.deps import PUBLIC_READ, Principal
-from gis_service.deps import Conn, reject_unknown_query
+from gis_service.auth.deps import PUBLIC_READ
+from gis_service.auth.principal import Principal
+from gis_service.http.deps import Conn, reject_unknown_query
 from gis_service.search import service
 
 router = APIRouter(prefix="/api/v1", tags=["search"], dependencies=[Depends(reject_unknown_query)])

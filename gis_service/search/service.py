@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from gis_service.auth.deps import Principal
+from gis_service.auth.principal import Principal
 from gis_service.auth.visibility import private_params
 from gis_service.search import sql
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from gis_service import __version__
-from gis_service.deps import Conn
+from gis_service.http.deps import Conn
 
 router = APIRouter(tags=["system"])
 

@@ -21,11 +21,6 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from starlette.exceptions import HTTPException
-from starlette.responses import Response
-from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
-
 from gis_service.config import PROJECT_ROOT
 
 WEB_DIR = PROJECT_ROOT / "web"
@@ -174,25 +169,3 @@ def module_head(entry: str) -> str:
         f'<script type="importmap">{importmap}</script>\n{preloads}'
         f'<script type="module" src="{app_url(entry)}"></script>'
     )
-
-
-class CachedStaticFiles(StaticFiles):
-    """StaticFiles that adds Cache-Control, and (with ``allow``) serves only listed paths."""
-
-    def __init__(self, *, directory: Path, allow: tuple[str, ...] | None = None) -> None:
-        super().__init__(directory=directory, check_dir=False)
-        self.allow = allow
-
-    async def check_config(self) -> None:
-        """No folder yet (``npm ci`` not run): answer 404s instead of failing."""
-        if Path(self.directory or "").is_dir():
-            await super().check_config()
-
-    async def get_response(self, path: str, scope: Scope) -> Response:
-        rel = path.replace(os.sep, "/")
-        if self.allow is not None and (".." in rel or not rel.startswith(self.allow)):
-            raise HTTPException(status_code=404)
-        response = await super().get_response(path, scope)
-        if response.status_code in (200, 304):
-            response.headers["Cache-Control"] = CACHE_CONTROL
-        return response
