@@ -108,13 +108,32 @@ async def action_body(request: Request, settings: SettingsDep) -> tuple[ActionIn
     return await read_body(request, ActionIn, settings)
 
 
+def _inlined(schema: dict) -> dict:
+    """A JSON schema with its local ``$defs`` references replaced by the definitions: an
+    OpenAPI document has no ``#/$defs`` to point at (ReDoc stopped on "Invalid reference
+    token: $defs")."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: object) -> object:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return walk(dict(defs[ref.split("/")[-1]]))
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(schema)  # type: ignore[return-value]
+
+
 def json_or_multipart_body(model: type[BaseModel], required: list[str]) -> dict:
     """OpenAPI request body of an endpoint that takes JSON, or the same as multipart + photos."""
     return {
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": model.model_json_schema()},
+                "application/json": {"schema": _inlined(model.model_json_schema())},
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",

@@ -43,7 +43,6 @@ VENDOR_DIRS = (
     "swagger-ui-dist/swagger-ui-bundle.js",
     "swagger-ui-dist/swagger-ui.css",
     "swagger-ui-dist/favicon-32x32.png",
-    "redoc/bundles/redoc.standalone.js",
 )
 
 # Each file the map page links, by role; checked at the start of a page request so that a
@@ -66,8 +65,7 @@ ECHARTS_JS = "echarts/dist/echarts.min.js"
 SWAGGER_JS = "swagger-ui-dist/swagger-ui-bundle.js"
 SWAGGER_CSS = "swagger-ui-dist/swagger-ui.css"
 SWAGGER_ICON = "swagger-ui-dist/favicon-32x32.png"
-REDOC_JS = "redoc/bundles/redoc.standalone.js"
-ALL_VENDOR_FILES = (*VENDOR_JS, *VENDOR_CSS, ECHARTS_JS, SWAGGER_JS, SWAGGER_CSS, REDOC_JS)
+ALL_VENDOR_FILES = (*VENDOR_JS, *VENDOR_CSS, ECHARTS_JS, SWAGGER_JS, SWAGGER_CSS)
 
 BASE_CSS = "css/base.css"
 

@@ -11,6 +11,7 @@ export const ERROR_TEXT = {
   // accounts and sessions
   login_failed: '账号或密码错误，请重新输入。',
   account_disabled: '此账号已停用，请联系管理员。',
+  locked: '账号已暂时锁定，请稍后再试。',
   account_locked: (d) =>
     `登录失败次数过多，账号已暂时锁定${d && d.locked_until ? '，请稍后再试' : ''}。`,
   too_many_requests: (d) =>
@@ -32,6 +33,10 @@ export const ERROR_TEXT = {
   // reports and photos
   outside_grids: '此位置不在任何网格内，请确认位置。',
   too_many_photos: '照片最多 5 张。',
+  photo_too_large: '照片太大，请压缩后再上传。',
+  empty_photo: '有一张照片是空文件，请重新选择。',
+  corrupt_photo: '有一张照片无法读取（文件已损坏），请重新拍摄或选择。',
+  unsupported_photo_type: '照片格式不支持，请使用 JPG、PNG 或 WebP。',
   too_large: '照片太大，请压缩后再上传。',
   body_too_large: '提交的内容太大，请减少照片数量或压缩照片。',
   payload_too_large: '提交的内容太大，请减少照片数量或压缩照片。',
