@@ -11,6 +11,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from gis_service import __version__
 from gis_service.auth.deps import ANYONE, PUBLIC_READ
 from gis_service.auth.router import router as auth_router
+from gis_service.catalog import load_catalog
 from gis_service.config import Settings
 from gis_service.db.engine import make_engine, resolve_url
 from gis_service.desk.router import router as desk_router
@@ -20,8 +21,7 @@ from gis_service.hazards.router import router as hazards_router
 from gis_service.http.errors import install_error_handlers
 from gis_service.http.routes import document_access
 from gis_service.http.security import install_security
-from gis_service.imports.router import router as imports_router
-from gis_service.layers.service import load_catalog
+from gis_service.interchange.router import router as interchange_router
 from gis_service.ogc.router import router as ogc_router
 from gis_service.open311.router import router as open311_router
 from gis_service.search.router import router as search_router
@@ -67,10 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # these routers are read-only public map data, so they are declared as a whole.
     public = [Depends(PUBLIC_READ)]
     app.include_router(system_router, dependencies=public)
-    # Imports, exports, coverage check, changes feed, reassign: declared per route, and
-    # before the grids router so /grids/check is not taken for /grids/{grid_id}.
-    app.include_router(imports_router)
-    app.include_router(grids_router, dependencies=public)
+    # Grids mix public reads with staff-only reassignment; each route declares its own.
+    app.include_router(grids_router)
     app.include_router(facilities_router, dependencies=public)
     # Hazards mix public reads with reports and staff moves: the router admits anyone and
     # each write route adds its own, stricter require(...).
@@ -81,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ogc_router, dependencies=public)
     app.include_router(tiles_router, dependencies=public)
     app.include_router(auth_router)
+    app.include_router(interchange_router)  # imports and exports: declared per route
     app.include_router(open311_router)  # declared per route; errors in the Open311 form
     install_viewer(app)
 

@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import Connection
 
 from gis_service.auth.principal import Principal
+from gis_service.catalog.schemas import SEVERITY_NAMES_ZH
 from gis_service.desk import sql
 from gis_service.errors import NotFound
 from gis_service.hazards.states import STATUS_NAMES_ZH
 from gis_service.hazards.supervision import scoped_grid
-from gis_service.layers.schemas import SEVERITY_NAMES_ZH
 
 QUEUE_NAMES_ZH = {
     "to_accept": "待受理",

@@ -39,6 +39,9 @@ _PEOPLE = (
 
 _OPEN = "h.status NOT IN ('closed', 'rejected')"
 
+# Every version id of the grid whose code is bound as :root (a redrawn grid keeps its code).
+ROOT_IDS = "(SELECT array_agg(id) FROM grids WHERE code = CAST(:root AS text))"
+
 # Locate one point: the chain of grids down to the finest one (gis_finest_grid holds the
 # boundary rule), each with its people, the finest with its open-hazard count, plus any
 # special grids (专属网格) covering the point. One round trip.
@@ -299,3 +302,7 @@ FIRST_GRID_AT_POINT = text(
      WHERE ST_Covers(g.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
     """
 )
+
+# The latest version's path of a grid code, and the code of a grid id (subtree checks).
+GRID_CODE_PATH = text("SELECT path FROM grids WHERE code = :code ORDER BY valid_from DESC LIMIT 1")
+CODE_OF = text("SELECT code FROM grids WHERE id = :id")

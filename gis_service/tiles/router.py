@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Path, Request, Response
 from gis_service.http.deps import Conn
 from gis_service.http.errors import error_body
 from gis_service.tiles import schemas, service
-from gis_service.tiles.layers import LAYERS, MAX_ZOOM, MIN_ZOOM
+from gis_service.tiles.tilesets import LAYERS, MAX_ZOOM, MIN_ZOOM
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
 
