@@ -31,7 +31,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from map_page import CHROMIUM_ARGS, VIEWPORT, Recorder, median  # noqa: E402
+from map_page import CHROMIUM_ARGS, VIEWPORT, Recorder, median
 
 SCREENS = {
     # (path, what "interactive" waits for)
