@@ -152,7 +152,12 @@ def test_closed_loop_through_the_screens(browser, site: Site, loop: dict) -> Non
     ppage.wait_for_selector('form[data-move="resolve"] [data-gm=photo-previews] img')
     phone.shot("workbench/phone-resolve")
     _submit(phone, "resolve", "resolved")
-    assert ppage.locator("[data-gm=history] li[data-action=resolve] img").count() == 1
+    shown = ppage.locator("[data-gm=history] li[data-action=resolve] img")
+    assert shown.count() == 1
+    # The list shows the thumbnail (the panel read thumb_url while the API sends
+    # thumbnail_url, so it loaded the full-size photo); a tap opens the full one.
+    assert "variant=thumb" in shown.get_attribute("src")
+    assert "variant=thumb" not in shown.locator("xpath=..").get_attribute("href")
     assert tab_width_ok(phone)
     _clean(phone, site)
     _close(phone)
