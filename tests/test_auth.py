@@ -18,25 +18,24 @@ from gis_service.app import create_app
 from gis_service.auth import audit
 from gis_service.auth.principal import ANONYMOUS, Principal
 from gis_service.cli import app as cli_app
-from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
-from tests.authkit import (
+from tests.support.authkit import (
     PASSWORD,
     Scopes,
     app_settings,
     bearer_for,
-    demo_database,
     find_scopes,
     key_for,
     make_user,
 )
+from tests.support.databases import DEMO, Databases
 
 LOGIN = "/api/v1/auth/login"
 
 
 @pytest.fixture(scope="module")
-def url(pg_cluster: Cluster) -> str:
-    return demo_database(pg_cluster, "auth")
+def url(databases: Databases) -> str:
+    return databases.new("auth", DEMO)
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from sqlalchemy import text
 
-from gis_service.db.cluster import Cluster
 from gis_service.geo.datums import wgs84_to_gcj02
 from gis_service.hazards.states import HAZARD_STATUSES
 from gis_service.hazards.workflow import ACTIONS, MOVES
-from tests.hazard_world import World, build_world, jpeg_with_gps
+from tests.support.databases import Databases
+from tests.support.hazard_world import World, build_world, jpeg_with_gps
 
 # The moves that bring a fresh report into each state.
 PATHS: dict[str, list[tuple[str, dict]]] = {
@@ -77,8 +77,8 @@ EXPECTED: dict[str, dict[str, str]] = {
 
 
 @pytest.fixture(scope="module")
-def world(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with build_world(pg_cluster, tmp_path_factory.mktemp("flow"), "hflow") as w:
+def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with build_world(databases, tmp_path_factory.mktemp("flow"), "hflow") as w:
         yield w
 
 

@@ -7,21 +7,21 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from gis_service.db import migrate
-from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
 from gis_service.db.models import metadata
-from tests.conftest import new_database
+from tests.support.databases import POSTGIS, Databases
 
 SQUARE = "ST_Multi(ST_MakeEnvelope(113.60, 34.70, 113.61, 34.71, 4326))"
 
 
 @pytest.fixture()
-def fresh(pg_cluster: Cluster):
-    url = new_database(pg_cluster, "mig")
+def fresh(databases: Databases):
+    """A database with PostGIS and nothing else: the migrations are what these tests run."""
+    url = databases.new("mig", POSTGIS)
     eng = make_engine(url, pool_size=1)
     yield eng
     eng.dispose()
-    pg_cluster.drop_database(url.split("/")[-1].split("?")[0])
+    databases.drop(url)
 
 
 def _tables(engine: Engine) -> set[str]:

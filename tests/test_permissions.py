@@ -26,18 +26,17 @@ from gis_service.auth.access import Access
 from gis_service.auth.deps import current_principal
 from gis_service.auth.roles import ROLE_SCOPES
 from gis_service.config import Settings
-from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
 from gis_service.http.routes import iter_routes
-from tests.authkit import (
+from tests.support.authkit import (
     Scopes,
     app_settings,
     bearer_for,
-    demo_database,
     find_scopes,
     key_for,
     make_user,
 )
+from tests.support.databases import DEMO, Databases
 
 # ---- the routes, enumerated once at collection time -----------------------------------------
 _APP = create_app(Settings(database_url="postgresql+psycopg2://nobody@/none", load_demo=False))
@@ -153,8 +152,8 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    url = demo_database(pg_cluster, "perm")
+def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    url = databases.new("perm", DEMO)
     engine = make_engine(url, pool_size=2)
     scopes = find_scopes(engine)
     root = {"street": scopes.street, "community": scopes.community, "grid": scopes.grid}
