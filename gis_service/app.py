@@ -12,6 +12,7 @@ from gis_service import __version__
 from gis_service.auth.deps import ANYONE, PUBLIC_READ
 from gis_service.auth.router import router as auth_router
 from gis_service.catalog import load_catalog
+from gis_service.clock import DATABASE_CLOCK, Clock
 from gis_service.config import Settings
 from gis_service.db.engine import make_engine, resolve_url
 from gis_service.desk.router import router as desk_router
@@ -39,7 +40,7 @@ read grids, facilities (部件) and hazards (隐患). Coordinates are WGS84 unle
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) -> FastAPI:
     """Build the app; the database must already be migrated (``gis-service serve`` does it)."""
     settings = settings or Settings()
     # Validate layers/ at start-up: a broken file stops the service with the file and field.
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.catalog = catalog
+    app.state.clock = clock
     install_error_handlers(app)
     # Who may call each route is declared by a require(...) dependency (gis_service.auth);
     # these routers are read-only public map data, so they are declared as a whole.
