@@ -28,8 +28,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import text
 
-from gis_service.db.cluster import Cluster
-from tests.hazard_world import World, build_world
+from tests.support.databases import Databases
+from tests.support.hazard_world import World, build_world
 
 WEST, EAST = 9004, 9005
 PERIOD = {"from": "2026-10-01", "to": "2026-11-01"}
@@ -86,8 +86,8 @@ CALLBACKS = [
 
 
 @pytest.fixture(scope="module")
-def world(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with build_world(pg_cluster, tmp_path_factory.mktemp("assess"), "hassess") as w:
+def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with build_world(databases, tmp_path_factory.mktemp("assess"), "hassess") as w:
         _build(w)
         yield w
 

@@ -10,16 +10,16 @@ import pytest
 from sqlalchemy import text
 
 from gis_service.auth.principal import Principal
-from gis_service.db.cluster import Cluster
 from gis_service.errors import Forbidden
 from gis_service.hazards.policy import authorize_move, case_facts
 from gis_service.whistles.workflow import WHISTLE_MACHINE
-from tests.hazard_world import World, build_world
+from tests.support.databases import Databases
+from tests.support.hazard_world import World, build_world
 
 
 @pytest.fixture(scope="module")
-def world(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with build_world(pg_cluster, tmp_path_factory.mktemp("exc"), "hexc") as w:
+def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with build_world(databases, tmp_path_factory.mktemp("exc"), "hexc") as w:
         yield w
 
 
