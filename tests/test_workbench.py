@@ -499,3 +499,64 @@ def test_lookup_by_public_code_and_search_context(browser, site: Site) -> None:
     page.wait_for_selector(f'header[data-hazard-id="{hz["id"]}"]')
     _clean(tab, site)
     _close(tab)
+
+
+def test_search_finds_people_only_for_staff_in_scope(browser, site: Site) -> None:
+    """People are found by name only by staff whose scope covers them (never anonymously,
+    never from another street); the workbench's search box opens what it finds in the map
+    beside the table: a person's grid, a hazard by its code."""
+    who = site.one(
+        """
+        SELECT p.id, p.name, g.id AS grid, g.path[1] AS street, c.code AS community,
+               c.name AS community_name
+          FROM people p JOIN grid_assignments a ON a.person_id = p.id AND a.valid_to IS NULL
+          JOIN grids g ON g.id = a.grid_id AND g.level = 'grid'
+          JOIN grids c ON c.id = g.path[2]
+         WHERE p.active AND (SELECT count(*) FROM people o WHERE o.name = p.name) = 1
+           AND (SELECT count(*) FROM grid_assignments b WHERE b.person_id = p.id
+                   AND b.valid_to IS NULL) = 1
+         ORDER BY p.id LIMIT 1
+        """
+    )
+    other = site.one(
+        "SELECT code FROM grids WHERE level = 'community' AND path[1] <> :s ORDER BY id LIMIT 1",
+        s=who["street"],
+    )
+    tag = uuid.uuid4().hex[:6]
+    inside = site.create_user(f"in.{tag}", "community_staff", who["community"], "郑社区")
+    outside = site.create_user(f"out.{tag}", "community_staff", other["code"], "冯社区")
+
+    def people(client: httpx.Client) -> list[dict]:
+        r = client.get("/api/v1/search", params={"q": who["name"]})
+        assert r.status_code == 200, r.text
+        return [i for i in r.json()["items"] if i["kind"] == "person"]
+
+    with httpx.Client(base_url=site.base, timeout=30) as anonymous:
+        assert people(anonymous) == []
+    assert people(site.client(outside)) == []
+    found = people(site.client(inside))
+    assert [(p["id"], p["grid_id"]) for p in found] == [(who["id"], who["grid"])]
+    assert who["community_name"] in found[0]["context"] and "›" in found[0]["context"]
+
+    tab = _open(browser, site, "/desk", user=inside, viewport=WIDE)
+    page = tab.page
+    page.wait_for_selector("body[data-desk-ready]")
+    page.fill("#gm-search", who["name"])
+    person = page.locator('#gm-search-results li[data-kind="person"]')
+    person.wait_for()
+    assert who["community_name"] in person.inner_text()
+    person.click()
+    frame = page.frame_locator("#desk-map")
+    frame.locator(f'header[data-grid-id="{who["grid"]}"]').wait_for(timeout=15000)
+    code = site.one(
+        "SELECT id, public_code FROM hazards WHERE grid_path[2] = (SELECT path[2] FROM grids"
+        " WHERE id = :g) ORDER BY id LIMIT 1",
+        g=who["grid"],
+    )
+    page.fill("#gm-search", code["public_code"])
+    page.wait_for_selector('#gm-search-results li[data-kind="hazard"]')
+    page.keyboard.press("Enter")
+    frame.locator(f'header[data-hazard-id="{code["id"]}"]').wait_for(timeout=15000)
+    tab.shot("workbench/desk-search")
+    _clean(tab, site)
+    _close(tab)
