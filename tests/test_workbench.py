@@ -408,6 +408,84 @@ def test_dashboard_numbers_equal_the_stats_api(browser, site: Site) -> None:
     _close(tab)
 
 
+def test_dashboard_of_a_street_user_by_week_and_community(
+    browser, site: Site, scoped_users: list[dict]
+) -> None:
+    """A street user's dashboard offers only their street and its communities; by week, by
+    community, by grid and the heat layer show the stats API's numbers; narrowed to one
+    community the totals are that community's hazards; another street's grid is refused."""
+    who = scoped_users[0]
+    tab = _open(browser, site, "/dashboard", user=who["user"], viewport=WIDE)
+    page = tab.page
+    page.wait_for_selector("body[data-dash-loaded]")
+    units = page.locator("[data-gm=d-grid] option").evaluate_all("e => e.map(o => +o.value)")
+    communities = {
+        r["id"]
+        for r in site.rows(
+            "SELECT id FROM grids WHERE level = 'community' AND valid_to IS NULL AND path[1] = :s",
+            s=who["grid"],
+        )
+    }
+    assert units[0] == who["grid"] and set(units[1:]) == communities
+    page.select_option("[data-gm=d-period]", "365")
+    page.wait_for_selector("body[data-dash-loaded]")
+    page.select_option("[data-gm=d-interval]", "week")
+    page.wait_for_selector("body[data-dash-loaded]")
+    assert page.inner_text("[data-gm=d-interval-name]") == "按周"
+
+    def check() -> dict:
+        params = tab.js("GMDash.params")
+        api = page.request.get(site.base + "/api/v1/stats/dashboard", params=params).json()
+        opt = tab.js(
+            """() => Object.fromEntries(Object.entries(GMDash.charts).map(
+                 ([k, c]) => [k, c.getOption()]))"""
+        )
+        assert opt["chart-series"]["xAxis"][0]["data"] == [s["period"] for s in api["series"]]
+        assert opt["chart-series"]["series"][0]["data"] == [s["reported"] for s in api["series"]]
+        comm = opt["chart-community"]
+        assert comm["xAxis"][0]["data"] == [c["name"] for c in api["by_community"]]
+        for i, key in enumerate(("total", "open", "closed")):
+            assert comm["series"][i]["data"] == [c[key] for c in api["by_community"]], key
+        grids = opt["chart-grid"]
+        assert grids["series"][0]["data"] == [g["total"] for g in reversed(api["by_grid"])]
+        assert grids["series"][1]["data"] == [g["open"] for g in reversed(api["by_grid"])]
+        heat = tab.js("GMDash.heatCells()")
+        assert heat == [[c[0], c[1], c[2]] for c in api["heat"]]
+        kpis = {k: int(page.inner_text(f'[data-kpi="{k}"]')) for k in ("total", "open")}
+        assert kpis == {k: api[k] for k in kpis}
+        return {"params": params, "api": api}
+
+    street = check()
+    assert len(street["api"]["series"]) in (53, 54)  # a year, by week
+    assert sum(c["total"] for c in street["api"]["by_community"]) == street["api"]["total"]
+    tab.shot("workbench/dashboard-street-week", full=True)
+    one = next(c for c in street["api"]["by_community"] if c["total"])
+    page.select_option("[data-gm=d-grid]", str(one["grid_id"]))
+    page.wait_for_function(
+        "id => document.body.dataset.dashLoaded && GMDash.params.grid === String(id)",
+        arg=one["grid_id"],
+    )
+    narrowed = check()
+    assert narrowed["api"]["total"] == one["total"]
+    counted = site.one(
+        "SELECT count(*) AS n FROM hazards WHERE grid_path @> ARRAY[CAST(:g AS bigint)]"
+        " AND reported_at >= CAST(:s AS timestamptz) AND reported_at < CAST(:u AS timestamptz)",
+        g=one["grid_id"],
+        s=narrowed["params"]["since"],
+        u=narrowed["params"]["until"],
+    )["n"]
+    assert narrowed["api"]["total"] == counted
+    elsewhere = site.one(
+        "SELECT id FROM grids WHERE level = 'community' AND path[1] <> :s LIMIT 1", s=who["grid"]
+    )["id"]
+    refused = page.request.get(
+        site.base + "/api/v1/stats/dashboard", params={**narrowed["params"], "grid": elsewhere}
+    )
+    assert refused.status in (403, 404), refused.status
+    _clean(tab, site)
+    _close(tab)
+
+
 # ---- the ledger -------------------------------------------------------------------------------
 def test_ledger_prints_chinese_and_downloads_xlsx(browser, site: Site, loop: dict) -> None:
     """The ledger prints to an A4 PDF whose text is Chinese in a CJK font (not boxes), with
