@@ -12,6 +12,7 @@ prints a console error.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import unicodedata
@@ -356,6 +357,81 @@ def test_workbench_row_opens_the_map_and_the_queue_stays(
     )
     assert page.locator(f'#desk-rows tr[data-hazard-id="{hid}"]').count() == 0
     tab.shot("workbench/desk-with-map")
+    _clean(tab, site)
+    _close(tab)
+
+
+def test_workbench_filters_narrow_every_badge(
+    browser, site: Site, scoped_users: list[dict]
+) -> None:
+    """Community, grid, category, source and report dates narrow every queue's badge to the
+    hazards the database holds under the same conditions; 清除筛选 brings back the whole scope."""
+    who = scoped_users[0]
+    tab = _open(browser, site, "/desk", user=who["user"], viewport=WIDE)
+    page = tab.page
+    page.wait_for_selector("body[data-desk-ready]")
+
+    def expect(where: str = "TRUE", **params: object) -> None:
+        want = {
+            queue: site.one(
+                f"SELECT count(*) AS n FROM hazards h WHERE {cond} AND {where}"
+                " AND h.grid_path @> ARRAY[CAST(:root AS bigint)]",
+                root=who["grid"],
+                **params,
+            )["n"]
+            for queue, cond in _COUNT_SQL.items()
+        }
+        from playwright.sync_api import TimeoutError as Timeout
+
+        # Wait for the badges to settle; if they never do, the assertion below says how.
+        with contextlib.suppress(Timeout):
+            page.wait_for_function(
+                """w => Object.entries(w).every(([k, v]) =>
+                     +document.querySelector(`[data-count=${k}]`).textContent === v)""",
+                arg=want,
+                timeout=10000,
+            )
+        shown = _badges(tab)
+        assert {k: shown[k] for k in want} == want, where
+
+    expect()
+    busiest = site.one(
+        "SELECT grid_path[2] AS community, grid_path[3] AS grid FROM hazards"
+        " WHERE grid_path[1] = :s AND status IN ('reported', 'accepted', 'dispatched')"
+        " GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 1",
+        s=who["grid"],
+    )
+    page.select_option("[data-gm=f-community]", str(busiest["community"]))
+    expect("h.grid_path @> ARRAY[CAST(:g AS bigint)]", g=busiest["community"])
+    page.wait_for_selector(f'[data-gm=f-grid] option[value="{busiest["grid"]}"]', state="attached")
+    page.select_option("[data-gm=f-grid]", str(busiest["grid"]))
+    expect("h.grid_path @> ARRAY[CAST(:g AS bigint)]", g=busiest["grid"])
+    tab.shot("workbench/desk-filtered")
+    page.click("#desk-filter-reset")
+    expect()
+    category = site.one(
+        "SELECT category_code AS c FROM hazards WHERE grid_path[1] = :s"
+        " GROUP BY 1 ORDER BY count(*) DESC LIMIT 1",
+        s=who["grid"],
+    )["c"]
+    page.select_option("[data-gm=f-category]", category)
+    expect("h.category_code = :c", c=category)
+    page.select_option("[data-gm=f-category]", "")
+    page.select_option("[data-gm=f-source]", "resident")
+    expect("h.source = 'resident'")
+    page.select_option("[data-gm=f-source]", "")
+    day = site.one(
+        "SELECT to_char(reported_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD') AS d"
+        " FROM hazards WHERE grid_path[1] = :s AND status = 'reported'"
+        " ORDER BY reported_at LIMIT 1 OFFSET 1",
+        s=who["grid"],
+    )["d"]
+    page.fill("[data-gm=f-since]", day)
+    page.dispatch_event("[data-gm=f-since]", "change")
+    page.fill("[data-gm=f-until]", day)
+    page.dispatch_event("[data-gm=f-until]", "change")
+    # Both ends inclusive, in Beijing time.
+    expect("(h.reported_at AT TIME ZONE 'Asia/Shanghai')::date = CAST(:d AS date)", d=day)
     _clean(tab, site)
     _close(tab)
 
