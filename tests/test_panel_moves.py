@@ -153,8 +153,9 @@ def test_extension_rework_send_back_and_photos(browser, site: Site, world) -> No
     ppage.fill('form[data-move="request_extension"] [data-gm=note]', "等待配件到货")
     _send(ppage, "request_extension")
     _after(ppage, hid, "request_extension")
-    # One request at a time: the phone no longer offers another.
+    # One request at a time: the phone no longer offers another, and says what waits.
     assert ppage.locator('[data-move-open="request_extension"]').count() == 0
+    assert "申请延长 2 工作日" in ppage.inner_text("[data-gm=pending][data-kind=extension]")
     phone.shot("workbench/phone-extension")
 
     due = site.one("SELECT due_at FROM hazards WHERE id = :i", i=hid)["due_at"]
@@ -162,11 +163,26 @@ def test_extension_rework_send_back_and_photos(browser, site: Site, world) -> No
     page = desk.page
     page.wait_for_selector('[data-move-open="approve_extension"]')
     assert page.locator('[data-move-open="refuse_extension"]').count() == 1
-    assert "等待配件到货" in page.inner_text("[data-gm=history] li[data-action=request_extension]")
+    # The approver sees what is asked, by whom and why, before deciding.
+    pending = page.inner_text("[data-gm=pending]")
+    assert "延期申请" in pending and "2 工作日" in pending
+    assert world["person"]["name"] in pending and "等待配件到货" in pending
+    assert "申请延长 2 工作日" in page.inner_text(
+        "[data-gm=history] li[data-action=request_extension]"
+    )
+    desk.shot("workbench/panel-approve-extension")
     _open_move(page, "approve_extension")
     _send(page, "approve_extension")
     _after(page, hid, "approve_extension")
-    assert site.one("SELECT due_at FROM hazards WHERE id = :i", i=hid)["due_at"] > due
+    assert page.locator("[data-gm=pending]").count() == 0
+    new_due = site.one(
+        "SELECT due_at, to_char(due_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') AS t"
+        " FROM hazards WHERE id = :i",
+        i=hid,
+    )
+    assert new_due["due_at"] > due
+    shown = page.inner_text("[data-gm=history] li[data-action=approve_extension] [data-gm=new-due]")
+    assert shown == f"新期限 {new_due['t']}"
 
     # 处置 and 反馈 through the API; 核查不通过 on the desk needs its reason.
     _act(field, hid, action="start")

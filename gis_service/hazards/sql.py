@@ -130,6 +130,15 @@ HAZARD_FEATURE_V = text(
                            FROM people p WHERE p.id = t.assignee_person_id),
             'assignee_department', (SELECT json_build_object('code', d.code, 'name', d.name_zh)
                                       FROM departments d WHERE d.id = t.assignee_department_id),
+            -- The request waiting for a decision, so the approver sees what is asked.
+            'pending_request', (SELECT json_build_object(
+                                    'id', x.id, 'kind', x.kind,
+                                    'extension', x.extension ->> 'text',
+                                    'reason', CASE WHEN {_PRIVATE} THEN x.reason END,
+                                    'requester', CASE WHEN {_PRIVATE} THEN x.requester_name END,
+                                    'requested_at', x.requested_at)
+                                  FROM case_exceptions x
+                                 WHERE x.hazard_id = t.id AND x.status = 'pending'),
             'photos', {_PHOTOS_OF.format(where="ph.hazard_id = t.id")},
             'reporter', CASE WHEN {_PRIVATE} THEN json_build_object(
                             'name', t.reporter_name, 'phone', t.reporter_phone,
@@ -140,6 +149,9 @@ HAZARD_FEATURE_V = text(
                                    'actor', CASE WHEN {_PRIVATE} THEN e.actor_name END,
                                    'note', CASE WHEN {_PRIVATE} THEN e.note END,
                                    'at', e.created_at,
+                                   -- 延期: the time asked for, and the deadline it gave.
+                                   'extension', e.data #>> '{{exception,extension,text}}',
+                                   'new_due_at', e.data #>> '{{exception,due_at}}',
                                    'photos', {_PHOTOS_OF.format(where="ph.event_id = e.id")})
                                ORDER BY e.created_at, e.id), '[]'::json)
                           FROM hazard_events e WHERE e.hazard_id = t.id))
