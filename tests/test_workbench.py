@@ -214,12 +214,13 @@ def tab_width_ok(tab) -> bool:
 
 
 # ---- the workbench ----------------------------------------------------------------------------
-QUEUES = ("to_accept", "to_dispatch", "in_progress", "to_verify", "overdue", "due_24h", "mine")
 _COUNT_SQL = {
     "to_accept": "h.status = 'reported'",
     "to_dispatch": "h.status = 'accepted'",
     "in_progress": "h.status IN ('dispatched', 'in_progress')",
     "to_verify": "h.status IN ('resolved', 'verified')",
+    "to_approve": "h.id IN (SELECT hazard_id FROM case_exceptions WHERE status = 'pending')",
+    "suspended": "h.status = 'suspended'",
     "overdue": "h.due_at < now() AND h.status IN ('accepted', 'dispatched', 'in_progress')",
 }
 
@@ -432,6 +433,71 @@ def test_workbench_filters_narrow_every_badge(
     page.dispatch_event("[data-gm=f-until]", "change")
     # Both ends inclusive, in Beijing time.
     expect("(h.reported_at AT TIME ZONE 'Asia/Shanghai')::date = CAST(:d AS date)", d=day)
+    _clean(tab, site)
+    _close(tab)
+
+
+def test_requests_wait_in_the_approval_queue(browser, site: Site, loop: dict) -> None:
+    """A 延期 asked by the handler puts the case in 待审批 with a tag saying what waits; the
+    row opens it beside the table with the request to decide; after the decision the badge
+    drops without a reload. An approved 缓办 waits in 缓办中 (its clock stopped)."""
+    staff = site.client(loop["staff"])
+    field = site.client(loop["field"])
+    person = loop["person"]["person_id"]
+    row = site.one(
+        "SELECT id FROM hazards WHERE status = 'reported' AND grid_path[2] = :c"
+        " ORDER BY id LIMIT 1 OFFSET 1",
+        c=loop["community"],
+    )
+    hid = row["id"]
+
+    def act(client: httpx.Client, **fields: object) -> None:
+        etag = client.get(f"/api/v1/hazards/{hid}").headers["ETag"]
+        r = client.post(f"/api/v1/hazards/{hid}/actions", json=fields, headers={"If-Match": etag})
+        assert r.status_code == 200, r.text
+
+    act(staff, action="accept")
+    act(staff, action="dispatch", assignee_person_id=person)
+    act(field, action="request_extension", note="等待配件", extension_days=3)
+
+    tab = _open(browser, site, "/desk", user=loop["staff"], viewport=WIDE)
+    page = tab.page
+    page.wait_for_selector("body[data-desk-ready]")
+    page.wait_for_function(
+        "() => document.querySelector('[data-count=to_approve]').textContent !== '…'"
+    )
+    api = page.request.get(site.base + "/api/v1/queues").json()["counts"]
+    pending = page.request.get(site.base + "/api/v1/exceptions").json()
+    assert _badges(tab)["to_approve"] == api["to_approve"] == pending["number_matched"] >= 1
+    before = api["to_approve"]
+    page.click('[data-queue="to_approve"]')
+    page.wait_for_selector('body[data-rows-for="to_approve"]')
+    tr = page.locator(f'#desk-rows tr[data-hazard-id="{hid}"]')
+    assert tr.locator("[data-pending=extension]").inner_text() == "延期待审批"
+    tr.click()
+    frame = page.frame_locator("#desk-map")
+    frame.locator("[data-gm=pending][data-kind=extension]").wait_for(timeout=15000)
+    assert "3 工作日" in frame.locator("[data-gm=pending]").inner_text()
+    tab.shot("workbench/desk-approval")
+    frame.locator('[data-move-open="refuse_extension"]').click()
+    frame.locator('form[data-move="refuse_extension"] [data-gm=note]').fill("配件可就近采购")
+    frame.locator('form[data-move="refuse_extension"] [data-gm=move-submit]').click()
+    frame.locator("li[data-action=refuse_extension]").wait_for()
+    page.wait_for_function(
+        "n => +document.querySelector('[data-count=to_approve]').textContent === n - 1",
+        arg=before,
+    )
+    # 缓办 approved: the case leaves 处置中 for 缓办中.
+    act(field, action="request_suspension", note="需等待业主回国")
+    act(staff, action="approve_suspension")
+    page.click('[data-queue="suspended"]')
+    page.wait_for_selector(f'#desk-rows tr[data-hazard-id="{hid}"]')
+    n = page.request.get(site.base + "/api/v1/queues").json()["counts"]["suspended"]
+    page.wait_for_function(
+        "n => +document.querySelector('[data-count=suspended]').textContent === n", arg=n
+    )
+    assert page.locator("#desk-rows tr[data-hazard-id]").count() == min(n, 50)
+    act(staff, action="resume")
     _clean(tab, site)
     _close(tab)
 

@@ -11,12 +11,20 @@ from gis_service.hazards.states import CLOCK_SQL, CLOSED_SQL, due_soon_sql, over
 _CLOCK = CLOCK_SQL
 _CLOSED = CLOSED_SQL
 
+_PENDING = (
+    "EXISTS (SELECT 1 FROM case_exceptions x WHERE x.hazard_id = h.id AND x.status = 'pending')"
+)
+
 # Each queue as a condition on a hazard row h (the work of the closed loop that waits).
 QUEUE_CONDITIONS: dict[str, str] = {
     "to_accept": "h.status = 'reported'",
     "to_dispatch": "h.status = 'accepted'",
     "in_progress": "h.status IN ('dispatched', 'in_progress')",
     "to_verify": "h.status IN ('resolved', 'verified')",
+    # a request for 延期, 缓办, 退回 or 作废 waits for its decision
+    "to_approve": _PENDING,
+    # 缓办: the clock stops until someone resumes it, so it must stay in sight
+    "suspended": "h.status = 'suspended'",
     "overdue": overdue_sql("h"),
     # due within 24 working hours (工作时): the calendar's rule, like every deadline
     "due_24h": due_soon_sql("h"),
@@ -65,8 +73,8 @@ SORTS: dict[str, str] = {
     ),
     "category": "h.category_code",
     "status": (
-        "array_position(ARRAY['reported', 'accepted', 'dispatched', 'in_progress', 'resolved',"
-        " 'verified', 'closed', 'rejected'], h.status)"
+        "array_position(ARRAY['reported', 'accepted', 'dispatched', 'in_progress', 'suspended',"
+        " 'resolved', 'verified', 'closed', 'rejected', 'voided'], h.status)"
     ),
     "code": "h.public_code",
     "grid": "h.grid_chain -> -1 ->> 'code'",
@@ -87,6 +95,8 @@ def queue_rows(queue: str, sort: str, descending: bool):
                h.reported_at, h.due_at,
                (h.due_at < now() AND h.status IN {_CLOCK}) AS overdue,
                p.name AS assignee_name, d.name_zh AS department_name,
+               (SELECT x.kind FROM case_exceptions x
+                 WHERE x.hazard_id = h.id AND x.status = 'pending') AS pending_kind,
                h.version, count(*) OVER () AS matched
           FROM hazards h
           JOIN hazard_categories c ON c.code = h.category_code

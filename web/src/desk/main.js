@@ -1,5 +1,5 @@
 /* desk/main.js: the workbench (工作台). The queues of the user's scope — 待受理, 待派遣, 处置中,
- * 待核查, 已逾期, 24 工作时内到期, 我的任务 — each a sortable table with its count badge,
+ * 待核查, 待审批, 缓办中, 已逾期, 24 工作时内到期, 我的任务 — each a sortable table with its count badge,
  * narrowed by community, grid, category, severity, source and report date. A row opens the
  * hazard in the map beside the table (the map flies to it and its panel offers the moves)
  * while the table stays where it was; counts refresh on their own and after every move. On a
@@ -18,10 +18,14 @@ const QUEUES = [
   ['to_dispatch', '待派遣'],
   ['in_progress', '处置中'],
   ['to_verify', '待核查'],
+  ['to_approve', '待审批'],
+  ['suspended', '缓办中'],
   ['overdue', '已逾期'],
   ['due_24h', '24 工作时内到期'],
   ['mine', '我的任务'],
 ];
+// A request waiting for its decision, as the row's tag.
+const PENDING_NAMES = { extension: '延期待审批', suspension: '缓办待审批', send_back: '退回待审批', void: '作废待审批' };
 const PAGE = 50;
 const REFRESH_MS = 30000;
 const STORE = 'gm.desk';
@@ -108,7 +112,8 @@ function rowHtml(r) {
     `<td class="gm-code">${esc(r.public_code)}</td>` +
     `<td>${esc(r.category_name)}</td>` +
     `<td><span class="gm-sev" style="background:${esc(sev.color)}">${esc(sev.name)}</span></td>` +
-    `<td><span class="gm-status">${esc(r.status_name)}</span>${r.overdue ? ' <span class="gm-tag gm-tag-red">逾期</span>' : ''}</td>` +
+    `<td><span class="gm-status">${esc(r.status_name)}</span>${r.overdue ? ' <span class="gm-tag gm-tag-red">逾期</span>' : ''}` +
+    `${r.pending_kind ? ` <span class="gm-tag" data-pending="${esc(r.pending_kind)}">${esc(PENDING_NAMES[r.pending_kind] || '待审批')}</span>` : ''}</td>` +
     `<td>${esc(where)}</td>` +
     `<td>${esc(fmtTime(r.reported_at))}<div class="gm-muted">${esc(SOURCE_NAMES[r.source] || '')}</div></td>` +
     `<td>${r.due_at ? `${esc(fmtTime(r.due_at))}${due ? `<div class="${r.overdue ? 'gm-error' : 'gm-muted'}">${esc(due)}</div>` : ''}` : '<span class="gm-muted">—</span>'}</td>` +
@@ -232,6 +237,7 @@ function selectQueue(queue) {
   state.items = [];
   renderTabs();
   save();
+  refreshCounts(); // the table is fetched now: its badge must not say otherwise
   loadRows(false);
 }
 
