@@ -11,9 +11,9 @@ from gis_service.hazards.states import CLOCK_SQL, CLOSED_SQL, due_soon_sql, over
 _CLOCK = CLOCK_SQL
 _CLOSED = CLOSED_SQL
 
-_PENDING = (
-    "EXISTS (SELECT 1 FROM case_exceptions x WHERE x.hazard_id = h.id AND x.status = 'pending')"
-)
+# IN, not EXISTS: the planner hashes the few pending requests once instead of probing the
+# index for each of the 120,000 open cases of a city (0.56 s instead of 1.17 s for the counts).
+_PENDING = "h.id IN (SELECT x.hazard_id FROM case_exceptions x WHERE x.status = 'pending')"
 
 # Each queue as a condition on a hazard row h (the work of the closed loop that waits).
 QUEUE_CONDITIONS: dict[str, str] = {
