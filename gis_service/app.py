@@ -19,10 +19,13 @@ from gis_service.errors import install_error_handlers
 from gis_service.facilities.router import router as facilities_router
 from gis_service.grids.router import router as grids_router
 from gis_service.hazards.router import router as hazards_router
+from gis_service.http.observability import install_observability
 from gis_service.imports.router import router as imports_router
 from gis_service.layers.service import load_catalog
 from gis_service.ogc.router import router as ogc_router
 from gis_service.open311.router import router as open311_router
+from gis_service.ops import metrics
+from gis_service.ops.router import router as ops_router
 from gis_service.security import install_security
 from gis_service.system.router import router as system_router
 from gis_service.tiles.router import router as tiles_router
@@ -48,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         engine.dispose()
+        metrics.worker_exit()
 
     app = FastAPI(
         title="gis-service 网格地图服务",
@@ -58,6 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.catalog = catalog
+    from gis_service.db.migrate import head
+
+    app.state.schema_head = head(engine)  # /ready compares the database with it
     install_error_handlers(app)
     # Who may call each route is declared by a require(...) dependency (gis_service.auth);
     # these routers are read-only public map data, so they are declared as a whole.
@@ -75,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tiles_router, dependencies=public)
     app.include_router(auth_router)
     app.include_router(open311_router)  # declared per route; errors in the Open311 form
+    app.include_router(ops_router)  # /metrics, /ready, audit export: declared per route
     install_viewer(app)
 
     @app.get("/", include_in_schema=False, dependencies=public)
@@ -85,5 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # GeoJSON and vector tiles shrink 3-5x; clients that ask for gzip get it (level 5: most
     # of the gain for a fraction of level 9's CPU). Already-encoded responses pass as they are.
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
+    # Outermost: the metrics and the request log see every answer, 413s and gzip included.
+    install_observability(app, engine)
     document_access(app)
     return app

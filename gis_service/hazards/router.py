@@ -463,7 +463,12 @@ def hazard_photo(
     if private and not service.may_read_private(principal, row.grid_path):
         raise missing  # a private read outside the caller's scope is 404, not 403
     path, media_type = photo_file_for(
-        request.app.state.settings, hazard_id, str(row.id), row.content_type, variant
+        request.app.state.settings,
+        hazard_id,
+        str(row.id),
+        row.content_type,
+        variant,
+        row.archived_to,
     )
     if not path.is_file():
         raise not_found(f"The file of photo {photo_id} is missing on the server.")
