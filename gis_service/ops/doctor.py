@@ -127,8 +127,9 @@ def _human(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-def examine(settings: Settings) -> dict[str, Any]:
-    """Collect the findings (no output: render() words them)."""
+def examine(settings: Settings, long_seconds: float = LONG_QUERY_SECONDS) -> dict[str, Any]:
+    """Collect the findings (no output: render() words them); queries running longer than
+    ``long_seconds`` are listed."""
     db = database_for(settings)
     folders = {
         "data": settings.data_path,
@@ -143,6 +144,7 @@ def examine(settings: Settings) -> dict[str, Any]:
     disk = {name: {"path": str(p), "bytes": tree_size(p)} for name, p in folders.items()}
     usage = shutil.disk_usage(settings.data_path if settings.data_path.exists() else "/")
     report: dict[str, Any] = {
+        "long_seconds": long_seconds,
         "checked_at": datetime.now(UTC).isoformat(),
         "database": db.label,
         "disk": disk,
@@ -163,7 +165,7 @@ def examine(settings: Settings) -> dict[str, Any]:
             report["stats_since"] = since.isoformat() if since else None
             report["long_queries"] = [
                 {**dict(r), "query": redact(r["query"] or "")}
-                for r in conn.execute(LONG_QUERIES, {"seconds": LONG_QUERY_SECONDS}).mappings()
+                for r in conn.execute(LONG_QUERIES, {"seconds": long_seconds}).mappings()
             ]
             mode, archived, failed, last_ok, last_failed = conn.execute(ARCHIVER).one()
             report["wal"] = {
@@ -228,7 +230,7 @@ def render(report: dict[str, Any], lang: str = "both") -> str:
     for q in report["long_queries"]:
         out.append(f"  [WARN] pid {q['pid']} {q['seconds']} s {q['state']}: {q['query'][:120]}")
     if not report["long_queries"]:
-        out.append(f"  {_t('long_none', lang, s=LONG_QUERY_SECONDS)}")
+        out.append(f"  {_t('long_none', lang, s=report['long_seconds'])}")
     out += ["", f"-- {_t('backups', lang)} --"]
     backup = report["backup"]
     if backup is None:

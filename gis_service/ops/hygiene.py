@@ -78,6 +78,7 @@ def archive_photos(
             rows = conn.execute(
                 CANDIDATES, {"closed": list(CLOSED_STATUSES), "cutoff": cutoff}
             ).all()
+            conn.rollback()  # the batches below each run in a transaction of their own
             found = len(rows)
             size = sum(tree_size(src_root / str(h) / pid) for h, pid in rows)
             if not apply:
