@@ -11,7 +11,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from gis_service import __version__
 from gis_service.auth.access import document_access
-from gis_service.auth.deps import ANYONE, PUBLIC_READ, credentials_not_needed
+from gis_service.auth.deps import ANYONE, PUBLIC_READ
 from gis_service.auth.router import router as auth_router
 from gis_service.config import Settings
 from gis_service.db.engine import make_engine, resolve_url
@@ -25,6 +25,7 @@ from gis_service.layers.service import load_catalog
 from gis_service.ogc.router import router as ogc_router
 from gis_service.open311.router import router as open311_router
 from gis_service.ops import metrics
+from gis_service.ops.router import anyone_alive
 from gis_service.ops.router import router as ops_router
 from gis_service.security import install_security
 from gis_service.system.router import router as system_router
@@ -69,8 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Who may call each route is declared by a require(...) dependency (gis_service.auth);
     # these routers are read-only public map data, so they are declared as a whole.
     public = [Depends(PUBLIC_READ)]
-    # /health is liveness: it must answer without the database, so it resolves no caller.
-    app.include_router(system_router, dependencies=[Depends(credentials_not_needed())])
+    # /health is liveness: it must answer without the database (anonymous callers need none).
+    app.include_router(system_router, dependencies=[Depends(anyone_alive)])
     # Imports, exports, coverage check, changes feed, reassign: declared per route, and
     # before the grids router so /grids/check is not taken for /grids/{grid_id}.
     app.include_router(imports_router)

@@ -13,7 +13,10 @@ from starlette.concurrency import run_in_threadpool
 
 from gis_service.auth.deps import (
     ADMIN_ONLY,
+    ANONYMOUS,
     Access,
+    Principal,
+    _presents_credentials,
     client_ip,
     credentials_not_needed,
     current_principal,
@@ -46,23 +49,38 @@ def address_allowed(request: Request) -> bool:
     return False
 
 
-async def metrics_reader(request: Request) -> None:
-    """Admit GIS_METRICS_ALLOW addresses as they are, others with the metrics scope.
-
-    Credentials are resolved only when needed, on a connection of their own, so a scraper
-    from an allowed address still gets its figures while the database is down.
-    """
-    if address_allowed(request):
-        return
+async def caller_if_any(request: Request) -> Principal:
+    """The caller, resolved on a connection of its own only when credentials are presented:
+    routes that must answer while the database is down (liveness, metrics) use this instead
+    of a pooled connection per request. Bogus credentials are still 401."""
+    if not _presents_credentials(request):
+        return ANONYMOUS
     conn = await run_in_threadpool(request.app.state.engine.connect)
     try:
-        principal = await current_principal(request, conn)
+        return await current_principal(request, conn)
     finally:
         await run_in_threadpool(conn.close)
-    _METRICS_ACCESS.check(principal)
+
+
+async def anyone_alive(request: Request) -> None:
+    """Anyone may ask whether the process is alive (credentials, if sent, must be valid)."""
+    await caller_if_any(request)
+
+
+anyone_alive.gis_access = Access(allow_anonymous=True)  # type: ignore[attr-defined]
+anyone_alive.gis_resolves_caller = True  # type: ignore[attr-defined]
+
+
+async def metrics_reader(request: Request) -> None:
+    """Admit GIS_METRICS_ALLOW addresses as they are, others with the metrics scope (so a
+    scraper from an allowed address gets its figures while the database is down)."""
+    if address_allowed(request):
+        return
+    _METRICS_ACCESS.check(await caller_if_any(request))
 
 
 metrics_reader.gis_access = _METRICS_ACCESS  # type: ignore[attr-defined]
+metrics_reader.gis_resolves_caller = True  # type: ignore[attr-defined]
 
 _PROTECTED = {
     401: {"description": "Not from an address in GIS_METRICS_ALLOW and no credentials."},
@@ -77,6 +95,7 @@ _PROTECTED = {
     responses={
         200: {"content": {"text/plain": {}}, "description": "Prometheus text format 0.0.4."},
         **_PROTECTED,
+        503: {"description": "Credentials were sent and the database is down to check them."},
     },
     dependencies=[Depends(metrics_reader)],
 )
@@ -142,6 +161,7 @@ def ready(request: Request) -> Response:
         401: {"description": "Not logged in."},
         403: {"description": "Not an admin."},
         422: {"description": "since/until are not dates or times, or until is not after since."},
+        503: {"description": "The database is not reachable."},
     },
     dependencies=[Depends(ADMIN_ONLY)],
 )
