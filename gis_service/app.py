@@ -10,16 +10,17 @@ from fastapi.responses import RedirectResponse
 from starlette.middleware.gzip import GZipMiddleware
 
 from gis_service import __version__
-from gis_service.auth.access import document_access
 from gis_service.auth.deps import ANYONE, PUBLIC_READ
 from gis_service.auth.router import router as auth_router
 from gis_service.config import Settings
 from gis_service.db.engine import make_engine, resolve_url
-from gis_service.errors import install_error_handlers
 from gis_service.facilities.router import router as facilities_router
 from gis_service.grids.router import router as grids_router
 from gis_service.hazards.router import router as hazards_router
+from gis_service.http.errors import install_error_handlers
 from gis_service.http.observability import install_observability
+from gis_service.http.routes import document_access
+from gis_service.http.security import install_security
 from gis_service.imports.router import router as imports_router
 from gis_service.layers.service import load_catalog
 from gis_service.ogc.router import router as ogc_router
@@ -27,7 +28,6 @@ from gis_service.open311.router import router as open311_router
 from gis_service.ops import metrics
 from gis_service.ops.router import anyone_alive
 from gis_service.ops.router import router as ops_router
-from gis_service.security import install_security
 from gis_service.system.router import router as system_router
 from gis_service.tiles.router import router as tiles_router
 from gis_service.viewer.router import install as install_viewer

@@ -1,139 +1,125 @@
-"""One error shape for every user-facing failure: JSON ``{code, message, details}``."""
+"""Domain errors: what went wrong, in words the client can act on, with no HTTP in them.
+
+Services raise these; ``gis_service.http.errors`` holds the one table that turns each class
+into a status code and the JSON body ``{code, message, details}``. ``code`` defaults to the
+class's own and may be made more specific (``Conflict(..., code="move_not_allowed")``).
+"""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-log = logging.getLogger(__name__)
-
-
-class ApiError(Exception):
+class DomainError(Exception):
     """An error the client can act on; ``message`` says what to fix."""
 
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        details: dict[str, Any] | list | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
+    code = "error"
+
+    def __init__(self, message: str, *, code: str | None = None, **details: Any) -> None:
         super().__init__(message)
-        self.status = status
-        self.code = code
         self.message = message
-        self.details = details if details is not None else {}
-        self.headers = headers  # e.g. WWW-Authenticate on 401, Retry-After on 429
+        if code is not None:
+            self.code = code
+        self.details: dict[str, Any] = details
 
 
-def not_found(message: str, **details: Any) -> ApiError:
-    """404 with a message naming what was not found."""
-    return ApiError(404, "not_found", message, details)
+class BadRequest(DomainError):
+    """The request cannot be understood (unknown parameter, bad syntax)."""
+
+    code = "bad_request"
 
 
-def invalid(message: str, **details: Any) -> ApiError:
-    """422 for well-formed but unacceptable input."""
-    return ApiError(422, "invalid_parameter", message, details)
+class Unauthorized(DomainError):
+    """No valid credentials: log in, or send a token or key.
+
+    ``challenge`` is False where the credentials were checked and refused (a wrong password),
+    so no new challenge is issued.
+    """
+
+    code = "unauthorized"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, challenge: bool = True, **details: Any
+    ) -> None:
+        super().__init__(message, code=code, **details)
+        self.challenge = challenge
 
 
-def bad_request(message: str, **details: Any) -> ApiError:
-    """400 for a request that cannot be understood (unknown parameter, bad syntax)."""
-    return ApiError(400, "bad_request", message, details)
+class Forbidden(DomainError):
+    """Authenticated, but the role, scope or grid subtree does not allow this."""
+
+    code = "forbidden"
 
 
-def unauthorized(message: str, **details: Any) -> ApiError:
-    """401: no valid credentials; the client should log in or send a token or key."""
-    return ApiError(
-        401, "unauthorized", message, details, headers={"WWW-Authenticate": 'Bearer realm="gis"'}
-    )
+class NotFound(DomainError):
+    """No such object (or a private one outside the caller's scope)."""
+
+    code = "not_found"
 
 
-def forbidden(message: str, **details: Any) -> ApiError:
-    """403: authenticated, but the role, scope or grid subtree does not allow this."""
-    return ApiError(403, "forbidden", message, details)
+class Conflict(DomainError):
+    """The object's state does not allow this now (a move, a taken name, a closed window)."""
+
+    code = "conflict"
 
 
-def too_many(message: str, retry_after: float, **details: Any) -> ApiError:
-    """429 with Retry-After (whole seconds, at least 1)."""
-    seconds = max(1, int(retry_after + 0.999))
-    return ApiError(
-        429,
-        "too_many_requests",
-        message,
-        {**details, "retry_after": seconds},
-        headers={"Retry-After": str(seconds)},
-    )
+class StaleVersion(DomainError):
+    """The object changed since the client read it: reload and decide again."""
+
+    code = "version_mismatch"
+
+    def __init__(self, message: str, *, version: int, **details: Any) -> None:
+        super().__init__(message, version=version, **details)
+        self.version = version
+
+    @property
+    def etag(self) -> str:
+        """The current version as an entity tag (strong: it names exactly one state)."""
+        return f'"{self.version}"'
 
 
-def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    """The JSON body of every error."""
-    return {"code": code, "message": message, "details": details if details is not None else {}}
+class PayloadTooLarge(DomainError):
+    """A body, file or photo is larger than accepted."""
+
+    code = "payload_too_large"
 
 
-def _validation_message(errors: list[dict[str, Any]]) -> str:
-    parts = []
-    for err in errors[:5]:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "body", "path"))
-        parts.append(f"{loc or 'request'}: {err.get('msg', 'invalid')}")
-    return "Invalid request. " + "; ".join(parts)
+class UnsupportedMediaType(DomainError):
+    """The body or a file is of a type this endpoint does not take."""
+
+    code = "unsupported_media_type"
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Route every exception through the one JSON shape."""
+class Invalid(DomainError):
+    """Well-formed but unacceptable input."""
 
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(
-            error_body(exc.code, exc.message, exc.details),
-            status_code=exc.status,
-            headers=exc.headers,
-        )
+    code = "invalid_parameter"
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
-            for e in exc.errors()
-        ]
-        return JSONResponse(
-            error_body("invalid_parameter", _validation_message(errors), {"errors": errors}),
-            status_code=422,
-        )
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
-            exc.status_code, "http_error"
-        )
-        message = exc.detail if isinstance(exc.detail, str) else "HTTP error"
-        if exc.status_code == 404 and message == "Not Found":
-            message = "No such endpoint; see /docs for the API."
-        return JSONResponse(
-            error_body(code, message), status_code=exc.status_code, headers=exc.headers
-        )
+class Locked(DomainError):
+    """The object is locked for a while (an account after too many failed logins)."""
 
-    @app.exception_handler(OperationalError)
-    async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:
-        log.error("database unavailable: %s", exc.orig)
-        return JSONResponse(
-            error_body(
-                "database_unavailable",
-                "The database is not reachable; check that PostGIS is running "
-                "(gis-service pg status) or that DATABASE_URL is right.",
-            ),
-            status_code=503,
-        )
+    code = "locked"
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return JSONResponse(
-            error_body("internal_error", "Internal error; it has been logged."), status_code=500
-        )
+    def __init__(
+        self, message: str, *, code: str | None = None, retry_after: float | None = None, **d: Any
+    ) -> None:
+        super().__init__(message, code=code, **d)
+        self.retry_after = None if retry_after is None else max(1, int(retry_after))
+
+
+class PreconditionRequired(DomainError):
+    """A write that must say which version it changes did not."""
+
+    code = "precondition_required"
+
+
+class TooMany(DomainError):
+    """Too many requests: wait ``retry_after`` seconds (whole, at least 1)."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: float, **details: Any) -> None:
+        seconds = max(1, int(retry_after + 0.999))
+        super().__init__(message, **details, retry_after=seconds)
+        self.retry_after = seconds

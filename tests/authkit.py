@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from gis_service.auth import service
-from gis_service.auth.deps import Principal
+from gis_service.auth.principal import Principal
 from gis_service.config import PROJECT_ROOT, Settings
 from gis_service.db import migrate
 from gis_service.db.cluster import Cluster

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from gis_service.app import create_app
 from gis_service.auth import audit
-from gis_service.auth.deps import ANONYMOUS, Principal
+from gis_service.auth.principal import ANONYMOUS, Principal
 from gis_service.cli import app as cli_app
 from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from gis_service.db.cluster import Cluster
 from gis_service.geo.datums import wgs84_to_gcj02
-from gis_service.hazards.models import HAZARD_STATUSES
+from gis_service.hazards.states import HAZARD_STATUSES
 from gis_service.hazards.workflow import ACTIONS, MOVES
 from tests.hazard_world import World, build_world, jpeg_with_gps
 

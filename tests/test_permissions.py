@@ -22,12 +22,13 @@ from sqlalchemy import Engine, text
 
 from gis_service.app import create_app
 from gis_service.auth import service as auth_service
-from gis_service.auth.access import iter_routes
-from gis_service.auth.deps import Access, current_principal
+from gis_service.auth.access import Access
+from gis_service.auth.deps import current_principal
 from gis_service.auth.roles import ROLE_SCOPES
 from gis_service.config import Settings
 from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
+from gis_service.http.routes import iter_routes
 from tests.authkit import (
     Scopes,
     app_settings,
@@ -84,7 +85,7 @@ def test_every_route_declares_who_may_call() -> None:
     missing = sorted({f"{sorted(r.methods)} {r.path}" for r in ROUTES if r.access is None})
     assert not missing, (
         "These routes declare nobody: add a require(...) dependency (gis_service.auth.deps) "
-        f"or gis_service.auth.access.declare for non-API routes: {missing}"
+        f"or gis_service.http.routes.declare for non-API routes: {missing}"
     )
 
 

@@ -1,162 +1,104 @@
-"""Every route declares who may call it; this module finds and documents the declarations.
+"""Who may call a route, as data: the rules ``require(...)`` enforces (gis_service.auth.deps),
+the OpenAPI document shows and the permission matrix test checks.
 
-A route declares access with a ``require(...)`` dependency (on the route, on its router, or
-at ``include_router``, or as a parameter). :func:`document_access` puts each route's
-declaration into the OpenAPI document as ``x-roles`` / ``x-api-key-scopes`` and appends a
-"Who may call: …" sentence to its description. Routes that are not API routes (the docs
-pages, mounted static files) are declared with :func:`declare`. ``tests/test_permissions.py``
-fails on any route without a declaration.
+- anonymous visitors pass only when ``allow_anonymous``; otherwise 401;
+- a user passes when their role is in ``roles`` (if given) and, unless the route is open to
+  anonymous visitors too, their role grants every scope in ``scopes``; otherwise 403;
+- an API key passes when ``roles`` is not given and it holds every scope in ``scopes``
+  (keys are scoped explicitly, even on routes anonymous visitors may call); otherwise 403.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
-
-from gis_service.auth.deps import Access
-
-PUBLIC = Access(allow_anonymous=True)
-# FastAPI's own pages: the docs and the schema are public.
-BUILTIN_PUBLIC_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
-_HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
-
-
-def declare(route: Any, access: Access) -> None:
-    """Declare who may call a non-API route (a Mount of static files, a plain Route)."""
-    route.gis_access = access
+from gis_service.auth.principal import Principal
+from gis_service.auth.roles import ROLE_NAMES_ZH, ROLE_SCOPES, ROLES
+from gis_service.errors import Forbidden, Unauthorized
 
 
 @dataclass(frozen=True)
-class RouteInfo:
-    """One route as served: its full path, methods, effective dependant and declaration."""
+class Access:
+    """Who may call a route: what ``require(...)`` enforces and the docs show."""
 
-    path: str
-    methods: frozenset[str]
-    name: str
-    is_api: bool
-    include_in_schema: bool
-    access: Access | None
-    original: Any
-    dependant: Dependant | None = None
+    roles: frozenset[str] | None = None
+    scopes: frozenset[str] | None = None
+    allow_anonymous: bool = False
 
+    def user_allowed(self, role: str) -> bool:
+        """True when a user of ``role`` passes."""
+        if self.roles is not None and role not in self.roles:
+            return False
+        return self.allow_anonymous or not self.scopes or self.scopes <= ROLE_SCOPES[role]
 
-def _collect(dependant: Dependant | None, out: list[Access]) -> None:
-    if dependant is None:
-        return
-    access = getattr(dependant.call, "gis_access", None)
-    if isinstance(access, Access):
-        out.append(access)
-    for sub in dependant.dependencies:
-        _collect(sub, out)
+    def key_allowed(self, key_scopes: Iterable[str] | None = None) -> bool:
+        """True when an API key with ``key_scopes`` (None = the right ones) passes."""
+        if self.roles is not None:
+            return False
+        if key_scopes is None or not self.scopes:
+            return True
+        return self.scopes <= frozenset(key_scopes)
 
+    def who(self) -> list[str]:
+        """The callers, as listed in the OpenAPI ``x-roles`` of the route."""
+        out = ["anonymous"] if self.allow_anonymous else []
+        out += [r for r in ROLES if self.user_allowed(r)]
+        if self.key_allowed():
+            out.append("api_key")
+        return out
 
-def _merged(found: list[Access]) -> Access | None:
-    if not found:
-        return None
-    merged = found[0]
-    for other in found[1:]:
-        merged = merged.merge(other)
-    return merged
+    def sentence(self) -> str:
+        """'Who may call: …' for the route's description."""
+        parts = []
+        if self.allow_anonymous:
+            parts.append("anyone, including anonymous visitors")
+        roles = [r for r in ROLES if self.user_allowed(r)]
+        if roles and not self.allow_anonymous:
+            if len(roles) == len(ROLES):
+                parts.append("any logged-in user")
+            else:
+                parts.append(
+                    "users with role " + ", ".join(f"{r} ({ROLE_NAMES_ZH[r]})" for r in roles)
+                )
+        if self.key_allowed():
+            scopes = ", ".join(sorted(self.scopes or ())) or "any scope"
+            parts.append(f"API keys with scope {scopes}")
+        return "Who may call: " + ("; ".join(parts) or "nobody") + "."
 
-
-def _contexts(app: FastAPI) -> Iterator[tuple[Any, Any]]:
-    """(original route, effective route) pairs, flattening included routers."""
-    try:  # FastAPI ≥ 0.13x keeps included routers unflattened behind route contexts
-        from fastapi.routing import iter_route_contexts
-    except ImportError:  # pragma: no cover - older FastAPI: app.routes is already flat
-        for route in app.routes:
-            yield route, route
-        return
-    for ctx in iter_route_contexts(app.routes):
-        yield ctx.original_route, ctx._effective_route
-
-
-def iter_routes(app: FastAPI) -> Iterator[RouteInfo]:
-    """Every route the app serves, with its effective access declaration (None = missing)."""
-    from fastapi.routing import APIRoute
-
-    for original, effective in _contexts(app):
-        path = getattr(effective, "path", "") or getattr(original, "path", "")
-        explicit = getattr(original, "gis_access", None)
-        dependant = getattr(effective, "dependant", None)
-        found: list[Access] = [explicit] if isinstance(explicit, Access) else []
-        _collect(dependant, found)
-        yield RouteInfo(
-            path=path,
-            methods=frozenset(getattr(effective, "methods", None) or ()),
-            name=getattr(effective, "name", "") or "",
-            is_api=isinstance(original, APIRoute),
-            include_in_schema=bool(getattr(effective, "include_in_schema", True)),
-            access=_merged(found),
-            original=original,
-            dependant=dependant,
+    def check(self, principal: Principal) -> Principal:
+        """The principal when it passes; 401 or 403 when not."""
+        if principal.kind == "anonymous":
+            if self.allow_anonymous:
+                return principal
+            raise Unauthorized(
+                "Log in first (POST /api/v1/auth/login), or send 'Authorization: Bearer <token>' "
+                "or an X-API-Key header."
+            )
+        if principal.kind == "user":
+            if principal.role is not None and self.user_allowed(principal.role):
+                return principal
+            raise Forbidden(
+                f"Your role ({principal.role}) may not do this. {self.sentence()}",
+                allowed=self.who(),
+            )
+        if self.key_allowed(principal.scopes):
+            return principal
+        missing = sorted((self.scopes or frozenset()) - principal.scopes)
+        raise Forbidden(
+            f"This API key may not do this. {self.sentence()}",
+            allowed=self.who(),
+            missing_scopes=missing,
         )
 
-
-def _serves_static(asgi: Any, static_class: type) -> bool:
-    """True when ``asgi`` is StaticFiles, perhaps inside middleware (GZip …)."""
-    for _ in range(8):
-        if isinstance(asgi, static_class):
-            return True
-        asgi = getattr(asgi, "app", None)
-        if asgi is None:
-            return False
-    return False
-
-
-def document_access(app: FastAPI) -> list[str]:
-    """Declare FastAPI's own pages public, make the OpenAPI document carry every route's
-    declaration, and return the paths of routes that declare nothing."""
-    from starlette.routing import Mount
-    from starlette.staticfiles import StaticFiles
-
-    for original, _ in _contexts(app):
-        if getattr(original, "gis_access", None) is not None:
-            continue
-        # Static assets (scripts, styles, icons) cannot carry credentials: always public.
-        static = isinstance(original, Mount) and _serves_static(original.app, StaticFiles)
-        if static or getattr(original, "path", None) in BUILTIN_PUBLIC_PATHS:
-            declare(original, PUBLIC)
-    missing = [r.path for r in iter_routes(app) if r.access is None]
-    if not getattr(app, "_gis_access_documented", False):
-        generate = app.openapi
-
-        def openapi() -> dict[str, Any]:
-            if app.openapi_schema is not None:
-                return app.openapi_schema
-            schema = generate()
-            _annotate(app, schema)
-            app.openapi_schema = schema
-            return schema
-
-        app.openapi = openapi  # type: ignore[method-assign]
-        app._gis_access_documented = True  # type: ignore[attr-defined]
-    app.openapi_schema = None
-    return missing
-
-
-def _annotate(app: FastAPI, schema: dict[str, Any]) -> None:
-    """Add x-roles, x-api-key-scopes and 'Who may call: …' to every operation."""
-    by_key: dict[tuple[str, str], Access] = {}
-    for info in iter_routes(app):
-        if info.access is None:
-            continue
-        for method in info.methods:
-            by_key[(info.path, method.lower())] = info.access
-    for path, item in schema.get("paths", {}).items():
-        for method, operation in item.items():
-            if method not in _HTTP_METHODS or not isinstance(operation, dict):
-                continue
-            access = by_key.get((path, method))
-            if access is None:
-                continue
-            operation["x-roles"] = access.who()
-            operation["x-api-key-scopes"] = sorted(access.scopes or ())
-            sentence = access.sentence()
-            description = operation.get("description", "")
-            if "Who may call:" not in description:
-                operation["description"] = f"{description}\n\n**{sentence}**".strip()
+    def merge(self, other: Access) -> Access:
+        """Both must pass (a router-level and a route-level declaration)."""
+        roles = (
+            other.roles
+            if self.roles is None
+            else self.roles
+            if other.roles is None
+            else self.roles & other.roles
+        )
+        scopes = (self.scopes or frozenset()) | (other.scopes or frozenset())
+        return Access(roles, scopes or None, self.allow_anonymous and other.allow_anonymous)

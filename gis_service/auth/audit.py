@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from gis_service.auth import sql
-from gis_service.auth.deps import Principal
+from gis_service.auth.principal import Principal
 
 # Never copied into the audit log, whatever object is written.
 REDACTED_KEYS = frozenset({"password", "password_hash", "token", "token_hash", "key_hash", "csrf"})

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from gis_service.auth.roles import KEY_SCOPES, ROLES
-from gis_service.errors import ApiError
+from gis_service.errors import DomainError
 
 users_app = typer.Typer(help="User accounts: create, list, disable, unlock.", no_args_is_help=True)
 keys_app = typer.Typer(
@@ -49,7 +49,7 @@ def _run(fn, *args: Any, **kwargs: Any) -> Any:
     with _connect() as conn:
         try:
             return fn(conn, *args, **kwargs)
-        except ApiError as exc:
+        except DomainError as exc:
             _fail(exc.message)
 
 

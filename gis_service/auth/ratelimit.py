@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import random
 
-from fastapi import Request
 from sqlalchemy import Engine
 
 from gis_service.auth import sql
-from gis_service.auth.deps import CurrentPrincipal, client_ip
-from gis_service.errors import too_many
+from gis_service.errors import TooMany
 
 
 def hit(engine: Engine, bucket: str, limit: int, window_seconds: int) -> tuple[bool, float]:
@@ -34,7 +32,7 @@ def enforce(
     """Count a hit; 429 with Retry-After once ``limit`` is passed within the window."""
     allowed, seconds_left = hit(engine, bucket, limit, window_seconds)
     if not allowed:
-        raise too_many(
+        raise TooMany(
             f"Too many {what} from this address: at most {limit} per "
             f"{_window_words(window_seconds)}. Try again in {int(seconds_left) + 1} s.",
             retry_after=seconds_left,
@@ -49,22 +47,3 @@ def _window_words(seconds: int) -> str:
     if seconds % 60 == 0:
         return "minute" if seconds == 60 else f"{seconds // 60} minutes"
     return f"{seconds} s"
-
-
-def limit_anonymous_reports(request: Request, principal: CurrentPrincipal) -> None:
-    """Anonymous hazard reports: at most ``anon_reports_per_hour`` per client address.
-
-    Usable as a dependency (``Depends(limit_anonymous_reports)``) or called directly.
-
-    Staff and API keys are not limited here (keys are accountable by name).
-    """
-    if principal.authenticated:
-        return
-    settings = request.app.state.settings
-    enforce(
-        request.app.state.engine,
-        f"report:{client_ip(request)}",
-        settings.anon_reports_per_hour,
-        3600,
-        what="anonymous hazard reports",
-    )

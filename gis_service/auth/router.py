@@ -7,26 +7,27 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
 
 from gis_service.auth import ratelimit, schemas, service
 from gis_service.auth.deps import (
     ADMIN_ONLY,
     CSRF_COOKIE,
     SESSION_COOKIE,
-    Principal,
     client_ip,
     credentials_not_needed,
     require,
 )
+from gis_service.auth.principal import Principal
 from gis_service.auth.roles import ROLES
 from gis_service.config import Settings
-from gis_service.deps import Conn, get_settings, reject_unknown_query
-from gis_service.errors import ApiError, error_body, forbidden, invalid
+from gis_service.errors import DomainError, Forbidden, Invalid, Unauthorized
+from gis_service.http.deps import Conn, EngineDep, SettingsDep, reject_unknown_query
+from gis_service.http.errors import error_body
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(reject_unknown_query)])
 
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 Admin = Annotated[Principal, Depends(ADMIN_ONLY)]
 Anyone = require(allow_anonymous=True)
 LoggedIn = require(roles=set(ROLES))
@@ -51,9 +52,9 @@ _ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _limit_logins(request: Request, settings: Settings) -> None:
+def _limit_logins(request: Request, settings: Settings, engine: Engine) -> None:
     ratelimit.enforce(
-        request.app.state.engine,
+        engine,
         f"login:{client_ip(request)}",
         settings.login_ip_per_minute,
         60,
@@ -92,12 +93,13 @@ def login(
     response: Response,
     conn: Conn,
     settings: SettingsDep,
+    engine: EngineDep,
 ) -> schemas.LoginResponse:
     """Check the password and start a session: sets the HttpOnly ``gis_session`` cookie and
     the ``gis_csrf`` cookie. Writes made with the cookie must send the CSRF token in the
     ``X-CSRF-Token`` header. Repeated failures are slowed down (429), then lock the account
     for a while (423)."""
-    _limit_logins(request, settings)
+    _limit_logins(request, settings, engine)
     issued = service.login(
         conn,
         settings,
@@ -170,6 +172,7 @@ def create_token(
     request: Request,
     conn: Conn,
     settings: SettingsDep,
+    engine: EngineDep,
     principal: Annotated[Principal, Depends(Anyone)],
 ) -> schemas.TokenCreated:
     """A revocable bearer token for scripts and apps: either send ``username`` and
@@ -179,8 +182,8 @@ def create_token(
     ua = (request.headers.get("user-agent") or "")[:300] or None
     if body.username is not None or body.password is not None:
         if body.username is None or body.password is None:
-            raise invalid("Give both username and password, or neither (when logged in).")
-        _limit_logins(request, settings)
+            raise Invalid("Give both username and password, or neither (when logged in).")
+        _limit_logins(request, settings, engine)
         issued = service.login(
             conn,
             settings,
@@ -197,14 +200,9 @@ def create_token(
             conn, settings, principal, name=body.name, ttl_seconds=ttl, ip=ip, user_agent=ua
         )
     elif principal.kind == "api_key":
-        raise forbidden("An API key cannot create user tokens.")
+        raise Forbidden("An API key cannot create user tokens.")
     else:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "Send username and password, or call this while logged in.",
-            headers={"WWW-Authenticate": 'Bearer realm="gis"'},
-        )
+        raise Unauthorized("Send username and password, or call this while logged in.")
     return schemas.TokenCreated(
         id=issued.id,
         token=issued.token,
@@ -431,7 +429,7 @@ def list_audit(
     if user:
         try:
             user_id = service.find_user(conn, user)["id"]
-        except ApiError:
+        except DomainError:
             return schemas.AuditPage(entries=[], limit=limit, offset=offset)
     rows = service.list_audit(
         conn,

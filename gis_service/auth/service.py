@@ -8,17 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, RootTransaction
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from gis_service.auth import audit, sql
-from gis_service.auth.deps import Principal
 from gis_service.auth.passwords import (
     hash_password,
     needs_rehash,
     password_problem,
     verify_password,
 )
+from gis_service.auth.principal import Principal
 from gis_service.auth.roles import KEY_SCOPES, ROLES
 from gis_service.auth.tokens import (
     BEARER_PREFIX,
@@ -28,16 +28,19 @@ from gis_service.auth.tokens import (
     new_secret,
 )
 from gis_service.config import Settings
-from gis_service.errors import ApiError, invalid, not_found, too_many
+from gis_service.db.transaction import transaction
+from gis_service.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    Locked,
+    NotFound,
+    TooMany,
+    Unauthorized,
+)
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
-
-
-def begin(conn: Connection) -> RootTransaction:
-    """A transaction of our own: a read the connection auto-began earlier is ended first."""
-    if conn.in_transaction():
-        conn.commit()
-    return conn.begin()
 
 
 # ---- login -------------------------------------------------------------------------------
@@ -62,22 +65,21 @@ def _wait_seconds(settings: Settings, failures: int) -> float:
     return settings.login_delay_seconds * (2**steps)
 
 
-def _refusal_after_failure(settings: Settings, failures: int, locked_until: Any) -> ApiError:
+def _refusal_after_failure(settings: Settings, failures: int, locked_until: Any) -> DomainError:
     if locked_until is not None:
-        return ApiError(
-            423,
-            "account_locked",
+        return Locked(
             f"Too many failed logins ({failures}); the account is locked for "
             f"{settings.login_lock_minutes:g} minutes. Ask an administrator to unlock it "
             "(gis-service users unlock) if you cannot wait.",
-            {"locked_until": locked_until.isoformat()},
+            code="account_locked",
+            locked_until=locked_until.isoformat(),
         )
     left = settings.login_max_failures - failures
-    return ApiError(
-        401,
-        "login_failed",
+    return Unauthorized(
         "Wrong username or password."
         + (f" {left} more failed attempt(s) will lock the account." if left <= 3 else ""),
+        code="login_failed",
+        challenge=False,
     )
 
 
@@ -137,22 +139,23 @@ def login(
     ``login_lock_minutes``. While a wait or lock runs, the password is not even checked.
     """
     username = username.strip().lower()
-    refusal: ApiError | None = None
+    refusal: DomainError | None = None
     issued: IssuedToken | None = None
-    with begin(conn):
+    with transaction(conn):
         row = conn.execute(sql.USER_FOR_LOGIN, {"username": username}).first()
         if row is None:
             verify_password(None, password)  # same cost as a real check: no user enumeration
-            refusal = ApiError(401, "login_failed", "Wrong username or password.")
+            refusal = Unauthorized(
+                "Wrong username or password.", code="login_failed", challenge=False
+            )
         elif row.locked_until is not None and row.locked_until > row.now:
             seconds = (row.locked_until - row.now).total_seconds()
-            refusal = ApiError(
-                423,
-                "account_locked",
+            refusal = Locked(
                 f"The account is locked after {row.failed_logins} failed logins; try again in "
                 f"{int(seconds // 60) + 1} minute(s) or ask an administrator to unlock it.",
-                {"locked_until": row.locked_until.isoformat()},
-                headers={"Retry-After": str(int(seconds) + 1)},
+                code="account_locked",
+                retry_after=int(seconds) + 1,
+                locked_until=row.locked_until.isoformat(),
             )
         else:
             failures = row.failed_logins
@@ -161,7 +164,7 @@ def login(
             wait = _wait_seconds(settings, failures)
             since = (row.now - row.last_failed_at).total_seconds() if row.last_failed_at else 1e9
             if wait > 0 and since < wait:
-                refusal = too_many(
+                refusal = TooMany(
                     f"Too many failed logins ({failures}); wait {wait - since:.0f} s before the "
                     "next try. Each further failure doubles the wait, and "
                     f"{settings.login_max_failures} in a row lock the account.",
@@ -195,8 +198,8 @@ def login(
                     settings, failed.failed_logins, failed.locked_until
                 )
             elif not row.active:
-                refusal = ApiError(
-                    403, "account_disabled", "This account is disabled; ask an administrator."
+                refusal = Forbidden(
+                    "This account is disabled; ask an administrator.", code="account_disabled"
                 )
             else:
                 rehash = hash_password(password) if needs_rehash(row.password_hash) else None
@@ -259,7 +262,7 @@ def create_bearer_for(
 ) -> IssuedToken:
     """A bearer token for an already authenticated user."""
     assert principal.kind == "user" and principal.id is not None
-    with begin(conn):
+    with transaction(conn):
         token_id, token, _, created, expires = issue_token(
             conn,
             settings,
@@ -290,10 +293,10 @@ def revoke_token(
 ) -> dict[str, Any]:
     """Revoke a token; a user may revoke only their own (others' ids are 404)."""
     owner = None if principal is None or principal.is_admin else principal.id
-    with begin(conn):
+    with transaction(conn):
         found = conn.execute(sql.TOKEN_OWNER, {"id": token_id, "user_id": owner}).first()
         if found is None:
-            raise not_found(f"Token {token_id} does not exist.", id=token_id)
+            raise NotFound(f"Token {token_id} does not exist.", id=token_id)
         row = conn.execute(sql.REVOKE_TOKEN, {"id": token_id, "user_id": owner}).first()
         if row is not None:
             audit.record(
@@ -328,7 +331,7 @@ def resolve_grid(conn: Connection, ref: int | str | None) -> dict[str, Any] | No
         as_id = None
     row = conn.execute(sql.GRID_BY_REF, {"id": as_id, "code": str(ref)}).mappings().first()
     if row is None:
-        raise invalid(f"No current grid has the id or code {ref!r}.", grid=str(ref))
+        raise Invalid(f"No current grid has the id or code {ref!r}.", grid=str(ref))
     return dict(row)
 
 
@@ -336,7 +339,7 @@ def get_user(conn: Connection, user_id: int) -> dict[str, Any]:
     """One user (no password hash); 404 when missing."""
     row = conn.execute(sql.GET_USER, {"id": user_id}).mappings().first()
     if row is None:
-        raise not_found(f"User {user_id} does not exist.", id=user_id)
+        raise NotFound(f"User {user_id} does not exist.", id=user_id)
     return dict(row)
 
 
@@ -346,7 +349,7 @@ def find_user(conn: Connection, ref: str | int) -> dict[str, Any]:
         return get_user(conn, int(ref))
     row = conn.execute(sql.GET_USER_BY_NAME, {"username": str(ref).lower()}).mappings().first()
     if row is None:
-        raise not_found(f"User {ref!r} does not exist.", username=str(ref))
+        raise NotFound(f"User {ref!r} does not exist.", username=str(ref))
     return dict(row)
 
 
@@ -379,23 +382,23 @@ def create_user(
     """Create a user; 422 with the reason for a bad field, 409 for a taken username."""
     username = username.strip().lower()
     if not USERNAME_RE.match(username):
-        raise invalid(
+        raise Invalid(
             "The username must be 2–64 characters: lower-case letters, digits, '.', '_' or '-', "
             "starting with a letter or digit.",
             username=username,
         )
     if role not in ROLES:
-        raise invalid(f"Unknown role {role!r}. Roles: {', '.join(ROLES)}.", role=role)
+        raise Invalid(f"Unknown role {role!r}. Roles: {', '.join(ROLES)}.", role=role)
     problem = password_problem(password)
     if problem:
-        raise invalid(problem)
+        raise Invalid(problem)
     display_name = display_name.strip()
     if not display_name or len(display_name) > 100:
-        raise invalid("The display name must be 1–100 characters.")
-    with begin(conn):
+        raise Invalid("The display name must be 1–100 characters.")
+    with transaction(conn):
         scope = resolve_grid(conn, grid)
         if scope is None and role != "admin":
-            raise invalid(
+            raise Invalid(
                 f"A {role} user needs a grid (their scope is that grid's subtree); "
                 "give --grid with a grid id or code.",
                 role=role,
@@ -404,7 +407,7 @@ def create_user(
             person_id is not None
             and conn.execute(sql.PERSON_EXISTS, {"id": person_id}).first() is None
         ):
-            raise invalid(f"Person {person_id} does not exist.", person_id=person_id)
+            raise Invalid(f"Person {person_id} does not exist.", person_id=person_id)
         try:
             with conn.begin_nested():
                 user_id = conn.execute(
@@ -419,9 +422,7 @@ def create_user(
                     },
                 ).scalar_one()
         except IntegrityError as exc:
-            raise ApiError(
-                409, "conflict", f"The username {username!r} is taken.", {"username": username}
-            ) from exc
+            raise Conflict(f"The username {username!r} is taken.", username=username) from exc
         user = get_user(conn, user_id)
         audit.record(
             conn,
@@ -446,10 +447,10 @@ def set_active(
     conn: Connection, principal: Principal | None, ref: str | int, active: bool, ip: str | None
 ) -> dict[str, Any]:
     """Disable (and log out everywhere) or re-enable a user."""
-    with begin(conn):
+    with transaction(conn):
         user = find_user(conn, ref)
         if principal is not None and principal.id == user["id"] and not active:
-            raise ApiError(409, "conflict", "You cannot disable your own account.")
+            raise Conflict("You cannot disable your own account.")
         conn.execute(sql.SET_USER_ACTIVE, {"id": user["id"], "active": active})
         if not active:
             conn.execute(sql.REVOKE_USER_TOKENS, {"user_id": user["id"]})
@@ -472,7 +473,7 @@ def unlock(
     conn: Connection, principal: Principal | None, ref: str | int, ip: str | None
 ) -> dict[str, Any]:
     """Clear a user's failed-login count and lock."""
-    with begin(conn):
+    with transaction(conn):
         user = find_user(conn, ref)
         conn.execute(sql.UNLOCK_USER, {"id": user["id"]})
         audit.record(
@@ -495,8 +496,8 @@ def set_password(
     """Set a new password, unlock, and end every session and token of the user."""
     problem = password_problem(password)
     if problem:
-        raise invalid(problem)
-    with begin(conn):
+        raise Invalid(problem)
+    with transaction(conn):
         user = find_user(conn, ref)
         conn.execute(sql.SET_PASSWORD, {"id": user["id"], "password_hash": hash_password(password)})
         conn.execute(sql.REVOKE_USER_TOKENS, {"user_id": user["id"]})
@@ -520,7 +521,7 @@ def check_scopes(scopes: list[str] | tuple[str, ...]) -> list[str]:
     cleaned = sorted({s.strip() for s in scopes if s.strip()})
     unknown = [s for s in cleaned if s not in KEY_SCOPES]
     if unknown or not cleaned:
-        raise invalid(
+        raise Invalid(
             f"Unknown or missing scope(s): {', '.join(unknown) or 'none given'}. "
             f"Scopes: {', '.join(KEY_SCOPES)}.",
             scopes=unknown,
@@ -540,10 +541,10 @@ def create_key(
     """Create an API key; returns its row and the secret (shown once, stored hashed)."""
     name = name.strip()
     if not name or len(name) > 100:
-        raise invalid("The key name must be 1–100 characters.")
+        raise Invalid("The key name must be 1–100 characters.")
     cleaned = check_scopes(scopes)
     secret, prefix = new_api_key()
-    with begin(conn):
+    with transaction(conn):
         scope = resolve_grid(conn, grid)
         created_by = principal.id if principal is not None and principal.kind == "user" else None
         row = conn.execute(
@@ -579,7 +580,7 @@ def get_key(conn: Connection, ref: int | str) -> dict[str, Any]:
         as_id = None
     row = conn.execute(sql.GET_KEY, {"id": as_id, "prefix": str(ref)}).mappings().first()
     if row is None:
-        raise not_found(f"API key {ref} does not exist.", key=str(ref))
+        raise NotFound(f"API key {ref} does not exist.", key=str(ref))
     return dict(row)
 
 
@@ -597,7 +598,7 @@ def revoke_key(
     conn: Connection, principal: Principal | None, ref: int | str, ip: str | None
 ) -> dict[str, Any]:
     """Revoke an API key at once (idempotent)."""
-    with begin(conn):
+    with transaction(conn):
         key = get_key(conn, ref)
         if conn.execute(sql.REVOKE_KEY, {"id": key["id"]}).first() is not None:
             audit.record(

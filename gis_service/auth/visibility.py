@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gis_service.auth.deps import Principal
+from gis_service.auth.principal import Principal
 
 # Closed hazards are not on the public map: only staff in scope see them.
 PUBLIC_HAZARD_STATUSES_SQL = "('closed', 'rejected')"

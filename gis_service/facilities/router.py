@@ -7,22 +7,21 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
-from gis_service.deps import (
-    BBox,
+from gis_service.errors import Invalid, NotFound
+from gis_service.facilities import service, sql
+from gis_service.facilities.service import FacilityFilter
+from gis_service.http.deps import (
+    BBoxDep,
+    CatalogDep,
     Conn,
     Crs,
-    Near,
+    NearDep,
     PointQuery,
-    bbox_query,
-    near_query,
     point_query,
     reject_unknown_query,
 )
-from gis_service.errors import invalid, not_found
-from gis_service.facilities import service, sql
-from gis_service.facilities.service import FacilityFilter
-from gis_service.listing import FormatDep, OutputFormat, PageDep, collection_response, csv_response
-from gis_service.responses import GeoJSONResponse
+from gis_service.http.listing import FormatDep, PageDep, list_response
+from gis_service.http.responses import GeoJSONResponse
 
 router = APIRouter(
     prefix="/api/v1", tags=["facilities"], dependencies=[Depends(reject_unknown_query)]
@@ -38,22 +37,17 @@ def _codes(raw: str | None, allowed, name: str) -> list[str] | None:
     items = [x.strip() for x in raw.split(",") if x.strip()]
     bad = [x for x in items if x not in allowed]
     if bad:
-        raise invalid(
+        raise Invalid(
             f"Unknown {name}: {', '.join(bad)}. Known: {', '.join(sorted(allowed))}.",
             **{name: bad},
         )
     return items
 
 
-def type_list(request: Request, raw: str | None) -> list[str] | None:
-    """Check facility-type codes against layers/."""
-    return _codes(raw, request.app.state.catalog.facility_types, "type")
-
-
 async def facility_filter_query(
-    request: Request,
-    bbox: Annotated[BBox | None, Depends(bbox_query)],
-    near: Annotated[Near | None, Depends(near_query)],
+    catalog: CatalogDep,
+    bbox: BBoxDep,
+    near: NearDep,
     type: Annotated[
         str | None, Query(description="Comma list of facility-type codes (see layers/).")
     ] = None,
@@ -67,7 +61,7 @@ async def facility_filter_query(
 ) -> FacilityFilter:
     """Parse every facility-list filter."""
     return FacilityFilter(
-        types=type_list(request, type),
+        types=_codes(type, catalog.facility_types, "type"),
         statuses=_codes(status, FACILITY_STATUSES, "status"),
         bbox=bbox,
         near=near,
@@ -86,12 +80,8 @@ def list_facilities(
     crs: Crs,
 ) -> Response:
     """Facilities by bbox, type, status, grid, or within ``radius`` metres of ``near``."""
-    params = flt.as_params(crs)
-    if fmt is OutputFormat.csv:
-        return csv_response(
-            conn, sql.FACILITY_LIST_CSV, {**params, **page.as_params()}, "facilities"
-        )
-    return collection_response(conn, sql.FACILITY_LIST, params, request, page)
+    statements = (sql.FACILITY_LIST, sql.FACILITY_LIST_CSV)
+    return list_response(conn, request, page, fmt, statements, flt.as_params(crs), "facilities")
 
 
 @router.get(
@@ -99,13 +89,14 @@ def list_facilities(
 )
 def nearest_facilities(
     conn: Conn,
-    request: Request,
+    catalog: CatalogDep,
     point: Annotated[PointQuery, Depends(point_query)],
     k: Annotated[int, Query(ge=1, le=MAX_K, description="How many.")] = 5,
     type: Annotated[str | None, Query(description="Comma list of facility-type codes.")] = None,
 ) -> GeoJSONResponse:
     """The k nearest facilities (KNN on the spatial index), nearest first, with distances."""
-    body = service.nearest(conn, point.lon, point.lat, k, type_list(request, type), point.crs)
+    types = _codes(type, catalog.facility_types, "type")
+    body = service.nearest(conn, point.lon, point.lat, k, types, point.crs)
     return GeoJSONResponse(body)
 
 
@@ -120,5 +111,5 @@ def get_facility(
     """A facility as a GeoJSON Feature with the grids it lies in."""
     body = service.facility_feature(conn, facility_id, crs)
     if body is None:
-        raise not_found(f"Facility {facility_id} does not exist.", id=facility_id)
+        raise NotFound(f"Facility {facility_id} does not exist.", id=facility_id)
     return GeoJSONResponse(body)

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from gis_service.deps import BBox, Near
 from gis_service.facilities import sql
+from gis_service.geo.areas import BBox, Near, bbox_params, near_params
 from gis_service.geo.datums import Datum
 
 
@@ -25,17 +25,11 @@ class FacilityFilter:
 
     def as_params(self, crs: Datum) -> dict[str, Any]:
         """Bound parameters for the list statements."""
-        box = (
-            self.bbox.as_params() if self.bbox else dict.fromkeys(("minx", "miny", "maxx", "maxy"))
-        )
-        near = self.near
         return {
             "types": self.types,
             "statuses": self.statuses,
-            **box,
-            "near_lon": near.lon if near else None,
-            "near_lat": near.lat if near else None,
-            "radius": near.radius_m if near else None,
+            **bbox_params(self.bbox),
+            **near_params(self.near),
             "grid": self.grid,
             "q": self.q,
             "crs": crs.value,

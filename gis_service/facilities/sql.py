@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from gis_service.listing import feature_collection_sql, geometry_json
+from gis_service.db.geojson import feature_collection_sql, geometry_json
 
 _MATCHED = """
     SELECT f.*

@@ -2,30 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import replace
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from gis_service.auth.deps import CurrentPrincipal
-from gis_service.deps import (
-    BBox,
-    Conn,
-    Crs,
-    PointQuery,
-    at_query,
-    bbox_query,
-    point_query,
-    reject_unknown_query,
-)
-from gis_service.errors import error_body, invalid, not_found
+from gis_service.errors import Invalid, NotFound
 from gis_service.geo.datums import to_wgs84
 from gis_service.grids import schemas, service, sql
 from gis_service.grids.service import GridFilter
-from gis_service.hazards.router import FilterDep, hazards_response
-from gis_service.listing import FormatDep, OutputFormat, PageDep, collection_response, csv_response
-from gis_service.responses import GeoJSONResponse, RawJSONResponse
+from gis_service.hazards.deps import FilterDep, hazard_list
+from gis_service.hazards.states import OPEN_STATUSES
+from gis_service.http.deps import (
+    At,
+    BBoxDep,
+    Conn,
+    Crs,
+    PointQuery,
+    SettingsDep,
+    point_query,
+    reject_unknown_query,
+)
+from gis_service.http.errors import error_body
+from gis_service.http.listing import FormatDep, Page, PageDep, list_response
+from gis_service.http.responses import GeoJSONResponse, RawJSONResponse
 
 router = APIRouter(prefix="/api/v1", tags=["grids"], dependencies=[Depends(reject_unknown_query)])
 
@@ -53,7 +55,7 @@ Level = Literal["street", "community", "grid", "micro_grid", "special"]
 def locate(
     conn: Conn,
     point: Annotated[PointQuery, Depends(point_query)],
-    at: Annotated[datetime | None, Depends(at_query)],
+    at: At,
     principal: CurrentPrincipal,
 ) -> RawJSONResponse:
     """The chain of grids (street → community → grid → micro-grid) covering the point, each
@@ -74,7 +76,7 @@ def locate(
             message += (
                 f" The nearest is {near['name']} ({near['code']}), {near['distance_m']} m away."
             )
-        raise not_found(message, **detail)
+        raise NotFound(message, **detail)
     return RawJSONResponse(body)
 
 
@@ -85,15 +87,12 @@ def locate(
     summary="Locate many points at once",
 )
 def locate_batch(
-    conn: Conn,
-    request: Request,
-    body: schemas.BatchLocateRequest,
-    at: Annotated[datetime | None, Depends(at_query)],
+    conn: Conn, settings: SettingsDep, body: schemas.BatchLocateRequest, at: At
 ) -> RawJSONResponse:
     """For each point, its finest grid id, code and chain of ids, or null when outside."""
-    limit = request.app.state.settings.max_batch
+    limit = settings.max_batch
     if len(body.points) > limit:
-        raise invalid(
+        raise Invalid(
             f"Too many points: {len(body.points)}; send at most {limit} per request.",
             count=len(body.points),
             max_batch=limit,
@@ -106,8 +105,8 @@ def locate_batch(
 
 
 async def grid_filter_query(
-    bbox: Annotated[BBox | None, Depends(bbox_query)],
-    at: Annotated[datetime | None, Depends(at_query)],
+    bbox: BBoxDep,
+    at: At,
     level: Annotated[Level | None, Query(description="Only grids of this level.")] = None,
     parent: Annotated[int | None, Query(ge=1, description="Only children of this grid.")] = None,
     within: Annotated[
@@ -122,11 +121,11 @@ async def grid_filter_query(
     return GridFilter(level=level, parent=parent, ancestor=within, bbox=bbox, q=q, at=at)
 
 
-def _grid_list(conn, request, flt: GridFilter, page, fmt, crs) -> Response:
-    params = flt.as_params(crs)
-    if fmt is OutputFormat.csv:
-        return csv_response(conn, sql.GRID_LIST_CSV, {**params, **page.as_params()}, "grids")
-    return collection_response(conn, sql.GRID_LIST, params, request, page)
+def _grid_list(
+    conn: Conn, request: Request, flt: GridFilter, page: Page, fmt: FormatDep, crs: Crs
+) -> Response:
+    statements = (sql.GRID_LIST, sql.GRID_LIST_CSV)
+    return list_response(conn, request, page, fmt, statements, flt.as_params(crs), "grids")
 
 
 @router.get("/grids", response_class=GeoJSONResponse, summary="Grids, filtered and paged")
@@ -154,13 +153,13 @@ def get_grid(conn: Conn, grid_id: GridId, crs: Crs, principal: CurrentPrincipal)
     also see the people's mobile phones."""
     body = service.grid_feature(conn, grid_id, crs, principal)
     if body is None:
-        raise not_found(f"Grid {grid_id} does not exist.", id=grid_id)
+        raise NotFound(f"Grid {grid_id} does not exist.", id=grid_id)
     return GeoJSONResponse(body)
 
 
-def _require(conn, grid_id: int) -> None:
+def _require(conn: Conn, grid_id: int) -> None:
     if not service.exists(conn, grid_id):
-        raise not_found(f"Grid {grid_id} does not exist.", id=grid_id)
+        raise NotFound(f"Grid {grid_id} does not exist.", id=grid_id)
 
 
 @router.get(
@@ -202,7 +201,7 @@ def grid_summary(conn: Conn, grid_id: GridId, principal: CurrentPrincipal) -> Ra
     whole subtree."""
     body = service.summary(conn, grid_id, principal)
     if body is None:
-        raise not_found(f"Grid {grid_id} does not exist.", id=grid_id)
+        raise NotFound(f"Grid {grid_id} does not exist.", id=grid_id)
     return RawJSONResponse(body)
 
 
@@ -223,12 +222,8 @@ def grid_hazards(
 ) -> Response:
     """Hazards routed into this grid or below; ``status`` defaults to open."""
     _require(conn, grid_id)
-    from dataclasses import replace
-
-    from gis_service.hazards.models import OPEN_STATUSES
-
     statuses = flt.statuses
     if "status" not in request.query_params:
         statuses = list(OPEN_STATUSES)
     flt = replace(flt, grid=grid_id, statuses=statuses)
-    return hazards_response(conn, request, flt, page, fmt, crs)
+    return hazard_list(conn, request, flt, page, fmt, crs)

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from gis_service.auth.deps import ANONYMOUS, Principal
+from gis_service.auth.principal import ANONYMOUS, Principal
 from gis_service.auth.visibility import private_params
 from gis_service.db import prepared
-from gis_service.deps import BBox
+from gis_service.geo.areas import BBox, bbox_params
 from gis_service.geo.datums import Datum
 from gis_service.grids import sql
 
@@ -68,15 +68,12 @@ class GridFilter:
 
     def as_params(self, crs: Datum) -> dict[str, Any]:
         """Bound parameters for GRID_LIST / GRID_LIST_CSV."""
-        box = (
-            self.bbox.as_params() if self.bbox else dict.fromkeys(("minx", "miny", "maxx", "maxy"))
-        )
         return {
             "level": self.level,
             "parent": self.parent,
             "ancestor": self.ancestor,
             "ids": None,
-            **box,
+            **bbox_params(self.bbox),
             "q": self.q,
             "at": self.at,
             "crs": crs.value,

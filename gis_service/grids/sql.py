@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from gis_service.auth.visibility import private_sql
-from gis_service.listing import feature_collection_sql, geometry_json
+from gis_service.db.geojson import feature_collection_sql, geometry_json
 
 # Mobile phones are private: only callers who may read private fields in the grid's subtree
 # (bound parameters of gis_service.auth.visibility) get them; everyone else the work phone.

@@ -23,32 +23,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from gis_service.db.base import Base
 
-# Mirrors the CHECK constraints of migration 0001.
-HAZARD_STATUSES = (
-    "reported",
-    "accepted",
-    "rejected",
-    "dispatched",
-    "in_progress",
-    "resolved",
-    "verified",
-    "closed",
-)
-CLOSED_STATUSES = ("closed", "rejected")
-OPEN_STATUSES = tuple(s for s in HAZARD_STATUSES if s not in CLOSED_STATUSES)
-# The states in which the deadline clock runs: past due_at, the hazard is overdue.
-CLOCK_STATUSES = ("accepted", "dispatched", "in_progress")
-STATUS_NAMES_ZH = {
-    "reported": "已上报",
-    "accepted": "已立案",
-    "rejected": "不予立案",
-    "dispatched": "已派遣",
-    "in_progress": "处置中",
-    "resolved": "已反馈",
-    "verified": "已核查",
-    "closed": "已结案",
-}
-
 
 class HazardCategory(Base):
     """A hazard category, synced from layers/hazard_categories/*.yaml."""

@@ -20,7 +20,7 @@ from typing import Any
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gis_service.config import Settings
-from gis_service.errors import ApiError
+from gis_service.errors import DomainError, Invalid, PayloadTooLarge, UnsupportedMediaType
 
 # Pillow format name → (MIME type, file extension).
 FORMATS: dict[str, tuple[str, str]] = {
@@ -64,18 +64,12 @@ class Photo:
         return EXTENSIONS[self.content_type]
 
 
-def photo_error(status: int, code: str, message: str, **details: Any) -> ApiError:
-    """A 4xx about a photo, naming the file."""
-    return ApiError(status, code, message, details)
-
-
 def check_count(n: int, settings: Settings) -> None:
     """At most ``photo_max_count`` photos per report or step."""
     if n > settings.photo_max_count:
-        raise photo_error(
-            422,
-            "too_many_photos",
+        raise Invalid(
             f"{n} photos sent; at most {settings.photo_max_count} are accepted per report or step.",
+            code="too_many_photos",
             count=n,
             max_count=settings.photo_max_count,
         )
@@ -126,13 +120,12 @@ def validate(upload: Upload, settings: Settings, index: int = 0) -> Photo:
     name = upload.filename or f"photo {index + 1}"
     data = upload.data
     if not data:
-        raise photo_error(422, "empty_photo", f"{name} is empty.", file=name)
+        raise Invalid(f"{name} is empty.", code="empty_photo", file=name)
     if len(data) > settings.photo_max_bytes:
-        raise photo_error(
-            413,
-            "photo_too_large",
+        raise PayloadTooLarge(
             f"{name} is {len(data) / 1048576:.1f} MB; each photo may be at most "
             f"{settings.photo_max_bytes / 1048576:.0f} MB.",
+            code="photo_too_large",
             file=name,
             bytes=len(data),
             max_bytes=settings.photo_max_bytes,
@@ -145,11 +138,10 @@ def validate(upload: Upload, settings: Settings, index: int = 0) -> Photo:
             fmt = probe.format
             width, height = probe.size
             if width * height > settings.photo_max_pixels:
-                raise photo_error(
-                    413,
-                    "photo_too_large",
+                raise PayloadTooLarge(
                     f"{name} is {width}×{height} pixels; the most accepted is "
                     f"{settings.photo_max_pixels:,} pixels.",
+                    code="photo_too_large",
                     file=name,
                     width=width,
                     height=height,
@@ -157,23 +149,22 @@ def validate(upload: Upload, settings: Settings, index: int = 0) -> Photo:
             probe.verify()  # checks the structure; the image must be reopened afterwards
             img = Image.open(io.BytesIO(data), formats=list(FORMATS))
             img.load()
-    except ApiError:
+    except DomainError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise photo_error(
-            415,
-            "unsupported_photo_type",
+        raise UnsupportedMediaType(
             f"{name} is not a JPEG, PNG or WebP image (the type is read from the bytes, not "
             f"the file name). Accepted: {allowed}.",
+            code="unsupported_photo_type",
             file=name,
             accepted=[m for m, _ in FORMATS.values()],
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise photo_error(
-            422, "corrupt_photo", f"{name} could not be decoded: {exc}.", file=name
+        raise Invalid(
+            f"{name} could not be decoded: {exc}.", code="corrupt_photo", file=name
         ) from None
     if fmt not in FORMATS:  # pragma: no cover - formats= already restricts this
-        raise photo_error(415, "unsupported_photo_type", f"{name}: {fmt} is not accepted.")
+        raise UnsupportedMediaType(f"{name}: {fmt} is not accepted.", code="unsupported_photo_type")
     exif = img.getexif()
     had_gps = bool(exif.get_ifd(_GPS_IFD)) or _GPS_IFD in exif
     had_exif = len(exif) > 0 or "exif" in img.info or "xmp" in img.info

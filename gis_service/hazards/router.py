@@ -4,123 +4,42 @@ photos, overdue work, statistics and a field worker's tasks."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
-from pydantic import BaseModel
-from sqlalchemy.exc import DataError
 
-from gis_service.auth.deps import PUBLIC_READ, Principal, client_ip, require
-from gis_service.auth.ratelimit import limit_anonymous_reports
-from gis_service.deps import (
-    BBox,
-    Conn,
-    Crs,
-    Near,
-    bbox_query,
-    near_query,
-    parse_lonlat,
-    reject_unknown_query,
-)
-from gis_service.errors import ApiError, invalid, not_found
-from gis_service.hazards import service, sql
-from gis_service.hazards.forms import read_body
-from gis_service.hazards.models import (
-    CLOSED_STATUSES,
-    HAZARD_STATUSES,
-    OPEN_STATUSES,
-    STATUS_NAMES_ZH,
+from gis_service.auth.deps import PUBLIC_READ, ClientIp, limit_anonymous_reports, require
+from gis_service.auth.principal import Principal
+from gis_service.errors import Forbidden, Invalid, NotFound
+from gis_service.geo.areas import parse_lonlat
+from gis_service.hazards import moves, queries, reporting, supervision
+from gis_service.hazards.deps import (
+    FilterDep,
+    action_body,
+    hazard_list,
+    json_or_multipart_body,
+    report_body,
 )
 from gis_service.hazards.photos import Upload, validate_all
 from gis_service.hazards.photos import file_for as photo_file_for
+from gis_service.hazards.policy import may_read_private
 from gis_service.hazards.schemas import IDEMPOTENCY_KEY_PATTERN, ActionIn, ReportIn
-from gis_service.hazards.service import HazardFilter
+from gis_service.hazards.states import STATUS_NAMES_ZH
+from gis_service.hazards.versions import etag, parse_if_match
 from gis_service.hazards.workflow import state_table
-from gis_service.listing import FormatDep, OutputFormat, PageDep, collection_response, csv_response
-from gis_service.responses import GeoJSONResponse
+from gis_service.http.deps import (
+    CatalogDep,
+    Conn,
+    Crs,
+    SettingsDep,
+    instant_param,
+    reject_unknown_query,
+)
+from gis_service.http.listing import FormatDep, PageDep
+from gis_service.http.responses import GeoJSONResponse
 
 router = APIRouter(prefix="/api/v1", tags=["hazards"], dependencies=[Depends(reject_unknown_query)])
-
-
-def _csv_list(raw: str | None, allowed: tuple[str, ...] | None, name: str) -> list[str] | None:
-    if raw is None or raw == "":
-        return None
-    items = [x.strip() for x in raw.split(",") if x.strip()]
-    if allowed is not None:
-        bad = [x for x in items if x not in allowed]
-        if bad:
-            raise invalid(
-                f"Unknown {name}: {', '.join(bad)}. Allowed: {', '.join(allowed)}.", **{name: bad}
-            )
-    return items
-
-
-def status_list(raw: str | None) -> list[str] | None:
-    """Expand ``open``/``closed``/``all`` and check status names."""
-    if raw in (None, "", "all"):
-        return None
-    out: list[str] = []
-    for item in raw.split(","):
-        item = item.strip()
-        if item == "open":
-            out.extend(OPEN_STATUSES)
-        elif item == "closed":
-            out.extend(CLOSED_STATUSES)
-        else:
-            out.extend(_csv_list(item, HAZARD_STATUSES, "status") or [])
-    return out
-
-
-async def hazard_filter_query(
-    request: Request,
-    bbox: Annotated[BBox | None, Depends(bbox_query)],
-    near: Annotated[Near | None, Depends(near_query)],
-    status: Annotated[
-        str | None,
-        Query(
-            description="open, closed, all, or a comma list of states (reported, accepted, "
-            "rejected, dispatched, in_progress, resolved, verified, closed)."
-        ),
-    ] = None,
-    category: Annotated[
-        str | None, Query(description="Comma list of hazard-category codes.")
-    ] = None,
-    grid: Annotated[
-        int | None, Query(ge=1, description="Only hazards routed into this grid's subtree.")
-    ] = None,
-    since: Annotated[datetime | None, Query(description="Reported at or after (ISO 8601).")] = None,
-    until: Annotated[datetime | None, Query(description="Reported before (ISO 8601).")] = None,
-    overdue: Annotated[bool | None, Query(description="Only overdue (true) or not.")] = None,
-) -> HazardFilter:
-    """Parse every hazard-list filter."""
-    known = tuple(request.app.state.catalog.hazard_categories)
-    if since and until and since >= until:
-        raise invalid("since must be before until.", since=str(since), until=str(until))
-    return HazardFilter(
-        statuses=status_list(status),
-        categories=_csv_list(category, known, "category"),
-        grid=grid,
-        bbox=bbox,
-        near=near,
-        since=since,
-        until=until,
-        overdue=overdue,
-    )
-
-
-FilterDep = Annotated[HazardFilter, Depends(hazard_filter_query)]
-
-
-def hazards_response(
-    conn: Conn, request: Request, flt: HazardFilter, page, fmt: OutputFormat, crs
-) -> Response:
-    """A hazard list as GeoJSON or CSV (shared by /hazards and /grids/{id}/hazards)."""
-    params = service.list_params(flt, crs)
-    if fmt is OutputFormat.csv:
-        return csv_response(conn, sql.HAZARD_LIST_CSV, {**params, **page.as_params()}, "hazards")
-    return collection_response(conn, sql.HAZARD_LIST, params, request, page)
 
 
 @router.get(
@@ -133,7 +52,7 @@ def list_hazards(
     conn: Conn, request: Request, flt: FilterDep, page: PageDep, fmt: FormatDep, crs: Crs
 ) -> Response:
     """Hazards by status, category, grid subtree, bbox, distance and time; newest first."""
-    return hazards_response(conn, request, flt, page, fmt, crs)
+    return hazard_list(conn, request, flt, page, fmt, crs)
 
 
 # ---- the write side and supervision -----------------------------------------------------------
@@ -144,52 +63,16 @@ READ_STAFF = require(scopes={"read"})
 HazardId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
-def _json_or_multipart_body(model: type[BaseModel], required: list[str]) -> dict:
-    """OpenAPI request body of an endpoint that takes JSON, or the same as multipart + photos."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": model.model_json_schema()},
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "description": "The same fields as text, plus up to 5 files in 'photos'.",
-                        "properties": {
-                            **{k: {"type": "string"} for k in model.model_fields},
-                            "photos": {
-                                "type": "array",
-                                "items": {"type": "string", "format": "binary"},
-                            },
-                        },
-                        "required": required,
-                    }
-                },
-            },
-        }
-    }
-
-
-_REPORT_BODY = _json_or_multipart_body(ReportIn, ["category", "lon", "lat", "description"])
-_ACTION_BODY = _json_or_multipart_body(ActionIn, ["action"])
-
-
-async def report_body(request: Request) -> tuple[ReportIn, list[Upload]]:
-    """The report and its photo files."""
-    return await read_body(request, ReportIn, request.app.state.settings)
-
-
-async def action_body(request: Request) -> tuple[ActionIn, list[Upload]]:
-    """The move and its photo files."""
-    return await read_body(request, ActionIn, request.app.state.settings)
+_REPORT_BODY = json_or_multipart_body(ReportIn, ["category", "lon", "lat", "description"])
+_ACTION_BODY = json_or_multipart_body(ActionIn, ["action"])
 
 
 def _feature_with(
     conn: Conn, hazard_id: int, principal: Principal, **members: object
 ) -> tuple[dict, int]:
-    found = service.hazard_feature_versioned(conn, hazard_id, principal)
+    found = queries.hazard_feature_versioned(conn, hazard_id, principal)
     if found is None:  # pragma: no cover - just written
-        raise not_found(f"Hazard {hazard_id} does not exist.", id=hazard_id)
+        raise NotFound(f"Hazard {hazard_id} does not exist.", id=hazard_id)
     body, version = found
     feature = json.loads(body)
     feature.update(members)
@@ -210,8 +93,10 @@ def _feature_with(
     },
 )
 def report_hazard(
-    request: Request,
     conn: Conn,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    ip: ClientIp,
     principal: Annotated[Principal, Depends(REPORT_ACCESS)],
     _limited: Annotated[None, Depends(limit_anonymous_reports)],
     parsed: Annotated[tuple[ReportIn, list[Upload]], Depends(report_body)],
@@ -232,16 +117,15 @@ def report_hazard(
     The reporter's name and phone are private. Anonymous reports are rate-limited.
     """
     report, uploads = parsed
-    settings = request.app.state.settings
     photos = validate_all(uploads, settings)
-    result = service.report_hazard(
+    result = reporting.report_hazard(
         conn,
         settings=settings,
-        catalog=request.app.state.catalog,
+        catalog=catalog,
         principal=principal,
         report=report,
         photos=photos,
-        ip=client_ip(request),
+        ip=ip,
         idempotency_key=idempotency_key,
     )
     feature, version = _feature_with(
@@ -258,7 +142,7 @@ def report_hazard(
         media_type="application/geo+json",
         headers={
             "Location": f"/api/v1/hazards/{result.hazard_id}",
-            "ETag": service.etag(version),
+            "ETag": etag(version),
         },
     )
 
@@ -275,8 +159,9 @@ def report_hazard(
     },
 )
 def act_on_hazard(
-    request: Request,
     conn: Conn,
+    settings: SettingsDep,
+    ip: ClientIp,
     hazard_id: HazardId,
     principal: Annotated[Principal, Depends(READ_STAFF)],
     parsed: Annotated[tuple[ActionIn, list[Upload]], Depends(action_body)],
@@ -290,17 +175,16 @@ def act_on_hazard(
     once cannot both win, the second gets 412. See GET /api/v1/hazards/workflow for the moves.
     """
     body, uploads = parsed
-    settings = request.app.state.settings
     photos = validate_all(uploads, settings)
-    result = service.apply_move(
+    result = moves.apply_move(
         conn,
         settings=settings,
         principal=principal,
         hazard_id=hazard_id,
         body=body,
-        if_match=service.parse_if_match(if_match),
+        if_match=parse_if_match(if_match),
         photos=photos,
-        ip=client_ip(request),
+        ip=ip,
     )
     feature, version = _feature_with(
         conn,
@@ -314,9 +198,7 @@ def act_on_hazard(
             "photos": result.photo_ids,
         },
     )
-    return JSONResponse(
-        feature, media_type="application/geo+json", headers={"ETag": service.etag(version)}
-    )
+    return JSONResponse(feature, media_type="application/geo+json", headers={"ETag": etag(version)})
 
 
 @router.get(
@@ -343,21 +225,8 @@ def overdue_hazards(
 ) -> dict:
     """Hazards past their deadline (accepted, dispatched or in progress with due_at passed),
     longest overdue first, with who has them."""
-    scope = service.scoped_grid(principal, grid, conn)
-    return service.overdue_list(conn, scope, page.limit, page.offset, crs)
-
-
-def _moment(raw: str | None, name: str) -> datetime | None:
-    """A date (midnight UTC) or an ISO 8601 datetime (UTC when it names no zone)."""
-    if raw is None:
-        return None
-    try:
-        if len(raw) == 10:
-            return datetime.combine(date.fromisoformat(raw), time(), tzinfo=UTC)
-        parsed = datetime.fromisoformat(raw)
-    except ValueError as exc:
-        raise invalid(f"{name} must be a date or an ISO 8601 datetime.", **{name: raw}) from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    scope = supervision.scoped_grid(principal, grid, conn)
+    return supervision.overdue_list(conn, scope, page.limit, page.offset, crs)
 
 
 @router.get("/stats", summary="Hazard statistics of a grid subtree and a period")
@@ -375,11 +244,11 @@ def hazard_stats(
 ) -> dict:
     """Counts by status and by category, the median hours from report to close, the overdue
     count, and the grids with the most open hazards, over hazards reported in the period."""
-    start, end = _moment(since, "since"), _moment(until, "until")
+    start, end = instant_param(since, "since"), instant_param(until, "until")
     if start and end and start >= end:
-        raise invalid("since must be before until.", since=since, until=until)
-    scope = service.scoped_grid(principal, grid, conn)
-    return service.stats(conn, scope, start, end, top)
+        raise Invalid("since must be before until.", since=since, until=until)
+    scope = supervision.scoped_grid(principal, grid, conn)
+    return supervision.stats(conn, scope, start, end, top)
 
 
 @router.get("/me/tasks", summary="Hazards assigned to me, nearest first, with AMap links")
@@ -396,14 +265,13 @@ def my_tasks(
     """The hazards dispatched to my person that wait for me, sorted by distance from ``near``
     (else by deadline). Each carries an AMap navigation link in GCJ-02, as AMap expects."""
     if principal.person_id is None:
-        raise ApiError(
-            403,
-            "no_person",
+        raise Forbidden(
             "Your account is not linked to a person (people row), so nothing is assigned to "
             "you; ask an admin to link it.",
+            code="no_person",
         )
     point = parse_lonlat(near, crs) if near is not None else None
-    return service.my_tasks(conn, principal.person_id, point, crs, limit)
+    return supervision.my_tasks(conn, principal.person_id, point, crs, limit)
 
 
 @router.get(
@@ -418,15 +286,14 @@ def get_hazard(
     """A hazard as a GeoJSON Feature with every step of its history and its photos; the ETag
     header carries its version, for If-Match on the next move. Staff in scope also see the
     reporter, the actors and notes, and the moves they may make (``allowed_actions``)."""
-    found = service.hazard_feature_versioned(conn, hazard_id, principal, crs)
+    found = queries.hazard_feature_versioned(conn, hazard_id, principal, crs)
     if found is None:
-        raise not_found(f"Hazard {hazard_id} does not exist.", id=hazard_id)
+        raise NotFound(f"Hazard {hazard_id} does not exist.", id=hazard_id)
     body, version = found
-    headers = {"ETag": service.etag(version), "Cache-Control": "no-cache"}
+    headers = {"ETag": etag(version), "Cache-Control": "no-cache"}
     if principal.authenticated:
         feature = json.loads(body)
-        row = conn.execute(sql.HAZARD_ROW, {"id": hazard_id}).one()
-        feature["properties"]["allowed_actions"] = service.moves_for(principal, row)
+        feature["properties"]["allowed_actions"] = queries.moves_offered(conn, hazard_id, principal)
         return GeoJSONResponse(json.dumps(feature, ensure_ascii=False), headers=headers)
     return GeoJSONResponse(body, headers=headers)
 
@@ -438,8 +305,8 @@ def get_hazard(
     responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}}},
 )
 def hazard_photo(
-    request: Request,
     conn: Conn,
+    settings: SettingsDep,
     hazard_id: HazardId,
     photo_id: Annotated[str, Path(pattern=r"^[0-9a-fA-F-]{32,36}$")],
     principal: Annotated[Principal, Depends(PUBLIC_READ)],
@@ -452,26 +319,18 @@ def hazard_photo(
     ] = "public",
 ) -> FileResponse:
     """The public copy has every EXIF field removed, GPS first of all."""
-    try:
-        row = conn.execute(sql.SELECT_PHOTO, {"hazard_id": hazard_id, "photo_id": photo_id}).first()
-    except DataError:
-        row = None
-    missing = not_found(f"Hazard {hazard_id} has no photo {photo_id}.", photo_id=photo_id)
+    row = queries.photo_record(conn, hazard_id, photo_id)
+    missing = NotFound(f"Hazard {hazard_id} has no photo {photo_id}.", photo_id=photo_id)
     if row is None:
         raise missing
     private = variant == "original"
-    if private and not service.may_read_private(principal, row.grid_path):
+    if private and not may_read_private(principal, row.grid_path):
         raise missing  # a private read outside the caller's scope is 404, not 403
     path, media_type = photo_file_for(
-        request.app.state.settings,
-        hazard_id,
-        str(row.id),
-        row.content_type,
-        variant,
-        row.archived_to,
+        settings, hazard_id, str(row.id), row.content_type, variant, row.archived_to
     )
     if not path.is_file():
-        raise not_found(f"The file of photo {photo_id} is missing on the server.")
+        raise NotFound(f"The file of photo {photo_id} is missing on the server.")
     cache = "private, no-store" if private else "public, max-age=86400, immutable"
     return FileResponse(
         path,

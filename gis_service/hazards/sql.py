@@ -5,16 +5,21 @@ Only public fields leave these queries: the reporter's name and phone never do.
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 
 from gis_service.auth.visibility import private_sql
-from gis_service.hazards.models import STATUS_NAMES_ZH
-from gis_service.listing import feature_collection_sql, geometry_json
+from gis_service.db.geojson import feature_collection_sql, geometry_json
+from gis_service.hazards.states import (
+    CLOCK_SQL,
+    STATUS_NAMES_ZH,
+    open_sql,
+    overdue_sql,
+)
 
 # Status names as a VALUES list built from a constant of ours (no user input in it).
 _STATUS_NAMES = "(VALUES " + ", ".join(f"('{k}', '{v}')" for k, v in STATUS_NAMES_ZH.items()) + ")"
 
-OVERDUE = "(t.due_at < now() AND t.status IN ('accepted', 'dispatched', 'in_progress'))"
+OVERDUE = overdue_sql("t")
 
 _MATCHED = """
     SELECT h.*
@@ -32,9 +37,8 @@ _MATCHED = """
        AND (CAST(:since AS timestamptz) IS NULL OR h.reported_at >= CAST(:since AS timestamptz))
        AND (CAST(:until AS timestamptz) IS NULL OR h.reported_at < CAST(:until AS timestamptz))
        AND (CAST(:overdue AS boolean) IS NULL OR
-            (h.due_at < now() AND h.status IN ('accepted', 'dispatched', 'in_progress'))
-               = CAST(:overdue AS boolean))
-"""
+            {overdue} = CAST(:overdue AS boolean))
+""".format(overdue=overdue_sql("h"))
 
 _PROPERTIES = f"""
     json_build_object(
@@ -148,6 +152,9 @@ HAZARD_PRIVATE = text(
     """
 )
 
+# The new row's routing, read back within the report's transaction.
+NEW_HAZARD = text("SELECT id, grid_id, grid_path, status, version FROM hazards WHERE id = :id")
+
 SELECT_BY_IDEMPOTENCY_KEY = text(
     "SELECT id, idempotency_fingerprint FROM hazards WHERE idempotency_key = :key"
 )
@@ -248,13 +255,13 @@ FACILITY_BY_CODE = text(
 
 # Open hazards of the same category near a point (FixMyStreet's duplicate suggestions).
 DUPLICATE_SUGGESTIONS = text(
-    """
+    f"""
     WITH q AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS pt)
     SELECT h.id, h.public_code, h.status, h.description, h.reported_at, h.facility_code,
            round(ST_Distance(h.geom::geography, q.pt::geography)::numeric, 1) AS distance_m
       FROM hazards h, q
      WHERE h.category_code = :category
-       AND h.status NOT IN ('closed', 'rejected')
+       AND {open_sql("h")}
        AND h.id <> coalesce(CAST(:exclude AS bigint), -1)
        AND h.geom && ST_Expand(q.pt, :deg)
        AND ST_DWithin(h.geom::geography, q.pt::geography, :radius)
@@ -305,6 +312,26 @@ PARENT_LEADER = text(
     """
 )
 
+# The grid a case was last escalated to (吹哨 walks up from there).
+LAST_ESCALATION_GRID = text(
+    """
+    SELECT (data ->> 'to_grid_id')::bigint FROM hazard_events
+     WHERE hazard_id = :id AND action = 'escalate' AND data ? 'to_grid_id'
+     ORDER BY id DESC LIMIT 1
+    """
+)
+
+
+def move_statement(columns: list[str]) -> TextClause:
+    """The compare-and-set UPDATE of one move, setting ``columns`` (names of ours) from
+    :c_<column>; it matches nothing when the version moved on meanwhile."""
+    sets = "".join(f", {col} = :c_{col}" for col in columns)
+    return text(
+        f"UPDATE hazards SET status = :status, version = version + 1, updated_at = now(){sets}"
+        " WHERE id = :id AND version = :version RETURNING version"
+    )
+
+
 INSERT_EVENT = text(
     """
     INSERT INTO hazard_events (hazard_id, action, from_status, to_status, actor_person_id,
@@ -334,7 +361,17 @@ SELECT_PHOTO = text(
 )
 
 # ---- overdue, statistics and my tasks ---------------------------------------------------------
-_OVERDUE_H = "(h.due_at < now() AND h.status IN ('accepted', 'dispatched', 'in_progress'))"
+_OVERDUE_H = overdue_sql("h")
+
+GRID_PATH = text("SELECT path FROM grids WHERE id = :id")
+
+OVERDUE_COUNT = text(
+    f"""
+    SELECT count(*) FROM hazards h
+     WHERE {_OVERDUE_H}
+       AND (CAST(:grid AS bigint) IS NULL OR h.grid_path @> ARRAY[CAST(:grid AS bigint)])
+    """
+)
 
 OVERDUE_LIST = text(
     f"""
@@ -371,7 +408,7 @@ STATS = text(
     )
     SELECT json_build_object(
         'total', (SELECT count(*) FROM m),
-        'open', (SELECT count(*) FROM m WHERE status NOT IN ('closed', 'rejected')),
+        'open', (SELECT count(*) FROM m WHERE {open_sql("m")}),
         'overdue', (SELECT count(*) FROM m h WHERE {_OVERDUE_H}),
         'by_status', (SELECT coalesce(json_object_agg(status, n), '{{}}'::json)
                         FROM (SELECT status, count(*) AS n FROM m GROUP BY status) s),
@@ -381,7 +418,7 @@ STATS = text(
                                 ORDER BY x.n DESC, x.category_code), '[]'::json)
                           FROM (SELECT h.category_code, count(*) AS n,
                                        count(*) FILTER (
-                                           WHERE h.status NOT IN ('closed', 'rejected')) AS open,
+                                           WHERE {open_sql("h")}) AS open,
                                        count(*) FILTER (WHERE {_OVERDUE_H}) AS overdue
                                   FROM m h GROUP BY h.category_code) x
                           JOIN hazard_categories c ON c.code = x.category_code),
@@ -402,7 +439,7 @@ STATS = text(
                                      count(*) AS n,
                                      count(*) FILTER (WHERE {_OVERDUE_H}) AS overdue
                                 FROM m h
-                               WHERE h.status NOT IN ('closed', 'rejected')
+                               WHERE {open_sql("h")}
                                GROUP BY h.grid_id
                                ORDER BY n DESC, code
                                LIMIT :top) x)
@@ -431,7 +468,7 @@ MY_TASKS = text(
       JOIN hazard_categories c ON c.code = h.category_code
       CROSS JOIN q
      WHERE h.assignee_person_id = :person
-       AND h.status IN ('accepted', 'dispatched', 'in_progress')
+       AND h.status IN {CLOCK_SQL}
      ORDER BY distance_m NULLS LAST, h.due_at NULLS LAST, h.id
      LIMIT :limit
     """

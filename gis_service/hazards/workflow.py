@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gis_service.hazards.models import HAZARD_STATUSES
+from gis_service.hazards.states import HAZARD_STATUSES
 
 
 @dataclass(frozen=True)

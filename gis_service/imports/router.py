@@ -9,20 +9,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse
 from sqlalchemy import Connection, text
 from starlette.background import BackgroundTask
 
-from gis_service.auth.deps import PUBLIC_READ, Principal, require
-from gis_service.deps import Conn, Crs, reject_unknown_query
-from gis_service.errors import ApiError, invalid, not_found
+from gis_service.auth.deps import PUBLIC_READ, require
+from gis_service.auth.principal import Principal
+from gis_service.errors import Forbidden, Invalid, NotFound, PayloadTooLarge
+from gis_service.http.deps import Conn, Crs, EngineDep, SettingsDep, reject_unknown_query
+from gis_service.http.responses import GeoJSONResponse
 from gis_service.imports import changes as changes_mod
 from gis_service.imports.coverage import Tolerances, check_coverage
 from gis_service.imports.export import ExportCrs, ExportFormat, ExportLayer, export_layer
 from gis_service.imports.load import ImportOptions, run_import
 from gis_service.imports.mapping import MappingError, build_mapping
-from gis_service.responses import GeoJSONResponse
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(reject_unknown_query)])
 
@@ -42,11 +43,9 @@ def _scoped_root(conn: Connection, principal: Principal, root: str | None) -> st
         return conn.execute(_CODE_OF, {"id": principal.grid_id}).scalar()
     path = conn.execute(_GRID_CODE_PATH, {"code": root}).scalar()
     if path is None:
-        raise not_found(f"No grid has the code '{root}'.", root=root)
+        raise NotFound(f"No grid has the code '{root}'.", root=root)
     if not principal.in_scope(path):
-        raise ApiError(
-            403, "forbidden", f"Grid {root} lies outside your area; export your own subtree."
-        )
+        raise Forbidden(f"Grid {root} lies outside your area; export your own subtree.")
     return root
 
 
@@ -57,7 +56,8 @@ def _scoped_root(conn: Connection, principal: Principal, root: str | None) -> st
     responses={422: {"description": "The file was refused; details hold the full report"}},
 )
 def upload_import(
-    request: Request,
+    settings: SettingsDep,
+    engine: EngineDep,
     principal: Annotated[Principal, Depends(IMPORTERS)],
     file: Annotated[UploadFile, File(description="GeoJSON, GPKG, zipped SHP, KML, CSV, XLSX")],
     layer: Annotated[Literal["grids", "facilities", "people"], Form()] = "grids",
@@ -86,11 +86,10 @@ def upload_import(
     """Read the file with GeoPandas/pyogrio, check it, and write it in one transaction.
     A refused file answers 422 with the report: every finding names the row, the field and
     what to do."""
-    settings = request.app.state.settings
     try:
         field_mapping = build_mapping(layer, fields, defaults, mapping)
     except MappingError as exc:
-        raise invalid(str(exc)) from exc
+        raise Invalid(str(exc)) from exc
     start = _when(valid_from, "valid_from") if valid_from else None
     name = Path(file.filename or "upload").name
     folder = Path(tempfile.mkdtemp(prefix="gis-import-"))
@@ -101,11 +100,10 @@ def upload_import(
             while chunk := file.file.read(1 << 20):
                 copied += len(chunk)
                 if copied > settings.import_max_bytes:
-                    raise ApiError(
-                        413,
-                        "too_large",
+                    raise PayloadTooLarge(
                         f"The file is larger than {settings.import_max_bytes:,} bytes; split it "
                         "or use the command line (gis-service import).",
+                        code="too_large",
                     )
                 out.write(chunk)
         opts = ImportOptions(
@@ -122,7 +120,7 @@ def upload_import(
             actor=principal.audit_name(),
             source_name=name,
         )
-        report = run_import(request.app.state.engine, target, opts)
+        report = run_import(engine, target, opts)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     body = report.as_dict()
@@ -133,7 +131,7 @@ def upload_import(
             + (f", first: {first.message}" if first else "")
             + ". Nothing was written; see details.findings."
         )
-        raise ApiError(422, "import_refused", message, body)
+        raise Invalid(message, code="import_refused", **body)
     return body
 
 
@@ -164,7 +162,7 @@ def download_export(
         result = export_layer(conn, layer, format, root, crs, folder)
     except LookupError as exc:
         shutil.rmtree(folder, ignore_errors=True)
-        raise not_found(str(exc), root=root) from exc
+        raise NotFound(str(exc), root=root) from exc
     headers = {"X-Feature-Count": str(result.count), "X-CRS": result.crs}
     if result.warnings:
         headers["X-Export-Warnings"] = (
@@ -203,7 +201,7 @@ def grids_check(
     try:
         body = check_coverage(conn, root, Tolerances(noise_m2, sliver_m2, sliver_width_m))
     except LookupError as exc:
-        raise not_found(str(exc), root=root) from exc
+        raise NotFound(str(exc), root=root) from exc
     return GeoJSONResponse(json.dumps(body, ensure_ascii=False))
 
 
@@ -228,7 +226,7 @@ def grids_changes(
     start = _when(since, "since")
     end = _when(until, "until") if until else None
     if end is not None and end <= start:
-        raise invalid("until must be after since.", since=since, until=until)
+        raise Invalid("until must be after since.", since=since, until=until)
     return changes_mod.changes(conn, start, end, root, level, geometry, crs.value)
 
 
@@ -236,7 +234,7 @@ def _when(value: str, name: str) -> datetime:
     try:
         return changes_mod.parse_when(value)
     except ValueError as exc:
-        raise invalid(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 time.") from exc
+        raise Invalid(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 time.") from exc
 
 
 def reassign_query(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Connection
 
 from gis_service.config import Settings
-from gis_service.deps import Conn
-from gis_service.errors import error_body, not_found
+from gis_service.errors import NotFound
+from gis_service.http.deps import CatalogDep, Conn, SettingsDep
+from gis_service.http.errors import error_body
 from gis_service.ogc import schemas, service
 from gis_service.ogc.collections import CollectionDef
 from gis_service.ogc.service import CRS84, GEOJSON, JSON, JSON_SCHEMA, OPENAPI
@@ -33,13 +34,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _CRS_HEADER = {"Content-Crs": f"<{CRS84}>"}
 
 
-def _state(request: Request) -> service.OgcState:
+async def ogc_state(request: Request, catalog: CatalogDep) -> service.OgcState:
     """The app's OGC registry and extent cache, made on first use."""
     state = getattr(request.app.state, "ogc", None)
     if state is None:
-        state = service.OgcState(request.app.state.catalog)
+        state = service.OgcState(catalog)
         request.app.state.ogc = state
     return state
+
+
+State = Annotated[service.OgcState, Depends(ogc_state)]
 
 
 def _base(request: Request) -> str:
@@ -58,10 +62,10 @@ def _meta(request: Request, allowed: frozenset[str] = service.META_PARAMS) -> No
     service.parse_format(dict(pairs).get("f"), items=False)
 
 
-def _collection(conn: Connection, request: Request, collection_id: str) -> CollectionDef:
-    coll = _state(request).registry(conn).get(collection_id)
+def _collection(conn: Connection, state: service.OgcState, collection_id: str) -> CollectionDef:
+    coll = state.registry(conn).get(collection_id)
     if coll is None:
-        raise not_found(
+        raise NotFound(
             f"No collection '{collection_id}'; see /ogc/collections for the list.",
             collection=collection_id,
         )
@@ -106,12 +110,10 @@ def conformance(request: Request) -> JSONResponse:
     openapi_extra=_META_DOC,
     summary="The OGC API definition (OpenAPI 3.0)",
 )
-def api(request: Request, conn: Conn) -> JSONResponse:
+def api(request: Request, conn: Conn, state: State, settings: SettingsDep) -> JSONResponse:
     """An OpenAPI 3.0.3 document of the /ogc endpoints, one path set per collection."""
     _meta(request)
-    doc = schemas.openapi(
-        _state(request).registry(conn), _base(request), request.app.state.settings
-    )
+    doc = schemas.openapi(state.registry(conn), _base(request), settings)
     return JSONResponse(doc, media_type=OPENAPI)
 
 
@@ -122,10 +124,10 @@ def api(request: Request, conn: Conn) -> JSONResponse:
     openapi_extra=_META_DOC,
     summary="Feature collections",
 )
-def collections(request: Request, conn: Conn) -> JSONResponse:
+def collections(request: Request, conn: Conn, state: State) -> JSONResponse:
     """Grids by level, facilities by type and open hazards, with real extents."""
     _meta(request)
-    return JSONResponse(service.collections_doc(conn, _state(request), _base(request)))
+    return JSONResponse(service.collections_doc(conn, state, _base(request)))
 
 
 @router.get(
@@ -135,11 +137,13 @@ def collections(request: Request, conn: Conn) -> JSONResponse:
     openapi_extra=_META_DOC,
     summary="One collection's metadata",
 )
-def collection(request: Request, conn: Conn, collection_id: CollectionId) -> JSONResponse:
+def collection(
+    request: Request, conn: Conn, state: State, collection_id: CollectionId
+) -> JSONResponse:
     """Title, description, extent (CRS84 bbox, time span) and links."""
-    coll = _collection(conn, request, collection_id)
+    coll = _collection(conn, state, collection_id)
     _meta(request)
-    ext = _state(request).extent(conn, coll)
+    ext = state.extent(conn, coll)
     return JSONResponse(service.collection_doc(coll, ext, _base(request)))
 
 
@@ -149,9 +153,11 @@ def collection(request: Request, conn: Conn, collection_id: CollectionId) -> JSO
     openapi_extra=_META_DOC,
     summary="Queryable properties (JSON Schema)",
 )
-def queryables(request: Request, conn: Conn, collection_id: CollectionId) -> JSONResponse:
+def queryables(
+    request: Request, conn: Conn, state: State, collection_id: CollectionId
+) -> JSONResponse:
     """The properties usable in filter=, as ?name=value and in properties=."""
-    coll = _collection(conn, request, collection_id)
+    coll = _collection(conn, state, collection_id)
     _meta(request)
     return JSONResponse(service.queryables_doc(coll, _base(request)), media_type=JSON_SCHEMA)
 
@@ -163,11 +169,17 @@ def queryables(request: Request, conn: Conn, collection_id: CollectionId) -> JSO
     openapi_extra=_ITEMS_DOC,
     summary="Features, one page at a time",
 )
-def items(request: Request, conn: Conn, collection_id: CollectionId) -> Response:
+def items(
+    request: Request,
+    conn: Conn,
+    state: State,
+    settings: SettingsDep,
+    collection_id: CollectionId,
+) -> Response:
     """GeoJSON features (CRS84) with numberMatched, numberReturned and self/alternate/next
     links; filter by bbox, datetime, queryable=value or a CQL2-text filter."""
-    coll = _collection(conn, request, collection_id)
-    query = service.parse_items_query(coll, _pairs(request), request.app.state.settings)
+    coll = _collection(conn, state, collection_id)
+    query = service.parse_items_query(coll, _pairs(request), settings)
     body = service.items_body(conn, coll, query, _base(request))
     media = GEOJSON if query.fmt == "geojson" else JSON
     return Response(body, media_type=media, headers=_CRS_HEADER)
@@ -182,17 +194,18 @@ def items(request: Request, conn: Conn, collection_id: CollectionId) -> Response
 def item(
     request: Request,
     conn: Conn,
+    state: State,
     collection_id: CollectionId,
     feature_id: Annotated[str, Path(description="The feature's id.")],
 ) -> Response:
     """A GeoJSON Feature with self, alternate and collection links."""
-    coll = _collection(conn, request, collection_id)
+    coll = _collection(conn, state, collection_id)
     pairs = _pairs(request)
     service.check_params(pairs, service.ITEM_PARAMS)
     params = dict(pairs)
     fmt = service.parse_format(params.get("f"), items=True)
     service.check_crs("crs", params.get("crs"))
-    missing = not_found(
+    missing = NotFound(
         f"Feature {feature_id} does not exist in collection {coll.id}.",
         collection=coll.id,
         feature=feature_id,

@@ -9,15 +9,16 @@ import time as clock
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from sqlalchemy import Connection
 
 from gis_service.config import Settings
-from gis_service.deps import parse_bbox
-from gis_service.errors import ApiError, bad_request
+from gis_service.errors import BadRequest, DomainError
+from gis_service.geo.areas import parse_bbox
+from gis_service.instants import instant_span
 from gis_service.layers.schemas import Catalog
 from gis_service.ogc import cql2, sql
 from gis_service.ogc.collections import (
@@ -291,14 +292,14 @@ def check_params(pairs: Iterable[tuple[str, str]], allowed: Iterable[str]) -> No
     seen: set[str] = set()
     for key, value in pairs:
         if "\x00" in key or "\x00" in value:  # PostgreSQL text cannot hold NUL
-            raise bad_request(f"Query parameter '{key}' contains a NUL character.")
+            raise BadRequest(f"Query parameter '{key}' contains a NUL character.")
         if key not in allowed:
-            raise bad_request(
+            raise BadRequest(
                 f"Unknown query parameter '{key}'. Allowed here: {', '.join(sorted(allowed))}.",
                 parameter=key,
             )
         if key in seen:
-            raise bad_request(f"Query parameter '{key}' is given more than once.", parameter=key)
+            raise BadRequest(f"Query parameter '{key}' is given more than once.", parameter=key)
         seen.add(key)
 
 
@@ -310,7 +311,7 @@ def parse_format(value: str | None, items: bool) -> str:
     if value in allowed:
         return value
     hint = " HTML is not offered." if value == "html" else ""
-    raise bad_request(
+    raise BadRequest(
         f"Unsupported format f={value}.{hint} Use f={' or f='.join(allowed)}.",
         f=value,
         allowed=list(allowed),
@@ -319,7 +320,7 @@ def parse_format(value: str | None, items: bool) -> str:
 
 def check_crs(name: str, value: str | None) -> None:
     if value is not None and value not in CRS84_NAMES:
-        raise bad_request(
+        raise BadRequest(
             f"Parameter '{name}' must be {CRS84}: this API serves CRS84 (lon, lat) only.",
             **{name: value},
         )
@@ -329,21 +330,11 @@ def _parse_int(name: str, raw: str, minimum: int, maximum: int | None = None) ->
     try:
         value = int(raw)
     except ValueError as exc:
-        raise bad_request(f"Parameter '{name}' must be an integer.", **{name: raw}) from exc
+        raise BadRequest(f"Parameter '{name}' must be an integer.", **{name: raw}) from exc
     if value < minimum or (maximum is not None and value > maximum):
         bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-        raise bad_request(f"Parameter '{name}' must be {bounds}.", **{name: raw})
+        raise BadRequest(f"Parameter '{name}' must be {bounds}.", **{name: raw})
     return value
-
-
-def _parse_instant(raw: str) -> tuple[datetime, datetime]:
-    """An RFC 3339 date-time as (t, t), or a date as its whole day (UTC)."""
-    if len(raw) == 10:
-        day = datetime.combine(date.fromisoformat(raw), time(), tzinfo=UTC)
-        return day, day + timedelta(days=1) - timedelta(microseconds=1)
-    value = datetime.fromisoformat(raw)
-    value = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return value, value
 
 
 def parse_datetime(raw: str) -> tuple[datetime | None, datetime | None]:
@@ -351,20 +342,20 @@ def parse_datetime(raw: str) -> tuple[datetime | None, datetime | None]:
     (OGC 17-069r4 /req/core/fc-time-definition)."""
     try:
         if "/" not in raw:
-            return _parse_instant(raw)
+            return instant_span(raw)
         start_raw, _, end_raw = raw.partition("/")
-        start = None if start_raw in ("", "..") else _parse_instant(start_raw)[0]
-        end = None if end_raw in ("", "..") else _parse_instant(end_raw)[1]
+        start = None if start_raw in ("", "..") else instant_span(start_raw)[0]
+        end = None if end_raw in ("", "..") else instant_span(end_raw)[1]
     except ValueError as exc:
-        raise bad_request(
+        raise BadRequest(
             "Parameter 'datetime' must be an RFC 3339 date-time such as 2024-05-01T08:00:00Z, "
             "or an interval start/end where either end may be '..'.",
             datetime=raw,
         ) from exc
     if start is None and end is None:
-        raise bad_request("Parameter 'datetime' must bound at least one end.", datetime=raw)
+        raise BadRequest("Parameter 'datetime' must bound at least one end.", datetime=raw)
     if start is not None and end is not None and start > end:
-        raise bad_request("Parameter 'datetime' has its start after its end.", datetime=raw)
+        raise BadRequest("Parameter 'datetime' has its start after its end.", datetime=raw)
     return start, end
 
 
@@ -384,9 +375,9 @@ def _parse_value(name: str, kind: str, raw: str) -> Any:
                 raise ValueError(raw)
             return lowered == "true"
         if kind == cql2.DATETIME:
-            return _parse_instant(raw)[0]
+            return instant_span(raw)[0]
     except ValueError as exc:
-        raise bad_request(
+        raise BadRequest(
             f"Parameter '{name}' must be a {kind} value.", parameter=name, value=raw
         ) from exc
     return raw
@@ -428,10 +419,10 @@ def parse_items_query(
     if "properties" in q:
         names = [n.strip() for n in q["properties"].split(",") if n.strip()]
         if not names:
-            raise bad_request("Parameter 'properties' must name at least one property.")
+            raise BadRequest("Parameter 'properties' must name at least one property.")
         unknown = [n for n in names if n not in queryables]
         if unknown:
-            raise bad_request(
+            raise BadRequest(
                 f"Unknown propert{'y' if len(unknown) == 1 else 'ies'} "
                 f"{', '.join(repr(n) for n in unknown)} in 'properties'; this collection has: "
                 f"{', '.join(queryables)}.",
@@ -446,9 +437,9 @@ def parse_items_query(
     if "bbox" in q:
         try:
             # No area cap here: a desktop GIS sends its whole view, and limit bounds the work.
-            box = parse_bbox(q["bbox"], settings, cap_area=False)
-        except ApiError as exc:  # OGC 17-069r4 /req/core/fc-bbox-definition: a bad bbox is a 400
-            raise bad_request(exc.message, **exc.details) from exc
+            box = parse_bbox(q["bbox"], None)
+        except DomainError as exc:  # OGC 17-069r4 /req/core/fc-bbox-definition: bad bbox: 400
+            raise BadRequest(exc.message, **exc.details) from exc
         out.where.append(sql.BBOX_FILTER)
         out.params.update({f"bb_{k}": v for k, v in box.as_params().items()})
 
@@ -470,14 +461,14 @@ def parse_items_query(
 
     lang = q.get("filter-lang", "cql2-text")
     if lang != "cql2-text":
-        raise bad_request(
+        raise BadRequest(
             f"filter-lang={lang} is not supported; use cql2-text.", **{"filter-lang": lang}
         )
     if "filter" in q:
         try:
             out.where.append(cql2.to_sql(q["filter"], fields(coll), out.params))
         except cql2.Cql2Error as exc:  # OGC 19-079r2 /req/filter/filter-param: invalid → 400
-            raise bad_request(f"Invalid filter: {exc}", filter=q["filter"][:200]) from exc
+            raise BadRequest(f"Invalid filter: {exc}", filter=q["filter"][:200]) from exc
 
     out.passthrough = [(k, v) for k, v in pairs if k not in ("limit", "offset", "f")]
     return out

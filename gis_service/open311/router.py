@@ -15,16 +15,20 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gis_service.auth.deps import PUBLIC_READ, Principal, client_ip, require
-from gis_service.deps import Conn
-from gis_service.errors import ApiError
-from gis_service.hazards import service as hazards
+from gis_service.auth.deps import PUBLIC_READ, ClientIp, require
+from gis_service.auth.principal import Principal
+from gis_service.errors import BadRequest, DomainError, NotFound
+from gis_service.hazards.reporting import report_hazard
 from gis_service.hazards.schemas import ReportIn
-from gis_service.open311 import service, sql
+from gis_service.http.deps import CatalogDep, Conn, SettingsDep
+from gis_service.http.errors import describe_validation, headers_of, status_of
+from gis_service.instants import parse_instant
+from gis_service.open311 import service
 
 MAX_RANGE_DAYS = 90
 MAX_REQUESTS = 1000
@@ -34,12 +38,20 @@ def _fmt_of(request: Request) -> str:
     return "xml" if request.url.path.endswith(".xml") else "json"
 
 
-def _validation_text(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
-        parts.append(f"{loc or 'request'}: {err.get('msg', 'invalid')}")
-    return "; ".join(parts)
+def respond(fmt: str, root: str, value: Any, status: int = 200) -> Response:
+    """A JSON or XML response of the same document."""
+    if fmt == "xml":
+        return Response(
+            service.xml_document(root, value),
+            status_code=status,
+            media_type="text/xml; charset=utf-8",
+        )
+    return JSONResponse(value, status_code=status)
+
+
+def error_response(fmt: str, status: int, description: str) -> Response:
+    """The spec's error list in the requested format."""
+    return respond(fmt, "errors", service.error_list(status, description), status)
 
 
 class Open311Route(APIRoute):
@@ -53,15 +65,15 @@ class Open311Route(APIRoute):
             fmt = _fmt_of(request)
             try:
                 return await handler(request)
-            except ApiError as exc:
-                resp = service.error_response(fmt, exc.status, exc.message)
-                for k, v in (exc.headers or {}).items():
+            except DomainError as exc:
+                resp = error_response(fmt, status_of(exc), exc.message)
+                for k, v in (headers_of(exc) or {}).items():
                     resp.headers[k] = v
                 return resp
             except RequestValidationError as exc:
-                return service.error_response(fmt, 400, _validation_text(exc))
+                return error_response(fmt, 400, describe_validation(exc.errors()))
             except StarletteHTTPException as exc:
-                return service.error_response(fmt, exc.status_code, str(exc.detail))
+                return error_response(fmt, exc.status_code, str(exc.detail))
 
         return wrapped
 
@@ -77,45 +89,46 @@ Jurisdiction = Annotated[
 
 def _check_fmt(fmt: str) -> str:
     if fmt not in service.FORMATS:
-        raise ApiError(404, "not_found", f"Unknown format {fmt!r}: use .json or .xml.")
+        raise NotFound(f"Unknown format {fmt!r}: use .json or .xml.")
     return fmt
 
 
-def _tz(request: Request) -> ZoneInfo:
-    return ZoneInfo(request.app.state.settings.local_timezone)
+async def local_zone(settings: SettingsDep) -> ZoneInfo:
+    """The zone Open311 times are written in (the service's local time)."""
+    return ZoneInfo(settings.local_timezone)
+
+
+LocalZone = Annotated[ZoneInfo, Depends(local_zone)]
 
 
 @router.get("/services.{fmt}", summary="Open311: service list (the hazard categories)")
 def services(
-    request: Request, fmt: Fmt, _: Public, jurisdiction_id: Jurisdiction = None
+    catalog: CatalogDep, fmt: Fmt, _: Public, jurisdiction_id: Jurisdiction = None
 ) -> Response:
     """Every hazard category as a service; ``group`` is its 四必报 class."""
     fmt = _check_fmt(fmt)
-    return service.respond(fmt, "services", service.service_list(request.app.state.catalog))
+    return respond(fmt, "services", service.service_list(catalog))
 
 
 @router.get("/services/{code}.{fmt}", summary="Open311: service definition")
 def service_definition(
-    request: Request, code: str, fmt: Fmt, _: Public, jurisdiction_id: Jurisdiction = None
+    catalog: CatalogDep, code: str, fmt: Fmt, _: Public, jurisdiction_id: Jurisdiction = None
 ) -> Response:
     """The attributes a request of this service may carry: severity, accuracy, facility code."""
     fmt = _check_fmt(fmt)
-    cat = request.app.state.catalog.hazard_categories.get(code)
+    cat = catalog.hazard_categories.get(code)
     if cat is None:
-        raise ApiError(404, "not_found", f"No service has the code {code!r}.")
-    return service.respond(fmt, "service_definition", service.service_definition(cat))
+        raise NotFound(f"No service has the code {code!r}.")
+    return respond(fmt, "service_definition", service.service_definition(cat))
 
 
 def _when(raw: str | None, name: str) -> datetime | None:
     if raw is None or raw == "":
         return None
     try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        return parse_instant(raw)
     except ValueError as exc:
-        raise ApiError(
-            400, "bad_request", f"{name} must be a W3C datetime such as 2026-01-01T00:00:00Z."
-        ) from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+        raise BadRequest(f"{name} must be a W3C datetime such as 2026-01-01T00:00:00Z.") from exc
 
 
 def _csv(raw: str | None) -> list[str] | None:
@@ -127,6 +140,7 @@ def _csv(raw: str | None) -> list[str] | None:
 def list_requests(
     request: Request,
     conn: Conn,
+    tz: LocalZone,
     fmt: Fmt,
     _: Public,
     service_request_id: Annotated[str | None, Query(description="Comma list of ids.")] = None,
@@ -144,16 +158,16 @@ def list_requests(
     try:
         statuses = service.statuses_for(status)
     except ValueError as exc:
-        raise ApiError(400, "bad_request", str(exc)) from exc
+        raise BadRequest(str(exc)) from exc
     if codes:
         services_, statuses, start, end = None, None, None, None
     else:
         services_ = _csv(service_code)
         if start and end and end < start:
-            raise ApiError(400, "bad_request", "end_date is before start_date.")
+            raise BadRequest("end_date is before start_date.")
         window = timedelta(days=MAX_RANGE_DAYS)
         if start and end and end - start > window:
-            raise ApiError(400, "bad_request", f"A range may span at most {MAX_RANGE_DAYS} days.")
+            raise BadRequest(f"A range may span at most {MAX_RANGE_DAYS} days.")
         if start is None and end is None:
             start = datetime.now(UTC) - window
         elif start is None:
@@ -169,16 +183,15 @@ def list_requests(
         end=end,
         limit=MAX_REQUESTS,
     )
-    base, tz = str(request.base_url), _tz(request)
-    return service.respond(
-        fmt, "service_requests", [service.request_document(r, base, tz) for r in rows]
-    )
+    base = str(request.base_url)
+    return respond(fmt, "service_requests", [service.request_document(r, base, tz) for r in rows])
 
 
 @router.get("/requests/{request_id}.{fmt}", summary="Open311: one service request")
 def get_request(
     request: Request,
     conn: Conn,
+    tz: LocalZone,
     request_id: str,
     fmt: Fmt,
     _: Public,
@@ -190,9 +203,9 @@ def get_request(
         conn, codes=[request_id], services=None, statuses=None, start=None, end=None, limit=1
     )
     if not rows:
-        raise ApiError(404, "not_found", f"No service request has the id {request_id!r}.")
-    doc = service.request_document(rows[0], str(request.base_url), _tz(request))
-    return service.respond(fmt, "service_requests", [doc])
+        raise NotFound(f"No service request has the id {request_id!r}.")
+    doc = service.request_document(rows[0], str(request.base_url), tz)
+    return respond(fmt, "service_requests", [doc])
 
 
 @router.get("/tokens/{token}.{fmt}", summary="Open311: the request id behind a token")
@@ -201,18 +214,20 @@ def get_token(
 ) -> Response:
     """Requests are created at once, so a token always has its id."""
     fmt = _check_fmt(fmt)
-    row = conn.execute(sql.REQUEST_BY_TOKEN, {"token": token}).first()
+    row = service.request_by_token(conn, token)
     if row is None:
-        raise ApiError(404, "not_found", f"No request has the token {token!r}.")
-    return service.respond(
+        raise NotFound(f"No request has the token {token!r}.")
+    return respond(
         fmt, "service_requests", [{"service_request_id": row.public_code, "token": token}]
     )
 
 
 @router.post("/requests.{fmt}", summary="Open311: create a service request (a hazard report)")
 def create_request(
-    request: Request,
     conn: Conn,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    ip: ClientIp,
     fmt: Fmt,
     principal: Annotated[Principal, Depends(OPEN311_WRITE)],
     service_code: Annotated[str, Form()],
@@ -238,13 +253,11 @@ def create_request(
     alone cannot be geocoded here). The reporter's name, phone and e-mail stay private."""
     fmt = _check_fmt(fmt)
     if lat is None or long is None:
-        raise ApiError(
-            400,
-            "bad_request",
-            "lat and long are required: this server cannot geocode address_string or address_id.",
+        raise BadRequest(
+            "lat and long are required: this server cannot geocode address_string or address_id."
         )
-    if service_code not in request.app.state.catalog.hazard_categories:
-        raise ApiError(404, "not_found", f"No service has the code {service_code!r}.")
+    if service_code not in catalog.hazard_categories:
+        raise NotFound(f"No service has the code {service_code!r}.")
     name = " ".join(p for p in (first_name, last_name) if p) or None
     token = f"o311-{uuid.uuid4()}"
     try:
@@ -253,8 +266,7 @@ def create_request(
             lon=long,
             lat=lat,
             accuracy_m=accuracy_m,
-            description=description
-            or request.app.state.catalog.hazard_categories[service_code].name_zh,
+            description=description or catalog.hazard_categories[service_code].name_zh,
             severity=severity,
             source="resident",
             address=address_string,
@@ -262,20 +274,16 @@ def create_request(
             reporter_name=name,
             reporter_phone=phone,
         )
-    except ValueError as exc:
-        errors = getattr(exc, "errors", lambda: [])()
-        text = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors[:5]
-        )
-        raise ApiError(400, "bad_request", text or str(exc)) from exc
-    result = hazards.report_hazard(
+    except ValidationError as exc:
+        raise BadRequest(describe_validation(exc.errors()) or str(exc)) from exc
+    result = report_hazard(
         conn,
-        settings=request.app.state.settings,
-        catalog=request.app.state.catalog,
+        settings=settings,
+        catalog=catalog,
         principal=principal,
         report=report,
         photos=[],
-        ip=client_ip(request),
+        ip=ip,
         idempotency_key=token,
         scope="open311",
         event_data={
@@ -292,10 +300,10 @@ def create_request(
             }
         },
     )
-    code = conn.execute(sql.REQUEST_CODE, {"id": result.hazard_id}).scalar_one()
+    code = service.request_code(conn, result.hazard_id)
     grid = result.facility
     notice = f"已受理，编号 {code}。" + (f"关联部件 {grid['code']}。" if grid else "")
-    return service.respond(
+    return respond(
         fmt,
         "service_requests",
         [

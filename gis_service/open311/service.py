@@ -9,10 +9,9 @@ from typing import Any
 from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
-from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Connection, Row
 
-from gis_service.hazards.models import CLOSED_STATUSES, OPEN_STATUSES, STATUS_NAMES_ZH
+from gis_service.hazards.states import CLOSED_STATUSES, OPEN_STATUSES, STATUS_NAMES_ZH
 from gis_service.layers.schemas import (
     REPORT_CLASS_NAMES_ZH,
     SEVERITY_NAMES_ZH,
@@ -65,18 +64,9 @@ def xml_document(root: str, value: Any) -> bytes:
     return ET.tostring(el, encoding="utf-8", xml_declaration=True)
 
 
-def respond(fmt: str, root: str, value: Any, status: int = 200) -> Response:
-    """A JSON or XML response of the same document."""
-    if fmt == "xml":
-        return Response(
-            xml_document(root, value), status_code=status, media_type="text/xml; charset=utf-8"
-        )
-    return JSONResponse(value, status_code=status)
-
-
-def error_response(fmt: str, status: int, description: str) -> Response:
+def error_list(status: int, description: str) -> list[dict[str, Any]]:
     """The spec's error list: [{code, description}] (XML: <errors><error>…)."""
-    return respond(fmt, "errors", [{"code": status, "description": description}], status)
+    return [{"code": status, "description": description}]
 
 
 # ---- services ---------------------------------------------------------------------------------
@@ -236,3 +226,13 @@ def find_requests(
             "limit": limit,
         },
     ).all()
+
+
+def request_by_token(conn: Connection, token: str) -> Row | None:
+    """The request created with an Open311 token (id and public code), or None."""
+    return conn.execute(sql.REQUEST_BY_TOKEN, {"token": token}).first()
+
+
+def request_code(conn: Connection, hazard_id: int) -> str:
+    """The public code (service_request_id) of a hazard."""
+    return conn.execute(sql.REQUEST_CODE, {"id": hazard_id}).scalar_one()

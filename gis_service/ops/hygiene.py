@@ -20,7 +20,7 @@ from sqlalchemy import text
 from gis_service.auth import audit
 from gis_service.config import Settings
 from gis_service.db.engine import make_engine
-from gis_service.hazards.models import CLOSED_STATUSES
+from gis_service.hazards.states import CLOSED_STATUSES
 from gis_service.ops.backup import Log
 from gis_service.ops.files import fsync_dir, tree_size
 from gis_service.ops.pgtools import database_for

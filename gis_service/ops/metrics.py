@@ -108,7 +108,7 @@ class DatabaseCollector:
         open_ = GaugeMetricFamily(
             "gis_hazards_open", "Open hazards (cases) by status.", labels=["status"]
         )
-        from gis_service.hazards.models import OPEN_STATUSES
+        from gis_service.hazards.states import OPEN_STATUSES
 
         for status in OPEN_STATUSES:
             open_.add_metric([status], row.open_by_status.get(status, 0))

@@ -11,17 +11,17 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
+from gis_service.auth.access import Access
 from gis_service.auth.deps import (
     ADMIN_ONLY,
-    ANONYMOUS,
-    Access,
-    Principal,
     _presents_credentials,
     client_ip,
     credentials_not_needed,
     current_principal,
 )
-from gis_service.errors import error_body, invalid
+from gis_service.auth.principal import ANONYMOUS, Principal
+from gis_service.errors import Invalid
+from gis_service.http.errors import error_body
 from gis_service.ops import metrics, sql
 from gis_service.ops.audit_export import export_rows, parse_range
 from gis_service.ops.pgtools import OpsError
@@ -187,7 +187,7 @@ def export_audit(
     try:
         start, end = parse_range(since, until, settings.local_timezone)
     except OpsError as exc:
-        raise invalid(str(exc), since=since, until=until) from exc
+        raise Invalid(str(exc), since=since, until=until) from exc
     engine = request.app.state.engine
 
     def body():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from gis_service.hazards.models import OPEN_STATUSES
 from gis_service.hazards.sql import OVERDUE
+from gis_service.hazards.states import OPEN_STATUSES
 
 # Our tables: every ordinary table outside the system schemas that no extension owns
 # (spatial_ref_sys belongs to PostGIS and is not ours to count).

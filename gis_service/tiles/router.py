@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Request, Response
 
-from gis_service.deps import Conn
-from gis_service.errors import error_body
+from gis_service.http.deps import Conn
+from gis_service.http.errors import error_body
 from gis_service.ops.metrics import tile_cache
 from gis_service.tiles import schemas, service
 from gis_service.tiles.layers import LAYERS, MAX_ZOOM, MIN_ZOOM

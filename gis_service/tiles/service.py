@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from gis_service.errors import not_found
+from gis_service.errors import NotFound
 from gis_service.tiles import sql
 from gis_service.tiles.layers import LAYERS, THIN_CELLS_PER_SIDE, TileLayer
 
@@ -38,7 +38,7 @@ def get_layer(layer_id: str) -> TileLayer:
     layer = LAYERS.get(layer_id)
     if layer is None:
         known = list(LAYERS)
-        raise not_found(
+        raise NotFound(
             f"Unknown tile layer '{layer_id}'. Known layers: {', '.join(known)}.",
             layer=layer_id,
             known_layers=known,
@@ -50,7 +50,7 @@ def check_tile_address(z: int, x: int, y: int) -> None:
     """Refuse x or y outside the 2^z × 2^z grid of zoom ``z`` with a 404 (no such tile)."""
     n = 1 << z
     if not (0 <= x < n and 0 <= y < n):
-        raise not_found(
+        raise NotFound(
             f"Tile {z}/{x}/{y} does not exist: at zoom {z}, x and y run from 0 to {n - 1}.",
             z=z,
             x=x,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import TextClause, text
 
-from gis_service.hazards.models import CLOCK_STATUSES
+from gis_service.hazards.states import CLOCK_STATUSES
 
 # Overdue means the same here as in the hazard API: past due while the deadline clock runs.
 _CLOCK = ", ".join(f"'{s}'" for s in CLOCK_STATUSES)

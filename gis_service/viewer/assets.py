@@ -8,14 +8,8 @@ exposed. Our own script, stylesheet and HTML fragment live in ``web/src``.
 from __future__ import annotations
 
 import hashlib
-import os
 from functools import lru_cache
 from pathlib import Path
-
-from starlette.exceptions import HTTPException
-from starlette.responses import Response
-from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
 
 from gis_service.config import PROJECT_ROOT
 
@@ -88,25 +82,3 @@ def vendor_url(rel: str) -> str:
 def app_url(rel: str) -> str:
     """The URL of one of our own files, versioned."""
     return f"{APP_PREFIX}/{rel}?v={asset_version()}"
-
-
-class CachedStaticFiles(StaticFiles):
-    """StaticFiles that adds Cache-Control, and (with ``allow``) serves only listed folders."""
-
-    def __init__(self, *, directory: Path, allow: tuple[str, ...] | None = None) -> None:
-        super().__init__(directory=directory, check_dir=False)
-        self.allow = allow
-
-    async def check_config(self) -> None:
-        """No folder yet (``npm ci`` not run): answer 404s instead of failing."""
-        if Path(self.directory or "").is_dir():
-            await super().check_config()
-
-    async def get_response(self, path: str, scope: Scope) -> Response:
-        rel = path.replace(os.sep, "/")
-        if self.allow is not None and (".." in rel or not rel.startswith(self.allow)):
-            raise HTTPException(status_code=404)
-        response = await super().get_response(path, scope)
-        if response.status_code in (200, 304):
-            response.headers["Cache-Control"] = CACHE_CONTROL
-        return response

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.middleware.gzip import GZipMiddleware
 
-from gis_service.auth.access import PUBLIC, declare
 from gis_service.auth.deps import PUBLIC_READ
-from gis_service.deps import Conn
+from gis_service.http.deps import CatalogDep, Conn, SettingsDep
+from gis_service.http.routes import PUBLIC, declare
+from gis_service.http.static import CachedStaticFiles
 from gis_service.viewer import assets, service
 
 # The map is public, like the map data it shows: anyone may open it (writes go through the
@@ -43,13 +44,12 @@ def _state(request: Request, name: str, ttl: float) -> service.TimedCache:
     response_class=HTMLResponse,
     summary="The web map (网格地图): grids, facilities and hazards, click a grid for its leader",
 )
-def map_page(request: Request, conn: Conn) -> Response:
+def map_page(request: Request, conn: Conn, settings: SettingsDep, catalog: CatalogDep) -> Response:
     """The Folium/Leaflet web map. It embeds no data: tiles and JSON are fetched live."""
     missing = assets.missing_vendor_files()
     if missing:
         body = _MISSING_PAGE.format(missing=html.escape(", ".join(missing)))
         return HTMLResponse(body, status_code=503)
-    settings = request.app.state.settings
     bounds = _state(request, "viewer_bounds", service.BOUNDS_TTL_S).get(
         lambda: service.territory_bounds(conn)
     )
@@ -58,7 +58,7 @@ def map_page(request: Request, conn: Conn) -> Response:
     cached = getattr(request.app.state, "viewer_page", None)
     if cached is None or cached[0] != key:
         ui = UI_TEMPLATE.read_text(encoding="utf-8")
-        cached = (key, service.build_page(settings, request.app.state.catalog, bounds, ui))
+        cached = (key, service.build_page(settings, catalog, bounds, ui))
         request.app.state.viewer_page = cached
     return HTMLResponse(cached[1], headers={"Cache-Control": "no-cache"})
 
@@ -86,14 +86,21 @@ def install(app: FastAPI) -> None:
     app.mount(
         assets.VENDOR_PREFIX,
         GZipMiddleware(
-            assets.CachedStaticFiles(directory=assets.NODE_MODULES, allow=assets.VENDOR_DIRS),
+            CachedStaticFiles(
+                directory=assets.NODE_MODULES,
+                cache_control=assets.CACHE_CONTROL,
+                allow=assets.VENDOR_DIRS,
+            ),
             minimum_size=1024,
         ),
         name="vendor",
     )
     app.mount(
         assets.APP_PREFIX,
-        GZipMiddleware(assets.CachedStaticFiles(directory=assets.SRC_DIR), minimum_size=1024),
+        GZipMiddleware(
+            CachedStaticFiles(directory=assets.SRC_DIR, cache_control=assets.CACHE_CONTROL),
+            minimum_size=1024,
+        ),
         name="web",
     )
     for route in app.routes:

@@ -23,7 +23,7 @@ from folium.template import Template
 from sqlalchemy import Connection, text
 
 from gis_service.config import Settings
-from gis_service.hazards.models import CLOCK_STATUSES, OPEN_STATUSES, STATUS_NAMES_ZH
+from gis_service.hazards.states import CLOCK_STATUSES, OPEN_STATUSES, STATUS_NAMES_ZH
 from gis_service.layers.schemas import REPORT_CLASS_NAMES_ZH, SEVERITY_NAMES_ZH, Catalog
 from gis_service.tiles.layers import LAYERS
 from gis_service.viewer import assets

@@ -1,9 +1,11 @@
 """Lists shared by every domain: paging, output format (GeoJSON or CSV), links, and the
-streaming of bodies that PostgreSQL built (JSON via json_agg, CSV via COPY)."""
+sending of bodies that PostgreSQL built (JSON via json_agg, CSV via COPY). The SQL side of
+the same lists is gis_service.db.geojson."""
 
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
@@ -15,7 +17,8 @@ from sqlalchemy.dialects import postgresql
 
 from gis_service.config import Settings
 from gis_service.db import prepared
-from gis_service.responses import GeoJSONResponse
+from gis_service.http.deps import get_settings
+from gis_service.http.responses import GeoJSONResponse
 
 MAX_OFFSET = 1_000_000
 
@@ -33,7 +36,7 @@ class Page:
 
 
 async def page_query(
-    request: Request,
+    settings: Annotated[Settings, Depends(get_settings)],
     limit: Annotated[
         int | None,
         Query(ge=1, description="Page size; a value above the maximum is clamped to it."),
@@ -41,7 +44,6 @@ async def page_query(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
 ) -> Page:
     """Parse ``limit`` and ``offset``; a too-large limit is clamped, never refused."""
-    settings: Settings = request.app.state.settings
     size = settings.default_limit if limit is None else min(limit, settings.max_limit)
     return Page(size, offset)
 
@@ -97,8 +99,6 @@ def collection_response(
     The FeatureCollection comes from PostgreSQL as text; only the links are spliced in here,
     so no feature is parsed in Python.
     """
-    import json
-
     row = prepared.fetch(conn, stmt, {**params, **page.as_params()})[0]
     body, matched, returned = row[0], row[1], row[2]
     links = json.dumps(page_links(request, page, returned, matched), ensure_ascii=False)
@@ -127,32 +127,17 @@ def csv_response(
     )
 
 
-def geometry_json(column: str) -> str:
-    """SQL for a geometry as GeoJSON in the datum bound as :crs (plain ST_AsGeoJSON for WGS84)."""
-    return (
-        f"(CASE WHEN :crs = 'wgs84' THEN ST_AsGeoJSON({column}, 7)::json"
-        f" ELSE gis_geojson({column}, :crs)::json END)"
-    )
-
-
-def feature_collection_sql(matched_cte: str, feature: str, order: str) -> str:
-    """SQL returning (FeatureCollection text, numberMatched, numberReturned) for one page.
-
-    ``matched_cte`` is a SELECT of the rows that match (alias its table ``t``), ``feature``
-    the json_build_object of one Feature over ``t``, ``order`` the stable ORDER BY columns.
-    """
-    return f"""
-    WITH matched AS ({matched_cte}),
-    page AS (SELECT * FROM matched t ORDER BY {order} LIMIT :limit OFFSET :offset),
-    counts AS (SELECT (SELECT count(*) FROM matched) AS matched,
-                      (SELECT count(*) FROM page) AS returned)
-    SELECT json_build_object(
-               'type', 'FeatureCollection',
-               'numberMatched', counts.matched,
-               'numberReturned', counts.returned,
-               'features', coalesce((SELECT json_agg({feature} ORDER BY {order}) FROM page t),
-                                    '[]'::json)
-           )::text,
-           counts.matched, counts.returned
-      FROM counts
-    """
+def list_response(
+    conn: Connection,
+    request: Request,
+    page: Page,
+    fmt: OutputFormat,
+    statements: tuple[TextClause, TextClause],
+    params: dict[str, Any],
+    filename: str,
+) -> Response:
+    """A list as a GeoJSON page (``statements[0]``) or as CSV (``statements[1]``)."""
+    geojson, csv = statements
+    if fmt is OutputFormat.csv:
+        return csv_response(conn, csv, {**params, **page.as_params()}, filename)
+    return collection_response(conn, geojson, params, request, page)

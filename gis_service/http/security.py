@@ -10,7 +10,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gis_service.config import Settings
-from gis_service.errors import error_body
+from gis_service.http.errors import error_body
 
 # The policy of every page and response. The web map (Folium/Leaflet) needs its own inline
 # scripts and styles; basemap tiles come from a configurable host, so images may come from

@@ -1,0 +1,212 @@
+"""The HTTP side of hazards: the list filters, the list response (shared with
+/grids/{id}/hazards), and the body of a write: JSON, or multipart form fields plus photos."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gis_service.config import Settings
+from gis_service.errors import BadRequest, Invalid, PayloadTooLarge, UnsupportedMediaType
+from gis_service.geo.datums import Datum
+from gis_service.hazards import sql
+from gis_service.hazards.photos import Upload, check_count
+from gis_service.hazards.queries import HazardFilter, list_params
+from gis_service.hazards.schemas import ActionIn, ReportIn
+from gis_service.hazards.states import CLOSED_STATUSES, HAZARD_STATUSES, OPEN_STATUSES
+from gis_service.http.deps import BBoxDep, CatalogDep, Conn, NearDep, SettingsDep
+from gis_service.http.listing import OutputFormat, Page, list_response
+
+M = TypeVar("M", bound=BaseModel)
+
+# Text fields of a form are short; anything longer is not a field of ours.
+_MAX_FIELD_BYTES = 64 * 1024
+_MAX_FIELDS = 50
+
+
+def _validated(model: type[M], data: object) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors()]
+        raise RequestValidationError(errors) from None
+
+
+async def read_body(request: Request, model: type[M], settings: Settings) -> tuple[M, list[Upload]]:
+    """The body as ``model`` and the uploaded files (multipart only); 4xx with a clear message
+    for another content type, malformed JSON, too many or too large files."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        limit = settings.photo_max_count * settings.photo_max_bytes + 1024 * 1024
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > limit:
+            raise PayloadTooLarge(
+                f"The request is {int(length) / 1048576:.1f} MB; at most "
+                f"{settings.photo_max_count} photos of {settings.photo_max_bytes / 1048576:.0f} MB "
+                "each are accepted.",
+                code="body_too_large",
+                bytes=int(length),
+                max_bytes=limit,
+            )
+        try:
+            form = await request.form(
+                max_files=settings.photo_max_count,
+                max_fields=_MAX_FIELDS,
+                max_part_size=_MAX_FIELD_BYTES,
+            )
+        except StarletteHTTPException as exc:
+            if "files" in str(exc.detail).lower():
+                raise Invalid(
+                    f"At most {settings.photo_max_count} photos are accepted per report or step.",
+                    code="too_many_photos",
+                    max_count=settings.photo_max_count,
+                ) from None
+            raise BadRequest(f"The form could not be read: {exc.detail}", code="bad_form") from None
+        fields: dict[str, str] = {}
+        uploads: list[Upload] = []
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                data = await value.read(settings.photo_max_bytes + 1)
+                uploads.append(Upload(value.filename, data))
+            elif key in fields:
+                raise Invalid(f"Form field {key!r} is given twice.")
+            elif value != "":
+                fields[key] = value
+        check_count(len(uploads), settings)
+        return _validated(model, fields), uploads
+    if ctype in ("application/json", "") or ctype.endswith("+json"):
+        raw = await request.body()
+        try:
+            data = json.loads(raw) if raw else None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"The body is not valid JSON: {exc}.", code="bad_json") from None
+        if not isinstance(data, dict):
+            raise Invalid("The body must be a JSON object.")
+        return _validated(model, data), []
+    raise UnsupportedMediaType(
+        f"Send application/json, or multipart/form-data with photos (or a plain "
+        f"application/x-www-form-urlencoded form); got {ctype!r}.",
+        content_type=ctype,
+    )
+
+
+async def report_body(request: Request, settings: SettingsDep) -> tuple[ReportIn, list[Upload]]:
+    """The report and its photo files."""
+    return await read_body(request, ReportIn, settings)
+
+
+async def action_body(request: Request, settings: SettingsDep) -> tuple[ActionIn, list[Upload]]:
+    """The move and its photo files."""
+    return await read_body(request, ActionIn, settings)
+
+
+def json_or_multipart_body(model: type[BaseModel], required: list[str]) -> dict:
+    """OpenAPI request body of an endpoint that takes JSON, or the same as multipart + photos."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": model.model_json_schema()},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "description": "The same fields as text, plus up to 5 files in 'photos'.",
+                        "properties": {
+                            **{k: {"type": "string"} for k in model.model_fields},
+                            "photos": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                            },
+                        },
+                        "required": required,
+                    }
+                },
+            },
+        }
+    }
+
+
+# ---- lists ------------------------------------------------------------------------------------
+def _csv_list(raw: str | None, allowed: tuple[str, ...] | None, name: str) -> list[str] | None:
+    if raw is None or raw == "":
+        return None
+    items = [x.strip() for x in raw.split(",") if x.strip()]
+    if allowed is not None:
+        bad = [x for x in items if x not in allowed]
+        if bad:
+            raise Invalid(
+                f"Unknown {name}: {', '.join(bad)}. Allowed: {', '.join(allowed)}.", **{name: bad}
+            )
+    return items
+
+
+def status_list(raw: str | None) -> list[str] | None:
+    """Expand ``open``/``closed``/``all`` and check status names."""
+    if raw in (None, "", "all"):
+        return None
+    out: list[str] = []
+    for item in raw.split(","):
+        item = item.strip()
+        if item == "open":
+            out.extend(OPEN_STATUSES)
+        elif item == "closed":
+            out.extend(CLOSED_STATUSES)
+        else:
+            out.extend(_csv_list(item, HAZARD_STATUSES, "status") or [])
+    return out
+
+
+async def hazard_filter_query(
+    catalog: CatalogDep,
+    bbox: BBoxDep,
+    near: NearDep,
+    status: Annotated[
+        str | None,
+        Query(
+            description="open, closed, all, or a comma list of states (reported, accepted, "
+            "rejected, dispatched, in_progress, resolved, verified, closed)."
+        ),
+    ] = None,
+    category: Annotated[
+        str | None, Query(description="Comma list of hazard-category codes.")
+    ] = None,
+    grid: Annotated[
+        int | None, Query(ge=1, description="Only hazards routed into this grid's subtree.")
+    ] = None,
+    since: Annotated[datetime | None, Query(description="Reported at or after (ISO 8601).")] = None,
+    until: Annotated[datetime | None, Query(description="Reported before (ISO 8601).")] = None,
+    overdue: Annotated[bool | None, Query(description="Only overdue (true) or not.")] = None,
+) -> HazardFilter:
+    """Parse every hazard-list filter."""
+    if since and until and since >= until:
+        raise Invalid("since must be before until.", since=str(since), until=str(until))
+    return HazardFilter(
+        statuses=status_list(status),
+        categories=_csv_list(category, tuple(catalog.hazard_categories), "category"),
+        grid=grid,
+        bbox=bbox,
+        near=near,
+        since=since,
+        until=until,
+        overdue=overdue,
+    )
+
+
+FilterDep = Annotated[HazardFilter, Depends(hazard_filter_query)]
+
+
+def hazard_list(
+    conn: Conn, request: Request, flt: HazardFilter, page: Page, fmt: OutputFormat, crs: Datum
+) -> Response:
+    """A hazard list as GeoJSON or CSV (for /hazards and /grids/{id}/hazards)."""
+    statements = (sql.HAZARD_LIST, sql.HAZARD_LIST_CSV)
+    params = list_params(flt, crs)
+    return list_response(conn, request, page, fmt, statements, params, "hazards")

@@ -1,0 +1,81 @@
+"""A hazard's history: one event per step, with the step's photos (rows and files), written
+inside the caller's transaction."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection
+
+from gis_service.auth.principal import Principal
+from gis_service.config import Settings
+from gis_service.hazards import photos as photo_store
+from gis_service.hazards import sql
+from gis_service.hazards.photos import Photo
+
+
+def record_event(
+    conn: Connection,
+    hazard_id: int,
+    action: str,
+    from_status: str | None,
+    to_status: str | None,
+    principal: Principal,
+    note: str | None,
+    data: dict[str, Any],
+) -> int:
+    """Append one step to the hazard's history; returns the event id."""
+    return conn.execute(
+        sql.INSERT_EVENT,
+        {
+            "hazard_id": hazard_id,
+            "action": action,
+            "from_status": from_status,
+            "to_status": to_status,
+            "actor_person_id": principal.person_id,
+            "actor_name": principal.name,
+            "note": note,
+            "data": json.dumps(data, ensure_ascii=False, default=str),
+        },
+    ).scalar_one()
+
+
+def store_photos(
+    conn: Connection,
+    settings: Settings,
+    hazard_id: int,
+    event_id: int,
+    photos: list[Photo],
+    uploaded_by: str,
+) -> tuple[list[str], list[Path]]:
+    """Rows and files of a step's photos; the folders are returned for cleanup on rollback."""
+    ids: list[str] = []
+    folders: list[Path] = []
+    try:
+        for position, photo in enumerate(photos):
+            conn.execute(
+                sql.INSERT_PHOTO,
+                {
+                    "id": photo.id,
+                    "hazard_id": hazard_id,
+                    "event_id": event_id,
+                    "position": position,
+                    "content_type": photo.content_type,
+                    "bytes": len(photo.original),
+                    "width": photo.width,
+                    "height": photo.height,
+                    "sha256": photo.sha256,
+                    "original_name": photo.original_name,
+                    "had_exif": photo.had_exif,
+                    "had_gps": photo.had_gps,
+                    "uploaded_by": uploaded_by,
+                },
+            )
+            folders.append(photo_store.write(settings, hazard_id, photo))
+            ids.append(str(photo.id))
+    except BaseException:
+        photo_store.discard(folders)
+        raise
+    return ids, folders

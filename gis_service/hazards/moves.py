@@ -1,0 +1,310 @@
+"""The moves of the closed loop with no HTTP: lock the hazard, authorise, check the version
+and the state, set what the move sets, and record the event, its photos and the audit row,
+all in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Row
+
+from gis_service.auth.audit import record
+from gis_service.auth.principal import Principal
+from gis_service.config import Settings
+from gis_service.db.transaction import transaction
+from gis_service.errors import (
+    Conflict,
+    Invalid,
+    NotFound,
+    PreconditionRequired,
+    StaleVersion,
+)
+from gis_service.hazards import photos as photo_store
+from gis_service.hazards import sql
+from gis_service.hazards.history import record_event, store_photos
+from gis_service.hazards.photos import Photo
+from gis_service.hazards.policy import authorize_move, moves_for, principal_tag
+from gis_service.hazards.schemas import ActionIn
+from gis_service.hazards.states import CLOSED_STATUSES, STATUS_NAMES_ZH
+from gis_service.hazards.versions import etag
+from gis_service.hazards.workflow import allowed_actions, is_allowed, target_status
+
+
+@dataclass
+class MoveResult:
+    """A move that was made: the hazard, its new state and version, the event."""
+
+    hazard_id: int
+    action: str
+    from_status: str
+    to_status: str
+    version: int
+    event_id: int
+    photo_ids: list[str]
+
+
+def _lookup_ref(conn: Connection, ref: str) -> Row | None:
+    """A hazard by id or public code."""
+    as_id = int(ref) if ref.isdigit() and len(ref) < 19 else None
+    return conn.execute(sql.HAZARD_REF, {"id": as_id, "code": ref}).first()
+
+
+def _unused_fields(action: str, body: ActionIn) -> None:
+    """422 for fields that the action does not take (a typo must not pass silently)."""
+    takes = {
+        "dispatch": {"assignee_person_id", "assignee_department"},
+        "escalate": {"assignee_department"},
+        "mark_duplicate": {"duplicate_of"},
+    }.get(action, set())
+    sent = {
+        f
+        for f in ("assignee_person_id", "assignee_department", "duplicate_of")
+        if getattr(body, f) is not None
+    }
+    extra = sorted(sent - takes)
+    if extra:
+        raise Invalid(
+            f"'{action}' does not take {', '.join(extra)}.", action=action, unexpected=extra
+        )
+
+
+def _department(conn: Connection, code: str) -> Row:
+    row = conn.execute(sql.DEPARTMENT, {"code": code}).first()
+    if row is None or not row.active:
+        raise Invalid(f"No active department has the code {code!r}.", assignee_department=code)
+    return row
+
+
+def _escalation_target(conn: Connection, hazard: Row) -> dict[str, Any]:
+    """The leader of the grid above the level the case sits at now (吹哨 upwards)."""
+    last = conn.execute(sql.LAST_ESCALATION_GRID, {"id": hazard.id}).scalar()
+    grid = last or hazard.grid_id
+    for _ in range(8):  # deeper than any hierarchy: street › community › grid › micro-grid
+        if grid is None:
+            break
+        parent = conn.execute(sql.PARENT_LEADER, {"grid": grid}).first()
+        if parent is None:
+            break
+        if parent.person_id is not None and parent.person_id != hazard.assignee_person_id:
+            return {
+                "to_grid_id": parent.grid_id,
+                "to_grid": f"{parent.name} ({parent.code})",
+                "assignee_person_id": parent.person_id,
+                "assignee_name": parent.person_name,
+            }
+        grid = parent.grid_id
+    raise Conflict(
+        "There is no grid leader above this case to escalate to; name a department with "
+        "assignee_department (社区吹哨、部门报到).",
+        code="nowhere_to_escalate",
+        hazard_id=hazard.id,
+    )
+
+
+def _changes(
+    conn: Connection, settings: Settings, hazard: Row, body: ActionIn, principal: Principal
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The columns a move sets and the event data it records; 4xx for a bad move body."""
+    action = body.action
+    now: datetime = hazard.now
+    cols: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    if action in ("reject", "fail_verification", "reopen") and not body.note:
+        raise Invalid(f"'{action}' needs a note saying why.", action=action)
+    if action == "accept":
+        cols["accepted_at"] = now
+    elif action == "dispatch":
+        if body.assignee_person_id is None and body.assignee_department is None:
+            raise Invalid(
+                "dispatch needs assignee_person_id or assignee_department (or both).",
+                action=action,
+            )
+        person_id = dept_id = None
+        if body.assignee_person_id is not None:
+            person = conn.execute(sql.PERSON, {"id": body.assignee_person_id}).first()
+            if person is None or not person.active:
+                raise Invalid(
+                    f"No active person has the id {body.assignee_person_id}.",
+                    assignee_person_id=body.assignee_person_id,
+                )
+            person_id = person.id
+            data["assignee"] = {"id": person.id, "name": person.name}
+        if body.assignee_department is not None:
+            dept = _department(conn, body.assignee_department)
+            dept_id = dept.id
+            data["assignee_department"] = {"code": dept.code, "name": dept.name_zh}
+        cols["assignee_person_id"] = person_id
+        cols["assignee_department_id"] = dept_id
+        if hazard.status == "accepted":
+            # The deadline clock starts at the first dispatch; a re-dispatch keeps it.
+            cols["dispatched_at"] = now
+            cols["due_at"] = now + timedelta(hours=hazard.sla_hours)
+            data["due_at"] = cols["due_at"].isoformat()
+    elif action == "escalate":
+        if body.assignee_department is not None:
+            dept = _department(conn, body.assignee_department)
+            cols["assignee_department_id"] = dept.id
+            cols["assignee_person_id"] = None
+            data["assignee_department"] = {"code": dept.code, "name": dept.name_zh}
+        else:
+            target = _escalation_target(conn, hazard)
+            cols["assignee_person_id"] = target["assignee_person_id"]
+            cols["assignee_department_id"] = None
+            data.update(target)
+        if hazard.dispatched_at is None:
+            cols["dispatched_at"] = now
+        if hazard.due_at is None:
+            cols["due_at"] = now + timedelta(hours=hazard.sla_hours)
+    elif action == "resolve":
+        cols["resolved_at"] = now
+    elif action == "verify":
+        cols["verified_at"] = now
+    elif action == "fail_verification":
+        cols["resolved_at"] = None
+    elif action == "close":
+        cols["closed_at"] = now
+    elif action == "reopen":
+        days = settings.hazard_reopen_days
+        if hazard.closed_at is None or now - hazard.closed_at > timedelta(days=days):
+            raise Conflict(
+                f"A closed hazard may be reopened within {days} days of closing; this one was "
+                f"closed on {hazard.closed_at:%Y-%m-%d}. Report it again instead.",
+                code="reopen_window_passed",
+                closed_at=hazard.closed_at.isoformat() if hazard.closed_at else None,
+                reopen_days=days,
+            )
+        cols.update(
+            closed_at=None,
+            verified_at=None,
+            resolved_at=None,
+            due_at=None,
+            dispatched_at=None,
+            assignee_person_id=None,
+            assignee_department_id=None,
+            duplicate_of_id=None,
+        )
+    elif action == "mark_duplicate":
+        if body.duplicate_of is None:
+            raise Invalid("mark_duplicate needs duplicate_of: the id or code of the original.")
+        other = _lookup_ref(conn, body.duplicate_of)
+        if other is None:
+            raise Invalid(
+                f"No hazard {body.duplicate_of!r} to mark this one a duplicate of.",
+                duplicate_of=body.duplicate_of,
+            )
+        if other.id == hazard.id:
+            raise Invalid("A hazard cannot be a duplicate of itself.", duplicate_of=other.id)
+        if other.status in CLOSED_STATUSES:
+            raise Conflict(
+                f"{other.public_code} is {other.status}; mark a duplicate of an open hazard.",
+                code="duplicate_target_closed",
+                duplicate_of=other.id,
+                status=other.status,
+            )
+        cols["duplicate_of_id"] = other.id
+        cols["closed_at"] = now
+        data["duplicate_of"] = {"id": other.id, "public_code": other.public_code}
+    elif action == "comment":
+        pass
+    return cols, data
+
+
+def apply_move(
+    conn: Connection,
+    *,
+    settings: Settings,
+    principal: Principal,
+    hazard_id: int,
+    body: ActionIn,
+    if_match: int | None,
+    photos: list[Photo],
+    ip: str | None,
+) -> MoveResult:
+    """Make one move in one transaction: lock, authorise, check version and state, update
+    (compare-and-set on version), record the event, its photos and the audit row."""
+    action = body.action
+    _unused_fields(action, body)
+    written: list[Path] = []
+    try:
+        with transaction(conn):
+            hazard = conn.execute(
+                sql.LOCK_HAZARD,
+                {"id": hazard_id},
+            ).first()
+            if hazard is None:
+                raise NotFound(f"Hazard {hazard_id} does not exist.", id=hazard_id)
+            authorize_move(principal, hazard, action)
+            expected = if_match if if_match is not None else body.version
+            if expected is None:
+                raise PreconditionRequired(
+                    "Send If-Match with the hazard's ETag (from GET /api/v1/hazards/{id}) or a "
+                    "version field, so that two people cannot overwrite each other's moves.",
+                    version=hazard.version,
+                    etag=etag(hazard.version),
+                )
+            if expected != hazard.version:
+                raise StaleVersion(
+                    f"Hazard {hazard.public_code} has changed since you loaded it (you sent "
+                    f"version {expected}, it is now {hazard.version}). Reload it and decide "
+                    "again.",
+                    version=hazard.version,
+                    etag=etag(hazard.version),
+                    sent=expected,
+                )
+            if not is_allowed(action, hazard.status):
+                allowed = allowed_actions(hazard.status)
+                raise Conflict(
+                    f"'{action}' is not possible while the hazard is {hazard.status} "
+                    f"({STATUS_NAMES_ZH[hazard.status]}). Allowed now: {', '.join(allowed)}.",
+                    code="move_not_allowed",
+                    status=hazard.status,
+                    action=action,
+                    allowed=allowed,
+                    allowed_for_you=moves_for(principal, hazard),
+                )
+            if action == "comment" and not body.note and not photos:
+                raise Invalid("A comment needs a note or photos.")
+            cols, data = _changes(conn, settings, hazard, body, principal)
+            to_status = target_status(action, hazard.status)
+            sets = list(cols)  # column names are ours, never the client's
+            new_version = conn.execute(
+                sql.move_statement(sets),
+                {
+                    "status": to_status,
+                    "id": hazard.id,
+                    "version": hazard.version,
+                    **{f"c_{k}": v for k, v in cols.items()},
+                },
+            ).scalar()
+            if new_version is None:  # pragma: no cover - the row lock makes this unreachable
+                raise StaleVersion("The hazard changed meanwhile; reload.", version=hazard.version)
+            data["principal"] = principal_tag(principal)
+            event_id = record_event(
+                conn, hazard.id, action, hazard.status, to_status, principal, body.note, data
+            )
+            photo_ids, written = store_photos(
+                conn, settings, hazard.id, event_id, photos, principal_tag(principal)
+            )
+            before = {"status": hazard.status, "version": hazard.version}
+            before.update({k: getattr(hazard, k, None) for k in cols if hasattr(hazard, k)})
+            after = {"status": to_status, "version": new_version, **cols}
+            if photo_ids:
+                after["photos"] = photo_ids
+            record(
+                conn,
+                principal,
+                f"hazard.{action}",
+                "hazard",
+                hazard.id,
+                before,
+                after,
+                hazard.grid_id,
+                ip,
+            )
+    except BaseException:
+        photo_store.discard(written)
+        raise
+    return MoveResult(hazard.id, action, hazard.status, to_status, new_version, event_id, photo_ids)

@@ -1,0 +1,60 @@
+"""The states of a hazard, which of them are open, and when the deadline clock runs; in
+Python and as SQL, so every query and check uses the same lists."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+# Mirrors the CHECK constraint hazards_status of migration 0001 (a test compares them).
+HAZARD_STATUSES = (
+    "reported",
+    "accepted",
+    "rejected",
+    "dispatched",
+    "in_progress",
+    "resolved",
+    "verified",
+    "closed",
+)
+CLOSED_STATUSES = ("closed", "rejected")
+OPEN_STATUSES = tuple(s for s in HAZARD_STATUSES if s not in CLOSED_STATUSES)
+# The states in which the deadline clock runs: past due_at, the hazard is overdue.
+CLOCK_STATUSES = ("accepted", "dispatched", "in_progress")
+STATUS_NAMES_ZH = {
+    "reported": "已上报",
+    "accepted": "已立案",
+    "rejected": "不予立案",
+    "dispatched": "已派遣",
+    "in_progress": "处置中",
+    "resolved": "已反馈",
+    "verified": "已核查",
+    "closed": "已结案",
+}
+
+# Where a report comes from, and the note its first history step carries.
+SOURCE_NOTES = {
+    "patrol": "网格员巡查发现上报",
+    "resident": "群众上报",
+    "camera": "视频监控发现上报",
+    "hotline": "12345热线转办",
+    "superior": "上级交办",
+}
+
+
+def sql_list(values: Iterable[str]) -> str:
+    """A SQL list of our own constants, such as ``('closed', 'rejected')`` (no user input)."""
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+CLOSED_SQL = sql_list(CLOSED_STATUSES)
+CLOCK_SQL = sql_list(CLOCK_STATUSES)
+
+
+def open_sql(alias: str) -> str:
+    """SQL: is the hazard row ``alias`` open (neither closed nor rejected)?"""
+    return f"{alias}.status NOT IN {CLOSED_SQL}"
+
+
+def overdue_sql(alias: str) -> str:
+    """SQL: is the hazard row ``alias`` overdue (past due_at while the clock runs)?"""
+    return f"({alias}.due_at < now() AND {alias}.status IN {CLOCK_SQL})"

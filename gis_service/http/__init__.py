@@ -1,0 +1,1 @@
+"""The HTTP layer: dependencies, lists, responses, forms, errors, hardening, route docs."""

@@ -1,0 +1,194 @@
+"""Dependencies shared by every router: the app's settings, catalog and database, and the
+common query parsers (crs, a point, at, bbox, near, unknown parameters)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy import Connection, Engine
+
+from gis_service.config import Settings
+from gis_service.errors import BadRequest, Invalid
+from gis_service.geo.areas import MAX_RADIUS_M, BBox, Near, parse_bbox, parse_lonlat
+from gis_service.geo.datums import Datum, to_wgs84
+from gis_service.instants import parse_instant
+from gis_service.layers.schemas import Catalog
+
+# The query parsers below are async on purpose: they only parse, and FastAPI runs a sync
+# dependency in the thread pool, a hand-off that costs more than the parsing itself.
+
+
+def settings_of(request: Request) -> Settings:
+    """The app's settings (the one place that reads them off the app)."""
+    return request.app.state.settings
+
+
+async def get_settings(request: Request) -> Settings:
+    """The app's settings."""
+    return settings_of(request)
+
+
+async def get_catalog(request: Request) -> Catalog:
+    """The app's layer catalog (facility types, hazard categories, departments)."""
+    return request.app.state.catalog
+
+
+async def get_engine(request: Request) -> Engine:
+    """The app's engine, for work that needs a connection of its own (rate limits, imports)."""
+    return request.app.state.engine
+
+
+def get_conn(request: Request) -> Iterator[Connection]:
+    """A pooled connection for one request; reads run in autocommit-free read transactions."""
+    with request.app.state.engine.connect() as conn:
+        yield conn
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+Conn = Annotated[Connection, Depends(get_conn)]
+
+
+@dataclass(frozen=True)
+class PointQuery:
+    """A point from the query string, already converted to WGS84."""
+
+    lon: float
+    lat: float
+    crs: Datum
+    input_lon: float
+    input_lat: float
+
+
+async def crs_query(
+    crs: Annotated[
+        Datum,
+        Query(
+            description="Datum of coordinates in the request and the response: wgs84 (GPS, "
+            "default), gcj02 (AMap, Tencent, WeChat) or bd09 (Baidu)."
+        ),
+    ] = Datum.wgs84,
+) -> Datum:
+    """Parse ``crs``, shared by every parser that reads or writes coordinates."""
+    return crs
+
+
+Crs = Annotated[Datum, Depends(crs_query)]
+
+
+async def point_query(
+    lon: Annotated[float, Query(ge=-180, le=180, description="Longitude in degrees.")],
+    lat: Annotated[float, Query(ge=-90, le=90, description="Latitude in degrees.")],
+    crs: Crs,
+) -> PointQuery:
+    """Parse ``lon`` and ``lat`` (in the datum ``crs``) and convert the point to WGS84."""
+    wlon, wlat = to_wgs84(lon, lat, crs)
+    return PointQuery(float(wlon), float(wlat), crs, lon, lat)
+
+
+def instant_param(raw: str | None, name: str) -> datetime | None:
+    """A date or ISO 8601 date-time parameter (see gis_service.instants); 422 when bad."""
+    if raw is None:
+        return None
+    try:
+        return parse_instant(raw)
+    except ValueError as exc:
+        raise Invalid(
+            f"Parameter '{name}' must be a date (YYYY-MM-DD) or an ISO 8601 datetime.",
+            **{name: raw},
+        ) from exc
+
+
+async def at_query(
+    at: Annotated[
+        str | None,
+        Query(
+            description="Answer as of this date or ISO 8601 time (grids valid then); default: now.",
+            examples=["2026-01-01"],
+        ),
+    ] = None,
+) -> datetime | None:
+    """Parse ``at`` as a date (midnight UTC) or an ISO 8601 datetime."""
+    return instant_param(at, "at")
+
+
+At = Annotated[datetime | None, Depends(at_query)]
+
+
+async def bbox_query(
+    settings: Annotated[Settings, Depends(get_settings)],
+    crs: Crs,
+    bbox: Annotated[
+        str | None,
+        Query(
+            description="minLon,minLat,maxLon,maxLat (in the datum given by crs).",
+            examples=["113.60,34.70,113.65,34.74"],
+        ),
+    ] = None,
+) -> BBox | None:
+    """Parse the optional ``bbox`` query parameter (its area capped by the settings)."""
+    if bbox is None:
+        return None
+    return parse_bbox(bbox, settings.max_bbox_area_km2, crs)
+
+
+BBoxDep = Annotated[BBox | None, Depends(bbox_query)]
+
+
+def _declared_query_names(dependant) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _declared_query_names(sub)
+    return names
+
+
+# Accepted on every route: Open311 clients send their API key as a query parameter.
+GLOBAL_QUERY_PARAMS = frozenset({"api_key"})
+
+
+async def reject_unknown_query(request: Request) -> None:
+    """400 for a query parameter the route does not declare: a typo must not pass silently."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    allowed = getattr(route, "_gis_allowed_query", None)
+    if allowed is None:
+        allowed = _declared_query_names(dependant)
+        route._gis_allowed_query = allowed
+    unknown = sorted(set(request.query_params) - allowed - GLOBAL_QUERY_PARAMS)
+    if unknown:
+        raise BadRequest(
+            f"Unknown query parameter(s): {', '.join(unknown)}. "
+            f"This endpoint takes: {', '.join(sorted(allowed)) or 'none'}.",
+            unknown=unknown,
+            allowed=sorted(allowed),
+        )
+
+
+async def near_query(
+    crs: Crs,
+    near: Annotated[
+        str | None,
+        Query(
+            description="lon,lat of a centre (in the datum crs); use with radius.",
+            examples=["113.64,34.72"],
+        ),
+    ] = None,
+    radius: Annotated[
+        float, Query(gt=0, le=MAX_RADIUS_M, description="Radius around near, in metres.")
+    ] = 250.0,
+) -> Near | None:
+    """Parse ``near=lon,lat`` and ``radius`` (metres, measured on the spheroid)."""
+    if near is None:
+        return None
+    lon, lat = parse_lonlat(near, crs)
+    return Near(lon, lat, radius)
+
+
+NearDep = Annotated[Near | None, Depends(near_query)]

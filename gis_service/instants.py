@@ -1,0 +1,39 @@
+"""The one parser of dates and times that requests and commands carry.
+
+A date (``2026-01-01``) names midnight UTC, or the whole UTC day where a span is wanted
+(OGC ``datetime``); an ISO 8601 / RFC 3339 date-time keeps its offset and is taken as UTC
+when it names none. Callers wrap the ``ValueError`` in the error their protocol wants.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+# The last moment of a day that has a successor; the day 9999-12-31 ends at datetime.max.
+_LAST_MOMENT = datetime.max.replace(tzinfo=UTC)
+
+
+def _is_date(raw: str) -> bool:
+    return len(raw) == 10
+
+
+def parse_instant(raw: str, zone: tzinfo = UTC) -> datetime:
+    """A date (midnight UTC) or an ISO 8601 date-time (UTC when it names no zone).
+
+    People in the office type local wall-clock times (``restore --until``, audit export):
+    those callers pass their ``zone``, which then stands in for UTC in both rules."""
+    if _is_date(raw):
+        return datetime.combine(date.fromisoformat(raw), time(), tzinfo=zone)
+    parsed = datetime.fromisoformat(raw)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
+
+
+def instant_span(raw: str) -> tuple[datetime, datetime]:
+    """The first and last moment ``raw`` names: a whole day for a date, else (t, t)."""
+    start = parse_instant(raw)
+    if not _is_date(raw):
+        return start, start
+    try:
+        return start, start + timedelta(days=1) - timedelta(microseconds=1)
+    except OverflowError:
+        return start, _LAST_MOMENT
