@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from gis_service.db import migrate  # noqa: E402
 from gis_service.db.cluster import Cluster  # noqa: E402
 from gis_service.db.engine import make_engine  # noqa: E402
-from gis_service.imports.load import ImportOptions, run_import  # noqa: E402
+from gis_service.interchange.load import ImportOptions, run_import  # noqa: E402
 
 LON0, LAT0, STEP = 113.70, 34.62, 0.0005  # ~45 m × 55 m squares east of 二七区
 

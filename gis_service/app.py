@@ -12,6 +12,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from gis_service import __version__
 from gis_service.auth.deps import ANYONE, PUBLIC_READ
 from gis_service.auth.router import router as auth_router
+from gis_service.catalog import load_catalog
 from gis_service.config import Settings
 from gis_service.db.engine import make_engine, resolve_url
 from gis_service.facilities.router import router as facilities_router
@@ -21,8 +22,7 @@ from gis_service.http.errors import install_error_handlers
 from gis_service.http.observability import install_observability
 from gis_service.http.routes import document_access
 from gis_service.http.security import install_security
-from gis_service.imports.router import router as imports_router
-from gis_service.layers.service import load_catalog
+from gis_service.interchange.router import router as interchange_router
 from gis_service.ogc.router import router as ogc_router
 from gis_service.open311.router import router as open311_router
 from gis_service.ops import metrics
@@ -72,10 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     public = [Depends(PUBLIC_READ)]
     # /health is liveness: it must answer without the database (anonymous callers need none).
     app.include_router(system_router, dependencies=[Depends(anyone_alive)])
-    # Imports, exports, coverage check, changes feed, reassign: declared per route, and
-    # before the grids router so /grids/check is not taken for /grids/{grid_id}.
-    app.include_router(imports_router)
-    app.include_router(grids_router, dependencies=public)
+    # Grids mix public reads with staff-only reassignment; each route declares its own.
+    app.include_router(grids_router)
     app.include_router(facilities_router, dependencies=public)
     # Hazards mix public reads with reports and staff moves: the router admits anyone and
     # each write route adds its own, stricter require(...).
@@ -83,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ogc_router, dependencies=public)
     app.include_router(tiles_router, dependencies=public)
     app.include_router(auth_router)
+    app.include_router(interchange_router)  # imports and exports: declared per route
     app.include_router(open311_router)  # declared per route; errors in the Open311 form
     app.include_router(ops_router)  # /metrics, /ready, audit export: declared per route
     install_viewer(app)

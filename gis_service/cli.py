@@ -12,8 +12,10 @@ import typer
 
 from gis_service.auth.cli import keys_app, users_app
 from gis_service.config import Settings
+from gis_service.console import fail
 from gis_service.db.cluster import ClusterError
-from gis_service.imports.cli import export_app, grids_app, import_app
+from gis_service.grids.cli import grids_app
+from gis_service.interchange.cli import export_app, import_app
 from gis_service.ops.cli import audit_app, backup_app, doctor, photos_app, pitr_app, restore
 
 app = typer.Typer(
@@ -33,7 +35,7 @@ app.add_typer(layers_app, name="layers")
 app.add_typer(pg_app, name="pg")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
-# `import` is a Python keyword, hence import_app; the commands live in gis_service/imports.
+# `import` is a Python keyword, hence import_app; the commands live in gis_service/interchange.
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
 app.add_typer(grids_app, name="grids")
@@ -46,11 +48,6 @@ app.add_typer(photos_app, name="photos")
 app.add_typer(audit_app, name="audit")
 
 
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
-
-
 def _settings() -> Settings:
     return Settings()
 
@@ -61,7 +58,7 @@ def _engine():
     try:
         return make_engine(resolve_url(_settings(), start=True), pool_size=2)
     except ClusterError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @app.command()
@@ -81,8 +78,8 @@ def serve(
     import uvicorn
 
     from gis_service.app import create_app
+    from gis_service.catalog import LayerError
     from gis_service.http.observability import configure_logging
-    from gis_service.layers.service import LayerError
     from gis_service.runtime import prepare
 
     configure_logging(settings)
@@ -94,7 +91,7 @@ def serve(
     try:
         prepared = prepare(settings, load_demo=demo)
     except (ClusterError, LayerError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     prepared.engine.dispose()
     where = "DATABASE_URL" if settings.database_url else f"embedded cluster in {settings.data_path}"
     typer.echo(
@@ -127,7 +124,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     try:
         pre = backup_before_upgrade(engine, _settings())
     except OpsError as exc:
-        _fail(f"the backup before migrating failed, nothing was migrated: {exc}")
+        fail(f"the backup before migrating failed, nothing was migrated: {exc}")
     if pre:
         typer.echo(f"backed up before migrating: {pre['archive']}")
     migrate.upgrade(engine, revision)
@@ -166,7 +163,7 @@ def demo_load(
     seed: Annotated[int | None, typer.Option(help="Generator seed (GIS_DEMO_SEED).")] = None,
 ) -> None:
     """Load the demo district (idempotent: a second run changes nothing)."""
-    from gis_service.layers.service import LayerError
+    from gis_service.catalog import LayerError
     from gis_service.runtime import prepare
 
     settings = _settings()
@@ -175,7 +172,7 @@ def demo_load(
     try:
         prepared = prepare(settings, load_demo=False)
     except (ClusterError, LayerError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     from gis_service.demo.loader import load_demo
 
     t0 = time.perf_counter()
@@ -197,16 +194,16 @@ def demo_generate(
     hazards: Annotated[int, typer.Option(help="How many hazards.")] = 200_000,
 ) -> None:
     """Build a city-sized dataset (~100k micro-grids) for benchmarks; replaces the last one."""
+    from gis_service.catalog import LayerError
     from gis_service.demo.city import generate_city
-    from gis_service.layers.service import LayerError
     from gis_service.runtime import prepare
 
     if scale != "city":
-        _fail(f"unknown scale {scale!r}; use --scale city")
+        fail(f"unknown scale {scale!r}; use --scale city")
     try:
         prepared = prepare(_settings(), load_demo=False)
     except (ClusterError, LayerError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     result = generate_city(prepared.engine, facilities, hazards, progress=typer.echo)
     typer.echo(json.dumps(result, indent=2))
 
@@ -216,13 +213,13 @@ def layers_check(
     path: Annotated[Path | None, typer.Argument(help="Layers folder (GIS_LAYERS_DIR).")] = None,
 ) -> None:
     """Validate every YAML file in layers/; errors name the file and the field."""
-    from gis_service.layers.service import LayerError, load_catalog
+    from gis_service.catalog import LayerError, load_catalog
 
     folder = path or _settings().layers_dir
     try:
         catalog = load_catalog(folder)
     except LayerError as exc:
-        _fail(f"{folder} has problems:\n{exc}")
+        fail(f"{folder} has problems:\n{exc}")
     typer.echo(
         f"{folder}: {len(catalog.facility_types)} facility types, "
         f"{len(catalog.hazard_categories)} hazard categories, "
@@ -235,7 +232,7 @@ def _cluster():
 
     settings = _settings()
     if settings.database_url:
-        _fail("DATABASE_URL is set, so the service uses that database and no embedded cluster.")
+        fail("DATABASE_URL is set, so the service uses that database and no embedded cluster.")
     return cluster_for(settings)
 
 
@@ -247,7 +244,7 @@ def pg_start() -> None:
         started = cluster.start()
         url = cluster.ensure_database()
     except ClusterError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(("started" if started else "already running") + f": {url}")
 
 
@@ -257,7 +254,7 @@ def pg_stop() -> None:
     try:
         stopped = _cluster().stop()
     except ClusterError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo("stopped" if stopped else "not running")
 
 
@@ -268,7 +265,7 @@ def pg_status() -> None:
     try:
         state = cluster.status()
     except ClusterError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"status:  {state}")
     typer.echo(f"folder:  {cluster.home}")
     if state != "absent":

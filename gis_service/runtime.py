@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from gis_service.catalog import load_catalog, sync_catalog
+from gis_service.catalog.schemas import Catalog
 from gis_service.config import Settings
 from gis_service.db import migrate
 from gis_service.db.engine import make_engine, resolve_url
-from gis_service.layers.schemas import Catalog
-from gis_service.layers.service import load_catalog, sync_catalog
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ PASSWORD = "correct horse battery staple"
 
 def demo_database(cluster: Cluster, name: str) -> str:
     """A migrated database with the demo district, for tests that write."""
+    from gis_service.catalog import load_catalog
     from gis_service.demo.loader import load_demo
-    from gis_service.layers.service import load_catalog
 
     url = cluster.ensure_database(f"{name}_{uuid.uuid4().hex[:8]}")
     eng = make_engine(url, pool_size=1)

@@ -62,9 +62,9 @@ def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 def demo_url(pg_cluster: Cluster) -> str:
     """A migrated database with the demo district loaded (shared, read-only for tests)."""
+    from gis_service.catalog import load_catalog
     from gis_service.config import PROJECT_ROOT
     from gis_service.demo.loader import load_demo
-    from gis_service.layers.service import load_catalog
 
     url = pg_cluster.ensure_database("gis_demo")
     eng = make_engine(url, pool_size=1)

@@ -15,11 +15,11 @@ from sqlalchemy import Engine, text
 
 from gis_service.app import create_app
 from gis_service.auth.service import create_user, issue_token
+from gis_service.catalog import load_catalog, sync_catalog
 from gis_service.config import PROJECT_ROOT, Settings
 from gis_service.db import migrate
 from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
-from gis_service.layers.service import load_catalog, sync_catalog
 from tests.conftest import new_database
 
 # The street is the square 113.60..113.62 × 34.70..34.72; the communities (and their grids)

@@ -15,9 +15,9 @@ from sqlalchemy import Engine, text
 from gis_service.db import migrate
 from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
-from gis_service.imports.load import ImportOptions, run_import
-from gis_service.imports.mapping import build_mapping
-from gis_service.imports.report import Report
+from gis_service.interchange.load import ImportOptions, run_import
+from gis_service.interchange.mapping import build_mapping
+from gis_service.interchange.report import Report
 from tests.conftest import new_database
 
 X0, Y0 = 113.600, 34.700
@@ -102,8 +102,8 @@ def write(gdf: gpd.GeoDataFrame, folder: Path, fmt: str, name: str = "grids") ->
 
 def fresh(cluster: Cluster, prefix: str = "imp") -> tuple[str, Engine]:
     """A new migrated database (with the layer catalog synced) and an engine on it."""
+    from gis_service.catalog import load_catalog, sync_catalog
     from gis_service.config import PROJECT_ROOT
-    from gis_service.layers.service import load_catalog, sync_catalog
 
     url = new_database(cluster, prefix)
     eng = make_engine(url, pool_size=2)

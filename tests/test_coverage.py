@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gis_service.db.cluster import Cluster
-from gis_service.imports.coverage import check_coverage
+from gis_service.grids.coverage import check_coverage
 from tests.importkit import D, box, fresh, imp, tree, write
 
 # prefix → (dx, how to break the tree, the one kind expected)

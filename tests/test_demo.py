@@ -15,6 +15,8 @@ import shapely
 from pyproj import Transformer
 from sqlalchemy import Engine, text
 
+from gis_service.catalog import load_catalog
+from gis_service.catalog.schemas import Catalog
 from gis_service.config import PROJECT_ROOT
 from gis_service.db import migrate
 from gis_service.db.cluster import Cluster
@@ -27,8 +29,6 @@ from gis_service.demo.generator import (
     generate,
 )
 from gis_service.demo.loader import DemoError, load_demo, read_boundary
-from gis_service.layers.schemas import Catalog
-from gis_service.layers.service import load_catalog
 from tests.conftest import new_database
 
 SEED = 20241122

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from gis_service.app import create_app
 from gis_service.db.cluster import Cluster
-from gis_service.imports.export import ExportCrs, ExportFormat, ExportLayer, export_layer
+from gis_service.interchange.export import ExportCrs, ExportFormat, ExportLayer, export_layer
 from tests.authkit import app_settings, bearer_for, make_user
 from tests.importkit import fresh, imp, tree, write
 

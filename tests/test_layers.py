@@ -12,8 +12,8 @@ import pytest
 import yaml
 from sqlalchemy import Connection, Engine, text
 
-from gis_service.layers.schemas import Catalog
-from gis_service.layers.service import LayerError, load_catalog, sync_catalog
+from gis_service.catalog import LayerError, load_catalog, sync_catalog
+from gis_service.catalog.schemas import Catalog
 
 LAYERS_DIR = Path(__file__).resolve().parent.parent / "layers"
 

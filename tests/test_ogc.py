@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from gis_service.app import create_app
+from gis_service.catalog import load_catalog, sync_catalog
 from gis_service.config import PROJECT_ROOT, Settings
 from gis_service.db import migrate
 from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
-from gis_service.layers.service import load_catalog, sync_catalog
 from gis_service.ogc import cql2
 from tests.conftest import new_database
 

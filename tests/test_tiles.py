@@ -12,14 +12,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from gis_service.app import create_app
+from gis_service.catalog import load_catalog, sync_catalog
 from gis_service.config import Settings
 from gis_service.db import migrate
 from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
-from gis_service.layers.service import load_catalog, sync_catalog
 from gis_service.tiles import service
-from gis_service.tiles.layers import FACILITY_DETAIL_ZOOM, HAZARD_DETAIL_ZOOM, LAYERS
 from gis_service.tiles.schemas import TileJSON, TileLayerList
+from gis_service.tiles.tilesets import FACILITY_DETAIL_ZOOM, HAZARD_DETAIL_ZOOM, LAYERS
 from tests.conftest import new_database
 
 MVT = "application/vnd.mapbox-vector-tile"

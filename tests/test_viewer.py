@@ -85,8 +85,8 @@ def site(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Itera
     if assets.missing_vendor_files():
         pytest.fail("web assets missing: run `make setup-test` (npm ci in web/)")
     from gis_service.app import create_app
+    from gis_service.catalog import load_catalog
     from gis_service.demo.loader import load_demo
-    from gis_service.layers.service import load_catalog
 
     url = new_database(pg_cluster, "viewer")
     engine = make_engine(url, pool_size=2)

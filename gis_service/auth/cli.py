@@ -13,17 +13,13 @@ from typing import Annotated, Any
 import typer
 
 from gis_service.auth.roles import KEY_SCOPES, ROLES
+from gis_service.console import fail
 from gis_service.errors import DomainError
 
 users_app = typer.Typer(help="User accounts: create, list, disable, unlock.", no_args_is_help=True)
 keys_app = typer.Typer(
     help="API keys for other systems: create, list, revoke.", no_args_is_help=True
 )
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
 
 
 def _connect():
@@ -38,7 +34,7 @@ def _connect():
     try:
         engine = make_engine(resolve_url(Settings(), start=True), pool_size=1)
     except ClusterError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if not inspect(engine).has_table("users"):
         typer.echo("the database has no users table yet: applying migrations first", err=True)
         migrate.upgrade(engine)
@@ -50,7 +46,7 @@ def _run(fn, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(conn, *args, **kwargs)
         except DomainError as exc:
-            _fail(exc.message)
+            fail(exc.message)
 
 
 def _json_default(value: Any) -> Any:
@@ -107,7 +103,7 @@ def users_create(
     from gis_service.auth import service
 
     if role not in ROLES:
-        _fail(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+        fail(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
     password = _read_password(password_stdin)
     user = _run(
         service.create_user,

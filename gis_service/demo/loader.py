@@ -25,6 +25,7 @@ from psycopg2.extras import execute_values
 from shapely.geometry import MultiPolygon, shape
 from sqlalchemy import Connection, Engine
 
+from gis_service.catalog import sync_catalog
 from gis_service.demo.generator import (
     GENERATOR_VERSION,
     HAZARD_PREFIX,
@@ -32,7 +33,6 @@ from gis_service.demo.generator import (
     generate,
     iter_levels,
 )
-from gis_service.layers.service import sync_catalog
 
 log = logging.getLogger(__name__)
 

@@ -1,17 +1,24 @@
-"""Thin HTTP routes for grids: locate points, list, read and summarise grids."""
+"""Thin HTTP routes for grids: locate points; list, read and summarise grids; check their
+coverage, follow their redrawing and reassign hazards after it."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
-from gis_service.auth.deps import CurrentPrincipal
+from gis_service.auth.deps import PUBLIC_READ, CurrentPrincipal, require
+from gis_service.auth.principal import Principal
+from gis_service.db.transaction import transaction
 from gis_service.errors import Invalid, NotFound
 from gis_service.geo.datums import to_wgs84
 from gis_service.grids import schemas, service, sql
+from gis_service.grids.changes import changes
+from gis_service.grids.coverage import Tolerances, check_coverage
+from gis_service.grids.reassign import reassign
 from gis_service.grids.service import GridFilter
 from gis_service.hazards.deps import FilterDep, hazard_list
 from gis_service.hazards.states import OPEN_STATUSES
@@ -22,6 +29,7 @@ from gis_service.http.deps import (
     Crs,
     PointQuery,
     SettingsDep,
+    instant_param,
     point_query,
     reject_unknown_query,
 )
@@ -30,6 +38,9 @@ from gis_service.http.listing import FormatDep, Page, PageDep, list_response
 from gis_service.http.responses import GeoJSONResponse, RawJSONResponse
 
 router = APIRouter(prefix="/api/v1", tags=["grids"], dependencies=[Depends(reject_unknown_query)])
+
+PUBLIC = [Depends(PUBLIC_READ)]
+DISPATCHERS = require(roles={"admin", "street_staff"}, scopes={"dispatch"})
 
 _ERRORS = {
     404: {
@@ -47,6 +58,7 @@ Level = Literal["street", "community", "grid", "micro_grid", "special"]
 
 @router.get(
     "/locate",
+    dependencies=PUBLIC,
     response_class=RawJSONResponse,
     response_model=schemas.LocateResult,
     responses=_ERRORS,
@@ -82,6 +94,7 @@ def locate(
 
 @router.post(
     "/locate",
+    dependencies=PUBLIC,
     response_class=RawJSONResponse,
     response_model=schemas.BatchLocateResult,
     summary="Locate many points at once",
@@ -128,7 +141,12 @@ def _grid_list(
     return list_response(conn, request, page, fmt, statements, flt.as_params(crs), "grids")
 
 
-@router.get("/grids", response_class=GeoJSONResponse, summary="Grids, filtered and paged")
+@router.get(
+    "/grids",
+    dependencies=PUBLIC,
+    response_class=GeoJSONResponse,
+    summary="Grids, filtered and paged",
+)
 def list_grids(
     conn: Conn,
     request: Request,
@@ -141,8 +159,97 @@ def list_grids(
     return _grid_list(conn, request, flt, page, fmt, crs)
 
 
+# ---- the grids' lifecycle: coverage, the changes feed, reassignment after a redraw --------
+# Declared before /grids/{grid_id} so that "check", "changes" and "reassign" are not ids.
+
+
+@router.get(
+    "/grids/check",
+    dependencies=PUBLIC,
+    response_class=GeoJSONResponse,
+    summary="Coverage check: gaps, overlaps, children outside their parent, slivers, no leader",
+)
+def grids_check(
+    conn: Conn,
+    root: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="Grid code of the subtree.")
+    ] = None,
+    sliver_m2: Annotated[float, Query(gt=0, le=10000, description="Slivers: smaller than.")] = 10.0,
+    sliver_width_m: Annotated[
+        float, Query(ge=0, le=100, description="Slivers: thinner than (2·area/perimeter).")
+    ] = 0.5,
+    noise_m2: Annotated[float, Query(ge=0, le=1, description="Ignored: smaller than.")] = 0.01,
+) -> GeoJSONResponse:
+    """Each finding is a Feature with its geometry and area in m² (on the spheroid)."""
+    try:
+        body = check_coverage(conn, root, Tolerances(noise_m2, sliver_m2, sliver_width_m))
+    except LookupError as exc:
+        raise NotFound(str(exc), root=root) from exc
+    return GeoJSONResponse(json.dumps(body, ensure_ascii=False))
+
+
+@router.get(
+    "/grids/changes",
+    dependencies=PUBLIC,
+    summary="Grids added, redrawn or retired since a date (the boundary history)",
+)
+def grids_changes(
+    conn: Conn,
+    crs: Crs,
+    since: Annotated[str, Query(description="Date or ISO 8601 time.", examples=["2026-01-01"])],
+    until: Annotated[str | None, Query(description="Date or ISO 8601 time (exclusive).")] = None,
+    root: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    level: Annotated[Level | None, Query()] = None,
+    geometry: Annotated[bool, Query(description="Include each grid's geometry.")] = False,
+) -> dict:
+    """One entry per event: added, changed (with the fields that changed) or retired."""
+    start = instant_param(since, "since")
+    end = instant_param(until, "until")
+    if end is not None and end <= start:
+        raise Invalid("until must be after since.", since=since, until=until)
+    return changes(conn, start, end, root, level, geometry, crs.value)
+
+
+def reassign_query(
+    conn: Conn,
+    principal: Annotated[Principal, Depends(DISPATCHERS)],
+    root: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    hazards: Annotated[str | None, Query(description="Comma list of hazard public codes.")] = None,
+) -> tuple[str | None, list[str] | None]:
+    """The subtree root (within the caller's scope) and the optional hazard codes."""
+    codes = [c.strip() for c in hazards.split(",") if c.strip()] if hazards else None
+    return service.scoped_root(conn, principal, root), codes
+
+
+ReassignQuery = Annotated[tuple[str | None, list[str] | None], Depends(reassign_query)]
+
+
+@router.get(
+    "/grids/reassign",
+    summary="Open hazards that now lie in another grid (dry run: moves nothing)",
+)
+def reassign_plan(conn: Conn, query: ReassignQuery) -> dict:
+    """What POST would move: each hazard's old and new grid and responsible person."""
+    root, codes = query
+    return reassign(conn, root, apply=False, codes=codes)
+
+
+@router.post(
+    "/grids/reassign",
+    summary="Move open hazards to the grids that now cover them (recorded as hazard events)",
+)
+def reassign_apply(
+    conn: Conn, principal: Annotated[Principal, Depends(DISPATCHERS)], query: ReassignQuery
+) -> dict:
+    """Apply the plan GET shows (optionally only the listed hazards), in one transaction."""
+    root, codes = query
+    with transaction(conn):
+        return reassign(conn, root, apply=True, codes=codes, actor=principal.audit_name())
+
+
 @router.get(
     "/grids/{grid_id}",
+    dependencies=PUBLIC,
     response_class=GeoJSONResponse,
     response_model=schemas.GridFeature,
     responses=_ERRORS,
@@ -164,6 +271,7 @@ def _require(conn: Conn, grid_id: int) -> None:
 
 @router.get(
     "/grids/{grid_id}/children",
+    dependencies=PUBLIC,
     response_class=GeoJSONResponse,
     responses=_ERRORS,
     summary="The grids directly under a grid",
@@ -178,6 +286,7 @@ def grid_children(
 
 @router.get(
     "/grids/{grid_id}/ancestors",
+    dependencies=PUBLIC,
     response_class=GeoJSONResponse,
     responses=_ERRORS,
     summary="The grids above a grid, street first",
@@ -190,6 +299,7 @@ def grid_ancestors(conn: Conn, grid_id: GridId, crs: Crs) -> GeoJSONResponse:
 
 @router.get(
     "/grids/{grid_id}/summary",
+    dependencies=PUBLIC,
     response_class=RawJSONResponse,
     response_model=schemas.GridSummary,
     responses=_ERRORS,
@@ -207,6 +317,7 @@ def grid_summary(conn: Conn, grid_id: GridId, principal: CurrentPrincipal) -> Ra
 
 @router.get(
     "/grids/{grid_id}/hazards",
+    dependencies=PUBLIC,
     response_class=GeoJSONResponse,
     responses=_ERRORS,
     summary="Hazards in a grid's subtree (open ones by default)",

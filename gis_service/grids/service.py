@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 from gis_service.auth.principal import ANONYMOUS, Principal
 from gis_service.auth.visibility import private_params
 from gis_service.db import prepared
+from gis_service.errors import Forbidden, NotFound
 from gis_service.geo.areas import BBox, bbox_params
 from gis_service.geo.datums import Datum
 from gis_service.grids import sql
@@ -88,3 +89,17 @@ def ancestors(conn: Connection, grid_id: int, crs: Datum) -> str | None:
 def summary(conn: Connection, grid_id: int, principal: Principal = ANONYMOUS) -> str | None:
     """People, open and overdue hazards, and facility counts for a grid's subtree (JSON text)."""
     return conn.execute(sql.GRID_SUMMARY, {"id": grid_id, **private_params(principal)}).scalar()
+
+
+def scoped_root(conn: Connection, principal: Principal, root: str | None) -> str | None:
+    """The subtree a caller may act on: their own grid when they name none; 403 outside it."""
+    if principal.whole_territory:
+        return root
+    if root is None:
+        return conn.execute(sql.CODE_OF, {"id": principal.grid_id}).scalar()
+    path = conn.execute(sql.GRID_CODE_PATH, {"code": root}).scalar()
+    if path is None:
+        raise NotFound(f"No grid has the code '{root}'.", root=root)
+    if not principal.in_scope(path):
+        raise Forbidden(f"Grid {root} lies outside your area; export your own subtree.")
+    return root

@@ -39,6 +39,9 @@ _PEOPLE = (
 
 _OPEN = "h.status NOT IN ('closed', 'rejected')"
 
+# Every version id of the grid whose code is bound as :root (a redrawn grid keeps its code).
+ROOT_IDS = "(SELECT array_agg(id) FROM grids WHERE code = CAST(:root AS text))"
+
 # Locate one point: the chain of grids down to the finest one (gis_finest_grid holds the
 # boundary rule), each with its people, the finest with its open-hazard count, plus any
 # special grids (专属网格) covering the point. One round trip.
@@ -289,3 +292,7 @@ LOCATE_BATCH = text(
       LEFT JOIN grids g ON g.id = f.id
     """
 )
+
+# The latest version's path of a grid code, and the code of a grid id (subtree checks).
+GRID_CODE_PATH = text("SELECT path FROM grids WHERE code = :code ORDER BY valid_from DESC LIMIT 1")
+CODE_OF = text("SELECT code FROM grids WHERE id = :id")

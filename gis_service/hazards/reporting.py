@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from gis_service.auth.audit import record
 from gis_service.auth.principal import Principal
+from gis_service.catalog.schemas import Catalog, HazardCategoryDef
 from gis_service.config import Settings
 from gis_service.db.transaction import transaction
 from gis_service.errors import Forbidden, Invalid
@@ -26,7 +27,6 @@ from gis_service.hazards.photos import Photo
 from gis_service.hazards.policy import principal_tag
 from gis_service.hazards.schemas import ReportIn
 from gis_service.hazards.states import SOURCE_NOTES, STATUS_NAMES_ZH
-from gis_service.layers.schemas import Catalog, HazardCategoryDef
 
 
 @dataclass

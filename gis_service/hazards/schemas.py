@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gis_service.catalog.schemas import PHONE_PATTERN
 from gis_service.geo.datums import Datum
 from gis_service.hazards.workflow import ACTIONS
-from gis_service.layers.schemas import PHONE_PATTERN
 
 Source = Literal["patrol", "resident", "camera", "hotline", "superior"]
 Severity = Literal["low", "medium", "high", "critical"]

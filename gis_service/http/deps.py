@@ -11,12 +11,12 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from sqlalchemy import Connection, Engine
 
+from gis_service.catalog.schemas import Catalog
 from gis_service.config import Settings
 from gis_service.errors import BadRequest, Invalid
 from gis_service.geo.areas import MAX_RADIUS_M, BBox, Near, parse_bbox, parse_lonlat
 from gis_service.geo.datums import Datum, to_wgs84
 from gis_service.instants import parse_instant
-from gis_service.layers.schemas import Catalog
 
 # The query parsers below are async on purpose: they only parse, and FastAPI runs a sync
 # dependency in the thread pool, a hand-off that costs more than the parsing itself.

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gis_service.layers.schemas import Catalog
+from gis_service.catalog.schemas import Catalog
 from gis_service.ogc import sql
 from gis_service.ogc.cql2 import BOOLEAN, DATETIME, INTEGER, NUMBER, STRING
 

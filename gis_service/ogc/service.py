@@ -15,11 +15,11 @@ from urllib.parse import quote, urlencode
 
 from sqlalchemy import Connection
 
+from gis_service.catalog.schemas import Catalog
 from gis_service.config import Settings
 from gis_service.errors import BadRequest, DomainError
 from gis_service.geo.areas import parse_bbox
 from gis_service.instants import instant_span
-from gis_service.layers.schemas import Catalog
 from gis_service.ogc import cql2, sql
 from gis_service.ogc.collections import (
     ITEMS_PARAMS,

@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Row
 
-from gis_service.hazards.states import CLOSED_STATUSES, OPEN_STATUSES, STATUS_NAMES_ZH
-from gis_service.layers.schemas import (
+from gis_service.catalog.schemas import (
     REPORT_CLASS_NAMES_ZH,
     SEVERITY_NAMES_ZH,
     Catalog,
     HazardCategoryDef,
 )
+from gis_service.hazards.states import CLOSED_STATUSES, OPEN_STATUSES, STATUS_NAMES_ZH
 from gis_service.open311 import sql
 
 FORMATS = ("json", "xml")

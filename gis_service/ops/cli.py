@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from gis_service.config import Settings
+from gis_service.console import fail
 
 backup_app = typer.Typer(
     help="Back up the database, photos and layers/ into one archive (and manage archives).",
@@ -24,11 +25,6 @@ photos_app = typer.Typer(
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 
 
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
-
-
 def _echo_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
@@ -41,7 +37,7 @@ def _run(fn, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except (OpsError, ClusterError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _log(message: str) -> None:
@@ -122,13 +118,13 @@ def restore(
     settings = Settings()
     if until is not None:
         if archive is not None:
-            _fail("give either an ARCHIVE or --until, not both")
+            fail("give either an ARCHIVE or --until, not both")
         from gis_service.ops.pitr import recover
 
         _echo_json(_run(recover, settings, until, log=_log))
         return
     if archive is None:
-        _fail("name the archive to restore (see `gis-service backup list`), or give --until")
+        fail("name the archive to restore (see `gis-service backup list`), or give --until")
     from gis_service.ops.restore import restore as run_restore
 
     _echo_json(_run(run_restore, settings, archive, force=force, log=_log))
@@ -170,7 +166,7 @@ def doctor(
     from gis_service.ops.doctor import examine, render
 
     if lang not in ("zh", "en", "both"):
-        _fail("--lang must be zh, en or both")
+        fail("--lang must be zh, en or both")
     report = _run(examine, Settings())
     if as_json:
         _echo_json(report)
@@ -212,7 +208,7 @@ def audit_export(
 
     settings = Settings()
     if fmt not in ("csv", "json"):
-        _fail("--format must be csv or json")
+        fail("--format must be csv or json")
     start, end = _run(parse_range, since, until, settings.local_timezone)
     from gis_service.db.engine import make_engine
     from gis_service.ops.pgtools import database_for

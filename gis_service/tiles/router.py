@@ -10,7 +10,7 @@ from gis_service.http.deps import Conn
 from gis_service.http.errors import error_body
 from gis_service.ops.metrics import tile_cache
 from gis_service.tiles import schemas, service
-from gis_service.tiles.layers import LAYERS, MAX_ZOOM, MIN_ZOOM
+from gis_service.tiles.tilesets import LAYERS, MAX_ZOOM, MIN_ZOOM
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
 

@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from gis_service.errors import NotFound
 from gis_service.tiles import sql
-from gis_service.tiles.layers import LAYERS, THIN_CELLS_PER_SIDE, TileLayer
+from gis_service.tiles.tilesets import LAYERS, THIN_CELLS_PER_SIDE, TileLayer
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 

@@ -22,10 +22,10 @@ from folium.plugins import VectorGridProtobuf
 from folium.template import Template
 from sqlalchemy import Connection, text
 
+from gis_service.catalog.schemas import REPORT_CLASS_NAMES_ZH, SEVERITY_NAMES_ZH, Catalog
 from gis_service.config import Settings
 from gis_service.hazards.states import CLOCK_STATUSES, OPEN_STATUSES, STATUS_NAMES_ZH
-from gis_service.layers.schemas import REPORT_CLASS_NAMES_ZH, SEVERITY_NAMES_ZH, Catalog
-from gis_service.tiles.layers import LAYERS
+from gis_service.tiles.tilesets import LAYERS
 from gis_service.viewer import assets
 
 # Grid levels as the map shows them: tile layer, names, outline colour, and the map zooms at

@@ -20,6 +20,7 @@ import shapely
 from sqlalchemy import Connection, text
 
 from gis_service.geo.datums import Datum, geometry_from_wgs84
+from gis_service.grids.sql import ROOT_IDS
 
 EXCEL_CELL_MAX = 32767
 
@@ -82,8 +83,6 @@ SHAPEFILE_NAMES = {
 }
 
 # The subtree filter: every version id of the root's code (a redrawn root keeps its code).
-_ROOT_IDS = "(SELECT array_agg(id) FROM grids WHERE code = CAST(:root AS text))"
-
 GRIDS = text(
     f"""
     SELECT g.code, g.name, g.level, p.code AS parent_code,
@@ -101,7 +100,7 @@ GRIDS = text(
            LIMIT 1
       ) ldr ON true
      WHERE g.valid_to IS NULL
-       AND (CAST(:root AS text) IS NULL OR g.path && {_ROOT_IDS})
+       AND (CAST(:root AS text) IS NULL OR g.path && {ROOT_IDS})
      ORDER BY l.rank, g.code
     """
 )
@@ -130,7 +129,7 @@ HAZARDS = text(
            h.facility_code, ST_AsBinary(h.geom) AS wkb
       FROM hazards h
       JOIN hazard_categories c ON c.code = h.category_code
-     WHERE CAST(:root AS text) IS NULL OR h.grid_path && {_ROOT_IDS}
+     WHERE CAST(:root AS text) IS NULL OR h.grid_path && {ROOT_IDS}
      ORDER BY h.reported_at, h.id
     """
 )

@@ -16,6 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from gis_service.grids.sql import ROOT_IDS
+
 KINDS = ("gap", "overlap", "outside_parent", "sliver", "no_leader")
 
 MESSAGES = {
@@ -34,14 +36,14 @@ FIXES = {
 }
 
 CHECK = text(
-    """
+    f"""
     WITH scope AS MATERIALIZED (
         SELECT g.id, g.code, g.name, g.level, g.parent_id, g.geom, l.territorial
           FROM grids g
           JOIN grid_levels l ON l.code = g.level
          WHERE g.valid_to IS NULL
            AND (CAST(:root AS text) IS NULL
-                OR g.path && (SELECT array_agg(id) FROM grids WHERE code = CAST(:root AS text)))
+                OR g.path && {ROOT_IDS})
     ),
     fam AS (
         SELECT p.code, p.geom AS pgeom, ST_Union(c.geom) AS cgeom
@@ -107,11 +109,11 @@ CHECK = text(
 )
 
 COUNT_SCOPE = text(
-    """
+    f"""
     SELECT count(*) FROM grids g
      WHERE g.valid_to IS NULL
        AND (CAST(:root AS text) IS NULL
-            OR g.path && (SELECT array_agg(id) FROM grids WHERE code = CAST(:root AS text)))
+            OR g.path && {ROOT_IDS})
     """
 )
 

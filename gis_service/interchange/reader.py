@@ -17,7 +17,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from gis_service.geo.datums import Datum, geometry_to_wgs84
-from gis_service.imports.report import Finding, ImportRefused
+from gis_service.interchange.report import Finding, ImportRefused
 
 # Lon/lat box around China (with margin): a file without CRS whose every coordinate lies in
 # it can only be lon/lat degrees, so WGS84 is assumed with a warning.

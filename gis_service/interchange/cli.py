@@ -1,5 +1,5 @@
-"""The command-line side: ``gis-service import …``, ``gis-service export …`` and
-``gis-service grids check|changes|reassign``."""
+"""The command-line side of file interchange: ``gis-service import …`` and
+``gis-service export …``."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import json
 import shutil
 import sys
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from gis_service.config import Settings
+from gis_service.console import fail, instant_option, prepared_database
 
 import_app = typer.Typer(
     help="Import grids, facilities or people from GeoJSON, GeoPackage, zipped Shapefile, KML, "
@@ -24,38 +24,6 @@ export_app = typer.Typer(
     help="Export grids, facilities or hazards to GPKG, GeoJSON, zipped Shapefile, CSV or XLSX.",
     no_args_is_help=True,
 )
-grids_app = typer.Typer(
-    help="Grid maintenance: coverage check, changes feed, hazard reassignment.",
-    no_args_is_help=True,
-)
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
-
-
-def _prepared():
-    from gis_service.db.cluster import ClusterError
-    from gis_service.layers.service import LayerError
-    from gis_service.runtime import prepare
-
-    try:
-        return prepare(Settings(), load_demo=False)
-    except (ClusterError, LayerError) as exc:
-        _fail(str(exc))
-
-
-def _when(value: str | None, name: str) -> datetime | None:
-    from gis_service.imports.changes import parse_when
-
-    if value is None:
-        return None
-    try:
-        return parse_when(value)
-    except ValueError:
-        _fail(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 time, not '{value}'")
-    return None
 
 
 @contextmanager
@@ -94,23 +62,23 @@ def _progress_bar(enabled: bool):
 
 
 def _run(layer: str, file: Path, **kw) -> None:
-    from gis_service.imports.load import ImportOptions, run_import
-    from gis_service.imports.mapping import MappingError, build_mapping, load_mapping_file
+    from gis_service.interchange.load import ImportOptions, run_import
+    from gis_service.interchange.mapping import MappingError, build_mapping, load_mapping_file
 
     try:
         mapping = build_mapping(
             layer, kw.pop("field"), kw.pop("default"), load_mapping_file(kw.pop("mapping"))
         )
     except MappingError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     as_json = kw.pop("as_json")
     progress = kw.pop("progress")
     settings = Settings()
-    prepared = _prepared()
+    prepared = prepared_database()
     opts = ImportOptions(
         layer=layer,
         mapping=mapping,
-        valid_from=_when(kw.pop("valid_from"), "--valid-from"),
+        valid_from=instant_option(kw.pop("valid_from"), "--valid-from"),
         actor=kw.pop("actor"),
         pause_before_commit=settings.import_pause_before_commit,
         **kw,
@@ -282,18 +250,18 @@ def import_people(
 
 
 def _export(layer: str, out: Path | None, fmt: str, root: str | None, crs: str) -> None:
-    from gis_service.imports.export import ExportCrs, ExportFormat, ExportLayer, export_layer
+    from gis_service.interchange.export import ExportCrs, ExportFormat, ExportLayer, export_layer
 
     try:
         fmt_e, crs_e = ExportFormat(fmt), ExportCrs(crs)
     except ValueError as exc:
-        _fail(f"{exc}; formats: gpkg geojson shp csv xlsx; crs: wgs84 cgcs2000 gcj02")
-    prepared = _prepared()
+        fail(f"{exc}; formats: gpkg geojson shp csv xlsx; crs: wgs84 cgcs2000 gcj02")
+    prepared = prepared_database()
     with prepared.engine.connect() as conn:
         try:
             result = export_layer(conn, ExportLayer(layer), fmt_e, root, crs_e)
         except LookupError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     prepared.engine.dispose()
     target = out or Path(result.filename)
     if target.is_dir():
@@ -344,101 +312,3 @@ def export_hazards(
 ) -> None:
     """Export hazards (with their grid chain as reported)."""
     _export("hazards", out, format, root, crs)
-
-
-@grids_app.command("check")
-def grids_check(
-    root: RootOpt = None,
-    sliver_m2: Annotated[float, typer.Option(help="Slivers: pieces smaller than this.")] = 10.0,
-    sliver_width_m: Annotated[
-        float, typer.Option(help="Slivers: pieces thinner than this (2·area/perimeter).")
-    ] = 0.5,
-    as_json: Annotated[bool, typer.Option("--json", help="Print GeoJSON findings.")] = False,
-) -> None:
-    """Coverage check: gaps, sibling overlaps, children outside their parent, slivers and
-    grids with no leader (exit code 1 when anything is found)."""
-    from gis_service.imports.coverage import Tolerances, check_coverage
-
-    prepared = _prepared()
-    with prepared.engine.connect() as conn:
-        try:
-            body = check_coverage(
-                conn, root, Tolerances(sliver_m2=sliver_m2, sliver_width_m=sliver_width_m)
-            )
-        except LookupError as exc:
-            _fail(str(exc))
-    prepared.engine.dispose()
-    if as_json:
-        typer.echo(json.dumps(body, ensure_ascii=False))
-    else:
-        for f in body["features"][:200]:
-            p = f["properties"]
-            typer.echo(f"{p['kind']:<15} {p['area_m2']:>14,.1f} m²  {p['message']} → {p['fix']}")
-        counts = ", ".join(f"{k}: {n}" for k, n in body["counts"].items())
-        state = "clean" if body["clean"] else "NOT clean"
-        typer.echo(
-            f"{body['grids_checked']} grids checked under {root or 'all'}: {state} ({counts})"
-        )
-    if not body["clean"]:
-        raise typer.Exit(1)
-
-
-@grids_app.command("changes")
-def grids_changes(
-    since: Annotated[str, typer.Option(help="Date or ISO time.")],
-    until: Annotated[str | None, typer.Option(help="Date or ISO time (exclusive).")] = None,
-    root: RootOpt = None,
-    level: Annotated[str | None, typer.Option(help="Only this level.")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Grids added, redrawn (with the fields that changed) or retired since a date."""
-    from gis_service.imports.changes import changes
-
-    start = _when(since, "--since")
-    assert start is not None
-    prepared = _prepared()
-    with prepared.engine.connect() as conn:
-        body = changes(conn, start, _when(until, "--until"), root, level)
-    prepared.engine.dispose()
-    if as_json:
-        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
-        return
-    for c in body["changes"]:
-        fields = f" ({', '.join(c['fields'])})" if c["fields"] else ""
-        typer.echo(
-            f"{c['at'][:19]}  {c['change']:<8} {c['level']:<10} {c['code']} {c['name']}{fields}"
-        )
-    typer.echo(f"{body['count']} change(s) since {since}: {body['counts']}")
-
-
-@grids_app.command("reassign")
-def grids_reassign(
-    root: RootOpt = None,
-    apply: Annotated[
-        bool, typer.Option("--apply", help="Move them (default: only show what would move).")
-    ] = False,
-    hazard: Annotated[
-        list[str] | None, typer.Option("--hazard", help="Only this hazard code (repeatable).")
-    ] = None,
-    actor: ActorOpt = "gis-service",
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Open hazards that now lie in another grid after a redraw: shown first; --apply moves
-    them, each move recorded as a hazard event with the old and new grid chain."""
-    from gis_service.imports.changes import reassign
-
-    prepared = _prepared()
-    with prepared.engine.begin() as conn:
-        body = reassign(conn, root, apply=apply, codes=hazard, actor=actor or "gis-service")
-    prepared.engine.dispose()
-    if as_json:
-        typer.echo(json.dumps(body, ensure_ascii=False, indent=2, default=str))
-        return
-    for h in body["hazards"]:
-        typer.echo(
-            f"{h['kind']:<8} {h['public_code']:<22} {h['status']:<12} "
-            f"{h['old_code'] or '-'} ({h['old_person'] or '-'}) → "
-            f"{h['new_code'] or 'no grid'} ({h['new_person'] or '-'})"
-        )
-    verb = f"moved {body['applied']}" if apply else "dry run, nothing moved (add --apply)"
-    typer.echo(f"{len(body['hazards'])} open hazard(s) to reassign {body['counts']}: {verb}")

@@ -13,15 +13,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gis_service.imports.mapping import (
+from gis_service.interchange.mapping import (
     DERIVED,
     FALSE_WORDS,
     LEVEL_ALIASES,
     TRUE_WORDS,
     FieldMapping,
 )
-from gis_service.imports.reader import CHINA_BOX, Source
-from gis_service.imports.report import ImportRefused, Report
+from gis_service.interchange.reader import CHINA_BOX, Source
+from gis_service.interchange.report import ImportRefused, Report
 
 # Formats whose cells arrive as text: numbers and booleans in them are recognised.
 TEXT_DRIVERS = ("CSV", "XLSX", "KML")

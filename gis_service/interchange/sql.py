@@ -3,26 +3,16 @@ the importer works on the raw cursor for COPY)."""
 
 from __future__ import annotations
 
+from gis_service.geo.sql import same_geometry
+
 # One import at a time: the versions rule is checked set-based, which needs serial writers.
 LOCK = "SELECT pg_advisory_xact_lock(4101030007)"
-
-# Metres→degrees is not needed: geometries closer than this (≈1 cm) count as the same, so an
-# export (7 decimals) imported back changes nothing.
-SAME_GEOMETRY_DEG = 2e-7
 
 LEVEL_ROLE = """CASE {level} WHEN 'street' THEN 'party_secretary'
                           WHEN 'community' THEN 'party_secretary'
                           WHEN 'grid' THEN 'grid_leader'
                           WHEN 'micro_grid' THEN 'micro_grid_member'
                           ELSE 'special_grid_leader' END"""
-
-
-def same_geometry(a: str, b: str) -> str:
-    """SQL: two geometries equal, or equal to within SAME_GEOMETRY_DEG at every vertex."""
-    return (
-        f"(ST_AsBinary({a}) = ST_AsBinary({b}) "
-        f"OR ST_HausdorffDistance({a}, {b}) <= {SAME_GEOMETRY_DEG})"
-    )
 
 
 # ---- grids --------------------------------------------------------------------------------

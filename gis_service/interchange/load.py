@@ -20,11 +20,11 @@ from psycopg2.extensions import cursor as Cursor
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from gis_service.imports import sql
-from gis_service.imports import validate as v
-from gis_service.imports.mapping import FieldMapping, MappingError, build_mapping
-from gis_service.imports.reader import read_source
-from gis_service.imports.report import ImportRefused, Report
+from gis_service.interchange import sql
+from gis_service.interchange import validate as v
+from gis_service.interchange.mapping import FieldMapping, MappingError, build_mapping
+from gis_service.interchange.reader import read_source
+from gis_service.interchange.report import ImportRefused, Report
 
 log = logging.getLogger(__name__)
 

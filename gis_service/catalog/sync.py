@@ -1,0 +1,92 @@
+"""Sync the catalog into PostGIS: upsert every definition, retire the codes that left."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from gis_service.catalog.schemas import Catalog, DepartmentDef, FacilityTypeDef, HazardCategoryDef
+from gis_service.catalog.sql import (
+    DEACTIVATE_DEPARTMENTS,
+    DEACTIVATE_FACILITY_TYPES,
+    DEACTIVATE_HAZARD_CATEGORIES,
+    UPSERT_DEPARTMENT,
+    UPSERT_FACILITY_TYPE,
+    UPSERT_HAZARD_CATEGORY,
+)
+
+
+def _department_row(d: DepartmentDef) -> dict[str, Any]:
+    extra = d.model_dump(mode="json", exclude={"code", "name_zh", "name_en", "phone"})
+    return {
+        "code": d.code,
+        "name_zh": d.name_zh,
+        "name_en": d.name_en,
+        "phone": d.phone,
+        "attributes": {k: v for k, v in extra.items() if v is not None},
+    }
+
+
+def _facility_type_row(f: FacilityTypeDef) -> dict[str, Any]:
+    definition = f.model_dump(mode="json")
+    return {
+        "code": f.code,
+        "name_zh": f.name_zh,
+        "name_en": f.name_en,
+        "class_code": f.class_code,
+        "geometry_kind": f.geometry,
+        "icon": f.icon,
+        "color": f.color,
+        "attribute_schema": definition["attributes"],
+        "definition": definition,
+    }
+
+
+def _hazard_category_row(c: HazardCategoryDef) -> dict[str, Any]:
+    return {
+        "code": c.code,
+        "name_zh": c.name_zh,
+        "name_en": c.name_en,
+        "report_class": c.report_class,
+        "default_department_code": c.default_department,
+        "default_severity": c.default_severity,
+        "sla_hours": c.sla_hours,
+        "duplicate_radius_m": c.duplicate_radius_m,
+        "snap_radius_m": c.snap_radius_m,
+        "facility_types": list(c.facility_types),
+        "definition": c.model_dump(mode="json"),
+    }
+
+
+def sync_catalog(conn: Connection, catalog: Catalog) -> dict[str, int]:
+    """Upsert the catalog into its tables in the caller's transaction; retire missing codes."""
+    counts: dict[str, int] = {}
+    # Departments first: hazard_categories.default_department_code references them.
+    plan = (
+        (
+            "departments",
+            UPSERT_DEPARTMENT,
+            DEACTIVATE_DEPARTMENTS,
+            [_department_row(d) for d in catalog.departments.values()],
+        ),
+        (
+            "facility_types",
+            UPSERT_FACILITY_TYPE,
+            DEACTIVATE_FACILITY_TYPES,
+            [_facility_type_row(f) for f in catalog.facility_types.values()],
+        ),
+        (
+            "hazard_categories",
+            UPSERT_HAZARD_CATEGORY,
+            DEACTIVATE_HAZARD_CATEGORIES,
+            [_hazard_category_row(c) for c in catalog.hazard_categories.values()],
+        ),
+    )
+    for table, upsert, deactivate, rows in plan:
+        if rows:  # executemany with no rows would run the statement once without parameters
+            conn.execute(upsert, rows)
+        counts[table] = len(rows)
+        retired = conn.execute(deactivate, {"codes": [r["code"] for r in rows]})
+        counts[f"{table}_deactivated"] = retired.rowcount
+    return counts

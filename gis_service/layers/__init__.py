@@ -1,1 +1,0 @@
-"""Declarative layer catalog: facility types, hazard categories and departments from YAML."""
