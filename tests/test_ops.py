@@ -541,11 +541,15 @@ def test_metrics_sum_over_several_workers(ops_url: str, tmp_path: Path) -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        n = 40
-        for _ in range(n):  # a new connection each: the kernel hands them to either worker
+        n = 0
+        pids: set[str] = set()
+        # A new connection each: the kernel hands them to either worker; go on until both
+        # have answered some (each worker writes its own counter file).
+        while n < 20 or (len(pids) < 2 and n < 400):
             with httpx.Client() as c:
                 assert c.get(f"{base}/api/v1/grids", params={"limit": 1}).status_code == 200
-        pids = {p.name.split("_")[-1] for p in mp.glob("counter_*.db")}
+            n += 1
+            pids = {p.name.split("_")[-1] for p in mp.glob("counter_*.db")}
         assert len(pids) == 2, f"both workers should have answered: {pids}"
         for _ in range(4):  # whichever worker answers the scrape
             with httpx.Client() as c:
