@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
-from fastapi.responses import RedirectResponse
 from starlette.middleware.gzip import GZipMiddleware
 
 from gis_service import __version__
@@ -15,6 +14,7 @@ from gis_service.auth.router import router as auth_router
 from gis_service.catalog import load_catalog
 from gis_service.config import Settings
 from gis_service.db.engine import make_engine, resolve_url
+from gis_service.desk.router import router as desk_router
 from gis_service.facilities.router import router as facilities_router
 from gis_service.grids.router import router as grids_router
 from gis_service.hazards.router import router as hazards_router
@@ -28,6 +28,7 @@ from gis_service.open311.router import router as open311_router
 from gis_service.ops import metrics
 from gis_service.ops.router import anyone_alive
 from gis_service.ops.router import router as ops_router
+from gis_service.search.router import router as search_router
 from gis_service.system.router import router as system_router
 from gis_service.tiles.router import router as tiles_router
 from gis_service.viewer.router import install as install_viewer
@@ -59,6 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # /docs and /redoc are served by the viewer with local assets (no CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -77,7 +81,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(facilities_router, dependencies=public)
     # Hazards mix public reads with reports and staff moves: the router admits anyone and
     # each write route adds its own, stricter require(...).
+    # The desk's /hazards/{id}/candidates before the hazards router's /hazards/{ref}.
+    app.include_router(desk_router)
     app.include_router(hazards_router, dependencies=[Depends(ANYONE)])
+    app.include_router(search_router)
     app.include_router(ogc_router, dependencies=public)
     app.include_router(tiles_router, dependencies=public)
     app.include_router(auth_router)
@@ -85,10 +92,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(open311_router)  # declared per route; errors in the Open311 form
     app.include_router(ops_router)  # /metrics, /ready, audit export: declared per route
     install_viewer(app)
-
-    @app.get("/", include_in_schema=False, dependencies=public)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
 
     install_security(app, settings)
     # GeoJSON and vector tiles shrink 3-5x; clients that ask for gzip get it (level 5: most

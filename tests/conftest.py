@@ -99,3 +99,32 @@ def demo_client(demo_url: str, tmp_path_factory: pytest.TempPathFactory):
     )
     with TestClient(create_app(settings)) as client:
         yield client
+
+
+# ---- the browser tests (tests/webkit.py): one server and one Chromium for the whole session --
+@pytest.fixture(scope="session")
+def site(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory):
+    """uvicorn on a loopback port over a fresh copy of the demo district (the tests write)."""
+    from gis_service.viewer import assets
+    from tests.authkit import demo_database
+    from tests.webkit import start_site
+
+    if assets.missing_vendor_files():
+        pytest.fail("web assets missing: run `make setup-test` (npm ci in web/)")
+    url = demo_database(pg_cluster, "web")
+    site, server, thread = start_site(url, tmp_path_factory.mktemp("web"))
+    yield site
+    server.should_exit = True
+    thread.join(timeout=15)
+    site.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless (Playwright never downloads a browser)."""
+    from tests.webkit import CHROMIUM, browser_session
+
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium (scripts/system-deps.sh test)")
+    pytest.importorskip("playwright.sync_api")
+    yield from browser_session()

@@ -426,22 +426,30 @@ def test_overdue_list(world: World) -> None:
         _make_overdue(world, hid, hours)
     r = world.client.get("/api/v1/hazards/overdue", headers=world.auth("street"))
     assert r.status_code == 200
-    ids = [i["id"] for i in r.json()["items"]]
+    ids = [i["id"] for i in r.json()["features"]]
     assert east in ids and west in ids and late_done not in ids  # resolved: the clock stopped
     assert ids.index(east) < ids.index(west)  # longest overdue first
-    item = next(i for i in r.json()["items"] if i["id"] == east)
+    item = next(i["properties"] for i in r.json()["features"] if i["id"] == east)
     assert 29.9 < item["overdue_hours"] < 30.5
+    # A list like the others: CSV too (it was a 400), with the same rows in the same order.
+    csv = world.client.get(
+        "/api/v1/hazards/overdue", params={"f": "csv"}, headers=world.auth("street")
+    )
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    rows = list(__import__("csv").DictReader(csv.text.lstrip("\ufeff").splitlines()))
+    assert [int(r["id"]) for r in rows] == ids
+    assert r.json()["numberMatched"] == len(ids)
     # a subtree, by parameter or by the caller's scope
     west_only = world.client.get(
         "/api/v1/hazards/overdue", params={"grid": 9002}, headers=world.auth("admin")
     ).json()
-    assert west in [i["id"] for i in west_only["items"]]
-    assert east not in [i["id"] for i in west_only["items"]]
+    assert west in [i["id"] for i in west_only["features"]]
+    assert east not in [i["id"] for i in west_only["features"]]
     mine = world.client.get("/api/v1/hazards/overdue", headers=world.auth("east_community"))
-    assert [i["id"] for i in mine.json()["items"]] == [
-        i for i in ids if i in [x["id"] for x in mine.json()["items"]]
+    assert [i["id"] for i in mine.json()["features"]] == [
+        i for i in ids if i in [x["id"] for x in mine.json()["features"]]
     ]
-    assert west not in [i["id"] for i in mine.json()["items"]]
+    assert west not in [i["id"] for i in mine.json()["features"]]
     # outside the scope: 404; anonymous: 401
     r = world.client.get(
         "/api/v1/hazards/overdue", params={"grid": 9002}, headers=world.auth("east_community")

@@ -293,6 +293,7 @@ PATH_PARAMS: dict[str, PathFiller] = {
         w.scopes.inside_hazard if v == "inside" else w.scopes.outside_hazard
     ),
     "layer": lambda w, v, c: "hazards_open",
+    "queue": lambda w, v, c: "to_accept",
     "z": lambda w, v, c: w.tile[v][0],
     "x": lambda w, v, c: w.tile[v][1],
     "y": lambda w, v, c: w.tile[v][2],

@@ -1,187 +1,18 @@
 """The web map at /map, driven in Debian's headless Chromium through Playwright.
 
-A real uvicorn server runs on a loopback port against a fresh demo database of its own (the
-report test writes a hazard). Playwright never downloads a browser: it launches
-/usr/bin/chromium. Screenshots go to test-artifacts/viewer/ (git-ignored).
+The server, the database and Chromium are shared with the other browser tests (conftest.py,
+tests/webkit.py). Screenshots go to test-artifacts/viewer/ (git-ignored).
 """
 
 from __future__ import annotations
 
-import base64
 import re
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import pytest
-import uvicorn
-from sqlalchemy import Engine, text
 
-from gis_service.config import PROJECT_ROOT, Settings
-from gis_service.db import migrate
-from gis_service.db.cluster import Cluster
-from gis_service.db.engine import make_engine
 from gis_service.viewer import assets
-from tests.conftest import new_database
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "viewer"
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
-# A tiny grey PNG standing in for every AMap tile (nothing leaves the machine).
-FAKE_TILE = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGPY+B8AAr8B3vbJeBIAAAAASUVORK5CYII="
-)
-AMAP_TILES = re.compile(r"^https?://webrd0\d\.is\.autonavi\.com/")
-
-playwright_sync = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/system-deps.sh test)"
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Site:
-    """The running server and a database engine beside it."""
-
-    base: str
-    engine: Engine
-
-    def api(self, path: str, **params: object) -> dict:
-        """GET a JSON answer of the API."""
-        r = httpx.get(self.base + path, params=params, timeout=30)
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def one(self, sql: str, **params: object):
-        """One row from the database."""
-        with self.engine.connect() as conn:
-            return conn.execute(text(sql), params).mappings().one()
-
-
-@pytest.fixture(scope="module")
-def site(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """uvicorn on a free loopback port, serving the app on a fresh copy of the demo district."""
-    if assets.missing_vendor_files():
-        pytest.fail("web assets missing: run `make setup-test` (npm ci in web/)")
-    from gis_service.app import create_app
-    from gis_service.catalog import load_catalog
-    from gis_service.demo.loader import load_demo
-
-    url = new_database(pg_cluster, "viewer")
-    engine = make_engine(url, pool_size=2)
-    migrate.upgrade(engine)
-    load_demo(
-        engine,
-        load_catalog(PROJECT_ROOT / "layers"),
-        PROJECT_ROOT / "data" / "erqi_410103_wgs84.geojson",
-        seed=Settings().demo_seed,
-    )
-    settings = Settings(
-        database_url=url,
-        data_dir=tmp_path_factory.mktemp("viewer"),
-        load_demo=False,
-        basemap="none",
-    )
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield Site(f"http://127.0.0.1:{port}", engine)
-    server.should_exit = True
-    thread.join(timeout=15)
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    """Debian's Chromium, headless."""
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@dataclass
-class Tab:
-    """A page with everything it requested and every console error it printed."""
-
-    page: object
-    requests: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def shot(self, name: str) -> None:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-
-    def settle(self) -> None:
-        self.page.wait_for_load_state("networkidle")
-
-    def js(self, expr: str, arg: object = None):
-        return self.page.evaluate(expr, arg)
-
-
-def _open(browser, site: Site, path: str, *, phone: bool = False, amap: bool = False) -> Tab:
-    options: dict = {"viewport": PHONE if phone else DESKTOP, "locale": "zh-CN"}
-    if phone:
-        options.update(
-            is_mobile=True,
-            has_touch=True,
-            device_scale_factor=2,
-            permissions=["geolocation"],
-            geolocation={"longitude": 113.6468, "latitude": 34.7275, "accuracy": 12},
-        )
-    context = browser.new_context(**options)
-    page = context.new_page()
-    tab = Tab(page)
-    page.on("request", lambda r: tab.requests.append(r.url))
-    page.on("console", lambda m: tab.errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: tab.errors.append(f"pageerror: {e}"))
-    if amap:
-        context.route(
-            AMAP_TILES,
-            lambda route: route.fulfill(status=200, content_type="image/png", body=FAKE_TILE),
-        )
-    page.goto(site.base + path)
-    page.wait_for_selector("html[data-gm-ready]", timeout=20000)
-    tab.settle()
-    return tab
-
-
-def _close(tab: Tab) -> None:
-    tab.page.context.close()
-
-
-def _off_machine(tab: Tab, site: Site) -> list[str]:
-    return [
-        u for u in tab.requests if not (u.startswith(site.base) or u.startswith(("data:", "blob:")))
-    ]
+from tests.webkit import AMAP_TILES, DESKTOP, PHONE, Site, Tab, _close, _off_machine, _open
 
 
 def _interior_point(site: Site, grid_id: int) -> tuple[float, float]:
@@ -272,7 +103,7 @@ def test_loads_offline_without_console_errors(browser, site: Site) -> None:
     tab = _open(browser, site, "/map")
     labels = tab.page.locator(".gm-label-street").count()
     assert labels >= 5, "street names are drawn at the overview"
-    tab.shot("desktop-overview")
+    tab.shot("viewer/desktop-overview")
     grid = _busiest_micro_grid(site)
     lon, lat = _interior_point(site, grid)
     tab.page.goto(f"{site.base}/map#map=18/{lat:.6f}/{lon:.6f}")
@@ -280,7 +111,7 @@ def test_loads_offline_without_console_errors(browser, site: Site) -> None:
     tab.page.wait_for_selector("html[data-gm-ready]")
     tab.settle()
     tab.page.wait_for_selector("[data-facility-id]", timeout=10000)
-    tab.shot("desktop-street-z18")
+    tab.shot("viewer/desktop-street-z18")
     assert any("/tiles/grids_micro_grid/" in u for u in tab.requests)
     assert any("/tiles/facilities/" in u for u in tab.requests)
     assert _off_machine(tab, site) == []
@@ -310,7 +141,7 @@ def test_click_micro_grid_shows_leader_and_open_hazards(browser, site: Site) -> 
     chain = panel.locator("[data-gm=chain]").inner_text()
     for level in ("街道", "社区", "网格", "微网格"):
         assert level in chain
-    tab.shot("desktop-grid-panel")
+    tab.shot("viewer/desktop-grid-panel")
     # A hazard of the list opens with its history.
     panel.locator("[data-gm=hazard-list] a").first.click()
     tab.page.wait_for_selector("header[data-hazard-id]")
@@ -329,15 +160,21 @@ def test_search_flies_to_the_grid(browser, site: Site) -> None:
     tab.page.keyboard.press("Enter")
     tab.page.wait_for_selector(f'header[data-grid-id="{row["id"]}"]')
     tab.page.wait_for_timeout(900)  # the flight
+    # The map shows the community in the part the panel leaves free (right of the panel).
+    free = tab.js(
+        """() => { const m = GM.map, s = m.getSize();
+             const a = GM.fromView(m.containerPointToLatLng([420, 0]));
+             const b = GM.fromView(m.containerPointToLatLng([s.x, s.y]));
+             return [a[0], b[1], b[0], a[1]]; }"""
+    )
     inside = site.one(
-        "SELECT ST_Covers(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) AS ok "
+        "SELECT ST_Covers(ST_MakeEnvelope(:w, :s, :e, :n, 4326), ST_PointOnSurface(geom)) AS ok,"
+        " ST_Intersects(ST_MakeEnvelope(:w, :s, :e, :n, 4326), geom) AS seen "
         "FROM grids WHERE id = :id",
         id=row["id"],
-        **dict(
-            zip(("lon", "lat"), tab.js("(() => GM.fromView(GM.map.getCenter()))()"), strict=True)
-        ),
+        **dict(zip(("w", "s", "e", "n"), free, strict=True)),
     )
-    assert inside["ok"], "the map centre lies in the chosen community"
+    assert inside["ok"] and inside["seen"], "the chosen community is in view beside the panel"
     assert tab.errors == []
     _close(tab)
 
@@ -374,7 +211,7 @@ def test_amap_keeps_features_under_their_gcj02_pixel(browser, site: Site) -> Non
     assert abs(after[0] - before[0]) <= 2 and abs(after[1] - before[1]) <= 2
     amap = [u for u in tab.requests if AMAP_TILES.match(u)]
     assert amap, "AMap tiles were requested (and answered locally)"
-    tab.shot("desktop-amap-facility")
+    tab.shot("viewer/desktop-amap-facility")
     assert tab.errors == []
     assert [u for u in _off_machine(tab, site) if not AMAP_TILES.match(u)] == []
     _close(tab)
@@ -399,7 +236,7 @@ def test_amap_keeps_features_under_their_gcj02_pixel(browser, site: Site) -> Non
     tab.page.mouse.click(x, y)
     tab.page.wait_for_selector(f'header[data-hazard-id="{hz["id"]}"]')
     assert hz["public_code"] in tab.page.locator("#gm-panel").inner_text()
-    tab.shot("desktop-amap-hazard")
+    tab.shot("viewer/desktop-amap-hazard")
     assert tab.errors == []
     _close(tab)
 
@@ -425,7 +262,7 @@ def test_field_report_on_a_phone_lands_in_the_grid_under_the_tap(browser, site: 
     for button in ("#gm-locate", "#gm-report", "#gm-tasks"):
         box = page.locator(button).bounding_box()
         assert box and box["y"] + box["height"] <= PHONE["height"] and box["height"] >= 44
-    tab.shot("phone-start")
+    tab.shot("viewer/phone-start")
     page.tap("#gm-report")
     page.wait_for_selector("#gm-pick .gm-pick-bar")
     # The map is centred on the interior point (in GCJ-02, as drawn): tap the centre.
@@ -433,7 +270,7 @@ def test_field_report_on_a_phone_lands_in_the_grid_under_the_tap(browser, site: 
     page.wait_for_selector(f'#gm-report-where[data-grid-id="{grid}"]')
     page.select_option("#gm-report-category", "manhole_cover_sunken")
     page.fill("#gm-report-description", "地图测试：井盖下沉约5厘米")
-    tab.shot("phone-report-form")
+    tab.shot("viewer/phone-report-form")
     page.tap("#gm-report-submit")
     page.wait_for_selector("header[data-hazard-id]")
     hazard_id = int(page.locator("header[data-hazard-id]").get_attribute("data-hazard-id"))
@@ -442,17 +279,20 @@ def test_field_report_on_a_phone_lands_in_the_grid_under_the_tap(browser, site: 
     assert created["properties"]["category"] == "manhole_cover_sunken"
     wlon, wlat = created["geometry"]["coordinates"]
     assert abs(wlon - lon) < 2e-5 and abs(wlat - lat) < 2e-5  # within ~2 m of the tap
-    assert "已上报" in page.inner_text("#gm-toast")
+    # The toast says what really happened: reported, waiting for the community to accept it
+    # (it used to claim "已派往所属网格").
+    toast = page.inner_text("#gm-toast")
+    assert "已上报" in toast and "待社区受理" in toast and "派往" not in toast
     # The panel is a sheet above the field bar.
     panel = page.locator("#gm-panel").bounding_box()
     assert panel and panel["height"] <= PHONE["height"] * 0.65
-    tab.shot("phone-reported")
+    tab.shot("viewer/phone-reported")
     # Locate me puts my position on the map; my tasks ask an anonymous user to log in.
     page.tap("#gm-locate")
     page.wait_for_function("() => GM.state.me !== null")
     page.tap("#gm-tasks")
     page.wait_for_selector("#gm-login-form:not([hidden])")
-    tab.shot("phone-tasks-login")
+    tab.shot("viewer/phone-tasks-login")
     assert tab.errors == []
     assert [u for u in _off_machine(tab, site) if not AMAP_TILES.match(u)] == []
     _close(tab)

@@ -74,6 +74,19 @@ def locate(
     with its responsible people (names and work phones; mobile phones for staff in scope);
     the finest also carries its open-hazard count."""
     body = service.locate(conn, point.lon, point.lat, at, principal)
+    if body is None and at is not None:
+        first = service.first_grid_from(conn, point.lon, point.lat)
+        if first is not None and first > at:
+            raise NotFound(
+                f"No grid covered this point on {at:%Y-%m-%d}: the first grid here began on "
+                f"{first:%Y-%m-%d}. Ask for a later date (at=) or leave at= out for today.",
+                code="no_grid_at_date",
+                lon=point.input_lon,
+                lat=point.input_lat,
+                crs=point.crs.value,
+                at=at.isoformat(),
+                first_grid_from=first.isoformat(),
+            )
     if body is None:
         near = service.nearest_grid(conn, point.lon, point.lat)
         detail = {"lon": point.input_lon, "lat": point.input_lat, "crs": point.crs.value}

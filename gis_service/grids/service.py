@@ -43,6 +43,11 @@ def nearest_grid(conn: Connection, lon: float, lat: float) -> dict[str, Any] | N
     return dict(row) if row else None
 
 
+def first_grid_from(conn: Connection, lon: float, lat: float) -> datetime | None:
+    """When the first grid ever covering the point began, or None when none ever did."""
+    return conn.execute(sql.FIRST_GRID_AT_POINT, {"lon": lon, "lat": lat}).scalar()
+
+
 def grid_feature(
     conn: Connection, grid_id: int, crs: Datum = Datum.wgs84, principal: Principal = ANONYMOUS
 ) -> str | None:

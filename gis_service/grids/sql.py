@@ -293,6 +293,16 @@ LOCATE_BATCH = text(
     """
 )
 
+# When the first grid covering a point began (any version, current or retired): to tell "no
+# grid existed here yet on that date" from "outside the territory".
+FIRST_GRID_AT_POINT = text(
+    """
+    SELECT min(g.valid_from) AS first_from
+      FROM grids g
+     WHERE ST_Covers(g.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+    """
+)
+
 # The latest version's path of a grid code, and the code of a grid id (subtree checks).
 GRID_CODE_PATH = text("SELECT path FROM grids WHERE code = :code ORDER BY valid_from DESC LIMIT 1")
 CODE_OF = text("SELECT code FROM grids WHERE id = :id")

@@ -108,13 +108,32 @@ async def action_body(request: Request, settings: SettingsDep) -> tuple[ActionIn
     return await read_body(request, ActionIn, settings)
 
 
+def _inlined(schema: dict) -> dict:
+    """A JSON schema with its local ``$defs`` references replaced by the definitions: an
+    OpenAPI document has no ``#/$defs`` to point at (ReDoc stopped on "Invalid reference
+    token: $defs")."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: object) -> object:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return walk(dict(defs[ref.split("/")[-1]]))
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(schema)  # type: ignore[return-value]
+
+
 def json_or_multipart_body(model: type[BaseModel], required: list[str]) -> dict:
     """OpenAPI request body of an endpoint that takes JSON, or the same as multipart + photos."""
     return {
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": model.model_json_schema()},
+                "application/json": {"schema": _inlined(model.model_json_schema())},
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
@@ -135,7 +154,8 @@ def json_or_multipart_body(model: type[BaseModel], required: list[str]) -> dict:
 
 
 # ---- lists ------------------------------------------------------------------------------------
-def _csv_list(raw: str | None, allowed: tuple[str, ...] | None, name: str) -> list[str] | None:
+def csv_list(raw: str | None, allowed: tuple[str, ...] | None, name: str) -> list[str] | None:
+    """A comma list from a query parameter, each item checked against ``allowed``."""
     if raw is None or raw == "":
         return None
     items = [x.strip() for x in raw.split(",") if x.strip()]
@@ -160,7 +180,7 @@ def status_list(raw: str | None) -> list[str] | None:
         elif item == "closed":
             out.extend(CLOSED_STATUSES)
         else:
-            out.extend(_csv_list(item, HAZARD_STATUSES, "status") or [])
+            out.extend(csv_list(item, HAZARD_STATUSES, "status") or [])
     return out
 
 
@@ -190,7 +210,7 @@ async def hazard_filter_query(
         raise Invalid("since must be before until.", since=str(since), until=str(until))
     return HazardFilter(
         statuses=status_list(status),
-        categories=_csv_list(category, tuple(catalog.hazard_categories), "category"),
+        categories=csv_list(category, tuple(catalog.hazard_categories), "category"),
         grid=grid,
         bbox=bbox,
         near=near,

@@ -27,6 +27,7 @@ from gis_service.hazards import sql
 from gis_service.hazards.history import record_event, store_photos
 from gis_service.hazards.photos import Photo
 from gis_service.hazards.policy import authorize_move, moves_for, principal_tag
+from gis_service.hazards.queries import lookup_ref
 from gis_service.hazards.schemas import ActionIn
 from gis_service.hazards.states import CLOSED_STATUSES, STATUS_NAMES_ZH
 from gis_service.hazards.versions import etag
@@ -44,12 +45,6 @@ class MoveResult:
     version: int
     event_id: int
     photo_ids: list[str]
-
-
-def _lookup_ref(conn: Connection, ref: str) -> Row | None:
-    """A hazard by id or public code."""
-    as_id = int(ref) if ref.isdigit() and len(ref) < 19 else None
-    return conn.execute(sql.HAZARD_REF, {"id": as_id, "code": ref}).first()
 
 
 def _unused_fields(action: str, body: ActionIn) -> None:
@@ -189,7 +184,7 @@ def _changes(
     elif action == "mark_duplicate":
         if body.duplicate_of is None:
             raise Invalid("mark_duplicate needs duplicate_of: the id or code of the original.")
-        other = _lookup_ref(conn, body.duplicate_of)
+        other = lookup_ref(conn, body.duplicate_of)
         if other is None:
             raise Invalid(
                 f"No hazard {body.duplicate_of!r} to mark this one a duplicate of.",

@@ -60,6 +60,12 @@ def hazard_feature_versioned(
     return None if row is None else (row[0], int(row[1]))
 
 
+def lookup_ref(conn: Connection, ref: str) -> Row | None:
+    """A hazard by id or public code (codes are matched case-insensitively)."""
+    as_id = int(ref) if ref.isdigit() and len(ref) < 19 else None
+    return conn.execute(sql.HAZARD_REF, {"id": as_id, "code": ref.upper()}).first()
+
+
 def moves_offered(conn: Connection, hazard_id: int, principal: Principal) -> list[str]:
     """The moves ``principal`` may make on a hazard now (for the client's buttons)."""
     row = conn.execute(sql.HAZARD_ROW, {"id": hazard_id}).one()

@@ -13,7 +13,7 @@ from gis_service.auth.deps import PUBLIC_READ, ClientIp, limit_anonymous_reports
 from gis_service.auth.principal import Principal
 from gis_service.errors import Forbidden, Invalid, NotFound
 from gis_service.geo.areas import parse_lonlat
-from gis_service.hazards import moves, queries, reporting, supervision
+from gis_service.hazards import moves, queries, reporting, sql, supervision
 from gis_service.hazards.deps import (
     FilterDep,
     action_body,
@@ -36,7 +36,7 @@ from gis_service.http.deps import (
     instant_param,
     reject_unknown_query,
 )
-from gis_service.http.listing import FormatDep, PageDep
+from gis_service.http.listing import FormatDep, OutputFormat, PageDep, csv_response, page_links
 from gis_service.http.responses import GeoJSONResponse
 
 router = APIRouter(prefix="/api/v1", tags=["hazards"], dependencies=[Depends(reject_unknown_query)])
@@ -212,21 +212,54 @@ def workflow_table() -> dict:
     return {"statuses": STATUS_NAMES_ZH, "moves": state_table()}
 
 
-@router.get("/hazards/overdue", summary="Overdue hazards of a grid subtree")
+@router.get(
+    "/hazards/overdue",
+    summary="Overdue hazards of a grid subtree (GeoJSON or CSV, like every list)",
+    responses={200: {"content": {"application/geo+json": {}, "text/csv": {}}}},
+)
 def overdue_hazards(
     conn: Conn,
+    request: Request,
     principal: Annotated[Principal, Depends(READ_STAFF)],
     page: PageDep,
+    fmt: FormatDep,
     crs: Crs,
     grid: Annotated[
         int | None,
         Query(ge=1, description="Grid whose subtree to list; default: your scope root."),
     ] = None,
-) -> dict:
+) -> Response:
     """Hazards past their deadline (accepted, dispatched or in progress with due_at passed),
-    longest overdue first, with who has them."""
+    longest overdue first, with who has them: a paged FeatureCollection like the other lists
+    (``numberMatched``, ``links``), or CSV with ``f=csv``."""
     scope = supervision.scoped_grid(principal, grid, conn)
-    return supervision.overdue_list(conn, scope, page.limit, page.offset, crs)
+    if fmt is OutputFormat.csv:
+        params = {"grid": scope, "crs": crs.value, **page.as_params()}
+        return csv_response(conn, sql.OVERDUE_CSV, params, "overdue")
+    body = supervision.overdue_list(conn, scope, page.limit, page.offset, crs)
+    features = [
+        {
+            "type": "Feature",
+            "id": item["id"],
+            "geometry": {"type": "Point", "coordinates": [item.pop("lon"), item.pop("lat")]},
+            "properties": item,
+        }
+        for item in body["items"]
+    ]
+    return GeoJSONResponse(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "grid": scope,
+                "crs_name": crs.value,
+                "numberMatched": body["number_matched"],
+                "numberReturned": len(features),
+                "features": features,
+                "links": page_links(request, page, len(features), body["number_matched"]),
+            },
+            ensure_ascii=False,
+        )
+    )
 
 
 @router.get("/stats", summary="Hazard statistics of a grid subtree and a period")
@@ -274,26 +307,46 @@ def my_tasks(
     return supervision.my_tasks(conn, principal.person_id, point, crs, limit)
 
 
+# A hazard by id or by the public code its reporter received (YH20261130-000001).
+HazardRef = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=40,
+        pattern=r"^(?:[1-9][0-9]{0,17}|[A-Za-z][0-9A-Za-z_-]{0,39})$",
+        description="The hazard's id, or its public code such as YH20261130-000001.",
+        examples=["YH20261130-000001"],
+    ),
+]
+
+
 @router.get(
-    "/hazards/{hazard_id}", response_class=GeoJSONResponse, summary="One hazard with its history"
+    "/hazards/{hazard_id}",
+    response_class=GeoJSONResponse,
+    summary="One hazard with its history, by id or public code",
+    responses={404: {"description": "No hazard has this id or code."}},
 )
 def get_hazard(
     conn: Conn,
-    hazard_id: HazardId,
+    hazard_id: HazardRef,
     crs: Crs,
     principal: Annotated[Principal, Depends(PUBLIC_READ)],
 ) -> GeoJSONResponse:
     """A hazard as a GeoJSON Feature with every step of its history and its photos; the ETag
     header carries its version, for If-Match on the next move. Staff in scope also see the
-    reporter, the actors and notes, and the moves they may make (``allowed_actions``)."""
-    found = queries.hazard_feature_versioned(conn, hazard_id, principal, crs)
-    if found is None:
+    reporter, the actors and notes, and the moves they may make (``allowed_actions``).
+    The path takes the id or the public code a reporter receives."""
+    ref = queries.lookup_ref(conn, hazard_id)
+    if ref is None:
+        raise NotFound(f"No hazard has the id or code {hazard_id!r}.", id=hazard_id)
+    found = queries.hazard_feature_versioned(conn, ref.id, principal, crs)
+    if found is None:  # pragma: no cover - just looked up
         raise NotFound(f"Hazard {hazard_id} does not exist.", id=hazard_id)
     body, version = found
     headers = {"ETag": etag(version), "Cache-Control": "no-cache"}
     if principal.authenticated:
         feature = json.loads(body)
-        feature["properties"]["allowed_actions"] = queries.moves_offered(conn, hazard_id, principal)
+        feature["properties"]["allowed_actions"] = queries.moves_offered(conn, ref.id, principal)
         return GeoJSONResponse(json.dumps(feature, ensure_ascii=False), headers=headers)
     return GeoJSONResponse(body, headers=headers)
 

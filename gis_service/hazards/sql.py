@@ -395,6 +395,28 @@ OVERDUE_LIST = text(
     """
 )
 
+# The overdue list as CSV: the same rows and order, the handler as plain columns.
+OVERDUE_CSV = text(
+    f"""
+    SELECT h.id, h.public_code, h.category_code AS category, c.name_zh AS category_name,
+           h.status, h.severity, h.grid_id, h.grid_chain -> -1 ->> 'name' AS grid_name,
+           h.reported_at, h.dispatched_at, h.due_at,
+           round(extract(epoch FROM now() - h.due_at)::numeric / 3600, 1) AS overdue_hours,
+           p.name AS assignee_name, p.work_phone AS assignee_work_phone,
+           d.name_zh AS assignee_department,
+           (gis_from_wgs84(ST_X(h.geom), ST_Y(h.geom), :crs))[1] AS lon,
+           (gis_from_wgs84(ST_X(h.geom), ST_Y(h.geom), :crs))[2] AS lat
+      FROM hazards h
+      JOIN hazard_categories c ON c.code = h.category_code
+      LEFT JOIN people p ON p.id = h.assignee_person_id
+      LEFT JOIN departments d ON d.id = h.assignee_department_id
+     WHERE {_OVERDUE_H}
+       AND (CAST(:grid AS bigint) IS NULL OR h.grid_path @> ARRAY[CAST(:grid AS bigint)])
+     ORDER BY h.due_at, h.id
+     LIMIT :limit OFFSET :offset
+    """
+)
+
 STATS = text(
     f"""
     WITH m AS (

@@ -28,24 +28,25 @@ CSP_DIRECTIVES: dict[str, str] = {
     "form-action": "'self'",
     "frame-ancestors": "'none'",
 }
-# FastAPI's Swagger UI and ReDoc pages load their bundles from jsDelivr.
-_DOCS_EXTRA = "https://cdn.jsdelivr.net"
-DOCS_PATHS = ("/docs", "/redoc")
+# The pages that our own pages may frame: the workbench shows the map beside its queues.
+FRAMEABLE_PATHS = ("/map",)
 
 
 def content_security_policy(path: str) -> str:
     """The Content-Security-Policy header for a response to ``path``."""
     directives = dict(CSP_DIRECTIVES)
-    if path.startswith(DOCS_PATHS):
-        for name in ("script-src", "style-src"):
-            directives[name] += f" {_DOCS_EXTRA}"
-        directives["img-src"] += " https://fastapi.tiangolo.com"
+    if path in FRAMEABLE_PATHS:
+        directives["frame-ancestors"] = "'self'"
     return "; ".join(f"{k} {v}" for k, v in directives.items())
+
+
+def frame_options(path: str) -> str:
+    """X-Frame-Options for ``path`` (the older twin of CSP frame-ancestors)."""
+    return "SAMEORIGIN" if path in FRAMEABLE_PATHS else "DENY"
 
 
 SECURITY_HEADERS: dict[str, str] = {
     "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
     "Referrer-Policy": "strict-origin-when-cross-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
     # Field mode uses the phone's position and camera on our own pages only.
@@ -69,10 +70,13 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
-                extra = {**SECURITY_HEADERS, "Content-Security-Policy": ""}
+                extra = {
+                    **SECURITY_HEADERS,
+                    "X-Frame-Options": frame_options(path),
+                    "Content-Security-Policy": content_security_policy(path),
+                }
                 for name, value in extra.items():
                     if name.lower().encode() not in present:
-                        value = value or content_security_policy(path)
                         headers.append((name.lower().encode(), value.encode()))
                 message["headers"] = headers
             await send(message)

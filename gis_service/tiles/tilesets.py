@@ -122,7 +122,7 @@ def _grid_layer(
     note = _GRID_NOTE + (_COUNT_NOTE if with_counts else "")
     return TileLayer(
         id=f"grids_{level}",
-        title_zh=f"{title_zh}网格",
+        title_zh=title_zh,
         title_en=f"{title_en} grids",
         description=f"{title_zh} ({title_en.lower()}) grid polygons.{note}",
         minzoom=minzoom,
@@ -142,11 +142,12 @@ HAZARD_DETAIL_ZOOM = 14
 # costs one heap visit per hazard in the tile's grids, so streets and communities, which
 # hold tens of thousands, go without; special grids too, as no hazard is routed to them.
 _LAYERS = (
+    # Chinese titles as the map names the levels (not "网格网格").
     _grid_layer("street", "街道", "Street", 10, with_counts=False),
     _grid_layer("community", "社区", "Community", 12, with_counts=False),
     _grid_layer("grid", "网格", "Grid", 13, with_counts=True),
     _grid_layer("micro_grid", "微网格", "Micro-grid", 15, with_counts=True),
-    _grid_layer("special", "专属", "Special", 14, with_counts=False),
+    _grid_layer("special", "专属网格", "Special", 14, with_counts=False),
     TileLayer(
         id="facilities",
         title_zh="部件",

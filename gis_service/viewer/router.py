@@ -1,4 +1,5 @@
-"""Routes of the web map: the page, the territory outline, and the static assets."""
+"""Routes of the web screens: the map, the workbench, the dashboard and the ledger, the
+territory outline, and the static assets."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ import hashlib
 import html
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.openapi.docs import (
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.middleware.gzip import GZipMiddleware
 
 from gis_service.auth.deps import PUBLIC_READ
@@ -19,7 +24,7 @@ from gis_service.viewer import assets, service
 # API, which checks its own permissions).
 router = APIRouter(tags=["web map"], dependencies=[Depends(PUBLIC_READ)])
 
-UI_TEMPLATE = assets.SRC_DIR / "ui.html"
+UI_TEMPLATE = assets.SRC_DIR / "map" / "ui.html"
 
 _MISSING_PAGE = """<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>地图资源未安装</title></head>
@@ -43,6 +48,7 @@ def _state(request: Request, name: str, ttl: float) -> service.TimedCache:
     "/map",
     response_class=HTMLResponse,
     summary="The web map (网格地图): grids, facilities and hazards, click a grid for its leader",
+    responses={503: {"description": "The browser libraries are not installed (npm ci)."}},
 )
 def map_page(request: Request, conn: Conn, settings: SettingsDep, catalog: CatalogDep) -> Response:
     """The Folium/Leaflet web map. It embeds no data: tiles and JSON are fetched live."""
@@ -63,6 +69,53 @@ def map_page(request: Request, conn: Conn, settings: SettingsDep, catalog: Catal
     return HTMLResponse(cached[1], headers={"Cache-Control": "no-cache"})
 
 
+def _screen(request: Request, screen: str) -> Response:
+    missing = assets.missing_vendor_files()
+    if missing:
+        body = _MISSING_PAGE.format(missing=html.escape(", ".join(missing)))
+        return HTMLResponse(body, status_code=503)
+    ui = (assets.SRC_DIR / screen / "ui.html").read_text(encoding="utf-8")
+    page = service.build_screen(request.app.state.settings, request.app.state.catalog, screen, ui)
+    return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+
+
+_SCREEN_RESPONSES = {503: {"description": "The browser libraries are not installed (npm ci)."}}
+
+
+@router.get(
+    "/desk",
+    response_class=HTMLResponse,
+    summary="The workbench (工作台): queues of the user's scope, beside the map",
+    responses=_SCREEN_RESPONSES,
+)
+def desk_page(request: Request) -> Response:
+    """The staff workbench. The page holds no data: it asks the user to log in and reads the
+    queues from /api/v1/queues."""
+    return _screen(request, "desk")
+
+
+@router.get(
+    "/dashboard",
+    response_class=HTMLResponse,
+    summary="The dashboard (统计): charts of the user's scope and period",
+    responses=_SCREEN_RESPONSES,
+)
+def dashboard_page(request: Request) -> Response:
+    """Charts drawn with Apache ECharts from /api/v1/stats; the page holds no data."""
+    return _screen(request, "dashboard")
+
+
+@router.get(
+    "/ledger",
+    response_class=HTMLResponse,
+    summary="The ledger (台账): a printable list of a unit's hazards for a period",
+    responses=_SCREEN_RESPONSES,
+)
+def ledger_page(request: Request) -> Response:
+    """A print-ready ledger (A4) read from /api/v1/ledger; the page holds no data."""
+    return _screen(request, "ledger")
+
+
 @router.get(
     "/map/outline.geojson",
     summary="The territory's outline (union of the current streets), simplified, WGS84",
@@ -78,6 +131,53 @@ def outline(request: Request, conn: Conn) -> Response:
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/geo+json", headers=headers)
+
+
+@router.get("/", include_in_schema=False)
+def root() -> RedirectResponse:
+    """The service's front door opens the map."""
+    return RedirectResponse("/map")
+
+
+# HEAD answers like GET (monitors and link checkers use it), without a second OpenAPI entry.
+for _path, _endpoint in (
+    ("/", root),
+    ("/map", map_page),
+    ("/desk", desk_page),
+    ("/dashboard", dashboard_page),
+    ("/ledger", ledger_page),
+):
+    router.add_api_route(_path, _endpoint, methods=["HEAD"], include_in_schema=False)
+
+
+# The API documentation, with Swagger UI and ReDoc served from web/node_modules like every
+# other asset: they work with no network (FastAPI's defaults load them from a CDN).
+@router.get("/docs", include_in_schema=False)
+def swagger_ui(request: Request) -> HTMLResponse:
+    """Swagger UI of the OpenAPI document."""
+    return get_swagger_ui_html(
+        openapi_url=request.app.openapi_url,
+        title=f"{request.app.title} · 接口文档",
+        oauth2_redirect_url="/docs/oauth2-redirect",
+        swagger_js_url=assets.vendor_url(assets.SWAGGER_JS),
+        swagger_css_url=assets.vendor_url(assets.SWAGGER_CSS),
+        swagger_favicon_url=assets.vendor_url(assets.SWAGGER_ICON),
+        # No call to the public validator service: nothing leaves the machine.
+        swagger_ui_parameters={"validatorUrl": None},
+    )
+
+
+@router.get("/docs/oauth2-redirect", include_in_schema=False)
+def swagger_ui_redirect() -> HTMLResponse:
+    """Swagger UI's OAuth2 redirect page."""
+    return get_swagger_ui_oauth2_redirect_html()
+
+
+@router.get("/redoc", include_in_schema=False)
+def redoc() -> RedirectResponse:
+    """ReDoc's bundle loads its logo from the vendor's CDN; the local Swagger UI serves the
+    same document with nothing leaving the machine."""
+    return RedirectResponse("/docs")
 
 
 def install(app: FastAPI) -> None:

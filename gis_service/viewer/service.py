@@ -1,19 +1,23 @@
-"""Build the web map with Folium: the page skeleton, basemaps and tile layers, never data.
+"""Build the web screens: the map with Folium (skeleton, basemaps and tile layers, never
+data), and the staff screens (workbench, dashboard, ledger) as plain pages.
 
 Folium writes the Leaflet page: the map, one base layer per basemap, one vector-tile layer
 per grid level, facilities and hazards, and the layer control. Every script, stylesheet and
 font it links is ours (``assets``); Folium's CDN defaults are replaced. The behaviour (the
-grid panel, search, filters, GCJ-02 shifting, field mode) lives in ``web/src/gismap.js``,
-which the page hands the Folium layers to. Grids, facilities and hazards reach the browser
-only as vector tiles or small JSON answers fetched at the moment they are needed.
+panel and its moves, search, filters, GCJ-02 shifting, field mode) lives in the ES modules
+of ``web/src/map/``, which the page hands the Folium layers to; Folium's own script runs as a
+module too, so that it runs after them. Grids, facilities and hazards reach the browser only
+as vector tiles or small JSON answers fetched at the moment they are needed.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import dataclass
+from html import escape as html_escape
 from typing import Any
 
 import folium
@@ -31,19 +35,16 @@ from gis_service.viewer import assets
 # Grid levels as the map shows them: tile layer, names, outline colour, and the map zooms at
 # which their names are drawn (a name is drawn only where it also fits inside the polygon).
 GRID_LEVELS: tuple[dict[str, Any], ...] = (
-    {"level": "street", "name": "街道", "name_en": "Street", "color": "#1f3b73",
-     "weight": 3, "label": [10, 13]},
-    {"level": "community", "name": "社区", "name_en": "Community", "color": "#2e7d32",
-     "weight": 2, "label": [13, 15]},
-    {"level": "grid", "name": "网格", "name_en": "Grid", "color": "#ef6c00",
-     "weight": 1.6, "label": [15, 17]},
-    {"level": "micro_grid", "name": "微网格", "name_en": "Micro-grid", "color": "#6d4c41",
-     "weight": 1, "label": [17, 22]},
-    {"level": "special", "name": "专属网格", "name_en": "Special grid", "color": "#c2185b",
-     "weight": 1.6, "label": [16, 22]},
+    {"level": "street", "name": "街道", "color": "#1f3b73", "weight": 3, "label": [10, 13]},
+    {"level": "community", "name": "社区", "color": "#2e7d32", "weight": 2, "label": [13, 15]},
+    {"level": "grid", "name": "网格", "color": "#ef6c00", "weight": 1.6, "label": [15, 17]},
+    {"level": "micro_grid", "name": "微网格", "color": "#6d4c41", "weight": 1, "label": [17, 22]},
+    {"level": "special", "name": "专属网格", "color": "#c2185b", "weight": 1.6, "label": [16, 22]},
 )  # fmt: skip
 
-SEVERITY_COLORS = {"low": "#43a047", "medium": "#fb8c00", "high": "#e53935", "critical": "#8e24aa"}
+# Hazard severities on their own sequential scale, yellow to red: 紧急 is red; no green (an
+# open hazard is never "fine") and no purple; facility colours come from layers/ and differ.
+SEVERITY_COLORS = {"low": "#fbc02d", "medium": "#fb8c00", "high": "#f4511e", "critical": "#d50000"}
 
 # Vector tiles are drawn 512 px wide one zoom below the map's (zoomOffset -1): a quarter of
 # the requests of 256-px tiles, and the server's tiles are made for 512 px anyway.
@@ -182,18 +183,45 @@ def initial_view(bounds: tuple[float, float, float, float] | None) -> tuple[list
     return [(south + north) / 2, (west + east) / 2], max(3, min(17, zoom))
 
 
+def base_config(settings: Settings, catalog: Catalog) -> dict[str, Any]:
+    """What every screen's script needs to know: names and colours of levels, categories,
+    states and severities (metadata only: no grid, facility or hazard)."""
+    categories = sorted(catalog.hazard_categories.values(), key=lambda c: (c.report_class, c.code))
+    return {
+        "title": settings.map_title,
+        "levels": [dict(lv) for lv in GRID_LEVELS],
+        "hazardCategories": [
+            {
+                "code": c.code,
+                "name": c.name_zh,
+                "reportClass": c.report_class,
+                "severity": c.default_severity,
+            }
+            for c in categories
+        ],
+        "reportClasses": REPORT_CLASS_NAMES_ZH,
+        "statuses": STATUS_NAMES_ZH,
+        "openStatuses": list(OPEN_STATUSES),
+        # Overdue means past the deadline while its clock runs (as the hazard API says).
+        "clockStatuses": list(CLOCK_STATUSES),
+        "severities": {
+            k: {"name": SEVERITY_NAMES_ZH[k], "color": SEVERITY_COLORS[k]}
+            for k in SEVERITY_NAMES_ZH
+        },
+    }
+
+
 def client_config(
     settings: Settings, catalog: Catalog, bounds: tuple[float, float, float, float] | None
 ) -> dict[str, Any]:
-    """What the script needs to know: basemaps, levels, catalog names and colours, URLs."""
+    """What the map's script needs to know: the base config plus basemaps, tiles, icons."""
     offered = basemaps(settings)
     levels = []
     for lv in GRID_LEVELS:
         tile = LAYERS[f"grids_{lv['level']}"]
         levels.append({**lv, "layer": tile.id, "minzoom": tile.minzoom - ZOOM_OFFSET})
-    categories = sorted(catalog.hazard_categories.values(), key=lambda c: (c.report_class, c.code))
     return {
-        "title": settings.map_title,
+        **base_config(settings, catalog),
         "bounds": [[bounds[1], bounds[0]], [bounds[3], bounds[2]]] if bounds else None,
         "basemap": default_basemap(settings, offered),
         "basemaps": [
@@ -223,24 +251,6 @@ def client_config(
                 },
             }
             for code, f in catalog.facility_types.items()
-        },
-        "hazardCategories": [
-            {
-                "code": c.code,
-                "name": c.name_zh,
-                "reportClass": c.report_class,
-                "severity": c.default_severity,
-            }
-            for c in categories
-        ],
-        "reportClasses": REPORT_CLASS_NAMES_ZH,
-        "statuses": STATUS_NAMES_ZH,
-        "openStatuses": list(OPEN_STATUSES),
-        # Overdue means past the deadline while its clock runs (as the hazard API says).
-        "clockStatuses": list(CLOCK_STATUSES),
-        "severities": {
-            k: {"name": SEVERITY_NAMES_ZH[k], "color": SEVERITY_COLORS[k]}
-            for k in SEVERITY_NAMES_ZH
         },
         # From this zoom the facility tiles' points are drawn as clustered icons, not dots.
         "facilityMarkerZoom": 17,
@@ -314,8 +324,9 @@ def build_page(
     links = "\n".join(
         [f'<script src="{assets.vendor_url(rel)}"></script>' for rel in assets.VENDOR_JS[1:]]
         + [
-            f'<link rel="stylesheet" href="{assets.app_url(assets.APP_CSS)}"/>',
-            f'<script src="{assets.app_url(assets.APP_JS)}"></script>',
+            f'<link rel="stylesheet" href="{assets.app_url(assets.BASE_CSS)}"/>',
+            f'<link rel="stylesheet" href="{assets.app_url("css/map.css")}"/>',
+            assets.module_head("map/main.js"),
             '<meta name="theme-color" content="#1f3b73"/>',
             '<link rel="icon" href="data:,"/>',
         ]
@@ -353,7 +364,7 @@ def build_page(
         layer_id = f"grids_{lv['level']}"
         vg = VectorGridProtobuf(
             config["tile"]["layers"][layer_id]["url"],
-            name=f"{lv['name']} {lv['name_en']}",
+            name=lv["name"],
             options=_tile_options(layer_id),
             overlay=True,
             show=True,
@@ -365,10 +376,10 @@ def build_page(
     groups: dict[str, str] = {}
     group_objects: dict[str, folium.FeatureGroup] = {}
     for key, name, show in (
-        ("labels", "名称标注 Labels", True),
-        ("facilities", "部件 Facilities", True),
-        ("hazards", "隐患 Open hazards", True),
-        ("heat", "隐患热力图 Heat map", False),
+        ("labels", "名称标注", True),
+        ("facilities", "部件", True),
+        ("hazards", "未结隐患", True),
+        ("heat", "隐患热力图", False),
     ):
         group = folium.FeatureGroup(name=name, overlay=True, show=show)
         group.add_to(m)
@@ -397,5 +408,57 @@ def build_page(
         f"bases: {js_map(bases)}, layers: {js_map(overlays)}, groups: {js_map(groups)}}});"
     ).add_to(m)
 
-    html = root.render()
-    return html.replace("<html>", '<html lang="zh-CN">', 1)
+    html = root.render().replace("<html>", '<html lang="zh-CN">', 1)
+    return _as_module(html)
+
+
+_FOLIUM_SCRIPT = re.compile(r"(</body>\s*)<script>")
+
+
+def _as_module(html: str) -> str:
+    """Run Folium's script as a module: module scripts run in document order, so it runs
+    after our modules (which define GM) have loaded."""
+    out, n = _FOLIUM_SCRIPT.subn(r'\1<script type="module">', html, count=1)
+    if n != 1:  # pragma: no cover - a Folium upgrade changed its template
+        raise RuntimeError("Folium's page script was not found after </body>")
+    return out
+
+
+SCREENS: dict[str, dict[str, Any]] = {
+    "desk": {"title": "工作台", "css": ["css/desk.css"], "js": [], "vcss": []},
+    "dashboard": {
+        "title": "统计",
+        "css": ["css/dashboard.css"],
+        "js": [assets.VENDOR_JS[0], assets.VENDOR_JS[3], assets.ECHARTS_JS],
+        "vcss": [assets.VENDOR_CSS[0]],
+    },
+    "ledger": {"title": "台账", "css": ["css/ledger.css"], "js": [], "vcss": []},
+}
+
+
+def build_screen(settings: Settings, catalog: Catalog, screen: str, ui_html: str) -> str:
+    """A staff screen (工作台, 统计, 台账) as HTML: the shared stylesheet, the screen's own,
+    its modules and markup, and the base config. It holds no data."""
+    spec = SCREENS[screen]
+    config = {**base_config(settings, catalog), "screen": screen}
+    config_json = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
+    head = "\n".join(
+        [f'<link rel="stylesheet" href="{assets.vendor_url(rel)}"/>' for rel in assets.ICON_CSS]
+        + [f'<link rel="stylesheet" href="{assets.vendor_url(rel)}"/>' for rel in spec["vcss"]]
+        + [f'<script src="{assets.vendor_url(rel)}"></script>' for rel in spec["js"]]
+        + [
+            f'<link rel="stylesheet" href="{assets.app_url(rel)}"/>'
+            for rel in (assets.BASE_CSS, *spec["css"])
+        ]
+        + [assets.module_head(f"{screen}/main.js")]
+    )
+    title = html_escape(f"{spec['title']} · {settings.map_title}")
+    return (
+        '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8"/>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"/>'
+        f'<title>{title}</title><meta name="theme-color" content="#1f3b73"/>'
+        f'<link rel="icon" href="data:,"/>\n{head}\n</head>\n'
+        f'<body class="gm-page gm-page-{screen}">\n'
+        f'<script id="gm-config" type="application/json">{config_json}</script>\n'
+        f"{ui_html}\n</body></html>"
+    )

@@ -1,0 +1,1 @@
+"""The staff desk: queues, units of a scope, dispatch candidates and the ledger."""

@@ -1,0 +1,1 @@
+"""One search box for the map and the workbench: hazard codes, grids, addresses, people."""

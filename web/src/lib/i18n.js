@@ -1,0 +1,135 @@
+/* i18n.js: the one table from the API's error codes (and names) to Chinese.
+ *
+ * The API speaks English to API users; every screen here speaks Chinese. A message shown to
+ * a user comes from this table by the error's code (details such as a wait time are filled
+ * in), never from the API's English message. tests/test_workbench.py checks that every
+ * code the service can answer with has an entry.
+ */
+
+/** Chinese text of each error code; a function receives the error's details. */
+export const ERROR_TEXT = {
+  // accounts and sessions
+  login_failed: '账号或密码错误，请重新输入。',
+  account_disabled: '此账号已停用，请联系管理员。',
+  locked: '账号已暂时锁定，请稍后再试。',
+  account_locked: (d) =>
+    `登录失败次数过多，账号已暂时锁定${d && d.locked_until ? '，请稍后再试' : ''}。`,
+  too_many_requests: (d) =>
+    `操作过于频繁，请${d && d.retry_after ? ` ${d.retry_after} 秒后` : '稍后'}再试。`,
+  unauthorized: '请先登录工作账号。',
+  csrf_failed: '登录状态已过期，请刷新页面后重新登录。',
+  forbidden: '您没有权限执行此操作（不在您的管辖范围或角色不允许）。',
+  no_person: '您的账号尚未关联人员信息，无法查看分派给您的任务，请联系管理员。',
+  // the closed loop
+  version_mismatch: '此隐患刚刚已被他人处理，页面已重新载入最新状态。',
+  precondition_required: '页面信息已过期，请刷新后再操作。',
+  bad_if_match: '页面信息已过期，请刷新后再操作。',
+  move_not_allowed: '当前状态下不能执行此操作，页面已更新可执行的操作。',
+  reopen_window_passed: (d) =>
+    `已超过可重新打开的期限${d && d.reopen_days ? `（结案后 ${d.reopen_days} 天内）` : ''}，请重新上报。`,
+  duplicate_target_closed: '所指的原隐患已结案，只能标记为未结隐患的重复件。',
+  nowhere_to_escalate: '没有可吹哨的上级网格负责人，请选择一个职能部门。',
+  idempotency_key_reused: '重复提交的内容不一致，请重新填写后提交。',
+  // reports and photos
+  outside_grids: '此位置不在任何网格内，请确认位置。',
+  too_many_photos: '照片最多 5 张。',
+  photo_too_large: '照片太大，请压缩后再上传。',
+  empty_photo: '有一张照片是空文件，请重新选择。',
+  corrupt_photo: '有一张照片无法读取（文件已损坏），请重新拍摄或选择。',
+  unsupported_photo_type: '照片格式不支持，请使用 JPG、PNG 或 WebP。',
+  too_large: '照片太大，请压缩后再上传。',
+  body_too_large: '提交的内容太大，请减少照片数量或压缩照片。',
+  payload_too_large: '提交的内容太大，请减少照片数量或压缩照片。',
+  unsupported_media_type: '照片格式不支持，请使用 JPG、PNG 或 WebP。',
+  bad_form: '提交的表单格式有误，请刷新页面后重试。',
+  bad_json: '提交的数据格式有误，请刷新页面后重试。',
+  // reads and parameters
+  not_found: '未找到相应的内容（可能已删除或不在您的管辖范围）。',
+  no_grid_at_date: '该日期此处尚未划定网格。',
+  invalid_parameter: '填写的内容有误，请检查后重试。',
+  bad_request: '请求有误，请刷新页面后重试。',
+  conflict: '与现有数据冲突，请刷新后重试。',
+  import_refused: '文件未通过检查，未导入任何数据。',
+  method_not_allowed: '不支持此操作。',
+  http_error: '请求失败，请稍后再试。',
+  // the service
+  database_unavailable: '服务暂时不可用（数据库未连接），请稍后再试。',
+  internal_error: '服务器内部错误，已记录，请稍后再试。',
+  network: '网络连接失败，请检查网络后重试。',
+};
+
+const BY_STATUS = {
+  400: '请求有误，请刷新页面后重试。',
+  401: '请先登录工作账号。',
+  403: '您没有权限执行此操作。',
+  404: '未找到相应的内容。',
+  409: '与当前状态冲突，请刷新后重试。',
+  412: ERROR_TEXT.version_mismatch,
+  413: ERROR_TEXT.payload_too_large,
+  415: ERROR_TEXT.unsupported_media_type,
+  422: '填写的内容有误，请检查后重试。',
+  423: '账号已暂时锁定，请稍后再试。',
+  428: ERROR_TEXT.precondition_required,
+  429: '操作过于频繁，请稍后再试。',
+};
+
+/** The Chinese message for an error of the API (an ApiError) or of the network. */
+export function errorText(err) {
+  if (!err) return '操作失败，请稍后再试。';
+  const code = err.code || (err.body && err.body.code);
+  const details = (err.body && err.body.details) || {};
+  const entry = code && ERROR_TEXT[code];
+  if (typeof entry === 'function') return entry(details);
+  if (entry) return entry;
+  if (err.status >= 500) return ERROR_TEXT.internal_error;
+  return BY_STATUS[err.status] || '操作失败，请稍后再试。';
+}
+
+/** Chinese names of the moves of the closed loop (buttons and history). */
+export const ACTION_NAMES = {
+  report: '上报',
+  accept: '立案',
+  reject: '不予立案',
+  dispatch: '派遣',
+  start: '开始处置',
+  resolve: '处置反馈',
+  verify: '核查通过',
+  fail_verification: '核查不通过（返工）',
+  close: '结案',
+  escalate: '吹哨',
+  reopen: '重新打开',
+  mark_duplicate: '标记重复',
+  send_back: '退回',
+  request_extension: '延期申请',
+  approve_extension: '同意延期',
+  refuse_extension: '不同意延期',
+  comment: '备注',
+};
+
+/** Roles of user accounts. */
+export const ROLE_NAMES = {
+  admin: '系统管理员',
+  street_staff: '街道工作人员',
+  community_staff: '社区工作人员',
+  grid_leader: '网格长',
+  field_staff: '网格员',
+  viewer: '只读用户',
+};
+
+/** Where a report came from. */
+export const SOURCE_NAMES = {
+  patrol: '网格巡查',
+  resident: '群众上报',
+  camera: '视频监控',
+  hotline: '12345 热线',
+  superior: '上级交办',
+};
+
+/** Grid levels (the map config carries the same with colours). */
+export const LEVEL_NAMES = {
+  street: '街道',
+  community: '社区',
+  grid: '网格',
+  micro_grid: '微网格',
+  special: '专属网格',
+};
