@@ -32,6 +32,7 @@ from gis_service.search.router import router as search_router
 from gis_service.system.router import router as system_router
 from gis_service.tiles.router import router as tiles_router
 from gis_service.viewer.router import install as install_viewer
+from gis_service.worktime.router import router as calendar_router
 
 DESCRIPTION = """
 网格化基层治理地图服务 — grid-governance map service for street offices.
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(interchange_router)  # imports and exports: declared per route
     app.include_router(open311_router)  # declared per route; errors in the Open311 form
+    app.include_router(calendar_router)  # public: the working calendar and deadlines
     app.include_router(ops_router)  # /metrics, /ready, audit export: declared per route
     install_viewer(app)
 

@@ -49,7 +49,7 @@ def prepare(settings: Settings, load_demo: bool | None = None) -> Prepared:
     timings["migrations"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     with engine.begin() as conn:
-        sync_catalog(conn, catalog)
+        sync_catalog(conn, catalog, settings.local_timezone)
     timings["layers"] = time.perf_counter() - t2
     demo = None
     if settings.load_demo if load_demo is None else load_demo:

@@ -81,11 +81,13 @@ def test_layers_check_names_file_and_field(tmp_path: Path) -> None:
 
     shutil.copytree(PROJECT_ROOT / "layers", tmp_path / "layers")
     victim = sorted((tmp_path / "layers" / "hazard_categories").glob("*.yaml"))[0]
-    victim.write_text(victim.read_text().replace("sla_hours:", "sla_hours: not-a-number\nx_:"))
+    victim.write_text(
+        victim.read_text().replace("duplicate_radius_m:", "duplicate_radius_m: far\nx_:")
+    )
     result = runner.invoke(app, ["layers", "check", str(tmp_path / "layers")])
     assert result.exit_code == 1
     assert victim.name in result.output
-    assert "sla_hours" in result.output
+    assert "duplicate_radius_m" in result.output
 
 
 def test_pg_commands_refuse_when_database_url_is_set(monkeypatch: pytest.MonkeyPatch) -> None:

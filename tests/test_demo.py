@@ -271,6 +271,7 @@ def test_hazards_cover_every_state_with_consistent_events(data: DemoData, catalo
         assert (h.verified_at is not None) == (h.status in ("verified", "closed"))
         assert (h.closed_at is not None) == (h.status == "closed")
         if h.dispatched_at is not None:
+            # the generator's own clock; the loader recomputes it in working time
             assert h.due_at == h.dispatched_at + timedelta(hours=cat.sla_hours)
             assert (h.assignee_person_key is None) != (h.assignee_department_code is None)
             if h.status in ("dispatched", "in_progress") and h.due_at < NOW:

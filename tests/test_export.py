@@ -124,3 +124,19 @@ def test_upload_and_download_need_staff(source, tmp_path: Path) -> None:
         body = again.json()
         assert body["code"] == "import_refused"
         assert body["details"]["findings"][0]["kind"] == "code_exists"
+
+
+def test_exports_carry_standard_codes(source, tmp_path: Path) -> None:
+    """Facilities carry their type's GB/T 30428.2 class; the class columns do not come back
+    as attributes when the file is imported again."""
+    import csv
+
+    _, eng, _ = source
+    with eng.connect() as conn:
+        out = export_layer(conn, ExportLayer.facilities, ExportFormat.csv, folder=tmp_path)
+    with open(out.path, encoding="utf-8-sig") as fh:
+        rows = {r["code"]: r for r in csv.DictReader(fh)}
+    assert rows["EF-1"]["class_code"] == "0102" and rows["EF-1"]["class_major"] == "公用设施"
+    assert rows["EF-1"]["class_source"] == "inferred"
+    assert rows["EF-2"]["class_code"] == "9302" and rows["EF-2"]["class_source"] == "local"
+    assert _rows(eng, "SELECT count(*) FROM facilities WHERE attributes ? 'class_code'") == [(0,)]

@@ -142,13 +142,20 @@ def test_every_move(world: World, status: str, action: str) -> None:
 
 def test_moves_set_timestamps_and_deadline(world: World) -> None:
     hid = _in_state(world, "dispatched")
+    handle = '{"amount": 4, "unit": "work_hours"}'
+    accept = '{"amount": 2, "unit": "work_hours"}'
     row = world.scalar(
-        "SELECT json_build_object('d', due_at - dispatched_at, 'a', accepted_at IS NOT NULL,"
-        " 'who', assignee_person_id)::text FROM hazards WHERE id = :id",
+        "SELECT json_build_object("
+        " 'd', due_at = gis_work_due(dispatched_at, CAST(:handle AS jsonb)),"
+        " 'r', accept_due_at = gis_work_due(reported_at, CAST(:accept AS jsonb)),"
+        " 'a', accepted_at IS NOT NULL, 'who', assignee_person_id)::text"
+        " FROM hazards WHERE id = :id",
         id=hid,
+        handle=handle,
+        accept=accept,
     )
-    sla = world.client.app.state.catalog.hazard_categories["clutter"].sla_hours
-    assert f'"d" : "{sla:02d}:00:00"' in row or f"{sla // 24} day" in row, row
+    # clutter: 立案 2 工作时 from the report, 处置 4 工作时 from the dispatch (working time)
+    assert '"d" : true' in row and '"r" : true' in row, row
     assert '"a" : true' in row and '"who" : 8006' in row
     props = world.client.get(f"/api/v1/hazards/{hid}").json()["properties"]
     assert props["assignee"]["name"] == "西网格员"

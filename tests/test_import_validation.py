@@ -195,3 +195,29 @@ def test_killed_import_leaves_nothing(db, tmp_path: Path) -> None:
             proc.kill()
     assert _counts(eng) == before
     assert scalar(eng, "SELECT count(*) FROM grids WHERE code LIKE 'KILL%'") == 0
+
+
+def test_component_codes_follow_the_standard_layout(db, tmp_path: Path) -> None:
+    """区划(6) + 大类(2) + 小类(2) + serial(6): a 16-digit facility code or component_id must
+    carry its type's class (sewage_cover is 0102) after a real division code."""
+    _, eng = db
+    csv = tmp_path / "covers.csv"
+    csv.write_text(
+        "code,type,lon,lat,component_id\n"
+        "4101030102000001,sewage_cover,113.601,34.701,4101030102000001\n"  # good
+        "4101030103000002,sewage_cover,113.602,34.701,\n"  # class of rain_cover
+        "MH-3,sewage_cover,113.603,34.701,41010301020000\n"  # component_id too short
+        "0001030102000004,sewage_cover,113.604,34.701,\n"  # no such province
+        "4101030102000000,sewage_cover,113.605,34.701,\n"  # serial 000000
+        "MH-6,sewage_cover,113.606,34.701,4101030102000006\n",  # good component_id
+        encoding="utf-8",
+    )
+    report = imp(eng, csv, layer="facilities", check=True)
+    bad = sorted((f.row, f.field) for f in report.findings if f.kind == "bad_component_code")
+    # rows as a spreadsheet shows them: the header is row 1
+    assert bad == [(3, "code"), (4, "component_id"), (5, "code"), (6, "code")], report.text()
+    by_row = {f.row: f for f in report.findings if f.kind == "bad_component_code"}
+    assert "class 0103" in by_row[3].message and "0102" in by_row[3].fix
+    assert "16 digits" in by_row[4].message
+    assert "GB/T 2260" in by_row[5].message
+    assert "000000" in by_row[6].message

@@ -160,13 +160,13 @@ def _bad_syntax(layers: Path) -> None:
 
 
 def _missing_field(layers: Path) -> None:
-    _edit(layers / "hazard_categories" / "sewer_blockage.yaml", lambda d: d.pop("sla_hours"))
+    _edit(layers / "hazard_categories" / "sewer_blockage.yaml", lambda d: d.pop("time_limits"))
 
 
 def _wrong_type(layers: Path) -> None:
     _edit(
         layers / "hazard_categories" / "sewer_blockage.yaml",
-        lambda d: d.update(sla_hours="two days"),
+        lambda d: d.update(duplicate_radius_m="far"),
     )
 
 
@@ -213,8 +213,8 @@ def _unquoted_class_code(layers: Path) -> None:
 
 BROKEN = [
     ("bad_yaml", _bad_syntax, "hazard_categories/sewer_blockage.yaml", "", "line 3, column"),
-    ("missing", _missing_field, "hazard_categories/sewer_blockage.yaml", "sla_hours", "missing"),
-    ("type", _wrong_type, "hazard_categories/sewer_blockage.yaml", "sla_hours", "integer"),
+    ("missing", _missing_field, "hazard_categories/sewer_blockage.yaml", "time_limits", "missing"),
+    ("type", _wrong_type, "hazard_categories/sewer_blockage.yaml", "duplicate_radius_m", "number"),
     (
         "nested",
         _wrong_nested_type,
@@ -292,6 +292,7 @@ def test_missing_folders_are_problems(tmp_path: Path) -> None:
     (tmp_path / "layers").mkdir()
     err = _problems(tmp_path / "layers")
     assert {p.file for p in err.problems} == {
+        "layers/calendar.yaml",
         "layers/departments.yaml",
         "layers/facility_types",
         "layers/hazard_categories",
@@ -300,9 +301,9 @@ def test_missing_folders_are_problems(tmp_path: Path) -> None:
 
 def test_duplicate_yaml_keys_are_refused(layers_copy: Path) -> None:
     path = layers_copy / "hazard_categories" / "graffiti.yaml"
-    path.write_text(path.read_text(encoding="utf-8") + "sla_hours: 1\n", encoding="utf-8")
+    path.write_text(path.read_text(encoding="utf-8") + "snap_radius_m: 1\n", encoding="utf-8")
     err = _problems(layers_copy)
-    assert "duplicate key 'sla_hours'" in str(err)
+    assert "duplicate key 'snap_radius_m'" in str(err)
 
 
 # ---- sync --------------------------------------------------------------------------------------
@@ -367,19 +368,36 @@ def test_sync_catalog(engine: Engine, catalog: Catalog, layers_copy: Path) -> No
 
             cat = conn.execute(
                 text(
-                    "SELECT default_department_code, facility_types, sla_hours, "
-                    "definition ->> 'report_class' AS report_class "
+                    "SELECT default_department_code, facility_types, sla_hours, time_limits, "
+                    "standard_class, definition ->> 'report_class' AS report_class "
                     "FROM hazard_categories WHERE code = 'sewer_blockage'"
                 )
             ).one()
             assert cat.default_department_code == "zz_municipal_facilities"
             assert cat.facility_types == catalog.hazard_categories["sewer_blockage"].facility_types
             assert cat.sla_hours == catalog.hazard_categories["sewer_blockage"].sla_hours
+            assert cat.time_limits["handle"] == {
+                "amount": 2,
+                "unit": "work_days",
+                "text": "2 工作日",
+            }
+            assert cat.standard_class == {
+                "kind": "event",
+                "code": "0404",
+                "major_zh": "突发事件",
+                "minor_zh": "下水道堵塞或破损",
+                "source": "inferred",
+            }
             assert cat.report_class == "resident_request"
 
             # idempotent: same counts, nothing retired, no new rows
             again = sync_catalog(conn, catalog)
-            assert again == {**sizes, **{f"{t}_deactivated": 0 for t in TABLES}}
+            assert again == {
+                **sizes,
+                **{f"{t}_deactivated": 0 for t in TABLES},
+                "work_days": counts["work_days"],
+            }
+            assert counts["work_days"] > 0  # holidays and 调休 days of the calendar's years
             assert {t: _row_count(conn, t) for t in TABLES} == totals
 
             # a removed file retires its row but keeps it (facilities may reference it)
@@ -410,3 +428,82 @@ def test_sync_catalog(engine: Engine, catalog: Catalog, layers_copy: Path) -> No
     with engine.connect() as conn:
         for table in TABLES:
             assert set(getattr(catalog, table)) <= _active_codes(conn, table)
+
+
+# ---- standard classes, time limits and the calendar ------------------------------------------
+CLASS_MISTAKES = [
+    # an event 大类 whose name is not the standard's
+    (
+        "hazard_categories/clutter.yaml",
+        lambda d: d["standard_class"].update(major_zh="环境卫生"),
+        "called 市容环境 in the standard",
+    ),
+    # a 0x code claiming to be a local extension
+    (
+        "hazard_categories/clutter.yaml",
+        lambda d: d["standard_class"].update(source="local"),
+        "9x codes are local",
+    ),
+    # 07 is no event 大类 of the standard
+    (
+        "hazard_categories/clutter.yaml",
+        lambda d: d["standard_class"].update(code="0701"),
+        "not an event 大类",
+    ),
+    # a component problem concerns facilities
+    (
+        "hazard_categories/wall_damage.yaml",
+        lambda d: d.update(facility_types=[]),
+        "list their facility_types",
+    ),
+    # a component problem takes the facility's class, not a code of its own
+    (
+        "hazard_categories/wall_damage.yaml",
+        lambda d: d["standard_class"].update(code="0101"),
+        "takes its class from the facility",
+    ),
+    (
+        "hazard_categories/clutter.yaml",
+        lambda d: d["time_limits"].update(handle="2 days"),
+        "工作日",
+    ),
+    (
+        "facility_types/wall.yaml",
+        lambda d: d.update(class_source="inferred"),
+        "local extensions",
+    ),
+    (
+        "facility_types/bench.yaml",
+        lambda d: d.update(major_class_zh="绿化"),
+        "called 园林绿化 in the standard",
+    ),
+    (
+        "calendar.yaml",
+        lambda d: d.update(working_hours=["13:00-12:00"]),
+        "ends before it starts",
+    ),
+    (
+        "calendar.yaml",
+        lambda d: d.update(days_off={"2026-10-10": "x"}, workdays={"2026-10-10": "y"}),
+        "listed as day off and as workday",
+    ),
+]
+
+
+@pytest.mark.parametrize(("file", "change", "fragment"), CLASS_MISTAKES)
+def test_class_and_limit_mistakes_are_named(
+    layers_copy: Path, file: str, change: Callable[[Any], None], fragment: str
+) -> None:
+    _edit(layers_copy / file, change)
+    err = _problems(layers_copy)
+    assert fragment in str(err), str(err)
+    assert any(p.file.endswith(file) for p in err.problems)
+
+
+def test_shipped_classes_name_their_source(catalog: Catalog) -> None:
+    sources = {c.standard_class.source for c in catalog.hazard_categories.values()}
+    assert sources == {"standard", "inferred", "local"}
+    kinds = {c.code: c.standard_class.kind for c in catalog.hazard_categories.values()}
+    assert kinds["manhole_cover_sunken"] == "component" and kinds["road_collapse"] == "event"
+    assert catalog.facility_types["sewage_cover"].class_source == "inferred"
+    assert catalog.facility_types["ebike_charger"].class_source == "local"

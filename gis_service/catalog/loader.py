@@ -18,6 +18,7 @@ from gis_service.catalog.problems import (
     validate,
 )
 from gis_service.catalog.schemas import (
+    CalendarDef,
     Catalog,
     DepartmentDef,
     FacilityTypeDef,
@@ -27,6 +28,7 @@ from gis_service.catalog.schemas import (
 FACILITY_TYPES_DIR = "facility_types"
 HAZARD_CATEGORIES_DIR = "hazard_categories"
 DEPARTMENTS_FILE = "departments.yaml"
+CALENDAR_FILE = "calendar.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
@@ -132,6 +134,27 @@ def _load_departments(path: Path, problems: Problems) -> tuple[dict[str, Departm
     return departments, named
 
 
+def _load_calendar(path: Path, problems: Problems) -> CalendarDef | None:
+    """The working calendar (working hours, weekend, the office's days off and workdays)."""
+    if not path.is_file():
+        problems.add(
+            path, "", "file not found; create it with working_hours, first_year, last_year"
+        )
+        return None
+    doc = read_yaml(path, problems)
+    if doc is None:
+        return None
+    if not isinstance(doc.data, dict):
+        problems.add(
+            path,
+            "",
+            "the file must hold a mapping (working_hours: ..., ...)",
+            line_of(doc.node, ()),
+        )
+        return None
+    return validate(CalendarDef, doc.data, doc, problems)  # type: ignore[return-value]
+
+
 def _check_classes(
     types_: dict[str, FacilityTypeDef], docs: dict[str, Document], problems: Problems
 ) -> None:
@@ -213,15 +236,17 @@ def load_catalog(layers_dir: Path) -> Catalog:
     categories, category_docs, _ = _load_folder(
         layers_dir / HAZARD_CATEGORIES_DIR, HazardCategoryDef, problems
     )
+    calendar = _load_calendar(layers_dir / CALENDAR_FILE, problems)
     _check_classes(facility_types, facility_docs, problems)
     _check_references(
         category_docs, department_codes, facility_codes, problems.rel(departments_path), problems
     )
-    if problems.items:
+    if problems.items or calendar is None:
         # Stable sort: a file's problems stay together, in the order they were found.
         raise LayerError(sorted(problems.items, key=lambda p: p.file))
     return Catalog(
         facility_types=dict(sorted(facility_types.items())),
         hazard_categories=dict(sorted(categories.items())),
         departments=departments,
+        calendar=calendar,
     )

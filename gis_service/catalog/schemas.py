@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from gis_service.worktime.schemas import CalendarDef, TimeLimits
 
 # Codes end up in URLs, SQL CHECK constraints (^[a-z][a-z0-9_]{1,63}$) and file names.
 CODE_PATTERN = r"^[a-z][a-z0-9_]{1,63}$"
@@ -35,6 +37,31 @@ SEVERITY_NAMES_ZH: dict[str, str] = {
     "critical": "紧急",
 }
 LOCAL_CLASS_PREFIX = "9"
+# Where a class code comes from: the standard's published tables (大类 names of GB/T 30428.2),
+# inferred from secondary copies (a 小类 number we could not read in the normative text), or
+# a local extension class of ours (9x). layers/README.md explains each.
+ClassSource = Literal["standard", "inferred", "local"]
+CLASS_SOURCE_NAMES_ZH: dict[str, str] = {
+    "standard": "标准",
+    "inferred": "推定",
+    "local": "本地扩展",
+}
+# GB/T 30428.2 大类 of components (部件) and events (事件); 9x are our local extensions.
+COMPONENT_MAJOR_CLASSES: dict[str, str] = {
+    "01": "公用设施",
+    "02": "道路交通",
+    "03": "市容环境",
+    "04": "园林绿化",
+    "05": "房屋土地",
+    "06": "其他设施",
+}
+EVENT_MAJOR_CLASSES: dict[str, str] = {
+    "01": "市容环境",
+    "02": "宣传广告",
+    "03": "施工管理",
+    "04": "突发事件",
+    "05": "街面秩序",
+}
 
 
 class _Strict(BaseModel):
@@ -106,6 +133,9 @@ class FacilityTypeDef(_Strict):
     name_en: str = Field(min_length=1)
     class_code: str = Field(pattern=CLASS_CODE_PATTERN, description="大类(2) + 小类(2).")
     class_note: str | None = Field(default=None, validate_default=True)
+    class_source: ClassSource = Field(
+        default="inferred", description="standard, inferred (小类 number) or local (9x)."
+    )
     major_class_zh: str = Field(min_length=1)
     major_class_en: str | None = None
     geometry: GeometryKind
@@ -129,6 +159,25 @@ class FacilityTypeDef(_Strict):
             )
         return v
 
+    @model_validator(mode="after")
+    def _class_matches_source(self) -> FacilityTypeDef:
+        local = self.class_code.startswith(LOCAL_CLASS_PREFIX)
+        if local != (self.class_source == "local"):
+            raise ValueError(
+                f"class_code {self.class_code}: 9x classes are local extensions and only they "
+                "have class_source: local"
+            )
+        major = COMPONENT_MAJOR_CLASSES.get(self.major_class_code)
+        if not local and major is None:
+            raise ValueError(
+                f"大类 {self.major_class_code} is not a component 大类 of GB/T 30428.2 "
+                f"({', '.join(f'{k} {v}' for k, v in COMPONENT_MAJOR_CLASSES.items())}); "
+                "use 9x for a local extension"
+            )
+        if major is not None and self.major_class_zh != major:
+            raise ValueError(f"大类 {self.major_class_code} is called {major} in the standard")
+        return self
+
     @property
     def major_class_code(self) -> str:
         """The two-digit 大类."""
@@ -141,6 +190,44 @@ class HazardDemo(_Strict):
     weight: float = Field(default=1.0, ge=0)
 
 
+class StandardClass(_Strict):
+    """A category's class in GB/T 30428.2: an event (事件) class with its own code, or a
+    component (部件) problem, which takes the class of the facility it concerns."""
+
+    kind: Literal["event", "component"]
+    code: str | None = Field(default=None, pattern=CLASS_CODE_PATTERN)
+    major_zh: str | None = Field(default=None, min_length=1)
+    minor_zh: str | None = Field(default=None, min_length=1)
+    source: ClassSource
+
+    @model_validator(mode="after")
+    def _complete(self) -> StandardClass:
+        if self.kind == "component":
+            if self.code or self.major_zh or self.minor_zh:
+                raise ValueError(
+                    "a component problem takes its class from the facility (部件); give no "
+                    "code, major_zh or minor_zh"
+                )
+            return self
+        if not (self.code and self.major_zh and self.minor_zh):
+            raise ValueError("an event class needs code (大类 + 小类), major_zh and minor_zh")
+        local = self.code.startswith(LOCAL_CLASS_PREFIX)
+        if local != (self.source == "local"):
+            raise ValueError(
+                f"code {self.code}: 9x codes are local extensions and only they have source: local"
+            )
+        major = EVENT_MAJOR_CLASSES.get(self.code[:2])
+        if not local and major is None:
+            raise ValueError(
+                f"大类 {self.code[:2]} is not an event 大类 of GB/T 30428.2 "
+                f"({', '.join(f'{k} {v}' for k, v in EVENT_MAJOR_CLASSES.items())}); "
+                "use 9x for a local extension"
+            )
+        if major is not None and self.major_zh != major:
+            raise ValueError(f"event 大类 {self.code[:2]} is called {major} in the standard")
+        return self
+
+
 class HazardCategoryDef(_Strict):
     """A hazard (事件) category: routing, deadline and duplicate rules, one YAML file."""
 
@@ -150,7 +237,8 @@ class HazardCategoryDef(_Strict):
     report_class: ReportClass
     default_department: Code
     default_severity: Severity = "medium"
-    sla_hours: int = Field(gt=0, le=24 * 365)
+    time_limits: TimeLimits
+    standard_class: StandardClass
     duplicate_radius_m: float = Field(default=50, gt=0, le=5000)
     snap_radius_m: float = Field(default=30, ge=0, le=1000)
     facility_types: list[Code] = Field(default_factory=list)
@@ -165,6 +253,21 @@ class HazardCategoryDef(_Strict):
             raise ValueError(f"listed more than once: {', '.join(dupes)}")
         return v
 
+    @model_validator(mode="after")
+    def _component_needs_facilities(self) -> HazardCategoryDef:
+        if self.standard_class.kind == "component" and not self.facility_types:
+            raise ValueError(
+                "a component (部件) problem concerns facilities: list their facility_types"
+            )
+        return self
+
+    @property
+    def sla_hours(self) -> int:
+        """The 处置 limit in whole hours (for the column older readers take)."""
+        lim = self.time_limits.handle
+        hours = lim.amount * (8 if lim.unit == "work_days" else 1)
+        return max(1, int(-(-hours // 1)))
+
 
 class DepartmentDef(_Strict):
     """A department hazards can be dispatched to (one entry of layers/departments.yaml)."""
@@ -178,8 +281,9 @@ class DepartmentDef(_Strict):
 
 
 class Catalog(_Strict):
-    """The whole catalog, keyed by code."""
+    """The whole catalog, keyed by code, and the working calendar."""
 
     facility_types: dict[str, FacilityTypeDef]
     hazard_categories: dict[str, HazardCategoryDef]
     departments: dict[str, DepartmentDef]
+    calendar: CalendarDef

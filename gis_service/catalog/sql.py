@@ -49,10 +49,11 @@ UPSERT_HAZARD_CATEGORY = text(
     """
     INSERT INTO hazard_categories (code, name_zh, name_en, report_class, default_department_code,
                                    default_severity, sla_hours, duplicate_radius_m, snap_radius_m,
-                                   facility_types, definition, active, synced_at)
+                                   facility_types, definition, standard_class, time_limits,
+                                   active, synced_at)
     VALUES (:code, :name_zh, :name_en, :report_class, :default_department_code,
             :default_severity, :sla_hours, :duplicate_radius_m, :snap_radius_m,
-            :facility_types, :definition, true, now())
+            :facility_types, :definition, :standard_class, :time_limits, true, now())
     ON CONFLICT (code) DO UPDATE SET
         name_zh = EXCLUDED.name_zh,
         name_en = EXCLUDED.name_en,
@@ -64,12 +65,16 @@ UPSERT_HAZARD_CATEGORY = text(
         snap_radius_m = EXCLUDED.snap_radius_m,
         facility_types = EXCLUDED.facility_types,
         definition = EXCLUDED.definition,
+        standard_class = EXCLUDED.standard_class,
+        time_limits = EXCLUDED.time_limits,
         active = true,
         synced_at = EXCLUDED.synced_at
     """
 ).bindparams(
     bindparam("facility_types", type_=ARRAY(Text)),
     bindparam("definition", type_=JSONB),
+    bindparam("standard_class", type_=JSONB),
+    bindparam("time_limits", type_=JSONB),
 )
 
 DEACTIVATE_DEPARTMENTS = text(

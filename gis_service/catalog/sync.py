@@ -15,6 +15,8 @@ from gis_service.catalog.sql import (
     UPSERT_FACILITY_TYPE,
     UPSERT_HAZARD_CATEGORY,
 )
+from gis_service.config import Settings
+from gis_service.worktime.service import sync_calendar
 
 
 def _department_row(d: DepartmentDef) -> dict[str, Any]:
@@ -56,11 +58,14 @@ def _hazard_category_row(c: HazardCategoryDef) -> dict[str, Any]:
         "snap_radius_m": c.snap_radius_m,
         "facility_types": list(c.facility_types),
         "definition": c.model_dump(mode="json"),
+        "standard_class": c.standard_class.model_dump(mode="json", exclude_none=True),
+        "time_limits": c.time_limits.as_json(),
     }
 
 
-def sync_catalog(conn: Connection, catalog: Catalog) -> dict[str, int]:
-    """Upsert the catalog into its tables in the caller's transaction; retire missing codes."""
+def sync_catalog(conn: Connection, catalog: Catalog, tz: str | None = None) -> dict[str, int]:
+    """Upsert the catalog into its tables in the caller's transaction; retire missing codes;
+    replace the working calendar (in the time zone ``tz``, default the settings' default)."""
     counts: dict[str, int] = {}
     # Departments first: hazard_categories.default_department_code references them.
     plan = (
@@ -89,4 +94,6 @@ def sync_catalog(conn: Connection, catalog: Catalog) -> dict[str, int]:
         counts[table] = len(rows)
         retired = conn.execute(deactivate, {"codes": [r["code"] for r in rows]})
         counts[f"{table}_deactivated"] = retired.rowcount
+    zone = tz or Settings.model_fields["local_timezone"].default
+    counts.update(sync_calendar(conn, catalog.calendar, zone))
     return counts

@@ -132,6 +132,18 @@ ROUTE_HAZARDS = """
     UPDATE hazards SET grid_id = gis_finest_grid(geom, reported_at)
      WHERE id = ANY (%(ids)s)
 """
+# Deadlines in working time, by the same SQL as a live case (migration 0006): the generator
+# only decides when each step happened.
+DEADLINES = """
+    UPDATE hazards h
+       SET accept_due_at = gis_work_due(h.reported_at, c.time_limits -> 'accept'),
+           due_at = CASE WHEN h.dispatched_at IS NOT NULL
+                         THEN gis_work_due(h.dispatched_at, c.time_limits -> 'handle') END,
+           close_due_at = CASE WHEN h.resolved_at IS NOT NULL
+                               THEN gis_work_due(h.resolved_at, c.time_limits -> 'close') END
+      FROM hazard_categories c
+     WHERE c.code = h.category_code AND h.id = ANY (%(ids)s)
+"""
 SNAPSHOT_HAZARDS = """
     WITH routed AS (
         SELECT h.id, g.path, gis_grid_chain(h.grid_id) AS chain,
@@ -365,6 +377,7 @@ def _insert(cur: Cursor, data: DemoData) -> None:
     ids = list(hazard_ids.values())
     cur.execute(ROUTE_HAZARDS, {"ids": ids})
     cur.execute(SNAPSHOT_HAZARDS, {"ids": ids})
+    cur.execute(DEADLINES, {"ids": ids})
 
     _copy(
         cur,

@@ -81,8 +81,9 @@ def queue_counts(
     """Counts of the desk's queues over the caller's grid subtree (and the cases assigned to
     them): to_accept (待受理: reported), to_dispatch (待派遣: accepted), in_progress (处置中:
     dispatched or in progress), to_verify (待核查: resolved or verified), overdue (已逾期),
-    due_24h (24 小时内到期, clock running) and mine (我的任务: assigned to my person, clock
-    running, wherever it lies). The filters narrow every queue alike."""
+    due_24h (24 工作时内到期: due within 24 working hours, clock running) and mine (我的任务:
+    assigned to my person, clock running, wherever it lies). The filters narrow every queue
+    alike."""
     return service.queue_counts(conn, principal, service.checked_filter(conn, principal, flt))
 
 

@@ -25,7 +25,7 @@ QUEUE_NAMES_ZH = {
     "in_progress": "处置中",
     "to_verify": "待核查",
     "overdue": "已逾期",
-    "due_24h": "24 小时内到期",
+    "due_24h": "24 工作时内到期",
     "mine": "我的任务",
 }
 SOURCE_NAMES_ZH = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from gis_service.hazards.states import CLOCK_SQL, CLOSED_SQL
+from gis_service.hazards.states import CLOCK_SQL, CLOSED_SQL, due_soon_sql, overdue_sql
 
 _CLOCK = CLOCK_SQL
 _CLOSED = CLOSED_SQL
@@ -17,10 +17,9 @@ QUEUE_CONDITIONS: dict[str, str] = {
     "to_dispatch": "h.status = 'accepted'",
     "in_progress": "h.status IN ('dispatched', 'in_progress')",
     "to_verify": "h.status IN ('resolved', 'verified')",
-    "overdue": f"(h.due_at < now() AND h.status IN {_CLOCK})",
-    "due_24h": (
-        f"(h.status IN {_CLOCK} AND h.due_at >= now() AND h.due_at < now() + interval '24 hours')"
-    ),
+    "overdue": overdue_sql("h"),
+    # due within 24 working hours (工作时): the calendar's rule, like every deadline
+    "due_24h": due_soon_sql("h"),
     "mine": f"(h.assignee_person_id = CAST(:person AS bigint) AND h.status IN {_CLOCK})",
 }
 QUEUES: tuple[str, ...] = tuple(QUEUE_CONDITIONS)

@@ -42,6 +42,8 @@ class HazardCategory(Base):
     snap_radius_m: Mapped[float] = mapped_column(Float)
     facility_types: Mapped[list[str]] = mapped_column(ARRAY(Text))
     definition: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    standard_class: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    time_limits: Mapped[dict[str, Any]] = mapped_column(JSONB)
     active: Mapped[bool] = mapped_column(Boolean)
     synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -86,6 +88,8 @@ class Hazard(Base):
     accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    accept_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    close_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -128,6 +132,6 @@ class HazardPhoto(Base):
     had_gps: Mapped[bool] = mapped_column(Boolean)
     uploaded_by: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # Migration 0006: set once `gis-service photos archive` has moved the files.
+    # Migration 0007: set once `gis-service photos archive` has moved the files.
     archived_to: Mapped[str | None] = mapped_column(Text)
     archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

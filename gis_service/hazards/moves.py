@@ -136,7 +136,7 @@ def _changes(
         if hazard.status == "accepted":
             # The deadline clock starts at the first dispatch; a re-dispatch keeps it.
             cols["dispatched_at"] = now
-            cols["due_at"] = now + timedelta(hours=hazard.sla_hours)
+            cols["due_at"] = hazard.handle_due  # 处置 limit in working time
             data["due_at"] = cols["due_at"].isoformat()
     elif action == "escalate":
         if body.assignee_department is not None:
@@ -152,13 +152,16 @@ def _changes(
         if hazard.dispatched_at is None:
             cols["dispatched_at"] = now
         if hazard.due_at is None:
-            cols["due_at"] = now + timedelta(hours=hazard.sla_hours)
+            cols["due_at"] = hazard.handle_due
     elif action == "resolve":
         cols["resolved_at"] = now
+        cols["close_due_at"] = hazard.close_due  # 结案 limit runs from the report back
     elif action == "verify":
         cols["verified_at"] = now
     elif action == "fail_verification":
+        # Rework keeps the 处置 deadline; the 结案 clock starts again at the next report back.
         cols["resolved_at"] = None
+        cols["close_due_at"] = None
     elif action == "close":
         cols["closed_at"] = now
     elif action == "reopen":
@@ -176,6 +179,7 @@ def _changes(
             verified_at=None,
             resolved_at=None,
             due_at=None,
+            close_due_at=None,
             dispatched_at=None,
             assignee_person_id=None,
             assignee_department_id=None,

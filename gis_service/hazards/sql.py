@@ -12,6 +12,9 @@ from gis_service.db.geojson import feature_collection_sql, geometry_json
 from gis_service.hazards.states import (
     CLOCK_SQL,
     STATUS_NAMES_ZH,
+    accept_overdue_sql,
+    close_overdue_sql,
+    due_soon_sql,
     open_sql,
     overdue_sql,
 )
@@ -114,6 +117,9 @@ HAZARD_FEATURE_V = text(
         'geometry', {geometry_json("t.geom")},
         'properties', {_PROPERTIES}::jsonb || jsonb_build_object(
             'accepted_at', t.accepted_at, 'dispatched_at', t.dispatched_at,
+            'accept_due_at', t.accept_due_at, 'close_due_at', t.close_due_at,
+            'time_limits', (SELECT c.time_limits FROM hazard_categories c
+                             WHERE c.code = t.category_code),
             'resolved_at', t.resolved_at, 'verified_at', t.verified_at,
             'location_accuracy_m', t.location_accuracy_m,
             'grid_path', t.grid_path,
@@ -179,7 +185,7 @@ INSERT_HAZARD = text(
         location_accuracy_m, address, facility_id, facility_code, grid_id, grid_path, grid_chain,
         responsible_person_id, responsible_snapshot, department_id, reporter_name,
         reporter_phone, idempotency_key, idempotency_fingerprint, reporter_principal,
-        reported_at, updated_at)
+        reported_at, updated_at, accept_due_at)
     SELECT 'YH' || to_char(r.at AT TIME ZONE :tz, 'YYYYMMDD') || '-'
                || lpad(nextval('hazard_public_code_seq')::text, 6, '0'),
            :category, :description, :severity, 'reported', :source, r.pt,
@@ -196,7 +202,10 @@ INSERT_HAZARD = text(
              ORDER BY array_position(r.path, a.grid_id) DESC
              LIMIT 1),
            (SELECT id FROM departments WHERE code = :department),
-           :reporter_name, :reporter_phone, :key, :fingerprint, :principal, r.at, r.at
+           :reporter_name, :reporter_phone, :key, :fingerprint, :principal, r.at, r.at,
+           -- 立案 limit, in working time from the report (GB/T 30428.8)
+           gis_work_due(r.at, (SELECT time_limits -> 'accept' FROM hazard_categories
+                                WHERE code = :category))
       FROM r
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id
@@ -280,11 +289,14 @@ LOCK_HAZARD = text(
            ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat,
            (SELECT code FROM departments WHERE id = h.assignee_department_id)
                AS assignee_department,
-           (SELECT sla_hours FROM hazard_categories WHERE code = h.category_code) AS sla_hours,
+           -- The deadlines a move may start, in working time from now (migration 0006).
+           gis_work_due(now(), c.time_limits -> 'handle') AS handle_due,
+           gis_work_due(now(), c.time_limits -> 'close') AS close_due,
            now() AS now
       FROM hazards h
+      JOIN hazard_categories c ON c.code = h.category_code
      WHERE h.id = :id
-       FOR UPDATE
+       FOR UPDATE OF h
     """
 )
 
@@ -379,6 +391,7 @@ OVERDUE_LIST = text(
            h.severity, h.description, h.grid_id, h.grid_chain -> -1 ->> 'name' AS grid_name,
            h.due_at, h.dispatched_at, h.reported_at,
            round(extract(epoch FROM now() - h.due_at)::numeric / 3600, 1) AS overdue_hours,
+           round((gis_work_seconds(h.due_at, now()) / 3600)::numeric, 1) AS overdue_work_hours,
            (SELECT json_build_object('id', p.id, 'name', p.name, 'work_phone', p.work_phone)
               FROM people p WHERE p.id = h.assignee_person_id) AS assignee,
            (SELECT json_build_object('code', d.code, 'name', d.name_zh)
@@ -432,6 +445,9 @@ STATS = text(
         'total', (SELECT count(*) FROM m),
         'open', (SELECT count(*) FROM m WHERE {open_sql("m")}),
         'overdue', (SELECT count(*) FROM m h WHERE {_OVERDUE_H}),
+        'due_within_24_work_hours', (SELECT count(*) FROM m h WHERE {due_soon_sql("h")}),
+        'accept_overdue', (SELECT count(*) FROM m h WHERE {accept_overdue_sql("h")}),
+        'close_overdue', (SELECT count(*) FROM m h WHERE {close_overdue_sql("h")}),
         'by_status', (SELECT coalesce(json_object_agg(status, n), '{{}}'::json)
                         FROM (SELECT status, count(*) AS n FROM m GROUP BY status) s),
         'by_category', (SELECT coalesce(json_agg(json_build_object(
@@ -448,6 +464,11 @@ STATS = text(
         'median_hours_to_close', (
             SELECT round((percentile_cont(0.5) WITHIN GROUP (
                        ORDER BY extract(epoch FROM closed_at - reported_at)) / 3600)::numeric, 2)
+              FROM m WHERE status = 'closed' AND closed_at IS NOT NULL
+                       AND duplicate_of_id IS NULL),
+        'median_work_hours_to_close', (
+            SELECT round((percentile_cont(0.5) WITHIN GROUP (
+                       ORDER BY gis_work_seconds(reported_at, closed_at)) / 3600)::numeric, 2)
               FROM m WHERE status = 'closed' AND closed_at IS NOT NULL
                        AND duplicate_of_id IS NULL),
         'top_grids', (SELECT coalesce(json_agg(json_build_object(

@@ -58,3 +58,26 @@ def open_sql(alias: str) -> str:
 def overdue_sql(alias: str) -> str:
     """SQL: is the hazard row ``alias`` overdue (past due_at while the clock runs)?"""
     return f"({alias}.due_at < now() AND {alias}.status IN {CLOCK_SQL})"
+
+
+# "Due soon" is counted in working time: a case due on Monday morning is not "due within 24 h"
+# of Friday afternoon's 17:00 in calendar terms, but it is in working hours.
+DUE_SOON_WORK_HOURS = 24
+
+
+def due_soon_sql(alias: str, work_hours: int = DUE_SOON_WORK_HOURS) -> str:
+    """SQL: is ``alias`` due within ``work_hours`` working hours (not yet overdue)?"""
+    return (
+        f"({alias}.status IN {CLOCK_SQL} AND {alias}.due_at >= now()"
+        f" AND gis_work_seconds(now(), {alias}.due_at) <= {int(work_hours) * 3600})"
+    )
+
+
+def accept_overdue_sql(alias: str) -> str:
+    """SQL: is ``alias`` past its 立案 deadline while still waiting to be accepted?"""
+    return f"({alias}.accept_due_at < now() AND {alias}.status = 'reported')"
+
+
+def close_overdue_sql(alias: str) -> str:
+    """SQL: is ``alias`` past its 结案 deadline while waiting for 核查 and 结案?"""
+    return f"({alias}.close_due_at < now() AND {alias}.status IN ('resolved', 'verified'))"

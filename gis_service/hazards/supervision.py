@@ -46,6 +46,7 @@ def overdue_list(
         for k in ("due_at", "dispatched_at", "reported_at"):
             item[k] = item[k].isoformat() if item[k] else None
         item["overdue_hours"] = float(item["overdue_hours"])
+        item["overdue_work_hours"] = float(item["overdue_work_hours"])
         item["url"] = f"/api/v1/hazards/{r.id}"
         items.append(item)
     return {
@@ -70,8 +71,9 @@ def stats(
             sql.STATS, {"grid": grid, "since": since, "until": until, "top": top}
         ).scalar_one()
     )
-    med = body.get("median_hours_to_close")
-    body["median_hours_to_close"] = None if med is None else float(med)
+    for key in ("median_hours_to_close", "median_work_hours_to_close"):
+        med = body.get(key)
+        body[key] = None if med is None else float(med)
     return {
         "grid": grid,
         "since": since.isoformat() if since else None,

@@ -80,6 +80,8 @@ SHAPEFILE_NAMES = {
     "grid_chain": "chain",
     "facility_code": "facility",
     "category_name": "cat_name",
+    "class_major": "class_maj",
+    "class_source": "class_src",
 }
 
 # The subtree filter: every version id of the root's code (a redrawn root keeps its code).
@@ -107,8 +109,11 @@ GRIDS = text(
 
 FACILITIES = text(
     """
-    SELECT f.code, f.type_code, t.name_zh AS type_name, f.name, f.status, f.attributes,
-           ST_AsBinary(f.geom) AS wkb
+    SELECT f.code, f.type_code, t.name_zh AS type_name,
+           -- GB/T 30428.2 大类 + 小类 of the type, and where the code comes from
+           t.class_code, t.definition ->> 'major_class_zh' AS class_major,
+           t.definition ->> 'class_source' AS class_source,
+           f.name, f.status, f.attributes, ST_AsBinary(f.geom) AS wkb
       FROM facilities f
       JOIN facility_types t ON t.code = f.type_code
      WHERE CAST(:root AS text) IS NULL
@@ -121,7 +126,17 @@ FACILITIES = text(
 
 HAZARDS = text(
     f"""
-    SELECT h.public_code, h.category_code AS category, c.name_zh AS category_name, h.status,
+    SELECT h.public_code, h.category_code AS category, c.name_zh AS category_name,
+           -- GB/T 30428.2: an event takes its category's class, a component problem the
+           -- class of its facility
+           CASE WHEN c.standard_class ->> 'kind' = 'component'
+                THEN (SELECT t.class_code FROM facilities f
+                        JOIN facility_types t ON t.code = f.type_code
+                       WHERE f.id = h.facility_id)
+                ELSE c.standard_class ->> 'code' END AS class_code,
+           CASE WHEN c.standard_class ->> 'kind' = 'component' THEN '部件' ELSE '事件' END
+               AS class_kind,
+           h.status,
            h.severity, h.source, h.description, h.address, h.reported_at, h.due_at,
            h.closed_at, h.grid_chain -> -1 ->> 'code' AS grid_code,
            (SELECT string_agg(e ->> 'name', ' › ' ORDER BY o)

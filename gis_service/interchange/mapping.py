@@ -69,6 +69,12 @@ DERIVED = frozenset(
         "level_name",
         "path",
         "type_name",
+        # the standard class a type carries (GB/T 30428.2), written by exports
+        "class_code",
+        "class_major",
+        "class_source",
+        "class_maj",
+        "class_src",
         "lon",
         "lat",
         "wkt",

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gis_service.facilities.codes import component_code_problem, looks_like_component_code
 from gis_service.interchange.mapping import (
     DERIVED,
     FALSE_WORDS,
@@ -463,6 +464,7 @@ def prepare_facilities(
                 code=codes[i],
             )
             usable[i] = False
+    _check_component_codes(report, frame, codes, type_codes, types, columns, off)
     used = set(columns.values())
     attrs = attributes_json(frame, used, source.driver in TEXT_DRIVERS)
     hexes = np.full(len(frame), None, dtype=object)
@@ -479,6 +481,48 @@ def prepare_facilities(
             "geom": hexes,
         }
     )
+
+
+# Columns that carry a facility's component code (部件编码) besides its own code.
+COMPONENT_ID_COLUMNS = ("component_id", "部件编码", "部件标识码")
+
+
+def _check_component_codes(
+    report: Report,
+    frame: pd.DataFrame,
+    codes: np.ndarray,
+    type_codes: np.ndarray,
+    types: dict[str, dict[str, Any]],
+    columns: dict[str, str],
+    off: int,
+) -> None:
+    """GB/T 30428.2 layout of component codes: the component_id column when the file has one,
+    and a facility code that claims the layout (16 digits)."""
+    column = next(
+        (c for c in frame.columns if str(c).strip().lower() in COMPONENT_ID_COLUMNS), None
+    )
+    ids = text_values(frame[column]) if column is not None else None
+    for i in np.flatnonzero(~pd.isna(type_codes)):
+        class_code = types[type_codes[i]].get("class_code")
+        if not class_code:
+            continue
+        checks = []
+        if ids is not None and ids[i] is not None and str(ids[i]).strip():
+            checks.append((str(ids[i]).strip(), str(column)))
+        if looks_like_component_code(codes[i]):
+            checks.append((codes[i], columns.get("code")))
+        for value, field in checks:
+            problem = component_code_problem(value, str(class_code))
+            if problem is not None:
+                report.error(
+                    "bad_component_code",
+                    problem[0],
+                    problem[1],
+                    row=int(i) + 1 + off,
+                    field=field,
+                    code=codes[i],
+                    value=value[:80],
+                )
 
 
 def parse_bool(value: str | None) -> bool | None:

@@ -1,5 +1,5 @@
 /* desk/main.js: the workbench (工作台). The queues of the user's scope — 待受理, 待派遣, 处置中,
- * 待核查, 已逾期, 24 小时内到期, 我的任务 — each a sortable table with its count badge,
+ * 待核查, 已逾期, 24 工作时内到期, 我的任务 — each a sortable table with its count badge,
  * narrowed by community, grid, category, severity, source and report date. A row opens the
  * hazard in the map beside the table (the map flies to it and its panel offers the moves)
  * while the table stays where it was; counts refresh on their own and after every move. On a
@@ -19,7 +19,7 @@ const QUEUES = [
   ['in_progress', '处置中'],
   ['to_verify', '待核查'],
   ['overdue', '已逾期'],
-  ['due_24h', '24 小时内到期'],
+  ['due_24h', '24 工作时内到期'],
   ['mine', '我的任务'],
 ];
 const PAGE = 50;

@@ -8,6 +8,8 @@
 
 /** Chinese text of each error code; a function receives the error's details. */
 export const ERROR_TEXT = {
+  // working calendar
+  far_date: '日期超出可计算范围（2000—2100 年），请检查日期。',
   // accounts and sessions
   login_failed: '账号或密码错误，请重新输入。',
   account_disabled: '此账号已停用，请联系管理员。',
