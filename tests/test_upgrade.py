@@ -27,7 +27,7 @@ from gis_service.db.cluster import Cluster
 from gis_service.ops.backup import list_archives, read_manifest, verify
 from gis_service.ops.restore import restore
 
-# The last commit on main before the release that added backups and migration 0006.
+# The last commit on main before the release that added backups (and migrations 0006, 0007).
 PREVIOUS_RELEASE = "8a4b2f2"
 PREVIOUS_HEAD = "0005_imports"
 
