@@ -4,8 +4,8 @@
 photo folder; the row keeps the photo's place relative to GIS_PHOTO_ARCHIVE_DIR, so the
 service still serves it from there and backups find it.
 
-Revision ID: 0007_photo_archive
-Revises: 0006_working_time
+Revision ID: 0008_photo_archive
+Revises: 0007_case_exceptions
 Create Date: 2026-11-24
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0007_photo_archive"
-down_revision = "0006_working_time"
+revision = "0008_photo_archive"
+down_revision = "0007_case_exceptions"
 branch_labels = None
 depends_on = None
 
