@@ -36,7 +36,6 @@ from typer.testing import CliRunner
 from gis_service.app import create_app
 from gis_service.cli import app as cli_app
 from gis_service.config import PROJECT_ROOT, Settings
-from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
 from gis_service.hazards.sql import OVERDUE
 from gis_service.http.observability import JsonFormatter
@@ -46,8 +45,8 @@ from gis_service.ops.doctor import examine, render
 from gis_service.ops.hygiene import archive_photos
 from gis_service.ops.pgtools import OpsError, database_for
 from gis_service.ops.restore import restore
-from tests.authkit import app_settings, bearer_for, demo_database, key_for, make_user
-from tests.conftest import new_database
+from tests.support.authkit import app_settings, bearer_for, key_for, make_user
+from tests.support.databases import DEMO, POSTGIS, Databases
 
 runner = CliRunner()
 PHONE = "13812345678"
@@ -55,9 +54,9 @@ PHONE = "13812345678"
 
 # ---- the world --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def ops_url(pg_cluster: Cluster) -> str:
+def ops_url(databases: Databases) -> str:
     """A writable demo database for this module."""
-    return demo_database(pg_cluster, "ops")
+    return databases.new("ops", DEMO)
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +135,7 @@ def _files(root: Path) -> dict[str, str]:
 
 # ---- backup and restore -------------------------------------------------------------------------
 def test_backup_wipe_restore_gives_identical_counts_and_checksums(
-    archive: Path, ops_url: str, src_data: Path, pg_cluster: Cluster, tmp_path: Path
+    archive: Path, ops_url: str, src_data: Path, databases: Databases, tmp_path: Path
 ) -> None:
     manifest = read_manifest(archive)
     assert manifest["photos"] == {
@@ -152,7 +151,7 @@ def test_backup_wipe_restore_gives_identical_counts_and_checksums(
     assert any(name.startswith("layers/") for name in manifest["files"])
     assert verify(archive)["photos"] == 6
 
-    target_url = new_database(pg_cluster, "restore")
+    target_url = databases.new("restore", POSTGIS)
     dst = tmp_path / "dst"
     settings = Settings(database_url=target_url, data_dir=dst)
     result = restore(settings, archive)
@@ -251,7 +250,7 @@ def test_kill_9_during_backup_never_leaves_an_archive_that_claims_to_be_complete
 
 
 def test_damaged_or_truncated_archives_are_refused(
-    archive: Path, pg_cluster: Cluster, tmp_path: Path
+    archive: Path, databases: Databases, tmp_path: Path
 ) -> None:
     truncated = tmp_path / "gis-backup-20260101T000000Z.tar"
     data = archive.read_bytes()
@@ -267,7 +266,7 @@ def test_damaged_or_truncated_archives_are_refused(
     damaged.write_bytes(bytes(flipped))
     with pytest.raises(OpsError, match="damaged"):
         verify(damaged)
-    target = new_database(pg_cluster, "damaged")
+    target = databases.new("damaged", POSTGIS)
     with pytest.raises(OpsError, match="damaged"):
         restore(Settings(database_url=target, data_dir=tmp_path / "d"), damaged)
     assert _stats(target) == {}  # nothing was restored
