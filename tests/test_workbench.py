@@ -21,6 +21,7 @@ import uuid
 import httpx
 import pytest
 from PIL import Image
+from playwright.sync_api import TimeoutError as Timeout
 
 from tests.support.webkit import ARTIFACTS, PHONE, WIDE, Site, _close, _off_machine, _open
 
@@ -330,6 +331,13 @@ def test_workbench_row_opens_the_map_and_the_queue_stays(
         "n => +document.querySelector('[data-count=to_accept]').textContent < n", arg=before
     )
     narrowed = _badges(tab)["to_accept"]
+    # The badge and the table come from two requests: wait for the table as well.
+    with contextlib.suppress(Timeout):
+        page.wait_for_function(
+            "n => document.querySelectorAll('#desk-rows tr[data-hazard-id]').length === n",
+            arg=min(narrowed, 50),
+            timeout=10000,
+        )
     assert page.locator("#desk-rows tr[data-hazard-id]").count() == min(narrowed, 50)
     page.select_option("[data-gm=f-severity]", "")
     page.wait_for_function(
@@ -382,8 +390,6 @@ def test_workbench_filters_narrow_every_badge(
             )["n"]
             for queue, cond in _COUNT_SQL.items()
         }
-        from playwright.sync_api import TimeoutError as Timeout
-
         # Wait for the badges to settle; if they never do, the assertion below says how.
         with contextlib.suppress(Timeout):
             page.wait_for_function(
@@ -417,9 +423,19 @@ def test_workbench_filters_narrow_every_badge(
     )["c"]
     page.select_option("[data-gm=f-category]", category)
     expect("h.category_code = :c", c=category)
+    # Two quick changes whose answers cross: the first (category cleared) is held back until
+    # after the second's. The older answer used to overwrite the newer one's counts.
+    tab.js(
+        """() => { const f = window.fetch; window.__fetch = f;
+             window.fetch = (u, o) => /\\/api\\/v1\\/queues/.test(u) && !/source=/.test(u)
+               ? new Promise(r => setTimeout(r, 1500)).then(() => f(u, o)) : f(u, o); }"""
+    )
     page.select_option("[data-gm=f-category]", "")
     page.select_option("[data-gm=f-source]", "resident")
     expect("h.source = 'resident'")
+    page.wait_for_timeout(2500)  # the held-back answers have arrived
+    expect("h.source = 'resident'")
+    tab.js("() => { window.fetch = window.__fetch; }")
     page.select_option("[data-gm=f-source]", "")
     day = site.one(
         "SELECT to_char(reported_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD') AS d"
@@ -445,9 +461,12 @@ def test_requests_wait_in_the_approval_queue(browser, site: Site, loop: dict) ->
     field = site.client(loop["field"])
     person = loop["person"]["person_id"]
     row = site.one(
-        "SELECT id FROM hazards WHERE status = 'reported' AND grid_path[2] = :c"
-        " ORDER BY id LIMIT 1 OFFSET 1",
+        "SELECT id, status FROM hazards WHERE grid_path[2] = :c AND id <> :loop"
+        " AND status IN ('reported', 'accepted', 'dispatched')"
+        " AND id NOT IN (SELECT hazard_id FROM case_exceptions WHERE status = 'pending')"
+        " ORDER BY id LIMIT 1",
         c=loop["community"],
+        loop=loop["id"],
     )
     hid = row["id"]
 
@@ -456,7 +475,8 @@ def test_requests_wait_in_the_approval_queue(browser, site: Site, loop: dict) ->
         r = client.post(f"/api/v1/hazards/{hid}/actions", json=fields, headers={"If-Match": etag})
         assert r.status_code == 200, r.text
 
-    act(staff, action="accept")
+    if row["status"] == "reported":
+        act(staff, action="accept")
     act(staff, action="dispatch", assignee_person_id=person)
     act(field, action="request_extension", note="等待配件", extension_days=3)
 

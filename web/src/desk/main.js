@@ -84,10 +84,17 @@ function renderTabs() {
   ).join('');
 }
 
+// Answers can arrive out of order when filters change quickly: only the latest request's
+// answer may be shown (an older one would put the previous filter's numbers back).
+let countsSeq = 0;
+let rowsSeq = 0;
+
 /** Fresh counts of every queue (no page reload). */
 async function refreshCounts() {
+  const mine = ++countsSeq;
   try {
     const res = await api('/api/v1/queues', filterParams(), { cache: 'no-store' });
+    if (mine !== countsSeq) return;
     counts = res.counts;
     for (const [key] of QUEUES) {
       const el = document.querySelector(`[data-count="${key}"]`);
@@ -143,6 +150,7 @@ async function loadRows(keep) {
   const wrap = $('desk-tablewrap');
   const scroll = wrap.scrollTop;
   const limit = keep ? Math.max(PAGE, state.items.length) : PAGE;
+  const mine = ++rowsSeq;
   try {
     const res = await api(`/api/v1/queues/${state.queue}`, {
       ...filterParams(),
@@ -151,6 +159,7 @@ async function loadRows(keep) {
       limit,
       offset: 0,
     }, { cache: 'no-store' });
+    if (mine !== rowsSeq) return;
     state.items = res.items;
     state.matched = res.number_matched;
     renderRows();
@@ -163,6 +172,7 @@ async function loadRows(keep) {
 }
 
 async function loadMore() {
+  const mine = rowsSeq; // a reload meanwhile makes this page stale
   try {
     const res = await api(`/api/v1/queues/${state.queue}`, {
       ...filterParams(),
@@ -171,6 +181,7 @@ async function loadMore() {
       limit: PAGE,
       offset: state.items.length,
     });
+    if (mine !== rowsSeq) return;
     state.items = state.items.concat(res.items);
     state.matched = res.number_matched;
     renderRows();
