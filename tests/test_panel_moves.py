@@ -158,6 +158,12 @@ def test_extension_rework_send_back_and_photos(browser, site: Site, world) -> No
     assert "申请延长 2 工作日" in ppage.inner_text("[data-gm=pending][data-kind=extension]")
     phone.shot("workbench/phone-extension")
 
+    # Anonymous readers learn that a 延期 waits, never who asked or why.
+    public = httpx.get(f"{site.base}/api/v1/hazards/{hid}").json()["properties"]
+    assert public["pending_request"]["extension"] == "2 工作日"
+    assert public["pending_request"]["reason"] is None
+    assert public["pending_request"]["requester"] is None
+    assert all(h["note"] is None and h["actor"] is None for h in public["history"])
     due = site.one("SELECT due_at FROM hazards WHERE id = :i", i=hid)["due_at"]
     desk = _open(browser, site, f"/map#hazard={hid}", user=world["staff"])
     page = desk.page
