@@ -522,6 +522,53 @@ def test_requests_wait_in_the_approval_queue(browser, site: Site, loop: dict) ->
     _close(tab)
 
 
+def test_workbench_on_a_phone_opens_the_map_and_comes_back(
+    browser, site: Site, scoped_users: list[dict]
+) -> None:
+    """390 × 844: the queues fit the width; a row opens the hazard on the map screen (zoomed
+    to it), and coming back restores the queue, the row and the scroll."""
+    who = scoped_users[0]
+    tab = _open(browser, site, "/desk", user=who["user"], phone=True)
+    page = tab.page
+    page.wait_for_selector("body[data-desk-ready]")
+    page.tap('[data-queue="in_progress"]')
+    page.wait_for_selector('body[data-rows-for="in_progress"]')
+    rows = page.locator("#desk-rows tr[data-hazard-id]")
+    assert rows.count() >= 6
+    tab.shot("workbench/phone-desk")
+    # The bar with who am I, the screens and 退出 scrolled the page sideways (608 px).
+    assert tab.js("document.scrollingElement.scrollWidth") <= PHONE["width"]
+    target = rows.nth(5)
+    target.scroll_into_view_if_needed()
+    scrolled = tab.js(
+        "() => document.getElementById('desk-tablewrap').scrollTop"
+        " || document.scrollingElement.scrollTop"
+    )
+    hid = int(target.get_attribute("data-hazard-id"))
+    target.tap()
+    page.wait_for_url(re.compile(rf"/map#hazard={hid}$"))
+    page.wait_for_selector(f'header[data-hazard-id="{hid}"]', timeout=15000)
+    page.wait_for_function("() => GM.map.getZoom() >= 17")
+    page.go_back()
+    page.wait_for_selector("body[data-desk-ready]")
+    assert page.get_attribute('[data-queue="in_progress"]', "aria-selected") == "true"
+    page.wait_for_selector(f'#desk-rows tr.desk-selected[data-hazard-id="{hid}"]')
+    back = tab.js(
+        "() => document.getElementById('desk-tablewrap').scrollTop"
+        " || document.scrollingElement.scrollTop"
+    )
+    assert abs(back - scrolled) < 40, (back, scrolled)
+    _clean(tab, site)
+    _close(tab)
+    for path, ready in (("/dashboard", "dash-loaded"), ("/ledger", "ledger-loaded")):
+        other = _open(browser, site, path, user=who["user"], phone=True)
+        other.page.wait_for_selector(f"body[data-{ready}]")
+        other.shot(f"workbench/phone-{path.strip('/')}")
+        assert other.js("document.scrollingElement.scrollWidth") <= PHONE["width"], path
+        _clean(other, site)
+        _close(other)
+
+
 # ---- the dashboard ----------------------------------------------------------------------------
 def test_dashboard_numbers_equal_the_stats_api(browser, site: Site) -> None:
     """Every chart's numbers are the stats API's, and the totals agree with /api/v1/stats."""

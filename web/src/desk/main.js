@@ -46,10 +46,17 @@ let counts = {};
 function save() {
   try {
     const { queue, sort, order, filters, selected } = state;
-    sessionStorage.setItem(STORE, JSON.stringify({ queue, sort, order, filters, selected, scroll: $('desk-tablewrap').scrollTop }));
+    sessionStorage.setItem(STORE, JSON.stringify({ queue, sort, order, filters, selected, scroll: scrollTop() }));
   } catch (e) {
     /* private mode */
   }
+}
+
+/** Where the list is scrolled: the table scrolls beside the map, the page on a phone. */
+function scrollTop(to) {
+  const el = wide() ? $('desk-tablewrap') : document.scrollingElement;
+  if (to != null) el.scrollTop = to;
+  return el.scrollTop;
 }
 
 function restore() {
@@ -300,10 +307,14 @@ function bindUi() {
   $('desk-foot').addEventListener('click', (e) => {
     if (e.target.id === 'desk-more') loadMore();
   });
-  $('desk-tablewrap').addEventListener('scroll', () => {
+  const saveSoon = () => {
     clearTimeout(bindUi.t);
     bindUi.t = setTimeout(save, 200);
-  });
+  };
+  $('desk-tablewrap').addEventListener('scroll', saveSoon);
+  window.addEventListener('scroll', saveSoon, { passive: true });
+  // Leaving for the map screen (a phone): keep where the list was, whatever the timer.
+  window.addEventListener('pagehide', save);
   // A move made in the map beside us: counts and the table follow at once.
   window.addEventListener('message', (e) => {
     if (e.origin !== location.origin || !e.data || e.data.type !== 'gm:hazard-changed') return;
@@ -341,7 +352,7 @@ async function start(me) {
   bindUi();
   await fillFilters();
   await Promise.all([refreshCounts(), loadRows(false)]);
-  if (state.scroll) $('desk-tablewrap').scrollTop = state.scroll;
+  if (state.scroll) scrollTop(state.scroll);
   if (state.selected && wide()) $('desk-map').src = `/map?embed=1&mode=desk#hazard=${state.selected}`;
   document.body.setAttribute('data-desk-ready', '1');
 }
