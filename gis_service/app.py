@@ -26,6 +26,7 @@ from gis_service.http.security import install_security
 from gis_service.interchange.router import router as interchange_router
 from gis_service.ogc.router import router as ogc_router
 from gis_service.open311.router import router as open311_router
+from gis_service.orders.router import router as orders_router
 from gis_service.search.router import router as search_router
 from gis_service.system.router import router as system_router
 from gis_service.tiles.router import router as tiles_router
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) 
     app.include_router(calendar_router)  # public: the working calendar and deadlines
     app.include_router(whistles_router)  # 吹哨报到: declared per route
     app.include_router(assessment_router)  # 考核评价: staff
+    app.include_router(orders_router)  # 三单制: declared per route
     install_viewer(app)
 
     install_security(app, settings)

@@ -68,15 +68,20 @@ def composite(rates: dict[str, float | None], cfg: AssessmentDef) -> tuple[float
     return score, grade
 
 
-def _params(
-    since: datetime, until: datetime, scope: list[int] | None, grid: int | None
-) -> dict[str, Any]:
+def check_period(since: datetime, until: datetime) -> None:
+    """A period runs forwards and spans at most a year (366 days)."""
     if since >= until:
         raise Invalid(
             "'from' must be before 'to'.", since=since.isoformat(), until=until.isoformat()
         )
     if (until - since).days > 366:
         raise Invalid("Assess at most a year at once.")
+
+
+def _params(
+    since: datetime, until: datetime, scope: list[int] | None, grid: int | None
+) -> dict[str, Any]:
+    check_period(since, until)
     return {"since": since, "until": until, "scope": scope, "grid": grid}
 
 
@@ -269,6 +274,12 @@ HEADINGS: dict[str, str] = {
     "valid_report": "有效上报",
     "overdue_task": "超期任务",
     "dissatisfied_callback": "回访不满意",
+    "orders": "点单数",
+    "done": "完成数",
+    "hours": "志愿服务时长(小时)",
+    "volunteers": "服务志愿者数",
+    "party_members": "其中党员",
+    "rated": "评价数",
 }
 
 
