@@ -494,3 +494,34 @@ def test_lookup_by_public_code_and_search_context(browser, site: Site) -> None:
     page.wait_for_selector(f'header[data-hazard-id="{hz["id"]}"]')
     _clean(tab, site)
     _close(tab)
+
+
+def test_dashboard_assessment_panel_opens_the_cases(browser, site: Site) -> None:
+    """The 考核评价 panel shows the assessment API's figures, and a figure opens its cases."""
+    admin = site.create_user(f"kh.{uuid.uuid4().hex[:6]}", "admin", None, "考核员")
+    tab = _open(browser, site, "/dashboard", user=admin, viewport=WIDE)
+    page = tab.page
+    page.select_option("[data-gm=d-period]", "30")
+    page.wait_for_selector("body[data-assessment-loaded]")
+    params = tab.js("GMDash.params")
+    api = page.request.get(
+        site.base + "/api/v1/assessment/areas",
+        params={"from": params["since"], "to": params["until"], "level": "street"},
+    ).json()
+    # the whole territory compares its streets; choosing a street compares its communities
+    assert api["areas"], "the demo's month has cases in every street"
+    shown = page.locator("[data-composite]").all_inner_texts()
+    assert [None if x == "—" else float(x) for x in shown] == [a["composite"] for a in api["areas"]]
+    assert "综合指标值" in page.inner_text("[data-gm=d-assessment]")
+    first = api["areas"][0]
+    button = page.locator(f'tr[data-area="{first["area_id"]}"] .dash-fig[data-flag="reported"]')
+    assert button.inner_text() == str(first["reported"])
+    button.click()
+    page.wait_for_selector("[data-gm=d-drill] tr[data-hazard-id]")
+    assert f"涉及 {first['reported']} 件" in page.inner_text("[data-gm=d-drill]")
+    rows = page.locator("[data-gm=d-drill] tr[data-hazard-id]").count()
+    assert rows == min(50, first["reported"])
+    assert page.locator("#dash-points tr").count() > 1  # the points ranking has people
+    tab.shot("workbench/dashboard-assessment", full=True)
+    _clean(tab, site)
+    _close(tab)
