@@ -522,6 +522,15 @@ def test_dashboard_assessment_panel_opens_the_cases(browser, site: Site) -> None
     rows = page.locator("[data-gm=d-drill] tr[data-hazard-id]").count()
     assert rows == min(50, first["reported"])
     assert page.locator("#dash-points tr").count() > 1  # the points ranking has people
+    # 志愿服务 per area: the same hours as the API, and the table is in Chinese
+    served = page.request.get(
+        site.base + "/api/v1/assessment/volunteers",
+        params={"from": params["since"], "to": params["until"], "level": "street"},
+    ).json()["areas"]
+    assert served, "the demo's month has service orders"
+    shown_hours = page.locator("[data-gm=d-volunteers] [data-hours]").all_inner_texts()
+    assert [float(h) for h in shown_hours] == [a["hours"] for a in served]
+    assert "服务时长（小时）" in page.inner_text("[data-gm=d-volunteers]")
     tab.shot("workbench/dashboard-assessment", full=True)
     _clean(tab, site)
     _close(tab)

@@ -1,7 +1,8 @@
 /* dashboard/assessment.js: the 考核评价 panel of the dashboard. Indicators per community (or
  * grid) with the 综合指标值 and grade, per department with 吹哨报到 on time, and the 积分
- * ranking, all from GET /api/v1/assessment/* for the dashboard's unit and period. Every
- * figure opens the cases behind it (GET /api/v1/assessment/cases). */
+ * ranking, and 志愿服务 (三单制 orders, hours, volunteers) per area, all from
+ * GET /api/v1/assessment/* for the dashboard's unit and period. Every case figure opens the
+ * cases behind it (GET /api/v1/assessment/cases). */
 
 import { api } from '../lib/api.js';
 import { $, esc } from '../lib/dom.js';
@@ -73,6 +74,18 @@ function pointsTable(ranking) {
     .join('')}</tbody></table>`;
 }
 
+function volunteersTable(areas) {
+  if (!areas.length) return '<p class="gm-muted">该时段暂无服务点单</p>';
+  const rows = areas
+    .map(
+      (a) =>
+        `<tr data-served="${a.area_id}"><td>${esc(a.name)}</td><td>${esc(a.orders)}</td><td>${esc(a.done)}</td>` +
+        `<td data-hours>${esc(a.hours)}</td><td>${esc(a.volunteers)}</td><td>${esc(a.party_members)}</td><td>${pct(a.satisfaction_rate)}</td></tr>`
+    )
+    .join('');
+  return `<table class="dash-table"><thead><tr><th>区域</th><th>点单数</th><th>完成数</th><th>服务时长（小时）</th><th>服务志愿者</th><th>其中党员</th><th>满意率</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
 async function drill(btn) {
   const box = $('dash-drill');
   const params = { ...current, indicator: btn.dataset.flag, by: btn.dataset.by, key: btn.dataset.key, limit: 50 };
@@ -96,14 +109,16 @@ export async function drawAssessment({ grid, since, until, level }) {
   const box = $('dash-assessment');
   $('dash-drill').innerHTML = '';
   try {
-    const [areas, depts, points] = await Promise.all([
+    const [areas, depts, points, served] = await Promise.all([
       api('/api/v1/assessment/areas', current, { cache: 'no-store' }),
       api('/api/v1/assessment/departments', { grid, from: since, to: until }, { cache: 'no-store' }),
       api('/api/v1/assessment/points', { grid, from: since, to: until }, { cache: 'no-store' }),
+      api('/api/v1/assessment/volunteers', current, { cache: 'no-store' }),
     ]);
     box.innerHTML = areasTable(areas.areas);
     $('dash-departments').innerHTML = departmentsTable(depts.departments);
     $('dash-points').innerHTML = pointsTable(points.ranking);
+    $('dash-volunteers').innerHTML = volunteersTable(served.areas);
     for (const b of document.querySelectorAll(".dash-fig")) b.addEventListener('click', () => drill(b));
     document.body.setAttribute('data-assessment-loaded', '1');
   } catch (e) {
