@@ -100,6 +100,14 @@ def test_registries_and_the_whole_order(world: World) -> None:
     layer = world.client.get("/api/v1/orders", headers=world.auth("west_community"))
     assert layer.status_code == 200 and layer.json()["numberMatched"] == 2
     assert "100-5555-0001" in layer.text
+    props = layer.json()["features"][0]["properties"]
+    assert props["community"] == {"id": 9002, "name": "西社区"}
+    # the desk's 派单 lists the volunteers and partners of the order's community only
+    street = world.auth("street")
+    near = world.client.get("/api/v1/volunteers", params={"grid": 9002}, headers=street).json()
+    assert [v["id"] for v in near["items"]] == [west_vol]
+    units = world.client.get("/api/v1/partners", params={"grid": 9003}, headers=street).json()
+    assert units["items"] == []
     assert (
         world.client.get("/api/v1/orders", headers=world.auth("east_community")).json()[
             "numberMatched"

@@ -29,6 +29,9 @@ STAFF_WRITE = require(scopes={"write"})
 DISPATCHERS = require(scopes={"dispatch"})
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 OptId = Annotated[int | None, Query(ge=1, le=2**63 - 1, description="One row.")]
+Subtree = Annotated[
+    int | None, Query(ge=1, le=2**63 - 1, description="Only rows of this grid's subtree.")
+]
 
 
 @router.post(
@@ -65,7 +68,7 @@ def list_orders(
         Literal["ordered", "dispatched", "taken", "done", "rated", "cancelled"] | None,
         Query(description="One state of the order machine."),
     ] = None,
-    grid: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="A subtree.")] = None,
+    grid: Subtree = None,
 ) -> GeoJSONResponse:
     """Newest first, each with its volunteer or partner, hours, rating and history."""
     body = service.orders(
@@ -121,9 +124,12 @@ def list_volunteers(
     skill: Annotated[str | None, Query(max_length=40)] = None,
     party_member: Annotated[bool | None, Query()] = None,
     id: OptId = None,
+    grid: Subtree = None,
 ) -> dict:
     """Party members first; phones only for staff whose scope covers the volunteer's grid."""
-    return service.volunteers(conn, principal, skill, party_member, id, page.limit, page.offset)
+    return service.volunteers(
+        conn, principal, skill, party_member, id, grid, page.limit, page.offset
+    )
 
 
 @router.post(
@@ -165,9 +171,10 @@ def list_partners(
     principal: Annotated[Principal, Depends(STAFF_READ)],
     offer: Annotated[str | None, Query(max_length=40)] = None,
     id: OptId = None,
+    grid: Subtree = None,
 ) -> dict:
     """The resources list (资源清单) the community dispatches and whistles to."""
-    return service.partners(conn, principal, offer, id, page.limit, page.offset)
+    return service.partners(conn, principal, offer, id, grid, page.limit, page.offset)
 
 
 @router.post(

@@ -290,27 +290,28 @@ def volunteers(
     skill: str | None,
     party: bool | None,
     vid: int | None,
+    grid: int | None,
     limit: int,
     offset: int,
 ) -> dict[str, Any]:
-    """Volunteers of the caller's scope with their done orders and hours."""
+    """Volunteers of the caller's scope (of a grid's subtree) with done orders and hours."""
     rows = conn.execute(
         sql.VOLUNTEERS,
         {"scope": principal.scope_filter(), "skill": skill, "party": party, "id": vid,
-         "limit": limit, "offset": offset, **private_params(principal)},
+         "grid": grid, "limit": limit, "offset": offset, **private_params(principal)},
     ).all()  # fmt: skip
     return _listing(rows)
 
 
 def partners(
-    conn: Connection, principal: Principal, offer: str | None, pid: int | None, limit: int,
-    offset: int,
+    conn: Connection, principal: Principal, offer: str | None, pid: int | None,
+    grid: int | None, limit: int, offset: int,
 ) -> dict[str, Any]:  # fmt: skip
-    """Partner units of the caller's scope and what they offer."""
+    """Partner units of the caller's scope (of a grid's subtree) and what they offer."""
     rows = conn.execute(
         sql.PARTNERS,
-        {"scope": principal.scope_filter(), "offer": offer, "id": pid, "limit": limit,
-         "offset": offset},
+        {"scope": principal.scope_filter(), "offer": offer, "id": pid, "grid": grid,
+         "limit": limit, "offset": offset},
     ).all()  # fmt: skip
     return _listing(rows)
 

@@ -83,6 +83,11 @@ ORDER_FEATURES = text(
                                  WHERE s.c = o.status),
                 'address', o.address, 'grid_id', o.grid_id,
                 'grid_name', o.grid_chain -> -1 ->> 'name',
+                -- the community dispatches within itself (volunteers and partners of it)
+                'community', (SELECT json_build_object('id', (e ->> 'id')::bigint,
+                                                       'name', e ->> 'name')
+                                FROM jsonb_array_elements(o.grid_chain) e
+                               WHERE e ->> 'level' = 'community' LIMIT 1),
                 'volunteer', (SELECT json_build_object('id', v.id, 'name', v.name,
                                                        'party_member', v.party_member)
                                 FROM volunteers v WHERE v.id = o.volunteer_id),
@@ -149,6 +154,7 @@ VOLUNTEERS = text(
        AND (CAST(:skill AS text) IS NULL OR CAST(:skill AS text) = ANY (v.skills))
        AND (CAST(:party AS boolean) IS NULL OR v.party_member = CAST(:party AS boolean))
        AND (CAST(:id AS bigint) IS NULL OR v.id = CAST(:id AS bigint))
+       AND (CAST(:grid AS bigint) IS NULL OR v.grid_path @> ARRAY[CAST(:grid AS bigint)])
      ORDER BY v.party_member DESC, v.name, v.id
      LIMIT :limit OFFSET :offset
     """
@@ -162,6 +168,7 @@ PARTNERS = text(
      WHERE (CAST(:scope AS bigint[]) IS NULL OR p.grid_path && CAST(:scope AS bigint[]))
        AND (CAST(:offer AS text) IS NULL OR CAST(:offer AS text) = ANY (p.offers))
        AND (CAST(:id AS bigint) IS NULL OR p.id = CAST(:id AS bigint))
+       AND (CAST(:grid AS bigint) IS NULL OR p.grid_path @> ARRAY[CAST(:grid AS bigint)])
      ORDER BY p.name, p.id
      LIMIT :limit OFFSET :offset
     """
