@@ -168,8 +168,8 @@ def test_migration_lists_match_the_state_machine() -> None:
     assert set(module.ACTIONS) == set(ACTIONS) | {"report", "update", "whistle"}
 
 
-def test_order_states_match_migration_0008() -> None:
+def test_order_states_match_migration_0009() -> None:
     """The CHECK constraint of service orders lists the order machine's states."""
     from gis_service.orders.workflow import ORDER_STATUSES
 
-    assert set(_migration("0008_service_orders").STATUSES) == set(ORDER_STATUSES)
+    assert set(_migration("0009_service_orders").STATUSES) == set(ORDER_STATUSES)

@@ -1,8 +1,8 @@
 """Service orders (三单制: 群众点单—社区派单—党员接单), the volunteer registry, and the
 order history.
 
-Revision ID: 0008_service_orders
-Revises: 0007_case_exceptions
+Revision ID: 0009_service_orders
+Revises: 0008_photo_archive
 Create Date: 2026-11-30
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0008_service_orders"
-down_revision = "0007_case_exceptions"
+revision = "0009_service_orders"
+down_revision = "0008_photo_archive"
 branch_labels = None
 depends_on = None
 
