@@ -250,6 +250,9 @@ def test_department_indicators(world: World) -> None:
     )
     assert med["handle_rate"] == 50.0 and med["on_time_handle_rate"] == 100.0
     assert med["whistle_on_time_rate"] == 100.0
+    # 满意率 per department: 城管局 W1 满意, W2 不满意; 调解委员会 E2 基本满意 (E1 not called back)
+    assert (city["called_back"], city["satisfied"], city["satisfaction_rate"]) == (2, 1, 50.0)
+    assert (med["called_back"], med["satisfied"], med["satisfaction_rate"]) == (1, 1, 100.0)
 
 
 def test_people_indicators(world: World) -> None:
@@ -270,6 +273,12 @@ def test_people_indicators(world: World) -> None:
     roles = {r["role"]: r for r in body["roles"]}
     assert roles["community_staff"]["accurate_dispatch_rate"] == 85.71  # 6 of 7
     assert roles["community_staff"]["on_time_verification_rate"] == 80.0  # 4 of 5
+    # 满意率 per handler (the case's assignee): 8006 handled W1 (满意), 8004 handled W2 (不满意);
+    # E2 went to a department only; 8004 is a handler with no report, verification or dispatch
+    assert (people[8006]["called_back"], people[8006]["satisfaction_rate"]) == (1, 100.0)
+    assert (people[8004]["called_back"], people[8004]["satisfaction_rate"]) == (1, 0.0)
+    assert people[8004]["reports"] == 0 and people[8004]["valid_report_rate"] is None
+    assert people[8002]["satisfaction_rate"] is None  # a dispatcher handles nothing
 
 
 def test_points_ranking(world: World) -> None:

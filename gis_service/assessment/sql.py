@@ -150,6 +150,7 @@ DEPARTMENTS = text(
            coalesce(d.on_time_handle, 0) AS on_time_handle,
            coalesce(d.overdue, 0) AS overdue, coalesce(d.handled, 0) AS handled,
            coalesce(d.reworked, 0) AS reworked,
+           coalesce(d.called_back, 0) AS called_back, coalesce(d.satisfied, 0) AS satisfied,
            coalesce(w.whistle_calls, 0) AS whistle_calls,
            coalesce(w.whistle_on_time, 0) AS whistle_on_time,
            coalesce(w.whistle_late, 0) AS whistle_late
@@ -210,8 +211,17 @@ PEOPLE = text(
           FROM ev WHERE ev.action = 'dispatch'
          GROUP BY 1
     ),
+    -- handlers: the callbacks (回访) of the cases they handle, as the cases' own rating
+    han AS (
+        SELECT c.assignee_person_id AS person_id,
+               count(*) FILTER (WHERE c.rating IS NOT NULL) AS called_back,
+               count(*) FILTER (WHERE c.rating IN ('satisfied', 'basically_satisfied'))
+                   AS satisfied
+          FROM c WHERE c.assignee_person_id IS NOT NULL AND c.rating IS NOT NULL
+         GROUP BY 1
+    ),
     who AS (SELECT person_id FROM rep UNION SELECT person_id FROM ver
-            UNION SELECT person_id FROM dis)
+            UNION SELECT person_id FROM dis UNION SELECT person_id FROM han)
     SELECT w.person_id, pe.name,
            (SELECT u.role FROM users u WHERE u.person_id = w.person_id ORDER BY u.id LIMIT 1)
                AS role,
@@ -219,12 +229,14 @@ PEOPLE = text(
            coalesce(ver.verifications, 0) AS verifications,
            coalesce(ver.verifications_on_time, 0) AS verifications_on_time,
            coalesce(dis.dispatches, 0) AS dispatches,
-           coalesce(dis.dispatches_sent_back, 0) AS dispatches_sent_back
+           coalesce(dis.dispatches_sent_back, 0) AS dispatches_sent_back,
+           coalesce(han.called_back, 0) AS called_back, coalesce(han.satisfied, 0) AS satisfied
       FROM who w
       JOIN people pe ON pe.id = w.person_id
       LEFT JOIN rep ON rep.person_id = w.person_id
       LEFT JOIN ver ON ver.person_id = w.person_id
       LEFT JOIN dis ON dis.person_id = w.person_id
+      LEFT JOIN han ON han.person_id = w.person_id
      ORDER BY pe.name, w.person_id
     """
 )
