@@ -196,8 +196,11 @@ def test_community_indicators(world: World) -> None:
               "satisfied", "dissatisfied")  # fmt: skip
     assert [west[k] for k in counts] == [5, 4, 1, 2, 3, 1, 2, 1, 2, 1, 1, 2, 1, 1]
     assert [east[k] for k in counts] == [3, 3, 0, 2, 2, 2, 0, 2, 2, 0, 0, 1, 1, 0]
-    # 立案率 4/5; 按期处置率 1/3; 按期结案率 and 结案率 over 4 − 1 voided = 3; 返工率 1/2;
-    # 满意率 1/2; 异常件占比 1/4
+    # 应结案: W1, W2 closed and W3 past its 处置 deadline (W5 voided, W4 never filed) = 3;
+    # E2, E3 closed, E1 due 11-05 is still inside its limit at the period's end = 2
+    assert (west["due_close"], east["due_close"]) == (3, 2)
+    # 立案率 4/5; 按期处置率 1/3; 按期结案率 1/3 and 结案率 2/3; 返工率 1/2; 满意率 1/2;
+    # 异常件占比 1/4
     assert west["accept_rate"] == 80.0
     assert west["on_time_handle_rate"] == 33.33
     assert west["on_time_close_rate"] == 33.33
@@ -209,10 +212,10 @@ def test_community_indicators(world: World) -> None:
     assert west["composite"] == 44.17 and west["grade"] == "差"
     assert west["median_work_hours_to_close_7d"] is None  # nothing closed 10-25..10-31
     assert east["accept_rate"] == 100.0 and east["on_time_handle_rate"] == 100.0
-    assert east["on_time_close_rate"] == 66.67 and east["close_rate"] == 66.67
+    assert east["on_time_close_rate"] == 100.0 and east["close_rate"] == 100.0  # 2 of 2
     assert east["rework_rate"] == 0.0 and east["satisfaction_rate"] == 100.0
-    # 0.30·100 + 0.25·66.67 + 0.20·66.67 + 0.15·100 + 0.10·100 = 85.0015
-    assert east["composite"] == 85.0 and east["grade"] == "良"
+    # 0.30·100 + 0.25·100 + 0.20·100 + 0.15·100 + 0.10·100 = 100
+    assert east["composite"] == 100.0 and east["grade"] == "优"
     assert east["median_work_hours_to_close_7d"] == 2.0  # E3: 09:00 to 11:00
 
 
@@ -225,7 +228,8 @@ def test_street_totals(world: World) -> None:
         2,
     )
     assert street["on_time_handle_rate"] == 60.0  # 3 of 5
-    assert street["close_rate"] == 66.67  # 4 of 6
+    assert street["close_rate"] == 80.0  # 4 of the 5 due to close (W1, W2, W3, E2, E3)
+    assert street["on_time_close_rate"] == 60.0  # W1, E2, E3
     assert street["satisfaction_rate"] == 66.67  # 2 of 3
 
 

@@ -4,8 +4,10 @@ from layers/assessment.yaml, the points ranking, and the cases behind any figure
 
 Formulas (each figure names its source; see layers/README.md for the standard's role):
 - 上报数 reported; 立案数 accepted; 立案率 = 立案数 / 上报数.
-- 应结案数 = 立案数 − 作废数; 结案率 = 结案数 / 应结案数; 按期结案率 = 按期结案数 / 应结案数
-  (GB/T 30428.4 / CJ/T 292 结案率 and 按期结案率, both over the cases filed).
+- 应结案数 = cases filed (立案, not 作废) that are closed or past their 处置 or 结案 deadline
+  at the period's end (or now); 结案率 = 结案数 / 应结案数; 按期结案率 = 按期结案数 / 应结案数
+  (GB/T 30428.4 / CJ/T 292 结案率 and 按期结案率: a case still inside its limits is not yet
+  due to close, so a busy last week does not read as late work).
 - 应处置数 = dispatched cases handled or past their 处置 deadline; 按期处置率 = 按期处置数 /
   应处置数; 超期数 = 应处置数 − 按期处置数 (处置 deadlines in working time).
 - 返工率 = cases reworked (failed 核查 or 回访不满意) / cases handled at least once.
@@ -54,7 +56,7 @@ def rate(numerator: int, denominator: int) -> float | None:
 
 def area_rates(row: dict[str, Any]) -> dict[str, float | None]:
     """The rates of one area from its counts (formulas in the module docstring)."""
-    due_close = row["accepted"] - row["voided"]
+    due_close = row["due_close"]
     return {
         "accept_rate": rate(row["accepted"], row["reported"]),
         "on_time_handle_rate": rate(row["on_time_handle"], row["due_handle"]),
@@ -249,6 +251,7 @@ HEADINGS: dict[str, str] = {
     "accepted": "立案数",
     "accept_rate": "立案率(%)",
     "voided": "作废数",
+    "due_close": "应结案数",
     "closed": "结案数",
     "close_rate": "结案率(%)",
     "on_time_close": "按期结案数",

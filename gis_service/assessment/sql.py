@@ -24,6 +24,11 @@ CASES = """
                (h.accepted_at IS NOT NULL) AS accepted,
                (h.status = 'voided') AS voided,
                (h.status = 'closed' AND h.duplicate_of_id IS NULL) AS closed,
+               -- 应结案: filed (not voided) and closed, or past its 处置 or 结案 deadline; a
+               -- case still inside its limits is not yet due to close (CJ/T 292 应结案数)
+               (h.accepted_at IS NOT NULL AND h.status <> 'voided'
+                AND (h.status = 'closed' OR h.due_at < p.t_eval OR h.close_due_at < p.t_eval))
+                   AS due_close,
                -- 应处置: dispatched, and handled or past its 处置 deadline
                (h.due_at IS NOT NULL AND (h.resolved_at IS NOT NULL OR h.due_at < p.t_eval))
                    AS due_handle,
@@ -56,6 +61,7 @@ FLAGS: dict[str, str] = {
     "reported": "c.reported",
     "accepted": "c.accepted",
     "voided": "c.voided",
+    "due_close": "c.due_close",
     "closed": "c.closed",
     "due_handle": "c.due_handle",
     "on_time_handle": "c.on_time_handle",
@@ -74,6 +80,7 @@ _COUNTS = """
            count(*) FILTER (WHERE c.accepted) AS accepted,
            count(*) FILTER (WHERE c.voided) AS voided,
            count(*) FILTER (WHERE c.closed) AS closed,
+           count(*) FILTER (WHERE c.due_close) AS due_close,
            count(*) FILTER (WHERE c.due_handle) AS due_handle,
            count(*) FILTER (WHERE c.on_time_handle) AS on_time_handle,
            count(*) FILTER (WHERE c.due_handle AND NOT c.on_time_handle) AS overdue,
