@@ -24,6 +24,11 @@ CASES = """
                (h.accepted_at IS NOT NULL) AS accepted,
                (h.status = 'voided') AS voided,
                (h.status = 'closed' AND h.duplicate_of_id IS NULL) AS closed,
+               -- 应结案: filed (not voided) and closed, or past its 处置 or 结案 deadline; a
+               -- case still inside its limits is not yet due to close (CJ/T 292 应结案数)
+               (h.accepted_at IS NOT NULL AND h.status <> 'voided'
+                AND (h.status = 'closed' OR h.due_at < p.t_eval OR h.close_due_at < p.t_eval))
+                   AS due_close,
                -- 应处置: dispatched, and handled or past its 处置 deadline
                (h.due_at IS NOT NULL AND (h.resolved_at IS NOT NULL OR h.due_at < p.t_eval))
                    AS due_handle,
@@ -56,6 +61,7 @@ FLAGS: dict[str, str] = {
     "reported": "c.reported",
     "accepted": "c.accepted",
     "voided": "c.voided",
+    "due_close": "c.due_close",
     "closed": "c.closed",
     "due_handle": "c.due_handle",
     "on_time_handle": "c.on_time_handle",
@@ -74,6 +80,7 @@ _COUNTS = """
            count(*) FILTER (WHERE c.accepted) AS accepted,
            count(*) FILTER (WHERE c.voided) AS voided,
            count(*) FILTER (WHERE c.closed) AS closed,
+           count(*) FILTER (WHERE c.due_close) AS due_close,
            count(*) FILTER (WHERE c.due_handle) AS due_handle,
            count(*) FILTER (WHERE c.on_time_handle) AS on_time_handle,
            count(*) FILTER (WHERE c.due_handle AND NOT c.on_time_handle) AS overdue,
@@ -150,6 +157,7 @@ DEPARTMENTS = text(
            coalesce(d.on_time_handle, 0) AS on_time_handle,
            coalesce(d.overdue, 0) AS overdue, coalesce(d.handled, 0) AS handled,
            coalesce(d.reworked, 0) AS reworked,
+           coalesce(d.called_back, 0) AS called_back, coalesce(d.satisfied, 0) AS satisfied,
            coalesce(w.whistle_calls, 0) AS whistle_calls,
            coalesce(w.whistle_on_time, 0) AS whistle_on_time,
            coalesce(w.whistle_late, 0) AS whistle_late
@@ -210,8 +218,17 @@ PEOPLE = text(
           FROM ev WHERE ev.action = 'dispatch'
          GROUP BY 1
     ),
+    -- handlers: the callbacks (回访) of the cases they handle, as the cases' own rating
+    han AS (
+        SELECT c.assignee_person_id AS person_id,
+               count(*) FILTER (WHERE c.rating IS NOT NULL) AS called_back,
+               count(*) FILTER (WHERE c.rating IN ('satisfied', 'basically_satisfied'))
+                   AS satisfied
+          FROM c WHERE c.assignee_person_id IS NOT NULL AND c.rating IS NOT NULL
+         GROUP BY 1
+    ),
     who AS (SELECT person_id FROM rep UNION SELECT person_id FROM ver
-            UNION SELECT person_id FROM dis)
+            UNION SELECT person_id FROM dis UNION SELECT person_id FROM han)
     SELECT w.person_id, pe.name,
            (SELECT u.role FROM users u WHERE u.person_id = w.person_id ORDER BY u.id LIMIT 1)
                AS role,
@@ -219,12 +236,14 @@ PEOPLE = text(
            coalesce(ver.verifications, 0) AS verifications,
            coalesce(ver.verifications_on_time, 0) AS verifications_on_time,
            coalesce(dis.dispatches, 0) AS dispatches,
-           coalesce(dis.dispatches_sent_back, 0) AS dispatches_sent_back
+           coalesce(dis.dispatches_sent_back, 0) AS dispatches_sent_back,
+           coalesce(han.called_back, 0) AS called_back, coalesce(han.satisfied, 0) AS satisfied
       FROM who w
       JOIN people pe ON pe.id = w.person_id
       LEFT JOIN rep ON rep.person_id = w.person_id
       LEFT JOIN ver ON ver.person_id = w.person_id
       LEFT JOIN dis ON dis.person_id = w.person_id
+      LEFT JOIN han ON han.person_id = w.person_id
      ORDER BY pe.name, w.person_id
     """
 )
