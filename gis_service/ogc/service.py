@@ -395,6 +395,8 @@ class ItemsQuery:
     params: dict[str, Any] = field(default_factory=dict)
     passthrough: list[tuple[str, str]] = field(default_factory=list)
     f_given: bool = False
+    # The id the page starts after (keyset paging, set by our next links); None = offset.
+    cursor: int | None = None
 
 
 def parse_items_query(
@@ -411,6 +413,7 @@ def parse_items_query(
     if "limit" in q:
         limit = min(_parse_int("limit", q["limit"], 1), settings.max_limit)
     offset = _parse_int("offset", q["offset"], 0, 2**53) if "offset" in q else 0
+    cursor = _parse_int("cursor", q["cursor"], 0, 2**63 - 1) if "cursor" in q else None
     check_crs("crs", q.get("crs"))
     check_crs("bbox-crs", q.get("bbox-crs"))
     check_crs("filter-crs", q.get("filter-crs"))
@@ -430,7 +433,7 @@ def parse_items_query(
             )
         columns = sorted({queryables[n][0] for n in names})
 
-    out = ItemsQuery(limit, offset, fmt, columns, f_given="f" in q)
+    out = ItemsQuery(limit, offset, fmt, columns, f_given="f" in q, cursor=cursor)
     out.params.update(coll.params)
     out.params.update({f"pn_{i}": p.name for i, p in enumerate(coll.props)})
 
@@ -470,7 +473,7 @@ def parse_items_query(
         except cql2.Cql2Error as exc:  # OGC 19-079r2 /req/filter/filter-param: invalid → 400
             raise BadRequest(f"Invalid filter: {exc}", filter=q["filter"][:200]) from exc
 
-    out.passthrough = [(k, v) for k, v in pairs if k not in ("limit", "offset", "f")]
+    out.passthrough = [(k, v) for k, v in pairs if k not in ("limit", "offset", "cursor", "f")]
     return out
 
 
@@ -497,18 +500,22 @@ def items_body(conn: Connection, coll: CollectionDef, q: ItemsQuery, base: str) 
     if q.offset > 0:  # OGC 17-069r4 /rec/core/fc-prev (optional)
         prev = [("limit", q.limit), ("offset", max(0, q.offset - q.limit))]
         links.append(link(href(path, q.passthrough + fpair + prev), "prev", media, "Previous page"))
-    next_page = [("limit", q.limit), ("offset", q.offset + q.limit)]
+    # The next link pages by keyset: offset numbers the page, and cursor (the last id of this
+    # page, appended by the SQL) lets the next page start at that id instead of skipping
+    # offset rows, so reading a layer to the end costs the same for every page.
+    next_page = [("limit", q.limit), ("offset", q.offset + q.limit), ("cursor", "")]
     next_href = href(path, q.passthrough + fpair + next_page)
     params = {
         **q.params,
         "_limit": q.limit,
-        "_offset": q.offset,
+        "_offset": q.offset if q.cursor is None else q.cursor,
         "_links": _dumps(links),
         "_type": media,
         "_next": next_href,
         "_next_title": "Next page",
     }
-    return conn.execute(sql.items(coll, q.where, q.columns), params).scalar_one()
+    stmt = sql.items(coll, q.where, q.columns, keyset=q.cursor is not None)
+    return conn.execute(stmt, params).scalar_one()
 
 
 def item_body(conn: Connection, coll: CollectionDef, fid: int, fmt: str, base: str) -> str | None:
