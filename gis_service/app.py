@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.gzip import GZipMiddleware
 
 from gis_service import __version__
@@ -19,6 +23,7 @@ from gis_service.db.engine import make_engine, resolve_url
 from gis_service.desk.router import router as desk_router
 from gis_service.facilities.router import router as facilities_router
 from gis_service.grids.router import router as grids_router
+from gis_service.grids.service import maintain_cards
 from gis_service.hazards.router import router as hazards_router
 from gis_service.http.errors import install_error_handlers
 from gis_service.http.routes import document_access
@@ -41,6 +46,23 @@ read grids, facilities (部件) and hazards (隐患). Coordinates are WGS84 unle
 `gcj02` (AMap, WeChat) or `bd09` (Baidu). Errors are JSON `{code, message, details}`.
 """
 
+log = logging.getLogger(__name__)
+
+# How often each worker fills missing grid cards and rebuilds the ones the clock made stale.
+CARD_MAINTENANCE_S = 60.0
+
+
+async def _maintain_cards_forever(engine) -> None:
+    """Keep the grid cards complete and fresh (locate is right without them, only slower)."""
+    while True:
+        try:
+            filled, refreshed = await run_in_threadpool(maintain_cards, engine)
+            if filled or refreshed:
+                log.info("grid cards: %d built, %d refreshed", filled, refreshed)
+        except Exception as exc:  # a database restart must not end the loop
+            log.warning("grid card maintenance failed: %s", exc)
+        await asyncio.sleep(CARD_MAINTENANCE_S)
+
 
 def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) -> FastAPI:
     """Build the app; the database must already be migrated (``gis-service serve`` does it)."""
@@ -51,7 +73,11 @@ def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        cards = asyncio.create_task(_maintain_cards_forever(engine))
         yield
+        cards.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cards
         engine.dispose()
 
     app = FastAPI(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from gis_service.auth.principal import ANONYMOUS, Principal
 from gis_service.auth.visibility import private_params
@@ -108,3 +108,10 @@ def scoped_root(conn: Connection, principal: Principal, root: str | None) -> str
     if not principal.in_scope(path):
         raise Forbidden(f"Grid {root} lies outside your area; export your own subtree.")
     return root
+
+
+def maintain_cards(engine: Engine) -> tuple[int, int]:
+    """Fill missing grid cards and rebuild stale ones; (filled, refreshed)."""
+    with engine.begin() as conn:
+        filled, refreshed = conn.execute(sql.MAINTAIN_CARDS).one()
+    return int(filled), int(refreshed)
