@@ -61,8 +61,18 @@ def serve(
     demo: Annotated[
         bool | None, typer.Option("--demo/--no-demo", help="Load the demo on first start.")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes (GIS_WORKERS; default: the number of cores).",
+        ),
+    ] = None,
 ) -> None:
     """Start PostGIS if needed, migrate, load the demo once, and serve the API."""
+    import os
+
     import uvicorn
 
     from gis_service.app import create_app
@@ -88,9 +98,30 @@ def serve(
     )
     if prepared.demo:
         typer.echo(f"demo: {prepared.demo.get('status', prepared.demo)}")
-    typer.echo(f"serving on http://{settings.host}:{settings.port} (API docs: /docs)")
+    n = workers or settings.workers or os.cpu_count() or 1
+    typer.echo(
+        f"serving on http://{settings.host}:{settings.port} with {n} worker"
+        f"{'s' if n > 1 else ''} (API docs: /docs)"
+    )
+    if n == 1:
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+        )
+        return
+    # Each worker process builds its own app from the environment; what it shares with the
+    # others (sessions, rate limits, login lock-outs, idempotency keys, tile cache, grid
+    # cards) lives in PostgreSQL, and its own caches only hold public data for seconds.
+    os.environ["GIS_HOST"], os.environ["GIS_PORT"] = settings.host, str(settings.port)
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+        "gis_service.app:create_app",
+        factory=True,
+        workers=n,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
     )
 
 

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     load_demo: bool = Field(default=True, description="Load the demo district on first start.")
     demo_seed: int = Field(default=20241122, description="Seed of the demo generator.")
     log_level: str = Field(default="info", description="uvicorn log level.")
+    workers: int | None = Field(
+        default=None, ge=1, le=64, description="Worker processes; unset = the number of cores."
+    )
 
     # Bounds on the work one request may cause.
     default_limit: int = Field(default=100, ge=1, description="Page size when none is asked.")

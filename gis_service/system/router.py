@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter
 from sqlalchemy import text
 
@@ -22,6 +24,7 @@ HEALTH = text(
 
 @router.get("/health", summary="Database and PostGIS versions")
 def health(conn: Conn) -> dict:
-    """Report the service, PostgreSQL, PostGIS and schema versions."""
+    """Report the service, PostgreSQL, PostGIS and schema versions, and which worker process
+    answered (with ``serve --workers N`` each process answers on its own)."""
     row = conn.execute(HEALTH).mappings().one()
-    return {"status": "ok", "service": __version__, "database": dict(row)}
+    return {"status": "ok", "service": __version__, "worker": os.getpid(), "database": dict(row)}
