@@ -34,6 +34,7 @@ from gis_service.open311.router import router as open311_router
 from gis_service.search.router import router as search_router
 from gis_service.system.router import router as system_router
 from gis_service.tiles.router import router as tiles_router
+from gis_service.tiles.service import prune_cache as prune_tile_cache
 from gis_service.viewer.router import install as install_viewer
 from gis_service.whistles.router import router as whistles_router
 from gis_service.worktime.router import router as calendar_router
@@ -48,20 +49,30 @@ read grids, facilities (部件) and hazards (隐患). Coordinates are WGS84 unle
 
 log = logging.getLogger(__name__)
 
-# How often each worker fills missing grid cards and rebuilds the ones the clock made stale.
-CARD_MAINTENANCE_S = 60.0
+# How often each worker fills missing grid cards, rebuilds the ones the clock made stale and
+# drops old tiles from the tile cache.
+MAINTENANCE_S = 60.0
 
 
-async def _maintain_cards_forever(engine) -> None:
-    """Keep the grid cards complete and fresh (locate is right without them, only slower)."""
+def _maintain(engine) -> None:
+    filled, refreshed = maintain_cards(engine)
+    if filled or refreshed:
+        log.info("grid cards: %d built, %d refreshed", filled, refreshed)
+    with engine.begin() as conn:
+        pruned = prune_tile_cache(conn)
+    if pruned:
+        log.info("tile cache: %d old tiles dropped", pruned)
+
+
+async def _maintain_forever(engine) -> None:
+    """Keep the grid cards complete and fresh (locate is right without them, only slower)
+    and the tile cache small."""
     while True:
         try:
-            filled, refreshed = await run_in_threadpool(maintain_cards, engine)
-            if filled or refreshed:
-                log.info("grid cards: %d built, %d refreshed", filled, refreshed)
+            await run_in_threadpool(_maintain, engine)
         except Exception as exc:  # a database restart must not end the loop
-            log.warning("grid card maintenance failed: %s", exc)
-        await asyncio.sleep(CARD_MAINTENANCE_S)
+            log.warning("maintenance failed: %s", exc)
+        await asyncio.sleep(MAINTENANCE_S)
 
 
 def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) -> FastAPI:
@@ -73,7 +84,7 @@ def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        cards = asyncio.create_task(_maintain_cards_forever(engine))
+        cards = asyncio.create_task(_maintain_forever(engine))
         yield
         cards.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -79,12 +79,16 @@ def get_tile(
     y: Annotated[int, Path(ge=0, description="Row, 0 to 2^z - 1 from the north.")],
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """A tile in EPSG:3857 (XYZ scheme), with ETag and Cache-Control; 204 when empty."""
-    data = service.tile(conn, service.get_layer(layer), z, x, y)
+    """A tile in EPSG:3857 (XYZ scheme), with ETag and Cache-Control; 204 when empty. Tiles
+    come from the tile cache, which a changed hazard or facility invalidates for the tiles it
+    touches and a grid redraw for its layer; If-None-Match with the ETag answers 304."""
+    found = service.tile(conn, service.get_layer(layer), z, x, y)
     headers = {"Cache-Control": service.CACHE_CONTROL}
-    if data is None:
+    if found is not None:
+        headers["X-Cache"] = "HIT" if found.hit else "MISS"
+    if found is None or not found.data:
         return Response(status_code=204, headers=headers)
-    headers["ETag"] = service.etag(data)
-    if service.etag_matches(if_none_match, headers["ETag"]):
+    headers["ETag"] = found.etag
+    if service.etag_matches(if_none_match, found.etag):
         return Response(status_code=304, headers=headers)
-    return Response(data, media_type=service.MVT_MEDIA_TYPE, headers=headers)
+    return Response(found.data, media_type=service.MVT_MEDIA_TYPE, headers=headers)

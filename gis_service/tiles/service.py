@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
@@ -94,23 +94,43 @@ def tile_params(layer: TileLayer, z: int, x: int, y: int) -> dict[str, Any]:
     }
 
 
-def tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int) -> bytes | None:
-    """The MVT bytes of one tile; None when the zoom is outside the layer or the tile is empty.
+@dataclass(frozen=True)
+class Tile:
+    """A tile's bytes (empty: no feature), its ETag, and whether the cache had it."""
 
-    Runs in the caller's transaction, with parallel query off until that transaction ends.
+    data: bytes
+    etag: str
+    hit: bool
+
+
+def tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int) -> Tile | None:
+    """One tile from the tile cache, built and stored there when missing or stale; None
+    when the zoom is outside the layer.
+
+    Runs in the caller's transaction, with parallel query off until that transaction ends,
+    and commits it (a built tile is stored).
     """
     check_tile_address(z, x, y)
     if not layer.covers_zoom(z):
         return None
     conn.execute(sql.SERIAL)
-    data = conn.execute(layer.statement(z), tile_params(layer, z, x, y)).scalar()
-    # ST_AsMVT over zero rows gives an empty bytea (not NULL) on PostGIS 3.
-    return bytes(data) if data else None
+    row = conn.execute(sql.cached(layer.statement(z)), tile_params(layer, z, x, y)).one()
+    conn.commit()
+    return Tile(bytes(row.data), row.etag, row.hit)
 
 
-def etag(data: bytes) -> str:
-    """A strong ETag: the quoted hash of the exact bytes."""
-    return '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"'
+def sync_layers(conn: Connection) -> None:
+    """Tell the cache triggers which zooms each layer has (tile_layers)."""
+    for layer in LAYERS.values():
+        conn.execute(
+            sql.SYNC_LAYERS,
+            {"layer": layer.id, "minzoom": layer.minzoom, "maxzoom": layer.maxzoom},
+        )
+
+
+def prune_cache(conn: Connection) -> int:
+    """Drop tiles built over a day ago or under a layer version that has moved."""
+    return conn.execute(sql.PRUNE).rowcount
 
 
 def etag_matches(if_none_match: str | None, tag: str) -> bool:
