@@ -180,6 +180,13 @@ def _json_value(v: Any) -> Any:
     return v
 
 
+# The geometry type of each layer's GeoPackage table.
+GPKG_GEOMETRY = {
+    ExportLayer.grids: "MultiPolygon",
+    ExportLayer.facilities: "Unknown",
+    ExportLayer.hazards: "Point",
+}
+
 # Rows are read and written this many at a time: memory stays flat whatever the layer's size.
 CHUNK_ROWS = 10_000
 
@@ -337,7 +344,15 @@ def write_export(
     if fmt is ExportFormat.gpkg:
         for i, gdf in enumerate(frames):
             pyogrio.write_dataframe(
-                gdf, target, layer=name, driver="GPKG", promote_to_multi=False, append=i > 0
+                gdf,
+                target,
+                layer=name,
+                driver="GPKG",
+                promote_to_multi=False,
+                # Fixed by the first chunk, so say it for the whole layer: facilities mix
+                # points and lines.
+                geometry_type=GPKG_GEOMETRY[layer],
+                append=i > 0,
             )
             count += len(gdf)
     elif fmt is ExportFormat.geojson:
