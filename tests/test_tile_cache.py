@@ -99,6 +99,8 @@ def test_built_once_then_served_with_its_etag(client: TestClient) -> None:
     assert first.status_code == again.status_code == 200
     assert (first.headers["X-Cache"], again.headers["X-Cache"]) == ("MISS", "HIT")
     assert first.content == again.content and first.headers["ETag"] == again.headers["ETag"]
+    # Kept compressed: a hit is sent as stored, with no compression per request.
+    assert again.headers["Content-Encoding"] == "gzip"
     cond = fetch(client, "hazards", WEST, **{"If-None-Match": first.headers["ETag"]})
     assert cond.status_code == 304 and not cond.content
 

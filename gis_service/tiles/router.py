@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Request, Response
 
-from gis_service.http.deps import Conn
+from gis_service.http.deps import Conn, Db
 from gis_service.http.errors import error_body
 from gis_service.tiles import schemas, service
 from gis_service.tiles.tilesets import LAYERS, MAX_ZOOM, MIN_ZOOM
@@ -71,8 +71,9 @@ def get_tilejson(
     },
     summary="One Mapbox Vector Tile",
 )
-def get_tile(
-    conn: Conn,
+async def get_tile(
+    request: Request,
+    db: Db,
     layer: Annotated[str, Path(description=_LAYER_DOC)],
     z: Annotated[int, Path(ge=MIN_ZOOM, le=MAX_ZOOM, description="Zoom.")],
     x: Annotated[int, Path(ge=0, description="Column, 0 to 2^z - 1 from the west.")],
@@ -82,13 +83,17 @@ def get_tile(
     """A tile in EPSG:3857 (XYZ scheme), with ETag and Cache-Control; 204 when empty. Tiles
     come from the tile cache, which a changed hazard or facility invalidates for the tiles it
     touches and a grid redraw for its layer; If-None-Match with the ETag answers 304."""
-    found = service.tile(conn, service.get_layer(layer), z, x, y)
+    found = await service.tile(db, service.get_layer(layer), z, x, y)
     headers = {"Cache-Control": service.CACHE_CONTROL}
     if found is not None:
         headers["X-Cache"] = "HIT" if found.hit else "MISS"
     if found is None or not found.data:
         return Response(status_code=204, headers=headers)
     headers["ETag"] = found.etag
+    headers["Vary"] = "Accept-Encoding"
     if service.etag_matches(if_none_match, found.etag):
         return Response(status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(found.gz, media_type=service.MVT_MEDIA_TYPE, headers=headers)
     return Response(found.data, media_type=service.MVT_MEDIA_TYPE, headers=headers)

@@ -19,11 +19,6 @@ from gis_service.hazards.states import CLOCK_STATUSES
 # Overdue means the same here as in the hazard API: past due while the deadline clock runs.
 _CLOCK = ", ".join(f"'{s}'" for s in CLOCK_STATUSES)
 
-# A tile's parallel workers take longer to start than the whole tile takes to build, and on
-# a busy server they queue behind each other; tiles are many small queries, so run serially.
-# SET LOCAL ends with the request's transaction.
-SERIAL = text("SET LOCAL max_parallel_workers_per_gather = 0")
-
 # The tile (plus its clip buffer) in 4326, compared with the untouched geom column so the
 # planner uses the GiST index; transforming the column instead would scan the whole table.
 # psycopg2 sends the parameters as literals, so PostgreSQL folds this to a constant box.
@@ -289,7 +284,7 @@ def cached(tile: TextClause) -> TextClause:
                               WHERE layer = :layer AND z = :z AND x = :x AND y = :y), 0) AS tv
         ),
         hit AS MATERIALIZED (
-            SELECT c.data, c.etag
+            SELECT c.data, c.gz, c.etag
               FROM tile_cache c, ver
              WHERE c.layer = :layer AND c.z = :z AND c.x = :x AND c.y = :y
                AND c.layer_version = ver.lv AND c.tile_version = ver.tv
@@ -309,16 +304,26 @@ def cached(tile: TextClause) -> TextClause:
             ON CONFLICT (layer, z, x, y) DO UPDATE
                SET layer_version = EXCLUDED.layer_version,
                    tile_version = EXCLUDED.tile_version, etag = EXCLUDED.etag,
-                   data = EXCLUDED.data, expires_at = EXCLUDED.expires_at, built_at = now()
+                   data = EXCLUDED.data, gz = NULL, expires_at = EXCLUDED.expires_at,
+                   built_at = now()
              WHERE (c.layer_version, c.tile_version)
                    <= (EXCLUDED.layer_version, EXCLUDED.tile_version)
         )
         SELECT coalesce((SELECT data FROM hit), (SELECT mvt FROM built)) AS data,
+               (SELECT gz FROM hit) AS gz,
                coalesce((SELECT etag FROM hit), (SELECT etag FROM built)) AS etag,
                EXISTS (SELECT 1 FROM hit) AS hit
         """
     )
 
+
+# A tile's gzip-compressed bytes, kept beside it once made (only if it is still that tile).
+STORE_GZ = text(
+    """
+    UPDATE tile_cache SET gz = :gz
+     WHERE layer = :layer AND z = :z AND x = :x AND y = :y AND etag = :etag AND gz IS NULL
+    """
+)
 
 # The tile layers' zooms as the triggers of migration 0007 read them.
 SYNC_LAYERS = text(

@@ -74,12 +74,14 @@ UPGRADE = [
         tile_version bigint NOT NULL,
         etag text NOT NULL,
         data bytea NOT NULL,
+        gz bytea,
         expires_at timestamptz,
         built_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (layer, z, x, y)
     )
     """,
     "COMMENT ON TABLE tile_cache IS 'Built vector tiles; see migration 0007 for validity.'",
+    "COMMENT ON COLUMN tile_cache.gz IS 'The data gzip-compressed, added once built.'",
     # The tiles of zooms zmin..zmax that a WGS84 box touches, clip buffer included (a feature
     # within the buffer of a tile is drawn in it too).
     f"""
