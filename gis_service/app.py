@@ -20,11 +20,13 @@ from gis_service.catalog import load_catalog
 from gis_service.clock import DATABASE_CLOCK, Clock
 from gis_service.config import Settings
 from gis_service.db.engine import make_engine, resolve_url
+from gis_service.db.reads import Reads
 from gis_service.desk.router import router as desk_router
 from gis_service.facilities.router import router as facilities_router
 from gis_service.grids.router import router as grids_router
 from gis_service.grids.service import maintain_cards
 from gis_service.hazards.router import router as hazards_router
+from gis_service.http.deps import install_read_your_writes
 from gis_service.http.errors import install_error_handlers
 from gis_service.http.routes import document_access
 from gis_service.http.security import install_security
@@ -80,15 +82,24 @@ def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) 
     settings = settings or Settings()
     # Validate layers/ at start-up: a broken file stops the service with the file and field.
     catalog = load_catalog(settings.layers_dir)
-    engine = make_engine(resolve_url(settings))
+    url = resolve_url(settings)
+    engine = make_engine(url)
+    reads = Reads(
+        url,
+        settings.replica_urls,
+        pool_size=settings.read_pool_size,
+        max_lag_s=settings.replica_max_lag_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await reads.start()
         cards = asyncio.create_task(_maintain_forever(engine))
         yield
         cards.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await cards
+        await reads.close()
         engine.dispose()
 
     app = FastAPI(
@@ -102,6 +113,7 @@ def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) 
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.reads = reads
     app.state.catalog = catalog
     app.state.clock = clock
     install_error_handlers(app)
@@ -133,4 +145,6 @@ def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) 
     # of the gain for a fraction of level 9's CPU). Already-encoded responses pass as they are.
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     document_access(app)
+    if settings.replica_urls:
+        install_read_your_writes(app)
     return app

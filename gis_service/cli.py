@@ -29,6 +29,12 @@ layers_app = typer.Typer(
     help="Facility types and hazard categories in layers/.", no_args_is_help=True
 )
 pg_app = typer.Typer(help="The embedded PostgreSQL/PostGIS cluster.", no_args_is_help=True)
+replica_app = typer.Typer(
+    help="Streaming replicas of the embedded cluster (pg_basebackup -R), for read scaling "
+    "and failover; see docs/scale-out.md.",
+    no_args_is_help=True,
+)
+pg_app.add_typer(replica_app, name="replica")
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(layers_app, name="layers")
@@ -279,3 +285,59 @@ def pg_status() -> None:
     if state == "running":
         typer.echo(f"pid:     {cluster.pid()}")
     sys.exit(0 if state == "running" else 3)
+
+
+ReplicaName = Annotated[str, typer.Argument(help="Replica name: lower-case letters, digits, _.")]
+
+
+@replica_app.command("add")
+def replica_add(name: ReplicaName = "replica1") -> None:
+    """Make a streaming replica of the running embedded cluster and start it."""
+    from gis_service.db.replica import add_replica, replica_url
+
+    settings = _settings()
+    try:
+        replica = add_replica(_cluster(), settings.data_path, name)
+    except ClusterError as exc:
+        fail(str(exc))
+    url = replica_url(replica)
+    typer.echo(f"replica {name} streaming from the primary: {replica.home}")
+    typer.echo(f"read from it with:  GIS_REPLICA_URLS={url}")
+
+
+@replica_app.command("list")
+def replica_list() -> None:
+    """The replicas of the embedded cluster, whether they run, and their URLs."""
+    from gis_service.db.replica import list_replicas, replica_url
+
+    settings = _settings()
+    for name, replica in list_replicas(_cluster(), settings.data_path):
+        typer.echo(f"{name}\t{replica.status()}\t{replica_url(replica)}")
+
+
+@replica_app.command("promote")
+def replica_promote(name: ReplicaName) -> None:
+    """Promote a replica to primary, after the primary is gone (docs/scale-out.md, runbook)."""
+    from gis_service.db.replica import promote, replica_cluster, replica_url
+
+    settings = _settings()
+    try:
+        replica = replica_cluster(_cluster(), settings.data_path, name)
+        promote(replica)
+    except ClusterError as exc:
+        fail(str(exc))
+    typer.echo(f"replica {name} is now a primary; point the service at it with:")
+    typer.echo(f"  DATABASE_URL={replica_url(replica)}")
+
+
+@replica_app.command("remove")
+def replica_remove(name: ReplicaName) -> None:
+    """Stop and delete a replica, and drop its replication slot on the primary."""
+    from gis_service.db.replica import remove_replica
+
+    settings = _settings()
+    try:
+        remove_replica(_cluster(), settings.data_path, name)
+    except ClusterError as exc:
+        fail(str(exc))
+    typer.echo(f"replica {name} removed")

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from gis_service.layers.service import load_catalog, sync_catalog
 from sqlalchemy import Engine, text
 
 from gis_service.app import create_app
@@ -16,7 +17,6 @@ from gis_service.config import Settings
 from gis_service.db import migrate
 from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
-from gis_service.layers.service import load_catalog, sync_catalog
 from gis_service.tiles.service import sync_layers
 from tests.conftest import new_database
 from tests.test_tiles import decode, tile_of

@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, TextClause
 
 from gis_service.catalog.schemas import Catalog
 from gis_service.config import Settings
+from gis_service.db.reads import ReadDb
 from gis_service.errors import BadRequest, DomainError
 from gis_service.geo.areas import parse_bbox
 from gis_service.instants import instant_span
@@ -110,12 +111,18 @@ class OgcState:
         self._registry_at = 0.0
         self._extents: dict[str, tuple[float, Extent]] = {}
 
+    def fresh_registry(self) -> dict[str, CollectionDef] | None:
+        """The registry if it is still fresh, else None (then call registry())."""
+        with self._lock:
+            age = clock.monotonic() - self._registry_at
+            return self._registry if age < REGISTRY_TTL_S else None
+
     def registry(self, conn: Connection) -> dict[str, CollectionDef]:
         """Every collection by id (grid attribute keys are discovered from the data)."""
         now = clock.monotonic()
-        with self._lock:
-            if self._registry is not None and now - self._registry_at < REGISTRY_TTL_S:
-                return self._registry
+        fresh = self.fresh_registry()
+        if fresh is not None:
+            return fresh
         registry = build_registry(self.catalog, discover_grid_attributes(conn))
         with self._lock:
             self._registry, self._registry_at = registry, now
@@ -480,8 +487,16 @@ def parse_items_query(
 # ---- features ------------------------------------------------------------------------------------
 
 
-def items_body(conn: Connection, coll: CollectionDef, q: ItemsQuery, base: str) -> str:
+async def items_body(db: ReadDb, coll: CollectionDef, q: ItemsQuery, base: str) -> str:
     """The FeatureCollection text for one page, built by PostgreSQL."""
+    stmt, params = items_statement(coll, q, base)
+    return await db.val(stmt, params)
+
+
+def items_statement(
+    coll: CollectionDef, q: ItemsQuery, base: str
+) -> tuple[TextClause, dict[str, Any]]:
+    """The statement that builds one page's FeatureCollection text, and its parameters."""
     path = f"{base}/collections/{coll.id}/items"
     media = GEOJSON if q.fmt == "geojson" else JSON
     other_fmt, other_media = ("json", JSON) if q.fmt == "geojson" else ("geojson", GEOJSON)
@@ -514,11 +529,10 @@ def items_body(conn: Connection, coll: CollectionDef, q: ItemsQuery, base: str) 
         "_next": next_href,
         "_next_title": "Next page",
     }
-    stmt = sql.items(coll, q.where, q.columns, keyset=q.cursor is not None)
-    return conn.execute(stmt, params).scalar_one()
+    return sql.items(coll, q.where, q.columns, keyset=q.cursor is not None), params
 
 
-def item_body(conn: Connection, coll: CollectionDef, fid: int, fmt: str, base: str) -> str | None:
+async def item_body(db: ReadDb, coll: CollectionDef, fid: int, fmt: str, base: str) -> str | None:
     """One Feature text with its self, alternate and collection links, or None."""
     here = f"{base}/collections/{coll.id}/items/{fid}"
     media, other_fmt, other_media = (
@@ -536,7 +550,7 @@ def item_body(conn: Connection, coll: CollectionDef, fid: int, fmt: str, base: s
         "_links": _dumps(links),
     }
     columns = list(range(len(coll.props)))
-    return conn.execute(sql.item(coll, columns), params).scalar()
+    return await db.val(sql.item(coll, columns), params)
 
 
 def _dumps(value: Any) -> str:

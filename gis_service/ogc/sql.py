@@ -106,7 +106,8 @@ def source(coll: CollectionDef) -> str:
 
 def _properties(alias: str, columns: Sequence[int]) -> str:
     """json_build_object of the chosen properties; their names are bound (:pn_N)."""
-    pairs = [f":pn_{i}, {alias}.c{i}" for i in columns]
+    # Typed: json_build_object takes "any", from which a prepared statement infers nothing.
+    pairs = [f"CAST(:pn_{i} AS text), {alias}.c{i}" for i in columns]
     if not pairs:
         return "'{}'::json"
     # json_build_object takes at most 100 arguments: build large objects in pieces.
