@@ -3,7 +3,6 @@ for the whole territory or a subtree, in WGS84, CGCS2000 (EPSG:4490) or GCJ-02."
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import warnings as warnings_module
@@ -20,10 +19,11 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, TextClause, text
 
 from gis_service.geo.datums import Datum, geometry_from_wgs84
 from gis_service.grids.sql import ROOT_IDS
+from gis_service.interchange.xlsx import SheetWriter
 
 EXCEL_CELL_MAX = 32767
 
@@ -173,13 +173,6 @@ class ExportResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _json_value(v: Any) -> Any:
-    """A flattened attribute value a file field can hold (lists and objects as JSON text)."""
-    if isinstance(v, (list, dict)):
-        return json.dumps(v, ensure_ascii=False)
-    return v
-
-
 # The geometry type of each layer's GeoPackage table.
 GPKG_GEOMETRY = {
     ExportLayer.grids: "MultiPolygon",
@@ -232,27 +225,41 @@ def attribute_columns(
     return out
 
 
-def _flatten(frame: pd.DataFrame, columns: list[AttributeColumn]) -> pd.DataFrame:
-    """One column per attribute key, typed as the whole layer's values are."""
-    attrs = frame.pop("attributes") if "attributes" in frame else pd.Series(dtype=object)
-    for c in columns:
-        values = [_json_value((obj or {}).get(c.key)) for obj in attrs]
-        if c.dtype == "object":
-            frame[c.column] = pd.array(
-                [None if x is None else str(x) for x in values], dtype=object
-            )
-        else:
-            frame[c.column] = pd.array(values, dtype=c.dtype)
-    return frame
+# An attribute value as a file field holds it, by the column's type; objects and arrays as
+# JSON text.
+_ATTRIBUTE_SQL = {
+    "boolean": "(q.attributes -> CAST(:{k} AS text))::boolean",
+    "Int64": "(q.attributes ->> CAST(:{k} AS text))::numeric::bigint",
+    "Float64": "(q.attributes ->> CAST(:{k} AS text))::float8",
+    "object": "CASE jsonb_typeof(q.attributes -> CAST(:{k} AS text))"
+    " WHEN 'string' THEN q.attributes ->> CAST(:{k} AS text) WHEN 'null' THEN NULL"
+    " ELSE (q.attributes -> CAST(:{k} AS text))::text END",
+}
+
+
+def flat_query(
+    layer: ExportLayer, core: list[str], columns: list[AttributeColumn]
+) -> tuple[TextClause, dict[str, str]]:
+    """The layer's query with one column per attribute key, flattened by PostgreSQL (the keys
+    are bound parameters), and the parameters naming the keys."""
+    picked = [f'q."{c}"' for c in core if c != "attributes"]
+    params = {}
+    for i, c in enumerate(columns):
+        params[f"k{i}"] = c.key
+        picked.append(_ATTRIBUTE_SQL[c.dtype].format(k=f"k{i}") + f" AS a{i}")
+    sql = f"SELECT {', '.join(picked)} FROM ({_QUERIES[layer].text}) q"
+    return text(sql), params
 
 
 def _frame(
     rows: list[Any], names: list[str], columns: list[AttributeColumn], crs: ExportCrs
 ) -> gpd.GeoDataFrame:
-    """One chunk of rows as a GeoDataFrame in the asked coordinate system."""
-    frame = pd.DataFrame([tuple(r) for r in rows], columns=names)
+    """One chunk of flat rows as a GeoDataFrame in the asked coordinate system."""
+    core = [n for n in names if n != "attributes"]
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=core + [c.column for c in columns])
+    for c in columns:  # one type per column for the whole layer, whatever this chunk holds
+        frame[c.column] = pd.array(frame[c.column].tolist(), dtype=c.dtype)
     geoms = shapely.from_wkb([bytes(b) for b in frame.pop("wkb")]) if len(frame) else np.array([])
-    frame = _flatten(frame, columns)
     for col in frame.columns:
         if pd.api.types.is_datetime64_any_dtype(frame[col]) or (
             frame[col].dtype == object and any(isinstance(v, datetime) for v in frame[col][:1])
@@ -267,13 +274,18 @@ def _frame(
 def iter_frames(
     conn: Connection, layer: ExportLayer, root: str | None, crs: ExportCrs
 ) -> Iterator[gpd.GeoDataFrame]:
-    """The layer's rows in chunks of CHUNK_ROWS, read through a server-side cursor; the
+    """The layer's rows in chunks of CHUNK_ROWS, flat, read through a server-side cursor; the
     first chunk comes even when there are no rows (it carries the columns)."""
-    result = conn.execution_options(stream_results=True, max_row_buffer=CHUNK_ROWS).execute(
-        _QUERIES[layer], {"root": root}
+    names = list(
+        conn.execute(
+            text(f"SELECT * FROM ({_QUERIES[layer].text}) q LIMIT 0"), {"root": root}
+        ).keys()
     )
-    names = list(result.keys())
     columns = attribute_columns(conn, layer, root, set(names)) if "attributes" in names else []
+    stmt, keys = flat_query(layer, names, columns)
+    result = conn.execution_options(stream_results=True, max_row_buffer=CHUNK_ROWS).execute(
+        stmt, {"root": root, **keys}
+    )
     first = True
     for rows in result.partitions(CHUNK_ROWS):
         first = False
@@ -330,8 +342,9 @@ def write_export(
 ) -> tuple[Path, int, list[str]]:
     """Write the chunks in ``fmt`` under ``folder`` as they come; (file, rows, warnings).
 
-    GeoPackage, GeoJSON, CSV and XLSX are written chunk by chunk (XLSX with openpyxl's
-    write-only mode), so memory does not grow with the layer; a Shapefile is written whole.
+    GeoPackage, GeoJSON, CSV and XLSX are written chunk by chunk (XLSX by our streaming
+    writer, gis_service.imports.xlsx), so memory does not grow with the layer; a Shapefile is
+    written whole.
     """
     warnings: list[str] = []
     name = layer.value
@@ -372,18 +385,17 @@ def write_export(
                 _wkt_frame(gdf).to_csv(out, index=False, header=i == 0)
                 count += len(gdf)
     else:
-        from openpyxl import Workbook
-
-        book = Workbook(write_only=True)
-        sheet = book.create_sheet(name)
-        for i, gdf in enumerate(frames):
-            table = _excel_table(_wkt_frame(gdf), warnings)
-            if i == 0:
-                sheet.append(list(table.columns))
-            for row in _cells(table):
-                sheet.append(row)
-            count += len(gdf)
-        book.save(target)
+        sheet = None
+        try:
+            for gdf in frames:
+                table = _excel_table(_wkt_frame(gdf), warnings)
+                if sheet is None:
+                    sheet = SheetWriter(target, name, [str(c) for c in table.columns])
+                sheet.write_rows(_cells(table))
+                count += len(gdf)
+        finally:
+            if sheet is not None:
+                sheet.close()
     return target, count, warnings
 
 
