@@ -26,8 +26,7 @@ down_revision = "0006_grid_cards"
 branch_labels = None
 depends_on = None
 
-# Half the EPSG:3857 world's width in metres, and the clip buffer (64 of 4096 units).
-_HALF = "20037508.342789244"
+# The clip buffer, in tiles (64 of 4096 units).
 _MARGIN = "64.0 / 4096"
 # More rows than this in one statement move the whole layer's version instead.
 _MANY = 1000
@@ -83,24 +82,34 @@ UPGRADE = [
     "COMMENT ON TABLE tile_cache IS 'Built vector tiles; see migration 0007 for validity.'",
     "COMMENT ON COLUMN tile_cache.gz IS 'The data gzip-compressed, added once built.'",
     # The tiles of zooms zmin..zmax that a WGS84 box touches, clip buffer included (a feature
-    # within the buffer of a tile is drawn in it too).
+    # within the buffer of a tile is drawn in it too). Slippy-map arithmetic in tile units
+    # (web-mercator is linear in them), so no ST_Transform per call; PL/pgSQL with a small ROWS
+    # so that the DISTINCT over its rows is planned for what it returns.
     f"""
     CREATE FUNCTION gis_tiles_over(box geometry, zmin integer, zmax integer)
     RETURNS TABLE (z integer, x integer, y integer)
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-        SELECT zz, xx, yy
-          FROM (SELECT ST_Transform(ST_SetSRID(ST_MakeEnvelope(
-                       ST_XMin(box), greatest(ST_YMin(box), -85.05),
-                       ST_XMax(box), least(ST_YMax(box), 85.05)), 4326), 3857) AS m) b,
-               generate_series(zmin, zmax) AS zz,
-               LATERAL (SELECT 2 * {_HALF} / (1 << zz) AS t, (1 << zz) - 1 AS n) s,
-               LATERAL generate_series(
-                   greatest(0, floor((ST_XMin(b.m) + {_HALF}) / s.t - {_MARGIN})::integer),
-                   least(s.n, floor((ST_XMax(b.m) + {_HALF}) / s.t + {_MARGIN})::integer)) AS xx,
-               LATERAL generate_series(
-                   greatest(0, floor(({_HALF} - ST_YMax(b.m)) / s.t - {_MARGIN})::integer),
-                   least(s.n, floor(({_HALF} - ST_YMin(b.m)) / s.t + {_MARGIN})::integer)) AS yy
-    $$
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE ROWS 20 AS $$
+    DECLARE
+        x0 float8 := ST_XMin(box);
+        x1 float8 := ST_XMax(box);
+        -- north edge first: tile rows count from the north
+        yn float8 := radians(least(ST_YMax(box), 85.0511));
+        ys float8 := radians(greatest(ST_YMin(box), -85.0511));
+        n integer;
+    BEGIN
+        FOR zz IN zmin .. zmax LOOP
+            n := 1 << zz;
+            RETURN QUERY
+            SELECT zz, xx, yy
+              FROM generate_series(
+                       greatest(0, floor((x0 + 180) / 360 * n - {_MARGIN})::integer),
+                       least(n - 1, floor((x1 + 180) / 360 * n + {_MARGIN})::integer)) AS xx,
+                   generate_series(
+                       greatest(0, floor((1 - asinh(tan(yn)) / pi()) / 2 * n - {_MARGIN})::int),
+                       least(n - 1, floor((1 - asinh(tan(ys)) / pi()) / 2 * n + {_MARGIN})::int))
+                       AS yy;
+        END LOOP;
+    END $$
     """,
     """
     CREATE FUNCTION gis_tile_layer_bump(layers text[]) RETURNS void
@@ -130,10 +139,13 @@ UPGRADE = [
         IF zmin IS NULL THEN
             RETURN;
         END IF;
+        -- In key order, so that two writers bumping overlapping tiles lock them in the same
+        -- order and cannot deadlock.
         INSERT INTO tile_versions AS v (layer, z, x, y, version)
         SELECT DISTINCT tile_layer, t.z, t.x, t.y, 1
           FROM unnest(boxes) AS b, gis_tiles_over(b, zmin, zmax) AS t
          WHERE b IS NOT NULL
+         ORDER BY 2, 3, 4
         ON CONFLICT ON CONSTRAINT tile_versions_pkey DO UPDATE SET version = v.version + 1;
     END $$
     """,
