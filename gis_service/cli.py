@@ -81,7 +81,6 @@ def serve(
 
     import uvicorn
 
-    from gis_service.app import create_app
     from gis_service.catalog import LayerError
     from gis_service.runtime import prepare
 
@@ -110,6 +109,10 @@ def serve(
         f"{'s' if n > 1 else ''} (API docs: /docs)"
     )
     if n == 1:
+        # Imported only here: with several workers each imports the app itself, and this
+        # process would spend seconds importing what it never runs.
+        from gis_service.app import create_app
+
         uvicorn.run(
             create_app(settings),
             host=settings.host,

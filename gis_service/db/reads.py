@@ -25,6 +25,7 @@ import itertools
 import logging
 import re
 import time
+import weakref
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -121,7 +122,9 @@ class Node:
     name: str
     url: str
     primary: bool
-    pool: asyncpg.Pool | None = None
+    # One pool per event loop: a pool's connections belong to the loop that made them. A
+    # worker runs one loop; tests that drive one app from several loops get one each.
+    pools: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)
     healthy: bool = True
     replay_lsn: int = 0
     lag_s: float = 0.0
@@ -152,8 +155,10 @@ class Reads:
 
     # -- life cycle -----------------------------------------------------------------------
     async def _pool(self, node: Node) -> asyncpg.Pool:
-        if node.pool is None:
-            node.pool = await asyncpg.create_pool(
+        loop = asyncio.get_running_loop()
+        pool = node.pools.get(loop)
+        if pool is None:
+            pool = node.pools[loop] = await asyncpg.create_pool(
                 **connect_kwargs(node.url),
                 min_size=1 if node.primary else 0,
                 max_size=self.pool_size,
@@ -165,7 +170,7 @@ class Reads:
                 # so the default reset at release, one more round trip per read, is skipped.
                 reset=_no_reset,
             )
-        return node.pool
+        return pool
 
     async def start(self) -> None:
         """Open the primary's pool; with replicas, check them now and then every second."""
@@ -180,11 +185,15 @@ class Reads:
             self._health.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._health
+        loop = asyncio.get_running_loop()
         for node in (self.primary, *self.replicas):
-            if node.pool is not None:
+            for pool_loop, pool in list(node.pools.items()):
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(node.pool.close(), 5)
-                node.pool = None
+                    if pool_loop is loop:
+                        await asyncio.wait_for(pool.close(), 5)
+                    else:
+                        pool.terminate()
+            node.pools.clear()
 
     # -- health ---------------------------------------------------------------------------
     async def _check_forever(self) -> None:
