@@ -16,10 +16,10 @@ from pathlib import Path
 import psycopg2
 import pytest
 from fastapi.testclient import TestClient
-from gis_service.layers.service import load_catalog, sync_catalog
 from sqlalchemy import text
 
 from gis_service.app import create_app
+from gis_service.catalog import load_catalog, sync_catalog
 from gis_service.config import Settings
 from gis_service.db import migrate
 from gis_service.db.cluster import Cluster

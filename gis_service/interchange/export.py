@@ -343,7 +343,7 @@ def write_export(
     """Write the chunks in ``fmt`` under ``folder`` as they come; (file, rows, warnings).
 
     GeoPackage, GeoJSON, CSV and XLSX are written chunk by chunk (XLSX by our streaming
-    writer, gis_service.imports.xlsx), so memory does not grow with the layer; a Shapefile is
+    writer, gis_service.interchange.xlsx), so memory does not grow with the layer; a Shapefile is
     written whole.
     """
     warnings: list[str] = []
