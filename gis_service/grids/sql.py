@@ -295,15 +295,15 @@ GRID_SUMMARY = text(
 LOCATE_BATCH = text(
     """
     SELECT json_agg(
-               CASE WHEN g.id IS NULL THEN NULL
-                    ELSE json_build_object('grid_id', g.id, 'code', g.code, 'chain', g.path)
-               END ORDER BY t.i)::text
+               -- The grid by id, one index probe per point (a scalar subquery, so the planner
+               -- cannot turn it into a hash join that reads every grid: a prepared statement
+               -- does not know the batch's size). NULL when no grid covers the point.
+               (SELECT json_build_object('grid_id', g.id, 'code', g.code, 'chain', g.path)
+                  FROM grids g
+                 WHERE g.id = gis_finest_grid(ST_SetSRID(ST_MakePoint(t.x, t.y), 4326),
+                                              coalesce(CAST(:at AS timestamptz), now())))
+               ORDER BY t.i)::text
       FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) WITH ORDINALITY AS t (x, y, i)
-      LEFT JOIN LATERAL (
-          SELECT gis_finest_grid(ST_SetSRID(ST_MakePoint(t.x, t.y), 4326),
-                                 coalesce(CAST(:at AS timestamptz), now())) AS id
-      ) f ON true
-      LEFT JOIN grids g ON g.id = f.id
     """
 )
 
