@@ -12,10 +12,8 @@ from sqlalchemy import Engine, text
 
 from gis_service.app import create_app
 from gis_service.config import Settings
-from gis_service.db import migrate
-from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
-from tests.conftest import new_database
+from tests.support.databases import SCHEMA, Databases
 
 POINT = {"lon": 113.6025, "lat": 34.7025}
 GRIDS = [
@@ -39,10 +37,9 @@ STALE = text(
 
 
 @pytest.fixture(scope="module")
-def engine(pg_cluster: Cluster) -> Iterator[Engine]:
-    url = new_database(pg_cluster, "cards")
+def engine(databases: Databases) -> Iterator[Engine]:
+    url = databases.new("cards", SCHEMA)
     eng = make_engine(url, pool_size=2)
-    migrate.upgrade(eng)
     with eng.begin() as conn:
         for code, name, level, parent in GRIDS:
             conn.execute(

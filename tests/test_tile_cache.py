@@ -12,13 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from gis_service.app import create_app
-from gis_service.catalog import load_catalog, sync_catalog
 from gis_service.config import Settings
-from gis_service.db import migrate
-from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
-from gis_service.tiles.service import sync_layers
-from tests.conftest import new_database
+from tests.support.databases import CATALOG, Databases
 from tests.test_tiles import decode, tile_of
 
 WEST = (113.603, 34.703)  # in the west micro-grid
@@ -41,13 +37,10 @@ REPORT = """
 
 
 @pytest.fixture(scope="module")
-def engine(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    url = new_database(pg_cluster, "tilecache")
+def engine(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    url = databases.new("tilecache", CATALOG)
     eng = make_engine(url, pool_size=2)
-    migrate.upgrade(eng)
     with eng.begin() as conn:
-        sync_catalog(conn, load_catalog(Settings().layers_dir))
-        sync_layers(conn)
         for code, name, level, parent, (x0, y0, x1, y1) in GRIDS:
             conn.execute(
                 text(

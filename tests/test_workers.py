@@ -15,10 +15,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from gis_service.db import migrate
-from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
-from tests.conftest import new_database
+from tests.support.databases import SCHEMA, Databases
 
 PASSWORD = "two-workers-password"
 CLI = (sys.executable, "-m", "gis_service")
@@ -32,11 +30,10 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(
-    pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
+    databases: Databases, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, str]]:
-    url = new_database(pg_cluster, "workers")
+    url = databases.new("workers", SCHEMA)
     engine = make_engine(url, pool_size=1)
-    migrate.upgrade(engine)
     with engine.begin() as conn:  # one street to report hazards in
         conn.execute(
             text(

@@ -20,7 +20,7 @@ from gis_service.auth.principal import ANONYMOUS, Principal
 from gis_service.auth.roles import ROLES
 from gis_service.auth.tokens import MAX_SECRET_LENGTH, digest
 from gis_service.errors import Forbidden, Unauthorized
-from gis_service.http.deps import ClockDep, Conn, EngineDep, SettingsDep, settings_of
+from gis_service.http.deps import ClockDep, EngineDep, SettingsDep, settings_of
 
 SESSION_COOKIE = "gis_session"
 CSRF_COOKIE = "gis_csrf"
