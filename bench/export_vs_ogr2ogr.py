@@ -33,6 +33,7 @@ FORMATS = ("xlsx", "geojson", "csv", "gpkg")
 OGR = {"xlsx": "XLSX", "geojson": "GeoJSON", "csv": "CSV", "gpkg": "GPKG"}
 # The demo district's extent, roughly: locate points are drawn inside it.
 LON0, LAT0, LON1, LAT1 = 113.57, 34.66, 113.68, 34.76
+SERVE = (sys.executable, "-m", "gis_service", "serve")
 USER, PASSWORD = "bench-exporter", "bench-exporter-password"
 EXPORT_SQL = (
     "SELECT f.code, f.type_code, t.name_zh AS type_name, f.name, f.status, f.geom"
@@ -88,7 +89,8 @@ def main() -> None:
 
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "gis_service", "serve", "--port", str(port), "--no-demo"],
+        # One worker: its memory is the server's (with several, the parent only supervises).
+        [*SERVE, "--port", str(port), "--no-demo", "--workers", "1"],
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
