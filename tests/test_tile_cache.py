@@ -130,6 +130,27 @@ def test_closing_a_hazard_takes_it_off_its_tile(client: TestClient, engine: Engi
     assert fetch(client, "hazards", WEST).headers["X-Cache"] == "HIT"
 
 
+def test_voiding_a_hazard_takes_it_off_its_tile_and_its_grid_count(
+    client: TestClient, engine: Engine
+) -> None:
+    """作废 (an approved void, issue 15) closes a case: its tile and its grids' counts move."""
+    report(engine, "C-V", EAST, "dispatched", 86400)
+    assert "C-V" in {
+        f["properties"]["public_code"] for f in features(fetch(client, "hazards", EAST))
+    }
+    counts = fetch(client, "grids_micro_grid", EAST)
+    before = {f["properties"]["code"]: f["properties"]["open_hazards"] for f in features(counts)}
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE hazards SET status = 'voided' WHERE public_code = 'C-V'"))
+    after = fetch(client, "hazards", EAST)
+    assert after.headers["X-Cache"] == "MISS"
+    assert "C-V" not in {f["properties"]["public_code"] for f in features(after)}
+    counts = fetch(client, "grids_micro_grid", EAST)
+    assert counts.headers["X-Cache"] == "MISS"
+    now = {f["properties"]["code"]: f["properties"]["open_hazards"] for f in features(counts)}
+    assert now["T9E"] == before["T9E"] - 1
+
+
 def test_a_redrawn_grid_invalidates_its_layer(client: TestClient, engine: Engine) -> None:
     fetch(client, "grids_micro_grid", WEST)
     assert fetch(client, "grids_micro_grid", WEST).headers["X-Cache"] == "HIT"

@@ -14,7 +14,7 @@ from functools import cache
 
 from sqlalchemy import TextClause, text
 
-from gis_service.hazards.states import CLOCK_STATUSES
+from gis_service.hazards.states import CLOCK_STATUSES, open_sql
 
 # Overdue means the same here as in the hazard API: past due while the deadline clock runs.
 _CLOCK = ", ".join(f"'{s}'" for s in CLOCK_STATUSES)
@@ -47,7 +47,7 @@ _ENCODE = (
     " FROM features f"
 )
 
-_OPEN_HAZARD = "h.status NOT IN ('closed', 'rejected')"
+_OPEN_HAZARD = open_sql("h")
 
 # The thinning cell of a feature: a lattice of :cw × :ch degrees from the tile's south-west
 # corner, keyed on the south-west corner of the feature's box (the point itself for points).
@@ -267,7 +267,7 @@ HAZARD_EXTENT = text(
 )
 
 
-# ---- the tile cache (migration 0007) ------------------------------------------------------------
+# ---- the tile cache (migration 0009) ------------------------------------------------------------
 @cache
 def cached(tile: TextClause) -> TextClause:
     """``tile`` behind the cache: one statement that answers a valid cached tile, or builds
@@ -325,7 +325,7 @@ STORE_GZ = text(
     """
 )
 
-# The tile layers' zooms as the triggers of migration 0007 read them.
+# The tile layers' zooms as the triggers of migration 0009_tile_cache read them.
 SYNC_LAYERS = text(
     """
     INSERT INTO tile_layers (layer, minzoom, maxzoom) VALUES (:layer, :minzoom, :maxzoom)

@@ -12,8 +12,8 @@ commits is stored under the old version and never served after it.
 Which zooms each layer has lives in ``tile_layers``, synced from gis_service.tiles.layers at
 start-up.
 
-Revision ID: 0007_tile_cache
-Revises: 0006_grid_cards
+Revision ID: 0009_tile_cache
+Revises: 0008_grid_cards
 Create Date: 2026-11-30
 """
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0007_tile_cache"
-down_revision = "0006_grid_cards"
+revision = "0009_tile_cache"
+down_revision = "0008_grid_cards"
 branch_labels = None
 depends_on = None
 
@@ -30,8 +30,10 @@ depends_on = None
 _MARGIN = "64.0 / 4096"
 # More rows than this in one statement move the whole layer's version instead.
 _MANY = 1000
-# An open hazard: the rule of hazards.models.OPEN_STATUSES, on the row alias {t}.
-_OPEN = "{t}.status NOT IN ('closed', 'rejected')"
+# A frozen copy of gis_service.hazards.states.CLOSED_STATUSES (a test compares them): an open
+# hazard is one whose status is not among them, on the row alias {t}.
+CLOSED_STATUSES = ("closed", "rejected", "voided")
+_OPEN = "{t}.status NOT IN (" + ", ".join(f"'{s}'" for s in CLOSED_STATUSES) + ")"
 
 UPGRADE = [
     """
@@ -79,7 +81,7 @@ UPGRADE = [
         PRIMARY KEY (layer, z, x, y)
     )
     """,
-    "COMMENT ON TABLE tile_cache IS 'Built vector tiles; see migration 0007 for validity.'",
+    "COMMENT ON TABLE tile_cache IS 'Built vector tiles; see migration 0009 for validity.'",
     "COMMENT ON COLUMN tile_cache.gz IS 'The data gzip-compressed, added once built.'",
     # The tiles of zooms zmin..zmax that a WGS84 box touches, clip buffer included (a feature
     # within the buffer of a tile is drawn in it too). Slippy-map arithmetic in tile units
