@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from gis_service import __version__
-from gis_service.http.deps import Conn
 
 router = APIRouter(tags=["system"])
 
@@ -22,9 +22,19 @@ HEALTH = text(
 )
 
 
-@router.get("/health", summary="Database and PostGIS versions")
-def health(conn: Conn) -> dict:
-    """Report the service, PostgreSQL, PostGIS and schema versions, and which worker process
-    answered (with ``serve --workers N`` each process answers on its own)."""
-    row = conn.execute(HEALTH).mappings().one()
-    return {"status": "ok", "service": __version__, "worker": os.getpid(), "database": dict(row)}
+@router.get("/health", summary="Liveness, with database and PostGIS versions")
+def health(request: Request) -> dict:
+    """Liveness: 200 while the process answers. It reports the PostgreSQL, PostGIS and schema
+    versions when the database answers, and null when it does not (readiness is /ready), and
+    which worker process answered (with ``serve --workers N`` each process answers on its own)."""
+    try:
+        with request.app.state.engine.connect() as conn:
+            database = dict(conn.execute(HEALTH).mappings().one())
+    except DBAPIError:
+        database = None
+    return {
+        "status": "ok",
+        "service": __version__,
+        "worker": os.getpid(),
+        "database": database,
+    }

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Path, Request, Response
 
 from gis_service.http.deps import Conn, Db
 from gis_service.http.errors import error_body
+from gis_service.ops.metrics import tile_cache
 from gis_service.tiles import schemas, service
 from gis_service.tiles.tilesets import LAYERS, MAX_ZOOM, MIN_ZOOM
 
@@ -87,6 +88,7 @@ async def get_tile(
     headers = {"Cache-Control": service.CACHE_CONTROL}
     if found is not None:
         headers["X-Cache"] = "HIT" if found.hit else "MISS"
+        tile_cache(layer, hit=found.hit)
     if found is None or not found.data:
         return Response(status_code=204, headers=headers)
     headers["ETag"] = found.etag
