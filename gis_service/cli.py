@@ -133,6 +133,8 @@ def serve(
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,
+            log_config=None,  # configure_logging's JSON handler, not uvicorn's own
+            access_log=False,  # its lines carry query strings (api_key=…); ours carry routes
         )
         return
     # Each worker process builds its own app from the environment; what it shares with the
