@@ -44,7 +44,7 @@ _OPEN = open_sql("h")
 ROOT_IDS = "(SELECT array_agg(id) FROM grids WHERE code = CAST(:root AS text))"
 # A grid's locate entry (names, level, people) as JSON text: its card when the answer is for
 # now and the card is fresh, else built on the spot by the same definition
-# (gis_grid_cards, migration 0009). Private callers in scope get the version with mobile
+# (gis_grid_cards, migration 0010). Private callers in scope get the version with mobile
 # phones. {gid} is the grid id, {path} its path (street first), q the query's point and time.
 _ENTRY = (
     """
@@ -322,5 +322,5 @@ FIRST_GRID_AT_POINT = text(
 GRID_CODE_PATH = text("SELECT path FROM grids WHERE code = :code ORDER BY valid_from DESC LIMIT 1")
 CODE_OF = text("SELECT code FROM grids WHERE id = :id")
 # Build the cards a bulk import left missing and rebuild those the clock made stale
-# (migration 0009); locate is right without them, only slower.
+# (migration 0010); locate is right without them, only slower.
 MAINTAIN_CARDS = text("SELECT gis_fill_grid_cards(), gis_refresh_due_grid_cards()")

@@ -267,7 +267,7 @@ HAZARD_EXTENT = text(
 )
 
 
-# ---- the tile cache (migration 0010) ------------------------------------------------------------
+# ---- the tile cache (migration 0011) ------------------------------------------------------------
 @cache
 def cached(tile: TextClause) -> TextClause:
     """``tile`` behind the cache: one statement that answers a valid cached tile, or builds
@@ -325,7 +325,7 @@ STORE_GZ = text(
     """
 )
 
-# The tile layers' zooms as the triggers of migration 0010_tile_cache read them.
+# The tile layers' zooms as the triggers of migration 0011_tile_cache read them.
 SYNC_LAYERS = text(
     """
     INSERT INTO tile_layers (layer, minzoom, maxzoom) VALUES (:layer, :minzoom, :maxzoom)

@@ -12,8 +12,8 @@ commits is stored under the old version and never served after it.
 Which zooms each layer has lives in ``tile_layers``, synced from gis_service.tiles.layers at
 start-up.
 
-Revision ID: 0010_tile_cache
-Revises: 0009_grid_cards
+Revision ID: 0011_tile_cache
+Revises: 0010_grid_cards
 Create Date: 2026-11-30
 """
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0010_tile_cache"
-down_revision = "0009_grid_cards"
+revision = "0011_tile_cache"
+down_revision = "0010_grid_cards"
 branch_labels = None
 depends_on = None
 
@@ -81,7 +81,7 @@ UPGRADE = [
         PRIMARY KEY (layer, z, x, y)
     )
     """,
-    "COMMENT ON TABLE tile_cache IS 'Built vector tiles; see migration 0010 for validity.'",
+    "COMMENT ON TABLE tile_cache IS 'Built vector tiles; see migration 0011 for validity.'",
     "COMMENT ON COLUMN tile_cache.gz IS 'The data gzip-compressed, added once built.'",
     # The tiles of zooms zmin..zmax that a WGS84 box touches, clip buffer included (a feature
     # within the buffer of a tile is drawn in it too). Slippy-map arithmetic in tile units

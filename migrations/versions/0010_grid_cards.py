@@ -13,8 +13,8 @@ import, or a card whose people change at a scheduled time that has passed:
 ``fresh_until``). A bulk import (``gis.bulk_import = on``) only drops the cards it makes
 stale; ``gis_fill_grid_cards`` builds the missing ones afterwards, set-based.
 
-Revision ID: 0009_grid_cards
-Revises: 0008_photo_archive
+Revision ID: 0010_grid_cards
+Revises: 0009_service_orders
 Create Date: 2026-11-30
 """
 
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0009_grid_cards"
-down_revision = "0008_photo_archive"
+revision = "0010_grid_cards"
+down_revision = "0009_service_orders"
 branch_labels = None
 depends_on = None
 
