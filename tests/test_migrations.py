@@ -168,6 +168,13 @@ def test_migration_lists_match_the_state_machine() -> None:
     assert set(module.ACTIONS) == set(ACTIONS) | {"report", "update", "whistle"}
 
 
+def test_tile_cache_triggers_know_the_closed_states() -> None:
+    """The tile-cache triggers' migration treats as closed exactly the code's closed states."""
+    from gis_service.hazards.states import CLOSED_STATUSES
+
+    assert set(_migration("0011_tile_cache").CLOSED_STATUSES) == set(CLOSED_STATUSES)
+
+
 def test_order_states_match_migration_0009() -> None:
     """The CHECK constraint of service orders lists the order machine's states."""
     from gis_service.orders.workflow import ORDER_STATUSES

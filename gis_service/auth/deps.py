@@ -20,7 +20,7 @@ from gis_service.auth.principal import ANONYMOUS, Principal
 from gis_service.auth.roles import ROLES
 from gis_service.auth.tokens import MAX_SECRET_LENGTH, digest
 from gis_service.errors import Forbidden, Unauthorized
-from gis_service.http.deps import ClockDep, Conn, EngineDep, SettingsDep, settings_of
+from gis_service.http.deps import ClockDep, EngineDep, SettingsDep, settings_of
 
 SESSION_COOKIE = "gis_session"
 CSRF_COOKIE = "gis_csrf"
@@ -82,7 +82,7 @@ def _check_csrf(request: Request, csrf_hash: bytes | None) -> None:
         )
 
 
-async def current_principal(request: Request, conn: Conn) -> Principal:
+async def current_principal(request: Request) -> Principal:
     """The caller: X-API-Key / api_key, else a Bearer token, else the session cookie
     (with a CSRF check on unsafe methods), else anonymous.
 
@@ -93,8 +93,10 @@ async def current_principal(request: Request, conn: Conn) -> Principal:
     if cached is not None:
         return cached
     if _presents_credentials(request):
-        # Checking credentials reads the database: do it off the event loop.
-        principal = await run_in_threadpool(_resolve, request, conn)
+        # Checking credentials reads (and now and then writes) the database through the
+        # synchronous engine: off the event loop, on a connection of its own, so that the
+        # async routes take none for anonymous callers.
+        principal = await run_in_threadpool(_resolve_on_own_connection, request)
     else:
         # Most public-map requests carry nothing to check; they skip the thread hand-off.
         principal = ANONYMOUS
@@ -111,6 +113,11 @@ def _presents_credentials(request: Request) -> bool:
         or request.headers.get("authorization")
         or request.cookies.get(SESSION_COOKIE)
     )
+
+
+def _resolve_on_own_connection(request: Request) -> Principal:
+    with request.app.state.engine.connect() as conn:
+        return _resolve(request, conn)
 
 
 def _resolve(request: Request, conn: Connection) -> Principal:

@@ -27,6 +27,7 @@ from gis_service.http.deps import (
     BBoxDep,
     Conn,
     Crs,
+    Db,
     PointQuery,
     SettingsDep,
     instant_param,
@@ -64,8 +65,8 @@ Level = Literal["street", "community", "grid", "micro_grid", "special"]
     responses=_ERRORS,
     summary="Which grids (and who) is responsible for this point",
 )
-def locate(
-    conn: Conn,
+async def locate(
+    db: Db,
     point: Annotated[PointQuery, Depends(point_query)],
     at: At,
     principal: CurrentPrincipal,
@@ -73,9 +74,9 @@ def locate(
     """The chain of grids (street → community → grid → micro-grid) covering the point, each
     with its responsible people (names and work phones; mobile phones for staff in scope);
     the finest also carries its open-hazard count."""
-    body = service.locate(conn, point.lon, point.lat, at, principal)
+    body = await service.locate(db, point.lon, point.lat, at, principal)
     if body is None and at is not None:
-        first = service.first_grid_from(conn, point.lon, point.lat)
+        first = await service.first_grid_from(db, point.lon, point.lat)
         if first is not None and first > at:
             raise NotFound(
                 f"No grid covered this point on {at:%Y-%m-%d}: the first grid here began on "
@@ -88,7 +89,7 @@ def locate(
                 first_grid_from=first.isoformat(),
             )
     if body is None:
-        near = service.nearest_grid(conn, point.lon, point.lat)
+        near = await service.nearest_grid(db, point.lon, point.lat)
         detail = {"lon": point.input_lon, "lat": point.input_lat, "crs": point.crs.value}
         message = "No grid covers this point; it lies outside the governed territory."
         if near:
@@ -112,8 +113,8 @@ def locate(
     response_model=schemas.BatchLocateResult,
     summary="Locate many points at once",
 )
-def locate_batch(
-    conn: Conn, settings: SettingsDep, body: schemas.BatchLocateRequest, at: At
+async def locate_batch(
+    db: Db, settings: SettingsDep, body: schemas.BatchLocateRequest, at: At
 ) -> RawJSONResponse:
     """For each point, its finest grid id, code and chain of ids, or null when outside."""
     limit = settings.max_batch
@@ -126,7 +127,9 @@ def locate_batch(
     lons = [p[0] for p in body.points]
     lats = [p[1] for p in body.points]
     wlons, wlats = to_wgs84(lons, lats, body.crs)
-    results = service.locate_many(conn, [float(x) for x in wlons], [float(y) for y in wlats], at)
+    results = await service.locate_many(
+        db, [float(x) for x in wlons], [float(y) for y in wlats], at
+    )
     return RawJSONResponse(f'{{"count": {len(lons)}, "results": {results}}}')
 
 
@@ -147,11 +150,11 @@ async def grid_filter_query(
     return GridFilter(level=level, parent=parent, ancestor=within, bbox=bbox, q=q, at=at)
 
 
-def _grid_list(
-    conn: Conn, request: Request, flt: GridFilter, page: Page, fmt: FormatDep, crs: Crs
+async def _grid_list(
+    db: Db, request: Request, flt: GridFilter, page: Page, fmt: FormatDep, crs: Crs
 ) -> Response:
     statements = (sql.GRID_LIST, sql.GRID_LIST_CSV)
-    return list_response(conn, request, page, fmt, statements, flt.as_params(crs), "grids")
+    return await list_response(db, request, page, fmt, statements, flt.as_params(crs), "grids")
 
 
 @router.get(
@@ -160,8 +163,8 @@ def _grid_list(
     response_class=GeoJSONResponse,
     summary="Grids, filtered and paged",
 )
-def list_grids(
-    conn: Conn,
+async def list_grids(
+    db: Db,
     request: Request,
     flt: Annotated[GridFilter, Depends(grid_filter_query)],
     page: PageDep,
@@ -169,7 +172,7 @@ def list_grids(
     crs: Crs,
 ) -> Response:
     """Grids by level, parent, subtree, bbox or a text search on name and code."""
-    return _grid_list(conn, request, flt, page, fmt, crs)
+    return await _grid_list(db, request, flt, page, fmt, crs)
 
 
 # ---- the grids' lifecycle: coverage, the changes feed, reassignment after a redraw --------
@@ -268,17 +271,19 @@ def reassign_apply(
     responses=_ERRORS,
     summary="One grid as a GeoJSON Feature",
 )
-def get_grid(conn: Conn, grid_id: GridId, crs: Crs, principal: CurrentPrincipal) -> GeoJSONResponse:
+async def get_grid(
+    db: Db, grid_id: GridId, crs: Crs, principal: CurrentPrincipal
+) -> GeoJSONResponse:
     """A grid with its chain, people and open-hazard count (whole subtree); staff in scope
     also see the people's mobile phones."""
-    body = service.grid_feature(conn, grid_id, crs, principal)
+    body = await service.grid_feature(db, grid_id, crs, principal)
     if body is None:
         raise NotFound(f"Grid {grid_id} does not exist.", id=grid_id)
     return GeoJSONResponse(body)
 
 
-def _require(conn: Conn, grid_id: int) -> None:
-    if not service.exists(conn, grid_id):
+async def _require(db: Db, grid_id: int) -> None:
+    if not await service.exists(db, grid_id):
         raise NotFound(f"Grid {grid_id} does not exist.", id=grid_id)
 
 
@@ -289,12 +294,12 @@ def _require(conn: Conn, grid_id: int) -> None:
     responses=_ERRORS,
     summary="The grids directly under a grid",
 )
-def grid_children(
-    conn: Conn, request: Request, grid_id: GridId, page: PageDep, fmt: FormatDep, crs: Crs
+async def grid_children(
+    db: Db, request: Request, grid_id: GridId, page: PageDep, fmt: FormatDep, crs: Crs
 ) -> Response:
     """Current child grids, by level and code."""
-    _require(conn, grid_id)
-    return _grid_list(conn, request, GridFilter(parent=grid_id), page, fmt, crs)
+    await _require(db, grid_id)
+    return await _grid_list(db, request, GridFilter(parent=grid_id), page, fmt, crs)
 
 
 @router.get(
@@ -304,10 +309,10 @@ def grid_children(
     responses=_ERRORS,
     summary="The grids above a grid, street first",
 )
-def grid_ancestors(conn: Conn, grid_id: GridId, crs: Crs) -> GeoJSONResponse:
+async def grid_ancestors(db: Db, grid_id: GridId, crs: Crs) -> GeoJSONResponse:
     """The chain above the grid as a FeatureCollection, street first."""
-    _require(conn, grid_id)
-    return GeoJSONResponse(service.ancestors(conn, grid_id, crs))
+    await _require(db, grid_id)
+    return GeoJSONResponse(await service.ancestors(db, grid_id, crs))
 
 
 @router.get(
@@ -318,11 +323,11 @@ def grid_ancestors(conn: Conn, grid_id: GridId, crs: Crs) -> GeoJSONResponse:
     responses=_ERRORS,
     summary="People, open hazards and facilities of a grid's subtree",
 )
-def grid_summary(conn: Conn, grid_id: GridId, principal: CurrentPrincipal) -> RawJSONResponse:
+async def grid_summary(db: Db, grid_id: GridId, principal: CurrentPrincipal) -> RawJSONResponse:
     """Responsible people with roles and work phones (mobile phones for staff in scope); open
     and overdue hazards by category and status; facility counts by type; all for the grid's
     whole subtree."""
-    body = service.summary(conn, grid_id, principal)
+    body = await service.summary(db, grid_id, principal)
     if body is None:
         raise NotFound(f"Grid {grid_id} does not exist.", id=grid_id)
     return RawJSONResponse(body)
@@ -335,8 +340,8 @@ def grid_summary(conn: Conn, grid_id: GridId, principal: CurrentPrincipal) -> Ra
     responses=_ERRORS,
     summary="Hazards in a grid's subtree (open ones by default)",
 )
-def grid_hazards(
-    conn: Conn,
+async def grid_hazards(
+    db: Db,
     request: Request,
     grid_id: GridId,
     flt: FilterDep,
@@ -345,9 +350,9 @@ def grid_hazards(
     crs: Crs,
 ) -> Response:
     """Hazards routed into this grid or below; ``status`` defaults to open."""
-    _require(conn, grid_id)
+    await _require(db, grid_id)
     statuses = flt.statuses
     if "status" not in request.query_params:
         statuses = list(OPEN_STATUSES)
     flt = replace(flt, grid=grid_id, statuses=statuses)
-    return hazard_list(conn, request, flt, page, fmt, crs)
+    return await hazard_list(db, request, flt, page, fmt, crs)

@@ -381,6 +381,8 @@ def _load_grids(
         cur.execute(sql.END_CHANGED, {"t": t_from})
     cur.execute(sql.GRID_SEQUENCE)
     seq = cur.fetchone()[0]
+    cur.execute(sql.STAGE_PARENTS)
+    cur.execute("ANALYZE imp_parents")
     cur.execute(sql.BULK_ON)
     cur.execute(sql.INSERT_GRIDS, {"t": t_from, "seq": seq})
     report.counts["parts"] = cur.rowcount

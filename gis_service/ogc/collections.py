@@ -26,6 +26,7 @@ ITEMS_PARAMS = frozenset(
         "f",
         "limit",
         "offset",
+        "cursor",
         "bbox",
         "bbox-crs",
         "crs",

@@ -9,17 +9,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.exc import DBAPIError
-from starlette.concurrency import run_in_threadpool
 
 from gis_service.auth.access import Access
 from gis_service.auth.deps import (
     ADMIN_ONLY,
-    _presents_credentials,
     client_ip,
     credentials_not_needed,
     current_principal,
 )
-from gis_service.auth.principal import ANONYMOUS, Principal
+from gis_service.auth.principal import Principal
 from gis_service.errors import Invalid
 from gis_service.http.errors import error_body
 from gis_service.ops import metrics, sql
@@ -53,13 +51,9 @@ async def caller_if_any(request: Request) -> Principal:
     """The caller, resolved on a connection of its own only when credentials are presented:
     routes that must answer while the database is down (liveness, metrics) use this instead
     of a pooled connection per request. Bogus credentials are still 401."""
-    if not _presents_credentials(request):
-        return ANONYMOUS
-    conn = await run_in_threadpool(request.app.state.engine.connect)
-    try:
-        return await current_principal(request, conn)
-    finally:
-        await run_in_threadpool(conn.close)
+    # current_principal takes no connection for anonymous callers and checks credentials on
+    # a connection of its own.
+    return await current_principal(request)
 
 
 async def anyone_alive(request: Request) -> None:

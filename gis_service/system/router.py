@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Request
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -23,10 +25,16 @@ HEALTH = text(
 @router.get("/health", summary="Liveness, with database and PostGIS versions")
 def health(request: Request) -> dict:
     """Liveness: 200 while the process answers. It reports the PostgreSQL, PostGIS and schema
-    versions when the database answers, and null when it does not (readiness is /ready)."""
+    versions when the database answers, and null when it does not (readiness is /ready), and
+    which worker process answered (with ``serve --workers N`` each process answers on its own)."""
     try:
         with request.app.state.engine.connect() as conn:
             database = dict(conn.execute(HEALTH).mappings().one())
     except DBAPIError:
         database = None
-    return {"status": "ok", "service": __version__, "database": database}
+    return {
+        "status": "ok",
+        "service": __version__,
+        "worker": os.getpid(),
+        "database": database,
+    }
