@@ -19,6 +19,7 @@ from gis_service.auth.credentials import authenticate_api_key, authenticate_toke
 from gis_service.auth.principal import ANONYMOUS, Principal
 from gis_service.auth.roles import ROLES
 from gis_service.auth.tokens import MAX_SECRET_LENGTH, digest
+from gis_service.clock import Clock
 from gis_service.errors import Forbidden, Unauthorized
 from gis_service.http.deps import ClockDep, Conn, EngineDep, SettingsDep, settings_of
 
@@ -82,7 +83,7 @@ def _check_csrf(request: Request, csrf_hash: bytes | None) -> None:
         )
 
 
-async def current_principal(request: Request, conn: Conn) -> Principal:
+async def current_principal(request: Request, conn: Conn, clock: ClockDep) -> Principal:
     """The caller: X-API-Key / api_key, else a Bearer token, else the session cookie
     (with a CSRF check on unsafe methods), else anonymous.
 
@@ -94,7 +95,7 @@ async def current_principal(request: Request, conn: Conn) -> Principal:
         return cached
     if _presents_credentials(request):
         # Checking credentials reads the database: do it off the event loop.
-        principal = await run_in_threadpool(_resolve, request, conn)
+        principal = await run_in_threadpool(_resolve, request, conn, clock)
     else:
         # Most public-map requests carry nothing to check; they skip the thread hand-off.
         principal = ANONYMOUS
@@ -113,7 +114,7 @@ def _presents_credentials(request: Request) -> bool:
     )
 
 
-def _resolve(request: Request, conn: Connection) -> Principal:
+def _resolve(request: Request, conn: Connection, clock: Clock) -> Principal:
     key = (
         request.headers.get(API_KEY_HEADER)
         or request.query_params.get(API_KEY_FIELD)
@@ -126,13 +127,13 @@ def _resolve(request: Request, conn: Connection) -> Principal:
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
             raise Unauthorized("The Authorization header must be 'Bearer <token>'.")
-        found = authenticate_token(conn, credentials.strip(), "bearer", client_ip(request))
+        found = authenticate_token(conn, credentials.strip(), "bearer", client_ip(request), clock)
         if found is None:
             raise Unauthorized("The bearer token is not valid, has expired or was revoked.")
         return found[0]
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        found = authenticate_token(conn, cookie, "session", client_ip(request))
+        found = authenticate_token(conn, cookie, "session", client_ip(request), clock)
         if found is not None:
             principal, csrf_hash = found
             if request.method not in SAFE_METHODS:
