@@ -21,7 +21,7 @@ from gis_service.auth.roles import ROLES
 from gis_service.auth.tokens import MAX_SECRET_LENGTH, digest
 from gis_service.clock import Clock
 from gis_service.errors import Forbidden, Unauthorized
-from gis_service.http.deps import ClockDep, Conn, EngineDep, SettingsDep, settings_of
+from gis_service.http.deps import ClockDep, Conn, EngineDep, SettingsDep, get_clock, settings_of
 
 SESSION_COOKIE = "gis_session"
 CSRF_COOKIE = "gis_csrf"
@@ -83,7 +83,7 @@ def _check_csrf(request: Request, csrf_hash: bytes | None) -> None:
         )
 
 
-async def current_principal(request: Request, conn: Conn, clock: ClockDep) -> Principal:
+async def current_principal(request: Request, conn: Conn) -> Principal:
     """The caller: X-API-Key / api_key, else a Bearer token, else the session cookie
     (with a CSRF check on unsafe methods), else anonymous.
 
@@ -95,7 +95,8 @@ async def current_principal(request: Request, conn: Conn, clock: ClockDep) -> Pr
         return cached
     if _presents_credentials(request):
         # Checking credentials reads the database: do it off the event loop.
-        principal = await run_in_threadpool(_resolve, request, conn, clock)
+        # Token expiry is judged by the app's clock (the database's, unless a test's).
+        principal = await run_in_threadpool(_resolve, request, conn, await get_clock(request))
     else:
         # Most public-map requests carry nothing to check; they skip the thread hand-off.
         principal = ANONYMOUS
