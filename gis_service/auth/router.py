@@ -203,7 +203,14 @@ def create_token(
         )
     elif principal.kind == "user":
         issued = service.create_bearer_for(
-            conn, settings, principal, name=body.name, ttl_seconds=ttl, ip=ip, user_agent=ua
+            conn,
+            settings,
+            principal,
+            name=body.name,
+            ttl_seconds=ttl,
+            ip=ip,
+            user_agent=ua,
+            clock=clock,
         )
     elif principal.kind == "api_key":
         raise Forbidden("An API key cannot create user tokens.")
@@ -229,11 +236,13 @@ def create_token(
 def list_tokens(
     conn: Conn,
     principal: Annotated[Principal, Depends(LoggedIn)],
+    clock: ClockDep,
     include_revoked: Annotated[bool, Query(description="Also revoked and expired ones.")] = False,
 ) -> list[schemas.TokenOut]:
     """The caller's sessions and tokens, newest first (never the secrets)."""
     assert principal.id is not None
-    return [schemas.TokenOut(**r) for r in service.list_tokens(conn, principal.id, include_revoked)]
+    rows = service.list_tokens(conn, principal.id, include_revoked, clock)
+    return [schemas.TokenOut(**r) for r in rows]
 
 
 @router.delete(

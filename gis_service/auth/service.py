@@ -94,8 +94,10 @@ def issue_token(
     ttl_seconds: float | None = None,
     ip: str | None = None,
     user_agent: str | None = None,
+    clock: Clock = DATABASE_CLOCK,
 ) -> tuple[int, str, str | None, datetime, datetime]:
-    """Insert a session or bearer token (inside the caller's transaction)."""
+    """Insert a session or bearer token (inside the caller's transaction), valid from the
+    clock's now for ``ttl_seconds``."""
     token = new_secret(SESSION_PREFIX if kind == "session" else BEARER_PREFIX)
     csrf = new_secret("csrf") if kind == "session" else None
     if ttl_seconds is None:
@@ -115,6 +117,7 @@ def issue_token(
             "ttl_seconds": float(ttl_seconds),
             "ip": ip,
             "user_agent": user_agent,
+            "now": clock.now(),
         },
     ).one()
     return row.id, token, csrf, row.created_at, row.expires_at
@@ -216,6 +219,7 @@ def login(
                     ttl_seconds=ttl_seconds,
                     ip=ip,
                     user_agent=user_agent,
+                    clock=clock,
                 )
                 user = get_user(conn, row.id)
                 principal = principal_of(user)
@@ -262,6 +266,7 @@ def create_bearer_for(
     ttl_seconds: float | None,
     ip: str | None,
     user_agent: str | None,
+    clock: Clock = DATABASE_CLOCK,
 ) -> IssuedToken:
     """A bearer token for an already authenticated user."""
     assert principal.kind == "user" and principal.id is not None
@@ -275,6 +280,7 @@ def create_bearer_for(
             ttl_seconds=ttl_seconds,
             ip=ip,
             user_agent=user_agent,
+            clock=clock,
         )
         audit.record(
             conn,
@@ -316,10 +322,13 @@ def revoke_token(
     return {"id": token_id, "revoked": True}
 
 
-def list_tokens(conn: Connection, user_id: int, include_revoked: bool = False) -> list[dict]:
-    """A user's tokens and sessions (never the secrets)."""
+def list_tokens(
+    conn: Connection, user_id: int, include_revoked: bool = False, clock: Clock = DATABASE_CLOCK
+) -> list[dict]:
+    """A user's tokens and sessions (never the secrets); unexpired by the clock's now."""
     rows = conn.execute(
-        sql.LIST_TOKENS, {"user_id": user_id, "include_revoked": include_revoked}
+        sql.LIST_TOKENS,
+        {"user_id": user_id, "include_revoked": include_revoked, "now": clock.now()},
     ).mappings()
     return [dict(r) for r in rows]
 

@@ -42,6 +42,10 @@ router = APIRouter(prefix="/api/v1", tags=["grids"], dependencies=[Depends(rejec
 
 PUBLIC = [Depends(PUBLIC_READ)]
 DISPATCHERS = require(roles={"admin", "street_staff"}, scopes={"dispatch"})
+# The coverage check is a tool of those who draw and import the grids, and it costs
+# geometry work on every grid of the subtree: not a public read (a loop of anonymous calls
+# would keep the database busy).
+MAINTAINERS = require(roles={"admin", "street_staff"}, scopes={"import"})
 
 _ERRORS = {
     404: {
@@ -181,14 +185,24 @@ async def list_grids(
 
 @router.get(
     "/grids/check",
-    dependencies=PUBLIC,
     response_class=GeoJSONResponse,
+    responses={
+        401: {"description": "Not logged in"},
+        403: {"description": "Not a grid maintainer, or the subtree lies outside your area"},
+        404: {"description": "No current grid has this code"},
+    },
     summary="Coverage check: gaps, overlaps, children outside their parent, slivers, no leader",
 )
 def grids_check(
     conn: Conn,
+    principal: Annotated[Principal, Depends(MAINTAINERS)],
     root: Annotated[
-        str | None, Query(min_length=1, max_length=64, description="Grid code of the subtree.")
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="Grid code of the subtree (default: the caller's area).",
+        ),
     ] = None,
     sliver_m2: Annotated[float, Query(gt=0, le=10000, description="Slivers: smaller than.")] = 10.0,
     sliver_width_m: Annotated[
@@ -197,6 +211,7 @@ def grids_check(
     noise_m2: Annotated[float, Query(ge=0, le=1, description="Ignored: smaller than.")] = 0.01,
 ) -> GeoJSONResponse:
     """Each finding is a Feature with its geometry and area in m² (on the spheroid)."""
+    root = service.scoped_root(conn, principal, root)
     try:
         body = check_coverage(conn, root, Tolerances(noise_m2, sliver_m2, sliver_width_m))
     except LookupError as exc:

@@ -106,7 +106,9 @@ def scoped_root(conn: Connection, principal: Principal, root: str | None) -> str
     if path is None:
         raise NotFound(f"No grid has the code '{root}'.", root=root)
     if not principal.in_scope(path):
-        raise Forbidden(f"Grid {root} lies outside your area; export your own subtree.")
+        raise Forbidden(
+            f"Grid {root} lies outside your area; name a grid inside it, or none for all of it."
+        )
     return root
 
 
