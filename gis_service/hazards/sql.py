@@ -198,7 +198,7 @@ INSERT_HAZARD = text(
               JOIN people p ON p.id = a.person_id
               JOIN assignment_roles ar ON ar.code = a.role
              WHERE a.person_id = r.person_id AND a.grid_id = ANY (r.path) AND a.is_primary
-               AND a.valid_from <= r.at AND (a.valid_to IS NULL OR a.valid_to > r.at)
+               AND gis_valid_at(a.valid_from, a.valid_to, r.at)
              ORDER BY array_position(r.path, a.grid_id) DESC
              LIMIT 1),
            (SELECT id FROM departments WHERE code = :department),
@@ -220,7 +220,7 @@ NEAREST_GRID = text(
     c AS (
         SELECT g.id, g.code, g.name, g.level, g.geom
           FROM grids g, q
-         WHERE g.valid_from <= now() AND (g.valid_to IS NULL OR g.valid_to > now())
+         WHERE gis_valid_at(g.valid_from, g.valid_to, now())
            AND g.level IN (SELECT code FROM grid_levels WHERE territorial)
          ORDER BY g.geom <-> q.pt
          LIMIT 20
