@@ -14,6 +14,7 @@ import pandas as pd
 import shapely
 
 from gis_service.facilities.codes import component_code_problem, looks_like_component_code
+from gis_service.facilities.states import FACILITY_STATUSES
 from gis_service.interchange.mapping import (
     DERIVED,
     FALSE_WORDS,
@@ -28,8 +29,6 @@ from gis_service.interchange.report import ImportRefused, Report
 TEXT_DRIVERS = ("CSV", "XLSX", "KML")
 CODE_RE = r"^[0-9A-Za-z._-]{1,64}$"
 PHONE_RE = r"^[0-9+() -]{3,32}$"
-LEVELS = ("street", "community", "grid", "micro_grid", "special")
-FACILITY_STATUSES = ("planned", "in_service", "damaged", "under_repair", "retired")
 STATUS_ALIASES = {
     "规划": "planned",
     "在用": "in_service",
