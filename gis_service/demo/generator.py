@@ -25,7 +25,10 @@ from shapely import affinity
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 from shapely.ops import substring
 
-GENERATOR_VERSION = "2"
+from gis_service.hazards.states import SOURCE_NOTES
+from gis_service.hazards.workflow import MAIN_LINE, is_allowed, main_line_states, target_status
+
+GENERATOR_VERSION = "3"  # 3: the workflow's own source notes (群众上报) and moves
 DIVISION_CODE = "410103"  # 二七区, Zhengzhou (GB/T 2260)
 GRID_SIZE = 1e-7  # degrees, ~1 cm: the precision every grid vertex is snapped to
 HAZARD_PREFIX = "DEMO-"
@@ -898,7 +901,8 @@ _STATUS_WEIGHTS = {
     "verified": 20,
     "closed": 110,
 }
-_PATH = ("reported", "accepted", "dispatched", "in_progress", "resolved", "verified", "closed")
+# The states along the loop's main line, from the workflow itself.
+_PATH = main_line_states()
 _SOURCES = (
     ("patrol", 0.4),
     ("resident", 0.25),
@@ -907,13 +911,6 @@ _SOURCES = (
     ("superior", 0.05),
 )
 _SEVERITIES = ("low", "medium", "high", "critical")
-_SOURCE_NOTES = {
-    "patrol": "网格员巡查发现上报",
-    "resident": "居民随手拍上报",
-    "hotline": "12345热线转办",
-    "camera": "视频监控发现上报",
-    "superior": "上级交办",
-}
 _NOTES = {
     "report": "上报",
     "accept": "情况属实，予以立案",
@@ -957,6 +954,15 @@ def _departments(catalog: Any) -> dict[str, Any]:
     if isinstance(deps, dict):
         return deps
     return {getattr(d, "code", str(d)): d for d in deps}
+
+
+def _next_status(step: str, status: str | None) -> str:
+    """Where ``step`` leads from ``status`` by the service's own workflow; a step the
+    workflow does not allow is a bug of this generator, not a story to tell."""
+    if step == "report":
+        return "reported"
+    assert status is not None and is_allowed(step, status), (step, status)
+    return target_status(step, status)
 
 
 class _HazardMaker:
@@ -1076,24 +1082,18 @@ class _HazardMaker:
         if status == "rejected":
             steps.append("reject")
         elif status != "reported":
-            steps.append("accept")
-            idx = _PATH.index(status)
-            if idx >= _PATH.index("dispatched"):
-                steps.append("dispatch")
-                if escalate:
+            # Along the workflow's main line up to the status asked for, with the side steps.
+            reached = _PATH.index(status)
+            for action, state in zip(MAIN_LINE, _PATH[1:], strict=True):
+                if _PATH.index(state) > reached:
+                    break
+                steps.append(action)
+                if action == "dispatch" and escalate:
                     steps.append("escalate")
-            if idx >= _PATH.index("in_progress"):
-                steps.append("start")
-            if idx >= _PATH.index("resolved"):
-                steps.append("resolve")
-                if rework:
+                if action == "resolve" and rework:
                     # Rework: a failed verification sends the case back to dispatched,
                     # so the handler starts and resolves it again.
                     steps += ["fail_verification", "start", "resolve"]
-            if idx >= _PATH.index("verified"):
-                steps.append("verify")
-            if idx >= _PATH.index("closed"):
-                steps.append("close")
         hours = {
             "accept": (0.1, 6),
             "reject": (0.2, 8),
@@ -1161,15 +1161,14 @@ class _HazardMaker:
             if step == "report":
                 actor = reporter_key
                 actor_name = reporter_name
-                to = "reported"
-                note = _SOURCE_NOTES[source]
+                note = SOURCE_NOTES[source]
             elif step == "accept":
-                actor, to = director, "accepted"
+                actor = director
                 h.accepted_at = at
             elif step == "reject":
-                actor, to = director, "rejected"
+                actor = director
             elif step == "dispatch":
-                actor, to = secretary, "dispatched"
+                actor = secretary
                 h.dispatched_at = at
                 h.due_at = at + timedelta(hours=sla)
                 if to_department:
@@ -1180,30 +1179,31 @@ class _HazardMaker:
                     h.assignee_person_key = handler
                     note = f"派遣至{key[handler].name}"
             elif step == "escalate":
-                actor, to = handler, status_now
+                actor = handler
                 note = note.format(d=dept_name)
                 handler = None
                 h.assignee_person_key = None
                 h.assignee_department_code = dept
             elif step == "start":
-                actor, to = handler, "in_progress"
+                actor = handler
                 if handler is None:
                     actor_name = dept_name
                     note = f"{dept_name}已报到，到场处置"
             elif step == "resolve":
-                actor, to = handler, "resolved"
+                actor = handler
                 h.resolved_at = at
                 if handler is None:
                     actor_name = dept_name
             elif step == "fail_verification":
-                actor, to = verifier, "dispatched"
+                actor = verifier
                 h.resolved_at = None
             elif step == "verify":
-                actor, to = verifier, "verified"
+                actor = verifier
                 h.verified_at = at
             else:  # close
-                actor, to = director, "closed"
+                actor = director
                 h.closed_at = at
+            to = _next_status(step, status_now)
             if actor is not None and actor_name is None:
                 actor_name = key[actor].name
             h.events.append(DemoEvent(step, status_now, to, at, actor, note, actor_name))

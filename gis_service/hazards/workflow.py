@@ -56,6 +56,10 @@ MOVES: dict[str, Move] = {
 }
 ACTIONS: tuple[str, ...] = tuple(MOVES)
 
+# The main line of the loop: the moves a case makes from report to close when nothing goes
+# sideways (no rejection, rework, escalation or reopening).
+MAIN_LINE: tuple[str, ...] = ("accept", "dispatch", "start", "resolve", "verify", "close")
+
 
 def allowed_actions(status: str) -> list[str]:
     """The actions the state machine allows from ``status`` (before any permission check)."""
@@ -86,3 +90,11 @@ def state_table() -> list[dict[str, object]]:
         }
         for m in MOVES.values()
     ]
+
+
+def main_line_states() -> tuple[str, ...]:
+    """The states along the main line, 'reported' first and 'closed' last."""
+    states = ["reported"]
+    for action in MAIN_LINE:
+        states.append(target_status(action, states[-1]))
+    return tuple(states)
