@@ -17,10 +17,15 @@ def _is_date(raw: str) -> bool:
     return len(raw) == 10
 
 
+def parse_date(raw: str) -> datetime:
+    """A date (YYYY-MM-DD) as its midnight UTC."""
+    return datetime.combine(date.fromisoformat(raw), time(), tzinfo=UTC)
+
+
 def parse_instant(raw: str) -> datetime:
     """A date (midnight UTC) or an ISO 8601 date-time (UTC when it names no zone)."""
     if _is_date(raw):
-        return datetime.combine(date.fromisoformat(raw), time(), tzinfo=UTC)
+        return parse_date(raw)
     parsed = datetime.fromisoformat(raw)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
