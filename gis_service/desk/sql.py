@@ -108,7 +108,7 @@ UNITS = text(
               FROM unnest(g.path[1:array_length(g.path, 1) - 1]) WITH ORDINALITY AS u (gid, ord)
               JOIN grids a ON a.id = u.gid) AS context
       FROM grids g
-     WHERE g.valid_to IS NULL AND g.valid_from <= now()
+     WHERE g.valid_to IS NULL AND gis_valid_at(g.valid_from, g.valid_to, now())
        AND g.level = :level
        AND (CAST(:scope AS bigint[]) IS NULL OR g.path && CAST(:scope AS bigint[]))
        AND (CAST(:within AS bigint) IS NULL OR g.path @> ARRAY[CAST(:within AS bigint)])
@@ -129,7 +129,7 @@ CANDIDATES = text(
           FROM grid_assignments a
           JOIN grids g ON g.id = a.grid_id
           JOIN people p ON p.id = a.person_id, h
-         WHERE a.valid_from <= now() AND (a.valid_to IS NULL OR a.valid_to > now())
+         WHERE gis_valid_at(a.valid_from, a.valid_to, now())
            AND g.valid_to IS NULL AND p.active
            AND (CAST(:scope AS bigint[]) IS NULL OR g.path && CAST(:scope AS bigint[]))
          ORDER BY g.geom <-> h.geom
