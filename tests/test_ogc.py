@@ -606,14 +606,14 @@ def test_items_sql_is_fast(client: TestClient, db: Engine) -> None:
     """A bbox page of about 50 features is answered in a few milliseconds of SQL."""
     import time
 
-    from gis_service.ogc import service
+    from gis_service.ogc import query, service
     from gis_service.ogc import sql as ogc_sql
 
     settings = client.app.state.settings  # type: ignore[attr-defined]
     state = service.OgcState(client.app.state.catalog)  # type: ignore[attr-defined]
     with db.connect() as conn:
         coll = state.registry(conn)["grids_micro_grid"]
-        q = service.parse_items_query(
+        q = query.parse_items_query(
             coll, [("bbox", "113.6005,34.7005,113.6095,34.7045"), ("limit", "100")], settings
         )
         body = service.items_body(conn, coll, q, "http://test/ogc")

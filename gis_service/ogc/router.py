@@ -12,9 +12,9 @@ from gis_service.config import Settings
 from gis_service.errors import NotFound
 from gis_service.http.deps import CatalogDep, Conn, SettingsDep
 from gis_service.http.errors import error_body
-from gis_service.ogc import schemas, service
+from gis_service.ogc import documents, query, schemas, service
 from gis_service.ogc.collections import CollectionDef
-from gis_service.ogc.service import CRS84, GEOJSON, JSON, JSON_SCHEMA, OPENAPI
+from gis_service.ogc.documents import CRS84, GEOJSON, JSON, JSON_SCHEMA, OPENAPI
 
 router = APIRouter(prefix="/ogc", tags=["OGC API – Features"])
 
@@ -55,11 +55,11 @@ def _pairs(request: Request) -> list[tuple[str, str]]:
     return list(request.query_params.multi_items())
 
 
-def _meta(request: Request, allowed: frozenset[str] = service.META_PARAMS) -> None:
+def _meta(request: Request, allowed: frozenset[str] = query.META_PARAMS) -> None:
     """Check a metadata request's parameters: only f=json."""
     pairs = _pairs(request)
-    service.check_params(pairs, allowed)
-    service.parse_format(dict(pairs).get("f"), items=False)
+    query.check_params(pairs, allowed)
+    query.parse_format(dict(pairs).get("f"), items=False)
 
 
 def _collection(conn: Connection, state: service.OgcState, collection_id: str) -> CollectionDef:
@@ -82,7 +82,7 @@ def _collection(conn: Connection, state: service.OgcState, collection_id: str) -
 def landing(request: Request) -> JSONResponse:
     """Links to the API definition, the conformance classes and the collections."""
     _meta(request)
-    return JSONResponse(service.landing_page(_base(request)))
+    return JSONResponse(documents.landing_page(_base(request)))
 
 
 @router.get("/", include_in_schema=False)
@@ -101,7 +101,7 @@ def landing_slash(request: Request) -> JSONResponse:
 def conformance(request: Request) -> JSONResponse:
     """Core, GeoJSON, OpenAPI 3.0, filtering (CQL2 text) and queryables."""
     _meta(request)
-    return JSONResponse(service.conformance())
+    return JSONResponse(documents.conformance())
 
 
 @router.get(
@@ -144,7 +144,7 @@ def collection(
     coll = _collection(conn, state, collection_id)
     _meta(request)
     ext = state.extent(conn, coll)
-    return JSONResponse(service.collection_doc(coll, ext, _base(request)))
+    return JSONResponse(documents.collection_doc(coll, ext, _base(request)))
 
 
 @router.get(
@@ -159,7 +159,7 @@ def queryables(
     """The properties usable in filter=, as ?name=value and in properties=."""
     coll = _collection(conn, state, collection_id)
     _meta(request)
-    return JSONResponse(service.queryables_doc(coll, _base(request)), media_type=JSON_SCHEMA)
+    return JSONResponse(documents.queryables_doc(coll, _base(request)), media_type=JSON_SCHEMA)
 
 
 @router.get(
@@ -179,9 +179,9 @@ def items(
     """GeoJSON features (CRS84) with numberMatched, numberReturned and self/alternate/next
     links; filter by bbox, datetime, queryable=value or a CQL2-text filter."""
     coll = _collection(conn, state, collection_id)
-    query = service.parse_items_query(coll, _pairs(request), settings)
-    body = service.items_body(conn, coll, query, _base(request))
-    media = GEOJSON if query.fmt == "geojson" else JSON
+    parsed = query.parse_items_query(coll, _pairs(request), settings)
+    body = service.items_body(conn, coll, parsed, _base(request))
+    media = GEOJSON if parsed.fmt == "geojson" else JSON
     return Response(body, media_type=media, headers=_CRS_HEADER)
 
 
@@ -201,10 +201,10 @@ def item(
     """A GeoJSON Feature with self, alternate and collection links."""
     coll = _collection(conn, state, collection_id)
     pairs = _pairs(request)
-    service.check_params(pairs, service.ITEM_PARAMS)
+    query.check_params(pairs, query.ITEM_PARAMS)
     params = dict(pairs)
-    fmt = service.parse_format(params.get("f"), items=True)
-    service.check_crs("crs", params.get("crs"))
+    fmt = query.parse_format(params.get("f"), items=True)
+    query.check_crs("crs", params.get("crs"))
     missing = NotFound(
         f"Feature {feature_id} does not exist in collection {coll.id}.",
         collection=coll.id,

@@ -12,7 +12,7 @@ from gis_service import __version__
 from gis_service.config import Settings
 from gis_service.ogc import cql2
 from gis_service.ogc.collections import CollectionDef
-from gis_service.ogc.service import CRS84, GEOJSON, JSON, JSON_SCHEMA, OPENAPI, TITLE
+from gis_service.ogc.documents import CRS84, GEOJSON, JSON, JSON_SCHEMA, OPENAPI, TITLE
 
 OPENAPI_VERSION = "3.0.3"
 
