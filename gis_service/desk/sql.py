@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from gis_service.hazards.states import CLOCK_SQL, CLOSED_SQL, due_soon_sql, overdue_sql
+from gis_service.hazards.states import (
+    CLOCK_SQL,
+    CLOSED_SQL,
+    STATUS_ORDER_SQL,
+    due_soon_sql,
+    overdue_sql,
+    real_close_sql,
+)
 
 _CLOCK = CLOCK_SQL
 _CLOSED = CLOSED_SQL
@@ -64,10 +71,7 @@ SORTS: dict[str, str] = {
         "CASE h.severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END"
     ),
     "category": "h.category_code",
-    "status": (
-        "array_position(ARRAY['reported', 'accepted', 'dispatched', 'in_progress', 'resolved',"
-        " 'verified', 'closed', 'rejected'], h.status)"
-    ),
+    "status": f"array_position({STATUS_ORDER_SQL}, h.status)",
     "code": "h.public_code",
     "grid": "h.grid_chain -> -1 ->> 'code'",
 }
@@ -85,7 +89,7 @@ def queue_rows(queue: str, sort: str, descending: bool):
                  WHERE e ->> 'level' = 'community' LIMIT 1) AS community_name,
                h.grid_chain -> 0 ->> 'name' AS street_name,
                h.reported_at, h.due_at,
-               (h.due_at < now() AND h.status IN {_CLOCK}) AS overdue,
+               {overdue_sql("h")} AS overdue,
                p.name AS assignee_name, d.name_zh AS department_name,
                h.version, count(*) OVER () AS matched
           FROM hazards h
@@ -193,7 +197,7 @@ LEDGER_ROWS = text(
            (h.closed_at AT TIME ZONE :tz) AS closed_local,
            h.reported_at, h.due_at, h.closed_at,
            p.name AS handler_name, d.name_zh AS department_name,
-           (h.due_at < now() AND h.status IN {_CLOCK}) AS overdue
+           {overdue_sql("h")} AS overdue
       FROM hazards h
       JOIN hazard_categories c ON c.code = h.category_code
       LEFT JOIN people p ON p.id = h.assignee_person_id
@@ -219,7 +223,7 @@ _COMMUNITY_OF = "h.grid_path[2]"
 _GRID_OF = "h.grid_path[3]"
 # A case closed on time: its handler fed back by the deadline (the clock stops at 反馈).
 _ON_TIME = "(h.resolved_at IS NOT NULL AND (h.due_at IS NULL OR h.resolved_at <= h.due_at))"
-_REAL_CLOSE = "(h.status = 'closed' AND h.duplicate_of_id IS NULL AND h.closed_at IS NOT NULL)"
+_REAL_CLOSE = f"({real_close_sql('h')} AND h.closed_at IS NOT NULL)"
 _HOURS_TO_CLOSE = "extract(epoch FROM h.closed_at - h.reported_at) / 3600"
 
 # Everything the dashboard draws, in one statement. :step is '1 day' or '1 week'; periods
@@ -257,7 +261,7 @@ DASHBOARD = text(
         'total', (SELECT count(*) FROM m),
         'open', (SELECT count(*) FROM m WHERE status NOT IN {_CLOSED}),
         'closed', (SELECT count(*) FROM m WHERE status = 'closed'),
-        'overdue', (SELECT count(*) FROM m h WHERE h.due_at < now() AND h.status IN {_CLOCK}),
+        'overdue', (SELECT count(*) FROM m h WHERE {overdue_sql("h")}),
         'series', (SELECT coalesce(json_agg(json_build_object(
                             'period', to_char(b.start, 'YYYY-MM-DD'),
                             'reported', coalesce(r.n, 0), 'closed', coalesce(c.n, 0))
