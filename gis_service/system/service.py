@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from gis_service import __version__
 from gis_service.system import sql
 
 
-def health(conn: Connection) -> dict[str, Any]:
-    """The service, PostgreSQL, PostGIS and schema versions (the database answers)."""
-    row = conn.execute(sql.HEALTH).mappings().one()
-    return {"status": "ok", "service": __version__, "database": dict(row)}
+def health(engine: Engine) -> dict[str, Any]:
+    """The service, PostgreSQL, PostGIS and schema versions; the database part is None when
+    the database does not answer (the process is alive all the same)."""
+    try:
+        with engine.connect() as conn:
+            database: dict[str, Any] | None = dict(conn.execute(sql.HEALTH).mappings().one())
+    except DBAPIError:
+        database = None
+    return {"status": "ok", "service": __version__, "database": database}
