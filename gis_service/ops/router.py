@@ -24,7 +24,7 @@ from gis_service.auth.principal import ANONYMOUS, Principal
 from gis_service.errors import Invalid
 from gis_service.http.deps import EngineDep, SettingsDep
 from gis_service.http.errors import error_body
-from gis_service.ops import metrics, sql
+from gis_service.ops import metrics, readiness
 from gis_service.ops.audit_export import export_rows, parse_range
 from gis_service.ops.pgtools import OpsError
 
@@ -126,19 +126,13 @@ def _not_ready(message: str, **details: object) -> JSONResponse:
 def ready(request: Request, engine: EngineDep) -> Response:
     """200 when the database answers and its schema is at this release's newest revision; 503
     otherwise (for a load balancer). /health only says the process is alive."""
-    current = None
-    for attempt in (1, 2):
-        try:
-            with engine.connect() as conn:
-                current = conn.execute(sql.READY).scalar()
-            break
-        except DBAPIError as exc:
-            # After a database restart the pool's first connection is stale: one retry.
-            if attempt == 2 or not exc.connection_invalidated:
-                return _not_ready(
-                    "The database is not reachable; check that PostGIS is running "
-                    "(gis-service pg status) or that DATABASE_URL is right."
-                )
+    try:
+        current = readiness.schema_revision(engine)
+    except DBAPIError:
+        return _not_ready(
+            "The database is not reachable; check that PostGIS is running "
+            "(gis-service pg status) or that DATABASE_URL is right."
+        )
     head = request.app.state.schema_head
     if current != head:
         return _not_ready(
