@@ -35,7 +35,9 @@ from gis_service.demo.territory import (
 )
 from gis_service.grids.levels import GRID_LEVELS
 
-GENERATOR_VERSION = "3"  # 3: the workflow's own source notes (群众上报) and moves
+# 3: the workflow's own source notes (群众上报) and moves; 4: the working history
+# (callbacks, exceptions, 吹哨, partner units) of demo/history.py
+GENERATOR_VERSION = "4"
 
 __all__ = [
     "GENERATOR_VERSION",

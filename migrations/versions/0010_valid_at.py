@@ -10,8 +10,8 @@ PostgreSQL inlines such a function into the calling query before planning (see "
 SQL-Language Functions" in the PostgreSQL wiki), so the planner sees the very expression that
 was written out before and uses the same GiST and partial indexes.
 
-Revision ID: 0009_valid_at
-Revises: 0008_photo_archive
+Revision ID: 0010_valid_at
+Revises: 0009_service_orders
 Create Date: 2026-11-30
 """
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0009_valid_at"
-down_revision = "0008_photo_archive"
+revision = "0010_valid_at"
+down_revision = "0009_service_orders"
 branch_labels = None
 depends_on = None
 
