@@ -26,6 +26,8 @@ from gis_service.demo.generator import (
     generate,
 )
 from gis_service.demo.loader import DemoError, load_demo, read_boundary
+from gis_service.hazards.states import SOURCE_NOTES
+from gis_service.hazards.workflow import is_allowed, target_status
 from tests.support.databases import DEMO, DEMO_BOUNDARY, DEMO_SEED, Databases
 
 SEED = 20241122
@@ -283,6 +285,19 @@ def test_hazards_cover_every_state_with_consistent_events(data: DemoData, catalo
         elif cat.facility_types:
             pytest.fail(f"{h.public_code}: {cat.code} hazards should sit at a facility")
     assert overdue >= 3
+
+
+def test_history_follows_the_service_workflow_and_wording(data: DemoData) -> None:
+    """Every demo step is a move the service's workflow allows from the state it starts in,
+    leading where the workflow says, and every report carries the note the service writes
+    for its source (群众上报 for residents)."""
+    for h in data.hazards:
+        report, *moves = h.events
+        assert report.note == SOURCE_NOTES[h.source], h.public_code
+        for e in moves:
+            assert is_allowed(e.action, e.from_status), (h.public_code, e.action, e.from_status)
+            assert e.to_status == target_status(e.action, e.from_status), h.public_code
+    assert "群众上报" in {h.events[0].note for h in data.hazards}
 
 
 def test_the_seed_story_sewer_blockages(data: DemoData, by_code: dict[str, DemoGrid]) -> None:

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from gis_service.errors import Invalid, NotFound
 from gis_service.facilities import service, sql
 from gis_service.facilities.service import FacilityFilter
+from gis_service.facilities.states import FACILITY_STATUSES
 from gis_service.http.deps import (
     BBoxDep,
     CatalogDep,
@@ -27,7 +28,6 @@ router = APIRouter(
     prefix="/api/v1", tags=["facilities"], dependencies=[Depends(reject_unknown_query)]
 )
 
-FACILITY_STATUSES = ("planned", "in_service", "damaged", "under_repair", "retired")
 MAX_K = 100
 
 

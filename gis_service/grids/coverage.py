@@ -97,7 +97,7 @@ CHECK = text(
          WHERE NOT EXISTS (
                    SELECT 1 FROM grid_assignments a
                     WHERE a.grid_id = g.id AND a.is_primary
-                      AND a.valid_from <= now() AND (a.valid_to IS NULL OR a.valid_to > now()))
+                      AND gis_valid_at(a.valid_from, a.valid_to, now()))
     )
     SELECT f.kind, f.of, f.code, f.other, s.level, s.name,
            round(f.area::numeric, 2)::float8 AS area_m2,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
@@ -18,6 +18,7 @@ from gis_service.geo.datums import to_wgs84
 from gis_service.grids import schemas, service, sql
 from gis_service.grids.changes import changes
 from gis_service.grids.coverage import Tolerances, check_coverage
+from gis_service.grids.levels import Level
 from gis_service.grids.reassign import reassign
 from gis_service.grids.service import GridFilter
 from gis_service.hazards.deps import FilterDep, hazard_list
@@ -58,7 +59,6 @@ _ERRORS = {
 }
 
 GridId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Grid id.")]
-Level = Literal["street", "community", "grid", "micro_grid", "special"]
 
 
 @router.get(

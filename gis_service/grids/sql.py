@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from gis_service.auth.visibility import private_sql
 from gis_service.db.geojson import feature_collection_sql, geometry_json
-from gis_service.hazards.states import open_sql
+from gis_service.hazards.states import open_sql, overdue_sql
 
 # Mobile phones are private: only callers who may read private fields in the grid's subtree
 # (bound parameters of gis_service.auth.visibility) get them; everyone else the work phone.
@@ -34,7 +34,7 @@ _PEOPLE = (
        JOIN people p ON p.id = a.person_id
        JOIN assignment_roles r ON r.code = a.role
       WHERE a.grid_id = {grid}.id
-        AND a.valid_from <= {at} AND (a.valid_to IS NULL OR a.valid_to > {at}))
+        AND gis_valid_at(a.valid_from, a.valid_to, {at}))
 """
 )
 
@@ -102,7 +102,7 @@ LOCATE = text(
                   SELECT DISTINCT g.id, g.code, g.path
                     FROM grid_parts p JOIN grids g ON g.id = p.grid_id
                    WHERE p.rank = 5 AND ST_Covers(p.geom, q.pt)
-                     AND g.valid_from <= q.at AND (g.valid_to IS NULL OR g.valid_to > q.at)
+                     AND gis_valid_at(g.valid_from, g.valid_to, q.at)
               ) s
         )
     )::text AS body
@@ -158,7 +158,7 @@ _LEADER = """
     (SELECT json_build_object('name', p.name, 'role', a.role, 'work_phone', p.work_phone)
        FROM grid_assignments a JOIN people p ON p.id = a.person_id
       WHERE a.grid_id = t.id AND a.is_primary
-        AND a.valid_from <= now() AND (a.valid_to IS NULL OR a.valid_to > now())
+        AND gis_valid_at(a.valid_from, a.valid_to, now())
       LIMIT 1)
 """
 
@@ -168,8 +168,7 @@ _GRID_MATCHED = """
     SELECT g.*
       FROM grids g
      WHERE (CAST(:at AS timestamptz) IS NULL AND g.valid_to IS NULL
-            OR g.valid_from <= CAST(:at AS timestamptz)
-               AND (g.valid_to IS NULL OR g.valid_to > CAST(:at AS timestamptz)))
+            OR gis_valid_at(g.valid_from, g.valid_to, CAST(:at AS timestamptz)))
        AND (CAST(:level AS text) IS NULL OR g.level = :level)
        AND (CAST(:parent AS bigint) IS NULL OR g.parent_id = :parent)
        AND (CAST(:ancestor AS bigint) IS NULL OR g.path @> ARRAY[CAST(:ancestor AS bigint)])
@@ -231,13 +230,13 @@ GRID_EXISTS = text("SELECT id FROM grids WHERE id = :id")
 
 # Everything about a grid and its whole subtree, as one JSON object (one round trip).
 GRID_SUMMARY = text(
-    """
+    f"""
     WITH g AS (SELECT * FROM grids WHERE id = :id),
     sub AS (SELECT s.* FROM grids s, g WHERE s.path @> ARRAY[g.id] AND s.valid_to IS NULL),
     hz AS (
         SELECT h.category_code, h.status, h.due_at
           FROM hazards h, g
-         WHERE h.grid_path @> ARRAY[g.id] AND h.status NOT IN ('closed', 'rejected')
+         WHERE h.grid_path @> ARRAY[g.id] AND {_OPEN}
     ),
     fac AS (
         SELECT f.type_code, count(*) AS n
@@ -255,40 +254,29 @@ GRID_SUMMARY = text(
                                  FROM grids a WHERE a.id = ANY (g.path)),
                      'area_m2', round(ST_Area(g.geom::geography)::numeric, 1))
                    FROM g),
-        'people', (SELECT coalesce(json_agg(json_build_object(
-                       'id', p.id, 'name', p.name, 'role', a.role, 'role_name', r.name_zh,
-                       'role_name_en', r.name_en, 'work_phone', p.work_phone,
-                       'is_primary', a.is_primary)::jsonb /*MOBILE*/
-                       ORDER BY a.is_primary DESC, r.rank, p.name), '[]'::json)
-                     FROM g
-                     JOIN grid_assignments a ON a.grid_id = g.id
-                     JOIN people p ON p.id = a.person_id
-                     JOIN assignment_roles r ON r.code = a.role
-                    WHERE a.valid_from <= now() AND (a.valid_to IS NULL OR a.valid_to > now())),
+        'people', {_PEOPLE.format(grid="g", at="now()")},
         'subtree', json_build_object(
-            'grids_by_level', (SELECT coalesce(json_object_agg(level, n), '{}'::json)
+            'grids_by_level', (SELECT coalesce(json_object_agg(level, n), '{{}}'::json)
                                  FROM (SELECT level, count(*) AS n FROM sub
                                         WHERE id <> :id GROUP BY level) x),
             'open_hazards', (SELECT count(*) FROM hz),
-            'overdue_hazards', (SELECT count(*) FROM hz
-                                 WHERE due_at < now()
-                                   AND status IN ('accepted', 'dispatched', 'in_progress')),
+            'overdue_hazards', (SELECT count(*) FROM hz WHERE {overdue_sql("hz")}),
             'open_hazards_by_category', (
-                SELECT coalesce(json_object_agg(category_code, n), '{}'::json)
+                SELECT coalesce(json_object_agg(category_code, n), '{{}}'::json)
                   FROM (SELECT category_code, count(*) AS n FROM hz GROUP BY 1) x),
             'open_hazards_by_status', (
-                SELECT coalesce(json_object_agg(status, n), '{}'::json)
+                SELECT coalesce(json_object_agg(status, n), '{{}}'::json)
                   FROM (SELECT status, count(*) AS n FROM hz GROUP BY 1) x),
-            'facilities_by_type', (SELECT coalesce(json_object_agg(type_code, n), '{}'::json)
+            'facilities_by_type', (SELECT coalesce(json_object_agg(type_code, n), '{{}}'::json)
                                      FROM fac),
             'facilities', (SELECT coalesce(sum(n), 0) FROM fac),
             'people', (SELECT count(DISTINCT a.person_id)
                          FROM grid_assignments a JOIN sub ON sub.id = a.grid_id
-                        WHERE a.valid_to IS NULL OR a.valid_to > now())
+                        WHERE gis_valid_at(a.valid_from, a.valid_to, now()))
         )
     )::text
       FROM g
-    """.replace("/*MOBILE*/", _MOBILE.format(grid="g"))
+    """
 )
 
 # Batch locate: each point's finest grid and its chain of ids, in input order; null when

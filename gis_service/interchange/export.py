@@ -102,7 +102,7 @@ GRIDS = text(
           SELECT pp.name, pp.work_phone
             FROM grid_assignments a JOIN people pp ON pp.id = a.person_id
            WHERE a.grid_id = g.id AND a.is_primary
-             AND a.valid_from <= now() AND (a.valid_to IS NULL OR a.valid_to > now())
+             AND gis_valid_at(a.valid_from, a.valid_to, now())
            LIMIT 1
       ) ldr ON true
      WHERE g.valid_to IS NULL

@@ -228,7 +228,7 @@ STAGE_LEADERS = f"""
           SELECT a.id AS a_id, a.person_id, a.created_at
             FROM grid_assignments a
            WHERE a.grid_id = g.id AND a.is_primary
-             AND a.valid_from <= %(t)s AND (a.valid_to IS NULL OR a.valid_to > %(t)s)
+             AND gis_valid_at(a.valid_from, a.valid_to, %(t)s)
            LIMIT 1
       ) cur ON true
       LEFT JOIN people cp ON cp.id = cur.person_id

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import TextClause, text
 
+from gis_service.hazards.states import open_sql
+
 if TYPE_CHECKING:
     from gis_service.ogc.collections import CollectionDef
 
@@ -32,7 +34,7 @@ _GRID_LEADER = """(SELECT p.{column}
        JOIN people p ON p.id = a.person_id
        JOIN assignment_roles r ON r.code = a.role
       WHERE a.grid_id = g.id AND r.leader
-        AND a.valid_from <= now() AND (a.valid_to IS NULL OR a.valid_to > now())
+        AND gis_valid_at(a.valid_from, a.valid_to, now())
       ORDER BY a.is_primary DESC, r.rank, a.id
       LIMIT 1)"""
 GRID_LEADER_NAME = _GRID_LEADER.format(column="name")
@@ -44,10 +46,10 @@ FACILITY_FROM = """
 """
 
 # Open = not closed and not rejected (the partial index hazards_open_due_idx uses the same rule).
-HAZARD_FROM = """
+HAZARD_FROM = f"""
       FROM hazards h
       JOIN hazard_categories c ON c.code = h.category_code
-     WHERE h.status NOT IN ('closed', 'rejected')
+     WHERE {open_sql("h")}
 """
 HAZARD_OVERDUE = "coalesce(h.due_at < now(), false)"
 

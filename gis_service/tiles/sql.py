@@ -14,7 +14,7 @@ from functools import cache
 
 from sqlalchemy import TextClause, text
 
-from gis_service.hazards.states import CLOCK_STATUSES, open_sql
+from gis_service.hazards.states import CLOCK_STATUSES, open_sql, overdue_sql
 
 # Overdue means the same here as in the hazard API: past due while the deadline clock runs.
 _CLOCK = ", ".join(f"'{s}'" for s in CLOCK_STATUSES)
@@ -84,12 +84,13 @@ _GRID_EXPIRES = f"""
 """
 
 
-# Grids of one level as they stand (valid_to IS NULL, which the partial index on current
-# grids also uses). The geometry is simplified in metres before clipping so that a street at
+# Grids of one level as they stand: the latest version of each (valid_to IS NULL, the
+# predicate of the partial index on current grids, which low zooms use) once in force. The
+# geometry is simplified in metres before clipping so that a street at
 # z10 does not carry thousands of sub-pixel vertices. The shapes are materialised once, then
 # the leaders (and counts) are fetched for all of them in one set-based pass each, not one
-# lookup per grid. Leader: the current open-ended primary assignee; the EXCLUDE constraint on
-# grid_assignments allows at most one per grid, so the join cannot duplicate a grid.
+# lookup per grid. Leader: the primary assignee valid now; the EXCLUDE constraint on
+# grid_assignments allows at most one at any moment, so the join cannot duplicate a grid.
 def _grid_tile(with_counts: bool) -> TextClause:
     """The grid tile statement, with or without the open-hazard count per grid."""
     counts = _GRID_COUNTS if with_counts else ""
@@ -101,7 +102,8 @@ def _grid_tile(with_counts: bool) -> TextClause:
             SELECT g.id, g.code, g.name, g.level, g.parent_id, {_GRID_GEOM} AS geom
               FROM grids g
              WHERE g.geom && {_BOX}
-               AND g.level = :level AND g.valid_to IS NULL AND g.valid_from <= now()
+               AND g.level = :level AND g.valid_to IS NULL
+               AND gis_valid_at(g.valid_from, g.valid_to, now())
         ),
         leaders AS (
             SELECT a.grid_id, p.name, r.name_zh AS role_name
@@ -109,7 +111,7 @@ def _grid_tile(with_counts: bool) -> TextClause:
               JOIN people p ON p.id = a.person_id
               JOIN assignment_roles r ON r.code = a.role
              WHERE a.grid_id = ANY (ARRAY(SELECT id FROM shapes))
-               AND a.is_primary AND a.valid_to IS NULL AND a.valid_from <= now()
+               AND a.is_primary AND gis_valid_at(a.valid_from, a.valid_to, now())
         ),
         {counts}
         features AS (
@@ -187,7 +189,7 @@ _HAZARD_FEATURES = f"""
                c.name_zh AS category_name, k.severity, k.status,
                to_char(k.reported_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
                    AS reported_at,
-               coalesce(k.due_at < now() AND k.status IN ({_CLOCK}), false) AS overdue,
+               coalesce({overdue_sql("k")}, false) AS overdue,
                k.count, {_HAZARD_GEOM} AS geom
           FROM kept k
           JOIN hazard_categories c ON c.code = k.category_code
@@ -218,7 +220,7 @@ HAZARD_TILE = text(
 HAZARD_TILE_THINNED = text(
     f"""
     WITH cells AS (
-        SELECT coalesce(min(h.id) FILTER (WHERE h.due_at < now() AND h.status IN ({_CLOCK})),
+        SELECT coalesce(min(h.id) FILTER (WHERE {overdue_sql("h")}),
                         min(h.id)) AS id,
                count(*)::integer AS n,
                min(h.due_at) FILTER (WHERE h.due_at > now() AND h.status IN ({_CLOCK}))
@@ -244,7 +246,8 @@ GRID_EXTENT = text(
     f"""
     {_EXTENT}
       FROM (SELECT ST_Extent(geom)::geometry AS e FROM grids
-             WHERE level = :level AND valid_to IS NULL AND valid_from <= now()) s
+             WHERE level = :level AND valid_to IS NULL
+               AND gis_valid_at(valid_from, valid_to, now())) s
     """
 )
 
