@@ -146,6 +146,18 @@ class Settings(BaseSettings):
         default=False,
         description="Mark the session and CSRF cookies Secure (set true behind HTTPS).",
     )
+    # argon2id's cost. The defaults are RFC 9106 §4's second recommended option (t=3, 64 MiB,
+    # p=4, argon2-cffi's "low memory" profile). Read once per process; a stored hash made with
+    # other values is re-made with these at the user's next login.
+    password_time_cost: int = Field(
+        default=3, ge=1, le=20, description="argon2id passes over the memory per password hash."
+    )
+    password_memory_kib: int = Field(
+        default=65536, ge=64, le=4 * 1024 * 1024, description="argon2id memory per hash, KiB."
+    )
+    password_parallelism: int = Field(
+        default=4, ge=1, le=8, description="argon2id lanes per password hash."
+    )
     login_slowdown_after: int = Field(
         default=3, ge=1, description="Failed logins before each further try must wait."
     )

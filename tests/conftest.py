@@ -21,6 +21,14 @@ from tests.support.databases import DEMO, Databases
 from tests.support.servers import Server
 from tests.support.webkit import Site, site_settings
 
+# argon2id at its cheapest (1 pass, 1 MiB, 1 lane), as Django's test settings swap the
+# password hasher: the tests check that passwords are hashed and checked with argon2id and
+# re-hashed when the cost changes, not the cost itself; at the production cost each of a
+# run's ~150 hashes and checks took 0.3-1 s. test_auth checks the production defaults.
+os.environ.setdefault("GIS_PASSWORD_TIME_COST", "1")
+os.environ.setdefault("GIS_PASSWORD_MEMORY_KIB", "1024")
+os.environ.setdefault("GIS_PASSWORD_PARALLELISM", "1")
+
 # The session's cluster lives in RAM when the machine has room there: it is thrown away at
 # the end, and on this project's virtual disks each commit's fsync and the final delete of
 # a few GB of test databases cost more than the tests around them.

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import argon2
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
@@ -16,8 +17,10 @@ from typer.testing import CliRunner
 
 from gis_service.app import create_app
 from gis_service.auth import audit
+from gis_service.auth.passwords import needs_rehash, verify_password
 from gis_service.auth.principal import ANONYMOUS, Principal
 from gis_service.cli import app as cli_app
+from gis_service.config import Settings
 from gis_service.db.engine import make_engine
 from tests.support.authkit import (
     PASSWORD,
@@ -155,12 +158,43 @@ def test_passwords_are_argon2_and_tokens_hashed(client: TestClient, engine: Engi
             text("SELECT password_hash FROM users WHERE id = :id"), {"id": user["id"]}
         ).scalar_one()
         assert stored.startswith("$argon2id$") and PASSWORD not in stored
+        cost = Settings()  # GIS_PASSWORD_* as this process has them
+        assert (
+            f"$m={cost.password_memory_kib},t={cost.password_time_cost},"
+            f"p={cost.password_parallelism}$"
+        ) in stored
         rows = conn.execute(
             text("SELECT token_hash, t::text AS dump FROM auth_tokens t WHERE user_id = :u"),
             {"u": user["id"]},
         ).all()
     assert any(bytes(r.token_hash) == hashlib.sha256(token.encode()).digest() for r in rows)
     assert all(token not in r.dump for r in rows)
+
+
+def test_password_cost_defaults_to_rfc9106_and_old_hashes_are_upgraded(
+    client: TestClient, engine: Engine
+) -> None:
+    fields = Settings.model_fields
+    production = (
+        fields["password_time_cost"].default,
+        fields["password_memory_kib"].default,
+        fields["password_parallelism"].default,
+    )
+    low_memory = argon2.profiles.RFC_9106_LOW_MEMORY
+    assert production == (low_memory.time_cost, low_memory.memory_cost, low_memory.parallelism)
+    # A hash made with another cost still verifies, and the login re-makes it with today's.
+    user = make_user(engine, "viewer", grid=find_scopes(engine).community)
+    old = argon2.PasswordHasher(time_cost=2, memory_cost=2048, parallelism=2).hash(PASSWORD)
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE users SET password_hash = :h WHERE id = :id"), {"h": old, "id": user["id"]}
+        )
+    assert _login(TestClient(client.app), user["username"]).status_code == 200
+    with engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT password_hash FROM users WHERE id = :id"), {"id": user["id"]}
+        ).scalar_one()
+    assert stored != old and not needs_rehash(stored) and verify_password(stored, PASSWORD)
 
 
 def test_bearer_token_lifecycle(client: TestClient, engine: Engine) -> None:

@@ -7,26 +7,37 @@ from functools import lru_cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from gis_service.config import Settings
+
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 256  # argon2 takes any length; the cap bounds the work of one request
 
-_hasher = PasswordHasher()  # argon2id with the library's RFC 9106 "low memory" defaults
+
+@lru_cache(maxsize=1)
+def _hasher() -> PasswordHasher:
+    """argon2id with the cost of GIS_PASSWORD_TIME_COST, _MEMORY_KIB and _PARALLELISM."""
+    settings = Settings()
+    return PasswordHasher(
+        time_cost=settings.password_time_cost,
+        memory_cost=max(settings.password_memory_kib, 8 * settings.password_parallelism),
+        parallelism=settings.password_parallelism,
+    )
 
 
 def hash_password(password: str) -> str:
     """An argon2id hash of ``password`` (salted; the parameters are inside the string)."""
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 @lru_cache(maxsize=1)
 def _dummy_hash() -> str:
-    return _hasher.hash("not-a-real-password-for-timing")
+    return _hasher().hash("not-a-real-password-for-timing")
 
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
     """True when ``password`` matches; an unknown user (None) costs the same time."""
     try:
-        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
+        return _hasher().verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
@@ -34,7 +45,7 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
 def needs_rehash(stored_hash: str) -> bool:
     """True when the hash was made with weaker parameters than today's."""
     try:
-        return _hasher.check_needs_rehash(stored_hash)
+        return _hasher().check_needs_rehash(stored_hash)
     except InvalidHashError:
         return True
 
