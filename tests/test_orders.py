@@ -199,3 +199,43 @@ def test_order_actions_refuse_bad_input(world: World) -> None:
     ):
         r = world.client.post(url.format(oid), json=body, headers=auth)
         assert r.status_code == status, (oid, body, r.text)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"from": "2026-10-01", "to": "2026-11-01", "level": "planet"},
+        {"from": "2026-11-01", "to": "2026-10-01"},
+        {"from": "2026-10-01\x00", "to": "2026-11-01"},
+        {"from": "99999-01-01", "to": "2026-11-01"},
+        {"month": "2026-13"},
+        {"from": "2026-10-01", "to": "2026-11-01", "f": "pdf"},
+    ],
+)
+def test_volunteer_figures_refuse_bad_input(world: World, params: dict) -> None:
+    r = world.client.get(
+        "/api/v1/assessment/volunteers", params=params, headers=world.auth("street")
+    )
+    assert r.status_code == 422, (params, r.text)
+    assert r.json()["code"] and r.json()["message"]
+
+
+def test_volunteer_figures_as_csv_and_xlsx(world: World) -> None:
+    """志愿服务 exports with Chinese headings, like every assessment table (the orders of
+    test_registries_and_the_whole_order, placed today)."""
+    from datetime import UTC, datetime, timedelta
+
+    today = datetime.now(UTC).date()
+    params = {"from": str(today - timedelta(days=1)), "to": str(today + timedelta(days=2)),
+              "level": "community"}  # fmt: skip
+    csv_ = world.client.get(
+        "/api/v1/assessment/volunteers", params={**params, "f": "csv"},
+        headers=world.auth("street"),
+    )  # fmt: skip
+    assert csv_.status_code == 200 and csv_.headers["content-type"].startswith("text/csv")
+    assert "志愿服务时长(小时)" in csv_.text.splitlines()[0]
+    xlsx = world.client.get(
+        "/api/v1/assessment/volunteers", params={**params, "f": "xlsx"},
+        headers=world.auth("street"),
+    )  # fmt: skip
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"

@@ -957,3 +957,37 @@ def test_desk_service_order_from_order_to_rating(browser, site: Site) -> None:
     tab.shot("workbench/desk-orders", full=True)
     _clean(tab, site)
     _close(tab)
+
+
+def test_map_shows_service_orders_to_staff_only(browser, site: Site) -> None:
+    """三单制 on the map: staff get a “三单制服务” layer with their scope's orders as dots, a dot
+    opens the order's service and state; an anonymous visitor gets no such layer."""
+    anon = _open(browser, site, "/map")
+    anon.page.hover(".leaflet-control-layers")
+    labels = anon.page.locator(".leaflet-control-layers label").all_inner_texts()
+    assert not any("三单制服务" in x for x in labels), labels
+    _clean(anon, site)
+    _close(anon)
+    admin = site.create_user(f"fw.{uuid.uuid4().hex[:6]}", "admin", None, "服务管理员")
+    tab = _open(browser, site, "/map", user=admin, viewport=WIDE)
+    page = tab.page
+    page.hover(".leaflet-control-layers")
+    page.locator(".leaflet-control-layers label", has_text="三单制服务").click()
+    page.wait_for_selector("body[data-orders-drawn]")
+    api = site.client(admin).get("/api/v1/orders", params={"limit": 1000}).json()
+    assert api["numberMatched"] > 0
+    assert page.get_attribute("body", "data-orders-drawn") == str(len(api["features"]))
+    page.mouse.move(5, 400)  # let the layer control fold away
+    # the dots are drawn on canvas: click where the first order lies
+    lon, lat = api["features"][0]["geometry"]["coordinates"]
+    box = page.locator("#" + tab.js("GM.map.getContainer().id")).bounding_box()
+    pt = tab.js(f"(() => {{ const p = GM.map.latLngToContainerPoint(GM.toView({lon}, {lat}));"
+                " return [p.x, p.y]; })()")  # fmt: skip
+    page.mouse.click(box["x"] + pt[0], box["y"] + pt[1])
+    popup = page.wait_for_selector(".gm-order-popup")
+    code = popup.get_attribute("data-order-code")
+    props = {f["properties"]["public_code"]: f["properties"] for f in api["features"]}[code]
+    assert props["status_name"] in popup.inner_text()
+    tab.shot("workbench/map-orders")
+    _clean(tab, site)
+    _close(tab)

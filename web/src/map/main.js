@@ -15,6 +15,7 @@ import { crsParam, GM, toView } from './context.js';
 import { closeSheets, clearReport, initField, picking, refreshHazards, reportHereFromMap, startPick } from './field.js';
 import { initFilters, initLegend } from './filters.js';
 import { afterTile, bindHazardClicks, clearLabels, initOverlays, pruneLabels, setOutline, syncLabelGroups, updateHeat } from './overlays.js';
+import { initOrders } from './orders.js';
 import { closePanel, lastGrid, onHazardChanged, selectAt, showGrid, showHazard } from './panel.js';
 import { tileOptions } from './styles.js';
 import { patchVectorGrid } from './tiles.js';
@@ -118,6 +119,7 @@ GM.init = (r) => {
   L.control.zoom({ position: 'bottomright', zoomInTitle: '放大', zoomOutTitle: '缩小' }).addTo(map);
   map.attributionControl.setPrefix('<a href="https://leafletjs.com" target="_blank" rel="noopener">Leaflet</a>');
   initOverlays();
+  initOrders(r);
 
   // The basemap last: everything it may redraw exists now.
   map.addLayer(r.bases[GM.state.basemap]);
