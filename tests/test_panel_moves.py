@@ -64,7 +64,13 @@ def world(site: Site) -> dict:
     field = site.create_user(
         f"wu.{tag}", "field_staff", person["code"], person["name"], person["person_id"]
     )
-    return {"hazards": hazards, "staff": staff, "field": field, "person": person}
+    return {
+        "hazards": hazards,
+        "staff": staff,
+        "field": field,
+        "person": person,
+        "community": community["id"],
+    }
 
 
 def _open_move(page, action: str) -> None:
@@ -116,7 +122,29 @@ def test_reject_needs_a_reason_and_dispatch_to_a_department(browser, site: Site,
     _open_move(page, "accept")
     _send(page, "accept")
     page.wait_for_selector(f'header[data-hazard-id="{to_department}"][data-status="accepted"]')
+    # The picker offers the people of the dispatcher's scope only, with their open workload.
+    offered = site.client(world["staff"]).get(f"/api/v1/hazards/{to_department}/candidates")
+    people = offered.json()["people"]
+    assert people and all(
+        site.one(
+            "SELECT path @> ARRAY[CAST(:c AS bigint)] AS inside FROM grids WHERE id = :g",
+            c=world["community"],
+            g=p["grid_id"],
+        )["inside"]
+        for p in people
+    )
+    for p in people[:3]:
+        assert (
+            p["open_tasks"]
+            == site.one(
+                "SELECT count(*) AS n FROM hazards WHERE assignee_person_id = :p"
+                " AND status IN ('accepted', 'dispatched', 'in_progress')",
+                p=p["person_id"],
+            )["n"]
+        )
     _open_move(page, "dispatch")
+    page.wait_for_selector("[data-gm=picker] li[data-person]")
+    assert page.locator("[data-gm=picker] li[data-person]").count() == len(people)
     _send(page, "dispatch")
     error = page.locator('form[data-move="dispatch"] [data-gm=move-error]')
     error.wait_for()

@@ -763,6 +763,64 @@ def test_ledger_prints_chinese_and_downloads_xlsx(browser, site: Site, loop: dic
     _close(tab)
 
 
+def test_ledger_of_a_street_and_of_one_of_its_grids(
+    browser, site: Site, scoped_users: list[dict]
+) -> None:
+    """A street user's ledger: the street's cases of the period, then one grid's, each with
+    its unit in the title; the rows are the database's and the XLSX has the same ones."""
+    from openpyxl import load_workbook
+
+    who = scoped_users[0]
+    tab = _open(browser, site, "/ledger", user=who["user"], viewport=WIDE)
+    page = tab.page
+    page.wait_for_selector("body[data-ledger-loaded]")
+    page.fill("[data-gm=l-since]", "2025-01-01")
+    page.fill("[data-gm=l-until]", "2027-06-30")
+    page.dispatch_event("[data-gm=l-until]", "change")
+    page.wait_for_selector("body[data-ledger-loaded]")
+
+    def check(grid: int) -> None:
+        name = site.one("SELECT name FROM grids WHERE id = :g", g=grid)["name"]
+        # The unit with the names above it (街道 › 社区 › 网格), so a 第8网格 is told apart.
+        assert page.inner_text("[data-gm=l-unit]").split(" › ")[-1] == name
+        assert name in page.inner_text("[data-gm=l-title]")
+        codes = page.locator("#ledger-rows tr[data-code]").evaluate_all(
+            "e => e.map(r => r.dataset.code)"
+        )
+        expected = [
+            r["public_code"]
+            for r in site.rows(
+                "SELECT public_code FROM hazards WHERE grid_path @> ARRAY[CAST(:g AS bigint)]"
+                " AND reported_at >= '2025-01-01 00:00+08' AND reported_at < '2027-07-01 00:00+08'",
+                g=grid,
+            )
+        ]
+        assert sorted(codes) == sorted(expected) and codes
+        r = page.request.get(site.base + page.get_attribute("#ledger-xlsx", "href"))
+        ws = load_workbook(io.BytesIO(r.body())).active
+        header = [c.value for c in ws[1]]
+        col = header.index("隐患编号")
+        assert sorted(row[col].value for row in ws.iter_rows(2)) == sorted(expected)
+
+    check(who["grid"])
+    grid = site.one(
+        "SELECT grid_path[3] AS g FROM hazards h JOIN grids g ON g.id = h.grid_path[3]"
+        " WHERE h.grid_path[1] = :s AND g.level = 'grid' GROUP BY 1 ORDER BY count(*) DESC LIMIT 1",
+        s=who["grid"],
+    )["g"]
+    page.select_option("[data-gm=l-grid]", str(grid))
+    page.wait_for_function(
+        "g => document.body.dataset.ledgerLoaded && document.querySelector('[data-gm=l-grid]')"
+        ".value === String(g)",
+        arg=grid,
+    )
+    page.wait_for_selector("body[data-ledger-loaded]")
+    check(grid)
+    tab.shot("workbench/ledger-grid", full=True)
+    _clean(tab, site)
+    _close(tab)
+
+
 # ---- lookup and search ------------------------------------------------------------------------
 def test_lookup_by_public_code_and_search_context(browser, site: Site) -> None:
     """GET /hazards/{code} answers like /hazards/{id}; the search box finds a hazard by its

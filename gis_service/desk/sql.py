@@ -222,7 +222,9 @@ LEDGER_ROWS = text(
 
 # ---- the dashboard (统计) ----------------------------------------------------------------------
 _SCOPED_PERIOD = """
-    SELECT h.* FROM hazards h
+    SELECT h.id, h.status, h.category_code, h.grid_path, h.reported_at, h.resolved_at,
+           h.closed_at, h.due_at, h.duplicate_of_id
+      FROM hazards h
      WHERE (CAST(:grid AS bigint) IS NULL OR h.grid_path @> ARRAY[CAST(:grid AS bigint)])
        AND h.reported_at >= CAST(:since AS timestamptz)
        AND h.reported_at < CAST(:until AS timestamptz)
