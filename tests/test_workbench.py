@@ -535,6 +535,15 @@ def test_workbench_on_a_phone_opens_the_map_and_comes_back(
     page.wait_for_selector('body[data-rows-for="in_progress"]')
     rows = page.locator("#desk-rows tr[data-hazard-id]")
     assert rows.count() >= 6
+    # The table's headers are hidden on a phone (rows are cards): a picker sorts instead.
+    assert page.is_hidden('th[data-sort="due_at"]')
+    page.select_option("[data-gm=f-sort]", "due_at:asc")
+    page.wait_for_selector('body[data-rows-sort="due_at:asc"]')
+    ids = [int(i) for i in rows.evaluate_all("e => e.map(r => r.dataset.hazardId)")]
+    dues = site.rows("SELECT id, due_at FROM hazards WHERE id = ANY(:ids)", ids=ids)
+    due = {r["id"]: r["due_at"] for r in dues}
+    shown = [due[i] for i in ids if due[i] is not None]
+    assert shown == sorted(shown) and len(shown) >= 6
     tab.shot("workbench/phone-desk")
     # The bar with who am I, the screens and 退出 scrolled the page sideways (608 px).
     assert tab.js("document.scrollingElement.scrollWidth") <= PHONE["width"]

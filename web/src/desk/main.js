@@ -147,6 +147,8 @@ function renderRows() {
     th.setAttribute('aria-sort', on ? (state.order === 'asc' ? 'ascending' : 'descending') : 'none');
     th.setAttribute('data-arrow', on ? (state.order === 'asc' ? '▲' : '▼') : '');
   }
+  const picker = document.querySelector('[data-gm=f-sort]');
+  if (picker) picker.value = `${state.sort}:${state.order}`;
   const more = state.items.length < state.matched;
   $('desk-foot').innerHTML =
     `<span data-gm="matched">共 ${state.matched} 条</span>` +
@@ -173,6 +175,7 @@ async function loadRows(keep) {
     renderRows();
     wrap.scrollTop = keep ? scroll : 0;
     document.body.setAttribute('data-rows-for', state.queue);
+    document.body.setAttribute('data-rows-sort', `${state.sort}:${state.order}`);
   } catch (e) {
     if (e.status === 401) onSignedOut();
     else toast(`加载失败：${errorText(e)}`, 'error');
@@ -283,6 +286,11 @@ function bindUi() {
     await fillGrids();
     save();
     refreshCounts();
+    loadRows(false);
+  });
+  document.querySelector('[data-gm=f-sort]').addEventListener('change', (e) => {
+    [state.sort, state.order] = e.target.value.split(':');
+    save();
     loadRows(false);
   });
   document.querySelector('#desk-table thead').addEventListener('click', (e) => {
