@@ -65,16 +65,18 @@ def test_lifecycle_reuse_stop_and_crash_safety(cluster: Cluster) -> None:
     assert cluster.stop() is False
 
 
-def test_listens_on_a_private_unix_socket_only(cluster: Cluster) -> None:
-    cluster.start()
-    conn = psycopg2.connect(cluster.dsn("postgres"))
+def test_listens_on_a_private_unix_socket_only(pg_cluster: Cluster) -> None:
+    # The session's cluster (tests/conftest.py) is made and started by the same Cluster code
+    # as any other: checking it spares an initdb of its own.
+    assert pg_cluster.start() is False  # already running: reused
+    conn = psycopg2.connect(pg_cluster.dsn("postgres"))
     with conn.cursor() as cur:
         cur.execute("SHOW listen_addresses")
         assert cur.fetchone()[0] == ""
         cur.execute("SHOW fsync")
         assert cur.fetchone()[0] == "on"
     conn.close()
-    assert (cluster.socket_dir.stat().st_mode & 0o777) == 0o700
+    assert (pg_cluster.socket_dir.stat().st_mode & 0o777) == 0o700
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
