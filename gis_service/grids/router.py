@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
-from gis_service.auth.deps import PUBLIC_READ, CurrentPrincipal, require
+from gis_service.auth.deps import PUBLIC_READ, ClientIp, CurrentPrincipal, require
 from gis_service.auth.principal import Principal
 from gis_service.db.transaction import transaction
 from gis_service.errors import Invalid, NotFound
@@ -241,10 +241,13 @@ ReassignQuery = Annotated[tuple[str | None, list[str] | None], Depends(reassign_
     "/grids/reassign",
     summary="Open hazards that now lie in another grid (dry run: moves nothing)",
 )
-def reassign_plan(conn: Conn, query: ReassignQuery) -> dict:
-    """What POST would move: each hazard's old and new grid and responsible person."""
+def reassign_plan(
+    conn: Conn, principal: Annotated[Principal, Depends(DISPATCHERS)], query: ReassignQuery
+) -> dict:
+    """What POST would move: each hazard's old and new grid and responsible person. Only
+    hazards whose old and new grids both lie in your area are listed."""
     root, codes = query
-    return reassign(conn, root, apply=False, codes=codes)
+    return reassign(conn, root, apply=False, codes=codes, principal=principal)
 
 
 @router.post(
@@ -252,12 +255,16 @@ def reassign_plan(conn: Conn, query: ReassignQuery) -> dict:
     summary="Move open hazards to the grids that now cover them (recorded as hazard events)",
 )
 def reassign_apply(
-    conn: Conn, principal: Annotated[Principal, Depends(DISPATCHERS)], query: ReassignQuery
+    conn: Conn,
+    principal: Annotated[Principal, Depends(DISPATCHERS)],
+    ip: ClientIp,
+    query: ReassignQuery,
 ) -> dict:
-    """Apply the plan GET shows (optionally only the listed hazards), in one transaction."""
+    """Apply the plan GET shows (optionally only the listed hazards), in one transaction;
+    each move writes a hazard event and an audit row."""
     root, codes = query
     with transaction(conn):
-        return reassign(conn, root, apply=True, codes=codes, actor=principal.audit_name())
+        return reassign(conn, root, apply=True, codes=codes, principal=principal, ip=ip)
 
 
 @router.get(

@@ -20,6 +20,8 @@ from psycopg2.extensions import cursor as Cursor
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
+from gis_service.auth import audit
+from gis_service.auth.principal import Principal
 from gis_service.interchange import sql
 from gis_service.interchange import validate as v
 from gis_service.interchange.mapping import FieldMapping, MappingError, build_mapping
@@ -52,7 +54,18 @@ class ImportOptions:
     actor: str | None = None
     source_name: str | None = None
     pause_before_commit: float = 0.0
+    # Who imports: the audit row names them; their subtree bounds every row the import
+    # creates, changes or retires (None: the whole territory, e.g. the CLI on the server).
+    principal: Principal | None = None
+    ip: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scope(self) -> list[int] | None:
+        """Ids of the caller's scope root (all versions), or None for the whole territory."""
+        if self.principal is None:
+            return None
+        return self.principal.scope_filter()
 
     def as_json(self) -> str:
         """The options worth recording with the run."""
@@ -163,6 +176,7 @@ def run_import(
                                 },
                             )
                             report.run_id = cur.fetchone()[0]
+                            _audit(conn, opts, report)
                 if report.ok and not opts.check:
                     if opts.pause_before_commit:
                         progress("commit", 0, 1)
@@ -194,6 +208,39 @@ def run_import(
     report.seconds = time.perf_counter() - t0
     log.info("import %s %s: %s in %.2fs", opts.layer, report.source, report.status, report.seconds)
     return report
+
+
+def _audit(conn: Any, opts: ImportOptions, report: Report) -> None:
+    """The audit row of a committed import, in its transaction (the run row holds the rest)."""
+    audit.record(
+        conn,
+        opts.principal,
+        f"import.{opts.layer}",
+        "import_run",
+        report.run_id,
+        None,
+        {
+            "layer": opts.layer,
+            "source": report.source,
+            "rows": report.rows,
+            "counts": report.counts,
+            "update": opts.update,
+            "retire_missing": opts.retire_missing,
+        },
+        opts.principal.grid_id if opts.principal is not None else None,
+        opts.ip,
+    )
+
+
+_OUTSIDE_FIX = "import only grids, facilities and people of your own area, or ask an admin"
+
+
+def _scope_errors(cur: Cursor, opts: ImportOptions, statement: str) -> list:
+    """Rows a scope check finds (none for a caller who covers the whole territory)."""
+    if opts.scope is None:
+        return []
+    cur.execute(statement, {"scope": opts.scope})
+    return cur.fetchall()
 
 
 # ---- grids --------------------------------------------------------------------------------
@@ -318,6 +365,25 @@ def _load_grids(
             row=rn,
             code=code,
         )
+    for rn, code, parent, before_outside in _scope_errors(cur, opts, sql.GRIDS_OUT_OF_SCOPE):
+        report.error(
+            "outside_scope",
+            f"grid {code} lies outside your area"
+            if before_outside
+            else f"grid {code} would lie outside your area (parent '{parent or '-'}')",
+            _OUTSIDE_FIX,
+            row=rn,
+            code=code,
+        )
+    for rn, code, name in _scope_errors(cur, opts, sql.LEADERS_OUT_OF_SCOPE):
+        report.error(
+            "outside_scope",
+            f"leader {name} already works on a grid outside your area",
+            _OUTSIDE_FIX,
+            row=rn,
+            code=code,
+            field=mapping.columns.get("leader_name") or "leader_name",
+        )
     cur.execute(sql.COMPARE_GRIDS)
     cur.execute(sql.MARK_CHANGED)
     cur.execute(sql.COMPARE_SUMMARY)
@@ -348,6 +414,14 @@ def _load_grids(
     if opts.retire_missing:
         cur.execute(sql.RETIRE_CANDIDATES)
         retired = cur.rowcount
+        for (code,) in _scope_errors(cur, opts, sql.RETIRE_OUT_OF_SCOPE):
+            report.error(
+                "outside_scope",
+                f"grid {code} is missing from the file and would be retired, but it lies "
+                "outside your area",
+                _OUTSIDE_FIX,
+                code=code,
+            )
         cur.execute(sql.RETIRE_BLOCKED)
         for code, child in cur.fetchall():
             report.error(
@@ -434,6 +508,15 @@ def _load_facilities(
     report.timings["stage"] = time.perf_counter() - t
     t = time.perf_counter()
     _geometry_checks(cur, report, opts.fix, sql.INVALID_FACILITIES, sql.FIX_FACILITIES, "geometry")
+    for rn, code in _scope_errors(cur, opts, sql.FACILITIES_OUT_OF_SCOPE):
+        report.error(
+            "outside_scope",
+            f"facility {code} lies outside your area",
+            _OUTSIDE_FIX,
+            row=rn,
+            code=code,
+            field="geometry",
+        )
     cur.execute(sql.COMPARE_FACILITIES)
     cur.execute(sql.FACILITY_SUMMARY)
     existing, changed = cur.fetchone()
@@ -494,6 +577,17 @@ def _load_people(
             "unknown_grid",
             f"grid '{code}' is not a current grid",
             "import the grids first, or correct the grid code",
+            row=rn,
+            field=mapping.columns.get("grid") or "grid",
+            value=code,
+        )
+    for rn, code, name, grid_outside in _scope_errors(cur, opts, sql.PEOPLE_OUT_OF_SCOPE):
+        report.error(
+            "outside_scope",
+            f"grid {code} lies outside your area"
+            if grid_outside
+            else f"{name} already works on a grid outside your area",
+            _OUTSIDE_FIX,
             row=rn,
             field=mapping.columns.get("grid") or "grid",
             value=code,

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from gis_service.auth.deps import require
+from gis_service.auth.deps import ClientIp, require
 from gis_service.auth.principal import Principal
 from gis_service.errors import Invalid, NotFound, PayloadTooLarge
 from gis_service.grids.service import scoped_root
@@ -36,6 +36,7 @@ def upload_import(
     settings: SettingsDep,
     engine: EngineDep,
     principal: Annotated[Principal, Depends(IMPORTERS)],
+    ip: ClientIp,
     file: Annotated[UploadFile, File(description="GeoJSON, GPKG, zipped SHP, KML, CSV, XLSX")],
     layer: Annotated[Literal["grids", "facilities", "people"], Form()] = "grids",
     check: Annotated[bool, Form(description="Dry run: report only, write nothing.")] = False,
@@ -96,6 +97,8 @@ def upload_import(
             retire_missing=retire_missing,
             actor=principal.audit_name(),
             source_name=name,
+            principal=principal,
+            ip=ip,
         )
         report = run_import(engine, target, opts)
     finally:
