@@ -167,6 +167,7 @@ INSERT_USER = text(
     """
     INSERT INTO users (username, display_name, password_hash, role, grid_id, person_id)
     VALUES (:username, :display_name, :password_hash, :role, :grid_id, :person_id)
+    ON CONFLICT ON CONSTRAINT users_username_key DO NOTHING
     RETURNING id
     """
 )
