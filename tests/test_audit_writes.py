@@ -23,19 +23,18 @@ from sqlalchemy import Engine, text
 from gis_service.app import create_app
 from gis_service.auth import service as auth_service
 from gis_service.config import Settings
-from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
 from gis_service.http.routes import iter_routes
-from tests.authkit import (
+from tests.support.authkit import (
     PASSWORD,
     Scopes,
     app_settings,
     bearer_for,
-    demo_database,
     find_scopes,
     key_for,
     make_user,
 )
+from tests.support.databases import DEMO, Databases
 
 _APP = create_app(Settings(database_url="postgresql+psycopg2://nobody@/none", load_demo=False))
 UNSAFE = sorted(
@@ -90,8 +89,8 @@ class Ctx:
 
 
 @pytest.fixture(scope="module")
-def ctx(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ctx]:
-    url = demo_database(pg_cluster, "audit")
+def ctx(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ctx]:
+    url = databases.new("audit", DEMO)
     engine = make_engine(url, pool_size=2)
     settings = app_settings(url, tmp_path_factory.mktemp("audit-data"))
     with engine.connect() as conn:

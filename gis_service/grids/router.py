@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from gis_service.auth.deps import PUBLIC_READ, ClientIp, CurrentPrincipal, require
@@ -29,6 +29,8 @@ from gis_service.http.deps import (
     Crs,
     PointQuery,
     SettingsDep,
+    id_path,
+    id_query,
     instant_param,
     point_query,
     reject_unknown_query,
@@ -52,7 +54,7 @@ _ERRORS = {
     422: {"description": "Invalid parameter"},
 }
 
-GridId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Grid id.")]
+GridId = Annotated[int, id_path("Grid id.")]
 Level = Literal["street", "community", "grid", "micro_grid", "special"]
 
 
@@ -134,10 +136,8 @@ async def grid_filter_query(
     bbox: BBoxDep,
     at: At,
     level: Annotated[Level | None, Query(description="Only grids of this level.")] = None,
-    parent: Annotated[int | None, Query(ge=1, description="Only children of this grid.")] = None,
-    within: Annotated[
-        int | None, Query(ge=1, description="Only grids in this grid's subtree.")
-    ] = None,
+    parent: Annotated[int | None, id_query("Only children of this grid.")] = None,
+    within: Annotated[int | None, id_query("Only grids in this grid's subtree.")] = None,
     q: Annotated[
         str | None,
         Query(min_length=1, max_length=64, description="Code prefix or part of the name."),

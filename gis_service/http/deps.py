@@ -6,18 +6,31 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy import Connection, Engine
 
 from gis_service.catalog.schemas import Catalog
 from gis_service.clock import Clock
 from gis_service.config import Settings
+from gis_service.db.limits import BIGINT_MAX
 from gis_service.errors import BadRequest, Invalid
 from gis_service.geo.areas import MAX_RADIUS_M, BBox, Near, parse_bbox, parse_lonlat
 from gis_service.geo.datums import Datum, to_wgs84
 from gis_service.instants import parse_instant
+
+
+def id_query(description: str) -> Any:
+    """The Query of an optional object id: 1 to the largest bigint (a larger one used to
+    reach the database and fail there with a 500)."""
+    return Query(ge=1, le=BIGINT_MAX, description=description)
+
+
+def id_path(description: str = "Object id.") -> Any:
+    """The Path of an object id: 1 to the largest bigint."""
+    return Path(ge=1, le=BIGINT_MAX, description=description)
+
 
 # The query parsers below are async on purpose: they only parse, and FastAPI runs a sync
 # dependency in the thread pool, a hand-off that costs more than the parsing itself.

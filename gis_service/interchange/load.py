@@ -4,6 +4,7 @@ step and rolls back, so its counts are exact and nothing is left behind."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -132,6 +133,14 @@ def run_import(
     report.dry_run = opts.check
     t_from = opts.valid_from or datetime.now(UTC)
     try:
+        if opts.encoding:
+            try:
+                codecs.lookup(opts.encoding)
+            except LookupError:
+                raise ImportRefused(
+                    f"unknown text encoding {opts.encoding!r}",
+                    "give a known encoding such as UTF-8, GBK or GB18030",
+                ) from None
         mapping = opts.mapping or build_mapping(opts.layer)
         crs = opts.crs or mapping.crs
         progress("read", 0, 1)
