@@ -67,6 +67,7 @@ def serve(
 
     from gis_service.app import create_app
     from gis_service.catalog import LayerError
+    from gis_service.http.serving import uvicorn_options
     from gis_service.runtime import prepare
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -90,7 +91,7 @@ def serve(
         typer.echo(f"demo: {prepared.demo.get('status', prepared.demo)}")
     typer.echo(f"serving on http://{settings.host}:{settings.port} (API docs: /docs)")
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+        create_app(settings), host=settings.host, port=settings.port, **uvicorn_options(settings)
     )
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 from gis_service.config import Settings
 from gis_service.db import prepared
 from gis_service.db.limits import BIGINT_MAX
-from gis_service.http.deps import get_settings
+from gis_service.http.deps import get_settings, link_url
 from gis_service.http.responses import GeoJSONResponse
 from gis_service.interchange.cells import neutralise_csv
 
@@ -84,7 +84,7 @@ FormatDep = Annotated[OutputFormat, Depends(format_query)]
 
 def page_links(request: Request, page: Page, returned: int, matched: int) -> list[dict[str, Any]]:
     """self, next and prev links; next only while items remain."""
-    url = request.url
+    url = link_url(request)
     links = [{"rel": "self", "type": "application/geo+json", "href": str(url)}]
     if page.offset + returned < matched:
         nxt = url.include_query_params(limit=page.limit, offset=page.offset + page.limit)

@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from gis_service.config import Settings
 from gis_service.errors import NotFound
-from gis_service.http.deps import CatalogDep, Conn, SettingsDep
+from gis_service.http.deps import CatalogDep, Conn, SettingsDep, query_pairs
 from gis_service.http.errors import error_body
 from gis_service.ogc import schemas, service
 from gis_service.ogc.collections import CollectionDef
@@ -52,7 +52,7 @@ def _base(request: Request) -> str:
 
 
 def _pairs(request: Request) -> list[tuple[str, str]]:
-    return list(request.query_params.multi_items())
+    return query_pairs(request)  # an api_key is a credential: never echoed in links
 
 
 def _meta(request: Request, allowed: frozenset[str] = service.META_PARAMS) -> None:
