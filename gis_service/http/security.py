@@ -54,6 +54,10 @@ SECURITY_HEADERS: dict[str, str] = {
 }
 
 
+# The cap of routes whose body is a few text fields.
+SMALL_BODY_BYTES = 64 * 1024
+
+
 class SecurityHeadersMiddleware:
     """Adds the security headers (and the CSP) to every HTTP response that lacks them."""
 
@@ -185,6 +189,12 @@ def install_security(app: FastAPI, settings: Settings) -> None:
                 settings.photo_max_count * settings.photo_max_bytes + slack,
             ),
             "/api/v1/imports": max(settings.max_body_bytes, settings.import_max_bytes + slack),
+            # Bodies of a few fields (a login, a user, a key, an Open311 form): their own,
+            # small cap, applied as they stream in and before any parsing.
+            "/api/v1/auth/": SMALL_BODY_BYTES,
+            "/api/v1/users": SMALL_BODY_BYTES,
+            "/api/v1/keys": SMALL_BODY_BYTES,
+            "/open311/": SMALL_BODY_BYTES,
         },
     )
     app.add_middleware(SecurityHeadersMiddleware)
