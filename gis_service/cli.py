@@ -78,7 +78,7 @@ def serve(
         settings.port = port
     t0 = time.perf_counter()
     try:
-        prepared = prepare(settings, load_demo=demo)
+        prepared = prepare(settings, load_demo=demo, create=True)  # serve may create one
     except (ClusterError, LayerError) as exc:
         fail(str(exc))
     prepared.engine.dispose()
@@ -241,7 +241,12 @@ def pg_status() -> None:
     except ClusterError as exc:
         fail(str(exc))
     typer.echo(f"status:  {state}")
-    typer.echo(f"folder:  {cluster.home}")
+    typer.echo(f"folder:  {cluster.root}")
+    if cluster.home != cluster.root:
+        # As root, a cluster under a folder PostgreSQL cannot enter lives elsewhere: back up
+        # that folder (pg/ is only a symlink to it).
+        typer.echo(f"files:   {cluster.home} (pg/ is a symlink to it; back up this folder)")
+    typer.echo(f"data:    {cluster.pgdata}")
     if state != "absent":
         typer.echo(f"socket:  {cluster.socket_dir}")
         typer.echo(f"url:     {cluster.url()}")

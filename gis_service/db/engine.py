@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, create_engine
 
 from gis_service.config import Settings
-from gis_service.db.cluster import Cluster
+from gis_service.db.cluster import Cluster, ClusterError
 
 
 def cluster_for(settings: Settings) -> Cluster:
@@ -21,15 +21,33 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def resolve_url(settings: Settings, start: bool = False) -> str:
-    """DATABASE_URL if given (never starting a cluster), else the embedded cluster's URL."""
+def resolve_url(settings: Settings, start: bool = False, create: bool = False) -> str:
+    """DATABASE_URL if given (never starting a cluster), else the embedded cluster's URL.
+
+    ``start`` starts the embedded cluster when it is stopped; only with ``create`` (``serve``
+    and ``pg start``) is a missing one created. Any other command that found none used to
+    create and migrate a second, empty cluster where it happened to run, and answer from it
+    (issue 11, finding 14); it now says where it looked instead.
+    """
     if settings.database_url:
         return normalise_url(settings.database_url)
     cluster = cluster_for(settings)
     if start:
+        if not create and not cluster.initialised:
+            raise ClusterError(missing_cluster(settings, cluster))
         cluster.start()
         return cluster.ensure_database()
     return cluster.url()
+
+
+def missing_cluster(settings: Settings, cluster: Cluster) -> str:
+    """What to do when a command finds no embedded cluster where it looked."""
+    return (
+        f"no PostGIS cluster in {cluster.root} (GIS_DATA_DIR={settings.data_path}), and this "
+        "command does not create one. Point it at the service's data: run it with the same "
+        "GIS_DATA_DIR as `gis-service serve` (the folder holding pg/), or set DATABASE_URL; "
+        "to create a cluster here, run `gis-service pg start` or `gis-service serve`."
+    )
 
 
 def make_engine(url: str, **kw) -> Engine:
