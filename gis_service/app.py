@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
 from gis_service import __version__, scratch
+from gis_service.assessment.router import router as assessment_router
 from gis_service.auth.deps import ANYONE, PUBLIC_READ
 from gis_service.auth.router import router as auth_router
 from gis_service.catalog import load_catalog
@@ -31,6 +32,7 @@ from gis_service.search.router import router as search_router
 from gis_service.system.router import router as system_router
 from gis_service.tiles.router import router as tiles_router
 from gis_service.viewer.router import install as install_viewer
+from gis_service.whistles.router import router as whistles_router
 from gis_service.worktime.router import router as calendar_router
 
 DESCRIPTION = """
@@ -89,6 +91,8 @@ def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) 
     app.include_router(interchange_router)  # imports and exports: declared per route
     app.include_router(open311_router)  # declared per route; errors in the Open311 form
     app.include_router(calendar_router)  # public: the working calendar and deadlines
+    app.include_router(whistles_router)  # 吹哨报到: declared per route
+    app.include_router(assessment_router)  # 考核评价: staff
     install_viewer(app)
 
     # Innermost of the edge checks: hostile input (NUL, deep JSON) meets one guard, after

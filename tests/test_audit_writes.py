@@ -24,6 +24,7 @@ from gis_service.app import create_app
 from gis_service.auth import service as auth_service
 from gis_service.config import Settings
 from gis_service.db.engine import make_engine
+from gis_service.hazards import receipts
 from gis_service.http.routes import iter_routes
 from tests.support.authkit import (
     PASSWORD,
@@ -52,6 +53,7 @@ TABLES = {
     "auth_token": "auth_tokens",
     "api_key": "api_keys",
     "import_run": "import_runs",
+    "whistle_call": "whistle_calls",
 }
 
 
@@ -247,6 +249,51 @@ def _open311(c: Ctx) -> Request:
     return lambda: c.client.post("/open311/v2/requests.json", data=form)
 
 
+def _receipt_callback(c: Ctx) -> Request:
+    hid = _report(c)
+    with c.engine.begin() as conn:
+        token = receipts.issue(conn, hid)
+        # Closed behind the service's back: the callback comes after 结案.
+        conn.execute(
+            text("UPDATE hazards SET status = 'closed', closed_at = now() WHERE id = :id"),
+            {"id": hid},
+        )
+    return lambda: c.client.post(f"/api/v1/receipts/{token}/callback", json={"rating": "satisfied"})
+
+
+def _department(c: Ctx) -> str:
+    with c.engine.connect() as conn:
+        return conn.execute(
+            text("SELECT code FROM departments WHERE active ORDER BY code LIMIT 1")
+        ).scalar_one()
+
+
+def _whistle_body(c: Ctx) -> dict:
+    return {"parties": [{"department": _department(c)}], "report_in": "2 工作时", "act": "3 工作日"}
+
+
+def _whistle(c: Ctx) -> Request:
+    hid = _report(c)
+    body = _whistle_body(c)
+    return lambda: c.client.post(
+        f"/api/v1/hazards/{hid}/whistles", json=body, headers=c.admin_headers()
+    )
+
+
+def _whistle_action(c: Ctx) -> Request:
+    hid = _report(c)
+    r = c.client.post(
+        f"/api/v1/hazards/{hid}/whistles", json=_whistle_body(c), headers=c.admin_headers()
+    )
+    assert r.status_code == 201, r.text
+    call_id = r.json()["calls"][0]["id"]
+    return lambda: c.client.post(
+        f"/api/v1/whistles/{call_id}/actions",
+        json={"action": "report_in", "version": 1},
+        headers=c.admin_headers(),
+    )
+
+
 RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/api/v1/imports"): _import,
     ("POST", "/api/v1/grids/reassign"): _reassign,
@@ -263,6 +310,9 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/api/v1/keys"): _new_key,
     ("DELETE", "/api/v1/keys/{key_id}"): _revoke_key,
     ("POST", "/open311/v2/requests.{fmt}"): _open311,
+    ("POST", "/api/v1/receipts/{token}/callback"): _receipt_callback,
+    ("POST", "/api/v1/hazards/{hazard_id}/whistles"): _whistle,
+    ("POST", "/api/v1/whistles/{call_id}/actions"): _whistle_action,
 }
 
 

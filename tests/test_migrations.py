@@ -139,3 +139,21 @@ def test_one_version_of_a_code_at_a_time(fresh: Engine) -> None:
             )
         )
         assert conn.execute(text("SELECT count(*) FROM grids WHERE code='S1'")).scalar() == 2
+
+
+def test_migration_lists_match_the_state_machine() -> None:
+    """The CHECK constraints of migration 0007 list every state and action the code uses."""
+    import importlib.util
+
+    from gis_service.config import PROJECT_ROOT
+    from gis_service.hazards.states import HAZARD_STATUSES
+    from gis_service.hazards.workflow import ACTIONS
+
+    path = PROJECT_ROOT / "migrations" / "versions" / "0007_case_exceptions.py"
+    spec = importlib.util.spec_from_file_location("m0007", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert set(module.STATUSES) == set(HAZARD_STATUSES)
+    # report, update (imports) and whistle (吹哨报到) are events that are not moves
+    assert set(module.ACTIONS) == set(ACTIONS) | {"report", "update", "whistle"}

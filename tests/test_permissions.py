@@ -56,6 +56,7 @@ ANONYMOUS_WRITES = {
     ("POST", "/api/v1/auth/tokens"),  # with username and password in the body
     ("POST", "/api/v1/hazards"),  # resident reports, rate-limited
     ("POST", "/api/v1/locate"),  # a batch read sent as a body
+    ("POST", "/api/v1/receipts/{token}/callback"),  # the receipt link is the capability
 }
 
 # Callers of the matrix: users of each role (bound to the grid that fits the role) and keys.
@@ -130,6 +131,7 @@ class World:
     hazard_collection: str
     allowed_phones: dict[str, set[str] | None]
     public_codes: dict[str, str]
+    calls: dict[str, int]
 
     def headers(self, caller: str) -> dict[str, str]:
         """Fresh credentials of a caller (a route may log out or revoke the ones it gets)."""
@@ -190,6 +192,20 @@ def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
         category = conn.execute(
             text("SELECT code FROM hazard_categories WHERE active ORDER BY code LIMIT 1")
         ).scalar_one()
+        calls = {
+            v: conn.execute(
+                text(
+                    "INSERT INTO whistle_calls (hazard_id, department_id, party_name,"
+                    " report_limit, act_limit, report_due_at, act_due_at, grid_path)"
+                    " SELECT h.id, (SELECT id FROM departments ORDER BY id LIMIT 1), '矩阵',"
+                    " '{}', '{}', now(), now(), h.grid_path FROM hazards h WHERE h.id = :id"
+                    " RETURNING id"
+                ),
+                {"id": hid},
+            ).scalar_one()
+            for v, hid in (("inside", scopes.inside_hazard), ("outside", scopes.outside_hazard))
+        }
+        conn.commit()
         public_codes = {
             v: conn.execute(
                 text("SELECT public_code FROM hazards WHERE id = :id"), {"id": hid}
@@ -217,6 +233,7 @@ def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
         hazard_collection=hazard_collection,
         allowed_phones={},
         public_codes=public_codes,
+        calls=calls,
     )
     w.allowed_phones = _allowed_phones(w)
     yield w
@@ -306,6 +323,8 @@ PATH_PARAMS: dict[str, PathFiller] = {
     "code": lambda w, v, c: w.category,
     "request_id": lambda w, v, c: w.public_codes[v],
     "token": lambda w, v, c: uuid.uuid4().hex,
+    # 吹哨 calls on the inside and outside hazards
+    "call_id": lambda w, v, c: w.calls[v],
 }
 
 
@@ -319,7 +338,8 @@ def _token_of(w: World, variant: str, caller: str) -> int:
 
 # Routes whose path carries an object that lies inside or outside a caller's scope.
 SCOPED_PARAMS = {
-    "grid_id", "hazard_id", "facility_id", "feature_id", "token_id", "x", "request_id"
+    "grid_id", "hazard_id", "facility_id", "feature_id", "token_id", "x", "request_id",
+    "call_id",
 }  # fmt: skip
 
 

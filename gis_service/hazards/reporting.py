@@ -21,7 +21,7 @@ from gis_service.db.transaction import transaction
 from gis_service.errors import Forbidden, Invalid
 from gis_service.geo.datums import to_wgs84
 from gis_service.hazards import photos as photo_store
-from gis_service.hazards import sql
+from gis_service.hazards import receipts, sql
 from gis_service.hazards.history import record_event, store_photos
 from gis_service.hazards.photos import Photo
 from gis_service.hazards.policy import principal_tag
@@ -38,6 +38,8 @@ class ReportResult:
     facility: dict[str, Any] | None = None
     duplicates: list[dict[str, Any]] = field(default_factory=list)
     photo_ids: list[str] = field(default_factory=list)
+    # The reporter's receipt token (回执): shown once; a retry gets a fresh one.
+    receipt: str | None = None
 
 
 def _deg(metres: float, lat: float) -> float:
@@ -260,6 +262,7 @@ def report_hazard(
             if key:
                 replay = _replay(conn, key, fp, report, cat)
                 if replay is not None:
+                    replay.receipt = receipts.issue(conn, replay.hazard_id)
                     return replay
             facility = _facility(conn, report, cat, lon, lat)
             hazard_id = conn.execute(
@@ -291,6 +294,7 @@ def report_hazard(
                     # waited for it, so its row is visible now.
                     replay = _replay(conn, key, fp, report, cat)
                     if replay is not None:
+                        replay.receipt = receipts.issue(conn, replay.hazard_id)
                         return replay
                 raise _outside(conn, lon, lat, report)
             hazard = conn.execute(sql.NEW_HAZARD, {"id": hazard_id}).one()
@@ -334,7 +338,8 @@ def report_hazard(
             duplicates = duplicate_suggestions(
                 conn, cat.code, cat.duplicate_radius_m, lon, lat, exclude=hazard_id
             )
+            receipt = receipts.issue(conn, hazard_id)
     except BaseException:
         photo_store.discard(written)
         raise
-    return ReportResult(hazard_id, True, facility, duplicates, photo_ids)
+    return ReportResult(hazard_id, True, facility, duplicates, photo_ids, receipt)
