@@ -129,7 +129,8 @@ def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "fmt": "json",
         "code": category,
         "request_id": public_code,
-        "token": uuid.uuid4().hex,
+        "token": "rc_" + uuid.uuid4().hex,  # well formed, so the body is read; no such case
+        "call_id": 1,
         "category": category,
         "grid_code": scopes.grid,
     }
@@ -202,6 +203,18 @@ def _base_body(w: World, method: str, path: str) -> dict[str, Any] | None:
             "grid": w.path_values["grid_id"],
         },
         ("POST", "/api/v1/keys"): {"name": "hostile", "scopes": ["read"]},
+        ("POST", "/api/v1/receipts/{token}/callback"): {"rating": "satisfied", "comment": "好"},
+        ("POST", "/api/v1/hazards/{hazard_id}/whistles"): {
+            "parties": [{"department": "erqi_urban_management"}],
+            "report_in": "2 工作时",
+            "act": "3 工作日",
+            "note": "hostile",
+        },
+        ("POST", "/api/v1/whistles/{call_id}/actions"): {
+            "action": "progress",
+            "note": "hostile",
+            "version": 1,
+        },
     }
     body = bodies.get((method, path))
     if body is not None and "version" in body:

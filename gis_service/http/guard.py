@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable, Iterator
 from itertools import accumulate
 from typing import Any
+from urllib.parse import parse_qsl
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.exceptions import HTTPException
@@ -52,13 +53,22 @@ def _nul(where: str) -> GuardError:
     )
 
 
+def _query_nul(query: bytes) -> GuardError:
+    """Name the query parameter that holds the NUL, so the message says what to fix."""
+    for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in key or "\x00" in value:
+            return _nul(f"query parameter {key.replace(chr(0), '')!r}")
+    return _nul("query string")
+
+
 def check_scope(scope: Scope) -> GuardError | None:
     """A NUL in the path, the query string or a header value."""
     raw_path = scope.get("raw_path") or b""
     if "\x00" in scope.get("path", "") or b"%00" in raw_path:
         return _nul("URL path")
-    if b"\x00" in scope.get("query_string", b"") or b"%00" in scope.get("query_string", b""):
-        return _nul("query string")
+    query = scope.get("query_string", b"")
+    if b"\x00" in query or b"%00" in query:
+        return _query_nul(query)
     for name, value in scope.get("headers", []):
         if b"\x00" in value or b"\x00" in name:
             return _nul(f"header {name.decode('latin-1', 'replace')!r}")
