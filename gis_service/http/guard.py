@@ -29,6 +29,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gis_service.http.asgi import refuse_while_reading
+
 # JSON bodies of this API nest at most a handful of levels (a batch of points: 3).
 MAX_JSON_DEPTH = 32
 
@@ -260,7 +262,6 @@ class InputGuardMiddleware:
         if check.kind is None:
             await self.app(scope, receive, send)
             return
-        started = False
 
         async def checked_receive() -> Message:
             message = await receive()
@@ -270,15 +271,8 @@ class InputGuardMiddleware:
                     raise found
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, checked_receive, tracking_send)
-        except GuardError as exc:
-            if started:
-                raise
+        async def refuse(exc: Exception) -> None:
+            assert isinstance(exc, GuardError)
             await self.render(exc, path)(scope, receive, send)
+
+        await refuse_while_reading(self.app, scope, checked_receive, send, GuardError, refuse)

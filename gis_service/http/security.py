@@ -10,6 +10,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gis_service.config import Settings
+from gis_service.http.asgi import refuse_while_reading
 from gis_service.http.errors import error_body
 
 # The policy of every page and response. The web map (Folium/Leaflet) needs its own inline
@@ -153,7 +154,6 @@ class BodyLimitMiddleware:
                     await self._refuse(send, limit)
                     return
         received = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -164,17 +164,10 @@ class BodyLimitMiddleware:
                     raise BodyTooLarge(limit)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        async def refuse(_: Exception) -> None:
+            await self._refuse(send, limit)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(send, limit)
+        await refuse_while_reading(self.app, scope, limited_receive, send, BodyTooLarge, refuse)
 
 
 def install_security(app: FastAPI, settings: Settings) -> None:
