@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine
+import select
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 
 from gis_service.config import Settings
 from gis_service.db.cluster import Cluster, ClusterError
@@ -51,14 +55,38 @@ def missing_cluster(settings: Settings, cluster: Cluster) -> str:
 
 
 def make_engine(url: str, **kw) -> Engine:
-    """A pooled engine; every connection speaks UTC."""
+    """A pooled engine; every connection speaks UTC, and dead ones are never handed out."""
     opts = {
-        # No ping per checkout (a round trip on every request): a dropped connection is
-        # answered 503 once and SQLAlchemy then invalidates the whole pool.
+        # No ping per checkout (a round trip on every request): _drop_dead_connections
+        # looks at the socket instead, which costs no round trip.
         "pool_pre_ping": False,
         "pool_size": 10,
         "max_overflow": 10,
         "connect_args": {"options": "-c timezone=UTC -c statement_timeout=60000"},
     }
     opts.update(kw)
-    return create_engine(url, **opts)
+    engine = create_engine(url, **opts)
+    event.listen(engine, "checkout", _drop_dead_connections)
+    return engine
+
+
+def _drop_dead_connections(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+    """Refuse a pooled connection the server has ended, so the pool opens a new one.
+
+    When PostgreSQL stops (a restart, pg_terminate_backend) it ends each backend with an
+    ErrorResponse and closes the socket. An idle connection is never sent anything else
+    (the service uses no LISTEN), so a socket that is readable, or closed, at checkout
+    belongs to a dead connection. Without this, the first request on each stale pooled
+    connection failed after a restart (issue 11, finding 8); SQLAlchemy retries the
+    checkout on DisconnectionError.
+    """
+    if getattr(dbapi_conn, "closed", 0):
+        raise DisconnectionError("connection closed")
+    try:
+        fd = dbapi_conn.fileno()
+    except Exception as exc:  # psycopg2 raises InterfaceError on a closed connection
+        raise DisconnectionError("connection has no socket") from exc
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    if poller.poll(0):
+        raise DisconnectionError("the server ended the connection")

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import psycopg2
 from sqlalchemy import Connection, TextClause
+from sqlalchemy.exc import OperationalError
 
 # A :name bind parameter, but not the second colon of a ::cast.
 _BIND = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -54,17 +56,24 @@ def fetch(conn: Connection, stmt: TextClause, params: Mapping[str, Any]) -> Sequ
     pooled = conn.connection
     done: set[str] = pooled.info.setdefault("gis_prepared", set())
     raw = pooled.dbapi_connection
-    with raw.cursor() as cur:
-        if st.name not in done:
-            # No parameters are passed here, so psycopg2 leaves '%' in LIKE patterns alone.
-            cur.execute(f"PREPARE {st.name} AS {st.sql}")
-            done.add(st.name)
-        if st.order:
-            values = [params[k] for k in st.order]
-            cur.execute(f"EXECUTE {st.name} ({', '.join(['%s'] * len(values))})", values)
-        else:
-            cur.execute(f"EXECUTE {st.name}")
-        return cur.fetchall()
+    try:
+        with raw.cursor() as cur:
+            if st.name not in done:
+                # No parameters are passed here, so psycopg2 leaves '%' in LIKE patterns alone.
+                cur.execute(f"PREPARE {st.name} AS {st.sql}")
+                done.add(st.name)
+            if st.order:
+                values = [params[k] for k in st.order]
+                cur.execute(f"EXECUTE {st.name} ({', '.join(['%s'] * len(values))})", values)
+            else:
+                cur.execute(f"EXECUTE {st.name}")
+            return cur.fetchall()
+    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+        # The raw cursor bypasses SQLAlchemy's error handling: a connection lost mid-request
+        # would be a 500 and stay in the pool. Drop it and answer as SQLAlchemy would (503).
+        if raw.closed:
+            conn.invalidate()
+        raise OperationalError(st.sql, None, exc) from exc
 
 
 def scalar(conn: Connection, stmt: TextClause, params: Mapping[str, Any]) -> Any:
