@@ -16,7 +16,7 @@ Two readings for clients as they are (issue 11, finding 13):
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 # The first and last representable moments; the day 9999-12-31 ends at the last one.
 _FIRST_MOMENT = datetime.min.replace(tzinfo=UTC)
@@ -44,12 +44,12 @@ def _representable(raw: str) -> tuple[str, datetime | None]:
     return raw, _FIRST_MOMENT if int(year.group(1)) == 0 else _LAST_MOMENT
 
 
-def _parse(raw: str) -> datetime:
+def _parse(raw: str, zone: tzinfo = UTC) -> datetime:
     if _is_date(raw):
-        return datetime.combine(date.fromisoformat(raw), time(), tzinfo=UTC)
+        return datetime.combine(date.fromisoformat(raw), time(), tzinfo=zone).astimezone(UTC)
     parsed = datetime.fromisoformat(raw)
     if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
+        parsed = parsed.replace(tzinfo=zone)
     try:
         return parsed.astimezone(UTC)
     except OverflowError:  # 0001-01-01 east of UTC, or 9999-12-31 west of it
@@ -68,10 +68,13 @@ def add_clamped(t: datetime, delta: timedelta) -> datetime:
         return _LAST_MOMENT if delta > timedelta(0) else _FIRST_MOMENT
 
 
-def parse_instant(raw: str) -> datetime:
-    """A date (midnight UTC) or an ISO 8601 date-time (UTC when it names no zone), in UTC."""
+def parse_instant(raw: str, zone: tzinfo = UTC) -> datetime:
+    """A date (midnight UTC) or an ISO 8601 date-time (UTC when it names no zone), in UTC.
+
+    People in the office type local wall-clock times (``restore --until``, audit export):
+    those callers pass their ``zone``, which then stands in for UTC in both rules."""
     raw, bound = _representable(raw)
-    return bound if bound is not None else _parse(raw)
+    return bound if bound is not None else _parse(raw, zone)
 
 
 def instant_span(raw: str) -> tuple[datetime, datetime]:

@@ -2,52 +2,9 @@
 
 from __future__ import annotations
 
-import copy
-import logging
-import re
 from typing import Any
 
-from uvicorn.config import LOGGING_CONFIG
-
 from gis_service.config import Settings
-from gis_service.hazards.receipts import TOKEN_PREFIX as RECEIPT_PREFIX
-from gis_service.http.deps import GLOBAL_QUERY_PARAMS
-
-# A credential in a request line: a query parameter that carries a key (?api_key=), or a
-# receipt's capability token in its path (/receipts/rc_…).
-_SECRETS = re.compile(
-    r"(?P<keep>[?&](?:"
-    + "|".join(re.escape(n).replace("_", "(?:_|%5[Ff])") for n in sorted(GLOBAL_QUERY_PARAMS))
-    + r")=)"
-    r"[^&#\s\"]*"
-    r"|(?P<receipt>/receipts/" + re.escape(RECEIPT_PREFIX) + r")[A-Za-z0-9_-]+"
-)
-
-
-def redact(text: str) -> str:
-    """The text with the values of credentials in URLs replaced by ``[redacted]``."""
-    return _SECRETS.sub(lambda m: (m["keep"] or m["receipt"]) + "[redacted]", text)
-
-
-class RedactSecrets(logging.Filter):
-    """Keeps credentials out of the access log (an ?api_key= there is a key anyone reading
-    the log could use; issue 11, finding 10)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Redact every string argument of the record; never drops a record."""
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-        elif isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        return True
-
-
-def log_config() -> dict[str, Any]:
-    """uvicorn's logging configuration with the access log's credentials redacted."""
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["redact_secrets"] = {"()": RedactSecrets}
-    config["loggers"]["uvicorn.access"]["filters"] = ["redact_secrets"]
-    return config
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -64,6 +21,10 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "proxy_headers": False,
         "forwarded_allow_ips": "",
         "server_header": False,  # no "server: uvicorn" on every response
-        "log_config": log_config(),
+        # configure_logging (http/observability) sends uvicorn's loggers through its own
+        # redacting handler; uvicorn's access lines carry query strings (?api_key=…), so they
+        # stay off: the request log names route templates instead.
+        "log_config": None,
+        "access_log": False,
         "log_level": settings.log_level,
     }

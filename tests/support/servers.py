@@ -21,14 +21,14 @@ NO_PROXY = {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"
 class Server:
     """``with Server(settings) as base:`` serves the app at ``base`` until the block ends."""
 
-    def __init__(self, settings: Settings, log_level: str = "warning") -> None:
+    def __init__(self, settings: Settings) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         config = uvicorn.Config(
             create_app(settings),
-            **{**uvicorn_options(settings), "log_level": log_level},  # as `serve` runs it
+            **{**uvicorn_options(settings), "log_level": "warning"},  # as `serve` runs it
             lifespan="on",
             # A client that keeps a request open (a browser's, say) must not hold up the end
             # of the module: the server closes it after this long.
