@@ -69,12 +69,19 @@ def add_clamped(t: datetime, delta: timedelta) -> datetime:
 
 
 def parse_instant(raw: str, zone: tzinfo = UTC) -> datetime:
-    """A date (midnight UTC) or an ISO 8601 date-time (UTC when it names no zone), in UTC.
+    """A date (midnight UTC) or an ISO 8601 date-time (UTC when it names no zone), in UTC
+    (or in ``zone`` when one is given).
 
     People in the office type local wall-clock times (``restore --until``, audit export):
     those callers pass their ``zone``, which then stands in for UTC in both rules."""
     raw, bound = _representable(raw)
-    return bound if bound is not None else _parse(raw, zone)
+    if bound is not None:
+        return bound
+    instant = _parse(raw, zone)
+    try:  # shown back to the person in their own zone (a restore's recovered_to)
+        return instant.astimezone(zone)
+    except OverflowError:
+        return instant
 
 
 def instant_span(raw: str) -> tuple[datetime, datetime]:
