@@ -24,6 +24,7 @@ from gis_service.catalog.schemas import (
     DepartmentDef,
     FacilityTypeDef,
     HazardCategoryDef,
+    ServicesDef,
 )
 
 FACILITY_TYPES_DIR = "facility_types"
@@ -31,6 +32,7 @@ HAZARD_CATEGORIES_DIR = "hazard_categories"
 DEPARTMENTS_FILE = "departments.yaml"
 CALENDAR_FILE = "calendar.yaml"
 ASSESSMENT_FILE = "assessment.yaml"
+SERVICES_FILE = "services.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
@@ -240,11 +242,12 @@ def load_catalog(layers_dir: Path) -> Catalog:
     assessment = _load_mapping(
         layers_dir / ASSESSMENT_FILE, AssessmentDef, "weights and grades", problems
     )
+    services = _load_mapping(layers_dir / SERVICES_FILE, ServicesDef, "types", problems)
     _check_classes(facility_types, facility_docs, problems)
     _check_references(
         category_docs, department_codes, facility_codes, problems.rel(departments_path), problems
     )
-    if problems.items or calendar is None or assessment is None:
+    if problems.items or calendar is None or assessment is None or services is None:
         # Stable sort: a file's problems stay together, in the order they were found.
         raise LayerError(sorted(problems.items, key=lambda p: p.file))
     return Catalog(
@@ -253,4 +256,5 @@ def load_catalog(layers_dir: Path) -> Catalog:
         departments=departments,
         calendar=calendar,
         assessment=assessment,
+        services=dict(services.types),
     )
