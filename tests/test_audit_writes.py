@@ -54,6 +54,9 @@ TABLES = {
     "api_key": "api_keys",
     "import_run": "import_runs",
     "whistle_call": "whistle_calls",
+    "service_order": "service_orders",
+    "volunteer": "volunteers",
+    "partner_unit": "partner_units",
 }
 
 
@@ -294,6 +297,52 @@ def _whistle_action(c: Ctx) -> Request:
     )
 
 
+def _order_body(c: Ctx) -> dict:
+    lon, lat = c.point(c.scopes.grid)
+    return {"service_type": "home_certification", "lon": lon, "lat": lat, "description": "审计"}
+
+
+def _order(c: Ctx) -> Request:
+    body = _order_body(c)
+    return lambda: c.client.post("/api/v1/orders", json=body, headers=c.admin_headers())
+
+
+def _order_action(c: Ctx) -> Request:
+    r = c.client.post("/api/v1/orders", json=_order_body(c), headers=c.admin_headers())
+    assert r.status_code == 201, r.text
+    order_id = r.json()["id"]
+    return lambda: c.client.post(
+        f"/api/v1/orders/{order_id}/actions",
+        json={"action": "comment", "note": "审计", "version": 1},
+        headers=c.admin_headers(),
+    )
+
+
+def _registry_body(c: Ctx) -> dict:
+    name = f"审计 {uuid.uuid4().hex[:6]}"
+    return {"name": name, "grid": c.scopes.community}
+
+
+def _register(path: str) -> Recipe:
+    def recipe(c: Ctx) -> Request:
+        body = _registry_body(c)
+        return lambda: c.client.post(f"/api/v1/{path}", json=body, headers=c.admin_headers())
+
+    return recipe
+
+
+def _patch_registry(path: str) -> Recipe:
+    def recipe(c: Ctx) -> Request:
+        r = c.client.post(f"/api/v1/{path}", json=_registry_body(c), headers=c.admin_headers())
+        assert r.status_code == 201, r.text
+        row_id = r.json()["id"]
+        return lambda: c.client.patch(
+            f"/api/v1/{path}/{row_id}", json={"note": "审计"}, headers=c.admin_headers()
+        )
+
+    return recipe
+
+
 RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/api/v1/imports"): _import,
     ("POST", "/api/v1/grids/reassign"): _reassign,
@@ -313,6 +362,12 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/api/v1/receipts/{token}/callback"): _receipt_callback,
     ("POST", "/api/v1/hazards/{hazard_id}/whistles"): _whistle,
     ("POST", "/api/v1/whistles/{call_id}/actions"): _whistle_action,
+    ("POST", "/api/v1/orders"): _order,
+    ("POST", "/api/v1/orders/{order_id}/actions"): _order_action,
+    ("POST", "/api/v1/volunteers"): _register("volunteers"),
+    ("PATCH", "/api/v1/volunteers/{volunteer_id}"): _patch_registry("volunteers"),
+    ("POST", "/api/v1/partners"): _register("partners"),
+    ("PATCH", "/api/v1/partners/{partner_id}"): _patch_registry("partners"),
 }
 
 

@@ -131,6 +131,9 @@ def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "request_id": public_code,
         "token": "rc_" + uuid.uuid4().hex,  # well formed, so the body is read; no such case
         "call_id": 1,
+        "order_id": 1,
+        "volunteer_id": 1,
+        "partner_id": 1,
         "category": category,
         "grid_code": scopes.grid,
     }
@@ -210,6 +213,26 @@ def _base_body(w: World, method: str, path: str) -> dict[str, Any] | None:
             "act": "3 工作日",
             "note": "hostile",
         },
+        ("POST", "/api/v1/orders"): {
+            "service_type": "home_certification",
+            "lon": 113.6468,
+            "lat": 34.7275,
+            "description": "hostile",
+            "address": "地址",
+            "resident_name": "名",
+        },
+        ("POST", "/api/v1/orders/{order_id}/actions"): {
+            "action": "comment",
+            "note": "hostile",
+            "version": 1,
+        },
+        ("POST", "/api/v1/volunteers"): {"name": "hostile", "grid": w.path_values["grid_id"]},
+        ("PATCH", "/api/v1/volunteers/{volunteer_id}"): {"note": "hostile"},
+        ("POST", "/api/v1/partners"): {
+            "name": f"hostile {uuid.uuid4().hex[:6]}",
+            "grid": w.path_values["grid_id"],
+        },
+        ("PATCH", "/api/v1/partners/{partner_id}"): {"note": "hostile"},
         ("POST", "/api/v1/whistles/{call_id}/actions"): {
             "action": "progress",
             "note": "hostile",
