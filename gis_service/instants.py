@@ -68,6 +68,11 @@ def add_clamped(t: datetime, delta: timedelta) -> datetime:
         return _LAST_MOMENT if delta > timedelta(0) else _FIRST_MOMENT
 
 
+def parse_date(raw: str, zone: tzinfo = UTC) -> datetime:
+    """A date (YYYY-MM-DD) as its midnight in ``zone`` (UTC unless the caller says)."""
+    return datetime.combine(date.fromisoformat(raw), time(), tzinfo=zone)
+
+
 def parse_instant(raw: str, zone: tzinfo = UTC) -> datetime:
     """A date (midnight UTC) or an ISO 8601 date-time (UTC when it names no zone), in UTC
     (or in ``zone`` when one is given).

@@ -85,60 +85,6 @@ def test_round_trip(source, databases: Databases, tmp_path: Path, fmt: ExportFor
         target.dispose()
 
 
-def _contents(path: Path, fmt: ExportFormat) -> object:
-    """What an export file holds, comparable between two writes."""
-    if fmt in (ExportFormat.csv, ExportFormat.geojson):
-        return path.read_bytes()
-    if fmt is ExportFormat.xlsx:
-        import openpyxl
-
-        sheet = openpyxl.load_workbook(path).active
-        return [[c.value for c in row] for row in sheet.iter_rows()]
-    import zipfile
-
-    import pyogrio
-
-    names = sorted(zipfile.ZipFile(path).namelist()) if fmt is ExportFormat.shp else [path.name]
-    frames = []
-    for name in names:
-        if name.endswith((".shp", ".gpkg")):
-            where = f"/vsizip/{path}/{name}" if fmt is ExportFormat.shp else str(path)
-            frames.append(pyogrio.read_dataframe(where).to_wkt().to_dict("records"))
-    return names, frames
-
-
-@pytest.mark.parametrize("fmt", list(ExportFormat))
-def test_exports_stream_in_chunks(
-    source, tmp_path: Path, fmt: ExportFormat, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An export holds a chunk of rows in memory at a time, whatever the size of the layer:
-    the whole territory's facilities as XLSX took 24 s and +550 MB (issue 11, finding 9).
-    Written 3 rows at a time, every format holds exactly what one write of all rows holds."""
-    from gis_service.interchange import export
-
-    _, eng, _ = source
-    seen: list[int] = []
-    whole_frame = export._frame
-
-    def counted(rows, *args):
-        seen.append(len(rows))
-        return whole_frame(rows, *args)
-
-    with eng.connect() as conn:
-        for layer in (ExportLayer.grids, ExportLayer.facilities):
-            crs = ExportCrs.gcj02 if fmt is ExportFormat.geojson else ExportCrs.wgs84
-            whole = export_layer(conn, layer, fmt, crs=crs, folder=tmp_path / f"{layer}-1")
-            monkeypatch.setattr(export, "_frame", counted)
-            seen.clear()
-            parts = export_layer(
-                conn, layer, fmt, crs=crs, folder=tmp_path / f"{layer}-3", chunk_rows=3
-            )
-            monkeypatch.setattr(export, "_frame", whole_frame)
-            assert parts.count == whole.count and max(seen) <= 3 < whole.count, seen
-            assert len(seen) == -(-whole.count // 3)
-            assert _contents(parts.path, fmt) == _contents(whole.path, fmt), layer
-
-
 def test_subtree_export(source, tmp_path: Path) -> None:
     _, eng, _ = source
     with eng.connect() as conn:

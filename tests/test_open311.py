@@ -17,7 +17,7 @@ import xmltodict
 from georeport import GeoReport
 from sqlalchemy import text
 
-from gis_service.auth.service import create_key
+from gis_service.auth.admin import create_key
 from tests.support.databases import Databases
 from tests.support.hazard_world import World, build_world, jpeg_with_gps
 from tests.support.servers import Server

@@ -73,28 +73,3 @@ def test_no_request_fails_after_the_database_restarts(served) -> None:
     with ThreadPoolExecutor(6) as pool:
         after = list(pool.map(lambda u: (u, client.get(u).status_code), urls * 6))
     assert [s for s in after if s[1] != 200] == []
-
-
-def test_a_connection_lost_mid_request_is_a_503_not_a_500(served) -> None:
-    """A prepared statement on a connection that died after checkout raises SQLAlchemy's
-    OperationalError (mapped to 503) and the connection leaves the pool."""
-    _, admin, _ = served
-    from sqlalchemy.exc import OperationalError
-
-    from gis_service.db import prepared
-
-    engine = make_engine(admin.url.render_as_string(hide_password=False), pool_size=1)
-    try:
-        with engine.connect() as conn:
-            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-            with admin.connect() as other:
-                assert other.execute(
-                    text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid}
-                ).scalar_one()
-            with pytest.raises(OperationalError):
-                prepared.fetch(conn, text("SELECT CAST(:x AS int) + 1"), {"x": 1})
-            assert conn.invalidated
-        with engine.connect() as conn:  # a fresh connection serves the next request
-            assert prepared.scalar(conn, text("SELECT CAST(:x AS int) + 1"), {"x": 1}) == 2
-    finally:
-        engine.dispose()

@@ -4,27 +4,28 @@ for the whole territory or a subtree, in WGS84, CGCS2000 (EPSG:4490) or GCJ-02."
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
-import threading
 import warnings as warnings_module
 import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import openpyxl
 import pandas as pd
 import pyogrio
 import shapely
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, TextClause, text
 
 from gis_service.geo.datums import Datum, geometry_from_wgs84
 from gis_service.grids.sql import ROOT_IDS
 from gis_service.interchange.cells import neutralise_frame
+from gis_service.interchange.xlsx import SheetWriter
 
 EXCEL_CELL_MAX = 32767
 
@@ -102,7 +103,7 @@ GRIDS = text(
           SELECT pp.name, pp.work_phone
             FROM grid_assignments a JOIN people pp ON pp.id = a.person_id
            WHERE a.grid_id = g.id AND a.is_primary
-             AND a.valid_from <= now() AND (a.valid_to IS NULL OR a.valid_to > now())
+             AND gis_valid_at(a.valid_from, a.valid_to, now())
            LIMIT 1
       ) ldr ON true
      WHERE g.valid_to IS NULL
@@ -174,90 +175,135 @@ class ExportResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _json_value(v: Any) -> Any:
-    """A flattened attribute value a file field can hold (lists and objects as JSON text)."""
-    if isinstance(v, (list, dict)):
-        return json.dumps(v, ensure_ascii=False)
-    return v
+# The geometry type of each layer's GeoPackage table.
+GPKG_GEOMETRY = {
+    ExportLayer.grids: "MultiPolygon",
+    ExportLayer.facilities: "Unknown",
+    ExportLayer.hazards: "Point",
+}
+
+# Rows are read and written this many at a time: memory stays flat whatever the layer's size.
+CHUNK_ROWS = 10_000
+
+# Each attribute key of the layer's rows, in order of first appearance, with its JSON types:
+# the file's columns are fixed before the first row is written.
+_ATTRIBUTE_KEYS = """
+    SELECT k.key, array_agg(DISTINCT jsonb_typeof(k.value)) AS types,
+           coalesce(bool_and((k.value #>> '{{}}')::numeric = trunc((k.value #>> '{{}}')::numeric))
+                        FILTER (WHERE jsonb_typeof(k.value) = 'number'), true) AS integral
+      FROM (SELECT row_number() OVER () AS rn, q.attributes FROM ({query}) q) r,
+           jsonb_each(r.attributes) k
+     GROUP BY k.key
+     ORDER BY min(r.rn), k.key
+"""
 
 
 @dataclass(frozen=True)
 class AttributeColumn:
-    """One attribute key as a file column, typed for the whole layer (not per chunk)."""
+    """One flattened attribute: its key, its column name and its pandas dtype."""
 
     key: str
     column: str
-    dtype: str | None  # "boolean", "Int64", "Float64", or None for text
+    dtype: str
 
 
 def attribute_columns(
     conn: Connection, layer: ExportLayer, root: str | None, reserved: set[str]
 ) -> list[AttributeColumn]:
-    """The attribute keys of the layer's rows in order of first appearance, each with the
-    type every one of its values fits (a file's columns are fixed before its first row)."""
+    """The layer's attribute columns (keys clashing with a core column get an attr_ prefix)."""
     if layer is ExportLayer.hazards:
         return []
-    rows = conn.execute(
-        text(_ATTRIBUTE_KEYS.format(query=_QUERIES[layer].text)), {"root": root}
-    ).all()
+    query = text(_ATTRIBUTE_KEYS.format(query=_QUERIES[layer].text))
     out = []
-    for r in rows:
-        dtype = (
-            "boolean" if r.all_bool else "Int64" if r.all_int else "Float64" if r.all_num else None
-        )
-        out.append(
-            AttributeColumn(r.key, r.key if r.key not in reserved else f"attr_{r.key}", dtype)
-        )
+    for key, types, integral in conn.execute(query, {"root": root}):
+        kinds = set(types) - {"null"}
+        if kinds == {"boolean"}:
+            dtype = "boolean"
+        elif kinds == {"number"}:
+            dtype = "Int64" if integral else "Float64"
+        else:
+            dtype = "object"
+        out.append(AttributeColumn(key, key if key not in reserved else f"attr_{key}", dtype))
     return out
 
 
-# Typed as _flatten did with the whole frame in memory: a JSON integer (jsonb keeps '1.0' a
-# decimal, and reads '1e3' as 1000) is an int to Python's json, any other number a float.
-_ATTRIBUTE_KEYS = """
-    WITH q AS (SELECT row_number() OVER () AS rn, s.attributes FROM ({query}) s)
-    SELECT e.key,
-           bool_and(jsonb_typeof(e.value) = 'boolean')
-               FILTER (WHERE jsonb_typeof(e.value) <> 'null') AS all_bool,
-           bool_and(jsonb_typeof(e.value) = 'number' AND e.value::text ~ '^-?[0-9]+$')
-               FILTER (WHERE jsonb_typeof(e.value) <> 'null') AS all_int,
-           bool_and(jsonb_typeof(e.value) = 'number')
-               FILTER (WHERE jsonb_typeof(e.value) <> 'null') AS all_num
-      FROM q, jsonb_each(q.attributes) WITH ORDINALITY AS e (key, value, pos)
-     WHERE jsonb_typeof(q.attributes) = 'object'
-     GROUP BY e.key
-     ORDER BY min(ARRAY[q.rn, e.pos])
-"""
+# An attribute value as a file field holds it, by the column's type; objects and arrays as
+# JSON text.
+_ATTRIBUTE_SQL = {
+    "boolean": "(q.attributes -> CAST(:{k} AS text))::boolean",
+    "Int64": "(q.attributes ->> CAST(:{k} AS text))::numeric::bigint",
+    "Float64": "(q.attributes ->> CAST(:{k} AS text))::float8",
+    "object": "CASE jsonb_typeof(q.attributes -> CAST(:{k} AS text))"
+    " WHEN 'string' THEN q.attributes ->> CAST(:{k} AS text) WHEN 'null' THEN NULL"
+    " ELSE (q.attributes -> CAST(:{k} AS text))::text END",
+}
 
 
-def _flatten(frame: pd.DataFrame, columns: list[AttributeColumn]) -> pd.DataFrame:
-    """One column per attribute key, typed for the whole layer."""
-    attrs = frame.pop("attributes") if "attributes" in frame else pd.Series([], dtype=object)
-    for col in columns:
-        values = [_json_value((obj or {}).get(col.key)) for obj in attrs]
-        if col.dtype is not None:
-            frame[col.column] = pd.array(values, dtype=col.dtype)
-        else:
-            frame[col.column] = pd.array(
-                [None if x is None else str(x) for x in values], dtype=object
-            )
-    return frame
+def flat_query(
+    layer: ExportLayer, core: list[str], columns: list[AttributeColumn]
+) -> tuple[TextClause, dict[str, str]]:
+    """The layer's query with one column per attribute key, flattened by PostgreSQL (the keys
+    are bound parameters), and the parameters naming the keys."""
+    picked = [f'q."{c}"' for c in core if c != "attributes"]
+    params = {}
+    for i, c in enumerate(columns):
+        params[f"k{i}"] = c.key
+        picked.append(_ATTRIBUTE_SQL[c.dtype].format(k=f"k{i}") + f" AS a{i}")
+    sql = f"SELECT {', '.join(picked)} FROM ({_QUERIES[layer].text}) q"
+    return text(sql), params
 
 
 def _frame(
-    rows: list[dict[str, Any]], names: list[str], columns: list[AttributeColumn], crs: ExportCrs
+    rows: list[Any], names: list[str], columns: list[AttributeColumn], crs: ExportCrs
 ) -> gpd.GeoDataFrame:
-    """A chunk of the layer's rows as a GeoDataFrame in the asked coordinate system."""
-    frame = pd.DataFrame(rows, columns=names)
+    """One chunk of flat rows as a GeoDataFrame in the asked coordinate system."""
+    core = [n for n in names if n != "attributes"]
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=core + [c.column for c in columns])
+    for c in columns:  # one type per column for the whole layer, whatever this chunk holds
+        frame[c.column] = pd.array(frame[c.column].tolist(), dtype=c.dtype)
     geoms = shapely.from_wkb([bytes(b) for b in frame.pop("wkb")]) if len(frame) else np.array([])
-    if "attributes" in frame:
-        frame = _flatten(frame, columns)
     for col in frame.columns:
-        if pd.api.types.is_datetime64_any_dtype(frame[col]):
+        if pd.api.types.is_datetime64_any_dtype(frame[col]) or (
+            frame[col].dtype == object and any(isinstance(v, datetime) for v in frame[col][:1])
+        ):
             frame[col] = frame[col].map(lambda t: None if pd.isna(t) else t.isoformat())
     if crs is ExportCrs.gcj02 and len(geoms):
         geoms = geometry_from_wgs84(np.asarray(geoms, dtype=object), Datum.gcj02)
     epsg = {ExportCrs.wgs84: "EPSG:4326", ExportCrs.cgcs2000: "EPSG:4490"}.get(crs)
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=epsg), crs=epsg)
+
+
+def iter_frames(
+    conn: Connection, layer: ExportLayer, root: str | None, crs: ExportCrs
+) -> Iterator[gpd.GeoDataFrame]:
+    """The layer's rows in chunks of CHUNK_ROWS, flat, read through a server-side cursor; the
+    first chunk comes even when there are no rows (it carries the columns)."""
+    names = list(
+        conn.execute(
+            text(f"SELECT * FROM ({_QUERIES[layer].text}) q LIMIT 0"), {"root": root}
+        ).keys()
+    )
+    columns = attribute_columns(conn, layer, root, set(names)) if "attributes" in names else []
+    stmt, keys = flat_query(layer, names, columns)
+    result = conn.execution_options(stream_results=True, max_row_buffer=CHUNK_ROWS).execute(
+        stmt, {"root": root, **keys}
+    )
+    first = True
+    for rows in result.partitions(CHUNK_ROWS):
+        first = False
+        yield _frame(rows, names, columns, crs)
+    if first:
+        yield _frame([], names, columns, crs)
+
+
+def load_frame(
+    conn: Connection, layer: ExportLayer, root: str | None, crs: ExportCrs
+) -> gpd.GeoDataFrame:
+    """The layer's rows as one GeoDataFrame in the asked coordinate system."""
+    frames = list(iter_frames(conn, layer, root, crs))
+    if len(frames) == 1:
+        return frames[0]
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
 
 
 def _wkt_frame(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -268,207 +314,145 @@ def _wkt_frame(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
     return neutralise_frame(out)  # read by spreadsheets: no text may run as a formula
 
 
-# ---- writers: each takes the layer chunk by chunk, so memory stays bounded whatever its size
-class _Writer:
-    """Writes chunks of one layer to ``target``; ``close`` finishes the file."""
-
-    def __init__(self, target: Path, name: str, crs: ExportCrs) -> None:
-        self.target, self.name, self.crs = target, name, crs
-        self.warnings: list[str] = []
-
-    def write(self, gdf: gpd.GeoDataFrame) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Finish the file (nothing to do for most formats)."""
-
-
-class _GpkgWriter(_Writer):
-    """GeoPackage through GDAL: the first chunk creates the layer, the others append to it."""
-
-    started = False
-
-    def write(self, gdf: gpd.GeoDataFrame) -> None:
-        """Create the layer with the first chunk, append the others."""
-        pyogrio.write_dataframe(
-            gdf,
-            self.target,
-            layer=self.name,
-            driver="GPKG",
-            promote_to_multi=False,
-            append=self.started,
+def _excel_table(table: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
+    """Empty the WKT cells longer than Excel holds, and say which rows lost theirs."""
+    too_long = table["wkt"].str.len() > EXCEL_CELL_MAX if len(table) else []
+    if len(table) and too_long.any():
+        codes = table.loc[too_long, table.columns[0]].astype(str).tolist()
+        warnings.append(
+            f"{len(codes)} geometries are longer than an Excel cell holds ({EXCEL_CELL_MAX} "
+            f"characters) and were left empty: {', '.join(codes[:10])}; export GeoPackage "
+            "for those"
         )
-        self.started = True
+        table.loc[too_long, "wkt"] = None
+    return table
 
 
-class _GeoJsonWriter(_Writer):
-    """GeoJSON: GDAL writes each chunk as a small file (with the precision and RFC 7946
-    options, which GDAL applies only when it creates a file, not when it appends), and its
-    feature lines are copied into the one file, so the result is what one write gives."""
-
-    _HEADER_END = '"features": [\n'
-
-    def __init__(self, target: Path, name: str, crs: ExportCrs) -> None:
-        super().__init__(target, name, crs)
-        self.chunk = target.parent / "chunk" / target.name
-        self.chunk.parent.mkdir()
-        self.out: Any = None
-        self.footer = ""
-
-    def write(self, gdf: gpd.GeoDataFrame) -> None:
-        """Write the chunk with GDAL, then append its features to the file."""
-        rfc = "NO" if self.crs is ExportCrs.gcj02 else "YES"
-        opts = {"COORDINATE_PRECISION": 8, "RFC7946": rfc}
-        pyogrio.write_dataframe(gdf, self.chunk, driver="GeoJSON", layer_options=opts)
-        text_ = self.chunk.read_text(encoding="utf-8")
-        self.chunk.unlink()
-        cut = text_.index(self._HEADER_END) + len(self._HEADER_END)
-        end = text_.rindex("\n]")
-        header, features, self.footer = text_[:cut], text_[cut:end], text_[end:]
-        if self.out is None:
-            self.out = self.target.open("w", encoding="utf-8")
-            self.out.write(header)
-        elif features:
-            self.out.write(",\n")
-        self.out.write(features)
-
-    def close(self) -> None:
-        """End the feature list as GDAL ends it."""
-        self.out.write(self.footer)
-        self.out.close()
+def _features(gdf: gpd.GeoDataFrame) -> Iterator[str]:
+    """Each row as a GeoJSON Feature text: geometries by GEOS in one call, properties by
+    json (pandas' own to_json builds every feature in Python and is several times slower)."""
+    shapes = shapely.to_geojson(np.asarray(gdf.geometry.values, dtype=object))
+    table = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    for props, shape in zip(_cells_as_dicts(table), shapes, strict=True):
+        text_ = json.dumps(props, ensure_ascii=False, default=_plain)
+        yield f'{{"type": "Feature", "properties": {text_}, "geometry": {shape}}}'
 
 
-class _ShapefileWriter(_Writer):
-    """A zipped Shapefile; one geometry type per file, so facilities split into points and
-    lines (the files get the suffix only when more than one type occurs)."""
+def _plain(value: Any) -> Any:
+    """numpy scalars as plain Python values, for json."""
+    return value.item() if hasattr(value, "item") else str(value)
 
-    def __init__(self, target: Path, name: str, crs: ExportCrs) -> None:
-        super().__init__(target, name, crs)
-        self.folder = target.parent / "shp"
-        self.folder.mkdir()
-        self.parts: dict[str, bool] = {}
 
-    def write(self, gdf: gpd.GeoDataFrame) -> None:
-        """Append each kind of geometry of the chunk to its file."""
-        short = gdf.rename(columns=SHAPEFILE_NAMES)
-        if not self.parts:
-            long_names = [c for c in short.columns if c != short.geometry.name and len(str(c)) > 10]
-            if long_names:
-                self.warnings.append(
-                    "Shapefile field names hold 10 characters; shortened: " + ", ".join(long_names)
-                )
-        kinds = shapely.get_type_id(np.asarray(short.geometry.values, dtype=object))
+def _cells_as_dicts(table: pd.DataFrame) -> Iterator[dict[str, Any]]:
+    names = [str(c) for c in table.columns]
+    for row in _cells(table):
+        yield dict(zip(names, row, strict=True))
+
+
+def _cells(table: pd.DataFrame) -> Iterator[list[Any]]:
+    """Rows of plain Python values (None for every kind of missing value)."""
+    plain = table.astype(object).where(table.notna(), None)
+    for row in plain.itertuples(index=False, name=None):
+        yield list(row)
+
+
+def write_export(
+    frames: Iterable[gpd.GeoDataFrame],
+    layer: ExportLayer,
+    fmt: ExportFormat,
+    folder: Path,
+    crs: ExportCrs,
+) -> tuple[Path, int, list[str]]:
+    """Write the chunks in ``fmt`` under ``folder`` as they come; (file, rows, warnings).
+
+    GeoPackage, GeoJSON, CSV and XLSX are written chunk by chunk (XLSX by our streaming
+    writer, gis_service.interchange.xlsx), so memory does not grow with the layer; a Shapefile is
+    written whole.
+    """
+    warnings: list[str] = []
+    name = layer.value
+    target = folder / f"{name}{SUFFIX[fmt]}"
+    count = 0
+    if fmt is ExportFormat.shp:
+        gdf = gpd.GeoDataFrame(pd.concat(list(frames), ignore_index=True))
+        _write_shapefile(gdf, name, folder, target, warnings)
+        return target, len(gdf), warnings
+    if fmt is ExportFormat.gpkg:
+        for i, gdf in enumerate(frames):
+            pyogrio.write_dataframe(
+                gdf,
+                target,
+                layer=name,
+                driver="GPKG",
+                promote_to_multi=False,
+                # Fixed by the first chunk, so say it for the whole layer: facilities mix
+                # points and lines.
+                geometry_type=GPKG_GEOMETRY[layer],
+                append=i > 0,
+            )
+            count += len(gdf)
+    elif fmt is ExportFormat.geojson:
+        with open(target, "w", encoding="utf-8") as out:
+            out.write(f'{{"type": "FeatureCollection", "name": "{name}", "features": [')
+            for gdf in frames:
+                if len(gdf):
+                    out.write(("," if count else "") + ",".join(_features(gdf)))
+                count += len(gdf)
+            out.write("]}\n")
+    elif fmt is ExportFormat.csv:
+        # A UTF-8 BOM so that Excel shows the Chinese correctly.
+        with open(target, "w", encoding="utf-8-sig", newline="") as out:
+            for i, gdf in enumerate(frames):
+                _wkt_frame(gdf).to_csv(out, index=False, header=i == 0)
+                count += len(gdf)
+    else:
+        sheet = None
+        try:
+            for gdf in frames:
+                table = _excel_table(_wkt_frame(gdf), warnings)
+                if sheet is None:
+                    sheet = SheetWriter(target, name, [str(c) for c in table.columns])
+                sheet.write_rows(_cells(table))
+                count += len(gdf)
+        finally:
+            if sheet is not None:
+                sheet.close()
+    return target, count, warnings
+
+
+def _write_shapefile(
+    gdf: gpd.GeoDataFrame, name: str, folder: Path, target: Path, warnings: list[str]
+) -> None:
+    """A zipped Shapefile (points and lines apart when a layer has both)."""
+    short = gdf.rename(columns=SHAPEFILE_NAMES)
+    long_names = [c for c in short.columns if c != short.geometry.name and len(str(c)) > 10]
+    if long_names:
+        warnings.append(
+            "Shapefile field names hold 10 characters; shortened: " + ", ".join(long_names)
+        )
+    shp_dir = folder / "shp"
+    shp_dir.mkdir()
+    kinds = shapely.get_type_id(np.asarray(short.geometry.values, dtype=object))
+    groups = {"": short}
+    # One geometry type per Shapefile: facilities split into points and lines.
+    if len(set(np.where(kinds == 5, 1, kinds).tolist())) > 1:
         groups = {
-            suffix: short[np.isin(kinds, ids)]
-            for suffix, ids in (("_points", (0, 4)), ("_lines", (1, 5)), ("_polygons", (3, 6)))
+            "_points": short[kinds == 0],
+            "_lines": short[(kinds == 1) | (kinds == 5)],
         }
-        if not len(short):
-            groups = {"_points": short}  # an empty layer still gets its file
-        for suffix, part in groups.items():
-            if not len(part) and (suffix in self.parts or len(short)):
-                continue
+    for suffix, part in groups.items():
+        if len(part) or suffix == "":
             with warnings_module.catch_warnings():
                 warnings_module.simplefilter("ignore", RuntimeWarning)  # reported above
                 pyogrio.write_dataframe(
                     part,
-                    self.folder / f"{self.name}{suffix}.shp",
+                    shp_dir / f"{name}{suffix}.shp",
                     driver="ESRI Shapefile",
                     encoding="UTF-8",  # also writes the .cpg that tells readers so
-                    append=suffix in self.parts,
                 )
-            self.parts[suffix] = True
-
-    def close(self) -> None:
-        """Name the files plainly when one geometry type occurred, and zip them."""
-        if len(self.parts) == 1:
-            (suffix,) = self.parts
-            for f in list(self.folder.glob(f"{self.name}{suffix}.*")):
-                f.rename(f.with_name(self.name + f.name[len(self.name + suffix) :]))
-        with zipfile.ZipFile(self.target, "w", zipfile.ZIP_DEFLATED) as zf:
-            for f in sorted(self.folder.iterdir()):
-                zf.write(f, f.name)
-
-
-class _CsvWriter(_Writer):
-    """CSV with a UTF-8 BOM, so that Excel shows the Chinese correctly."""
-
-    started = False
-
-    def write(self, gdf: gpd.GeoDataFrame) -> None:
-        """Append the chunk's rows (the header and BOM with the first)."""
-        _wkt_frame(gdf).to_csv(
-            self.target,
-            index=False,
-            header=not self.started,
-            mode="a" if self.started else "w",
-            encoding="utf-8" if self.started else "utf-8-sig",
-        )
-        self.started = True
-
-
-class _XlsxWriter(_Writer):
-    """XLSX in openpyxl's write-only mode: rows go to disk as they come."""
-
-    def __init__(self, target: Path, name: str, crs: ExportCrs) -> None:
-        super().__init__(target, name, crs)
-        self.book = openpyxl.Workbook(write_only=True)
-        self.sheet = self.book.create_sheet(name)
-        self.header = False
-        self.too_long: list[str] = []
-
-    def write(self, gdf: gpd.GeoDataFrame) -> None:
-        """Append the chunk's rows; a geometry longer than a cell holds is left empty."""
-        table = _wkt_frame(gdf)
-        if not self.header:
-            self.sheet.append([str(c) for c in table.columns])
-            self.header = True
-        if len(table):
-            too_long = table["wkt"].str.len() > EXCEL_CELL_MAX
-            if too_long.any():
-                self.too_long += table.loc[too_long, table.columns[0]].astype(str).tolist()
-                table.loc[too_long, "wkt"] = None
-        for row in table.itertuples(index=False, name=None):
-            self.sheet.append([_cell(v) for v in row])
-
-    def close(self) -> None:
-        """Save the workbook (and say which geometries did not fit)."""
-        if self.too_long:
-            self.warnings.append(
-                f"{len(self.too_long)} geometries are longer than an Excel cell holds "
-                f"({EXCEL_CELL_MAX} characters) and were left empty: "
-                f"{', '.join(self.too_long[:10])}; export GeoPackage for those"
-            )
-        self.book.save(self.target)
-
-
-def _cell(value: Any) -> Any:
-    """A value openpyxl can write: no pandas missing values, no characters XML forbids."""
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, str):
-        return ILLEGAL_CHARACTERS_RE.sub("", value)
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _writer(fmt: ExportFormat, target: Path, name: str, crs: ExportCrs) -> _Writer:
-    if fmt is ExportFormat.gpkg:
-        return _GpkgWriter(target, name, crs)
-    if fmt is ExportFormat.geojson:
-        return _GeoJsonWriter(target, name, crs)
-    if fmt is ExportFormat.shp:
-        return _ShapefileWriter(target, name, crs)
-    if fmt is ExportFormat.csv:
-        return _CsvWriter(target, name, crs)
-    return _XlsxWriter(target, name, crs)
-
-
-# Rows per chunk: a few megabytes of frame, whatever the size of the layer.
-CHUNK_ROWS = 5000
-# One export at a time per process: each is long and heavy, and the service must stay
-# responsive to everyone else while one runs (issue 11, finding 9); others wait their turn.
-_ONE_AT_A_TIME = threading.Lock()
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in sorted(shp_dir.iterdir()):
+            zf.write(f, f.name)
 
 
 def export_layer(
@@ -478,38 +462,27 @@ def export_layer(
     root: str | None = None,
     crs: ExportCrs = ExportCrs.wgs84,
     folder: Path | None = None,
-    chunk_rows: int | None = None,
 ) -> ExportResult:
-    """Query and write one layer, a chunk of rows at a time (a server-side cursor feeds
-    the writer, so memory does not grow with the layer); the file lands in ``folder``
-    (a new temp folder if None)."""
+    """Query and write one layer, streaming; the file lands in ``folder`` (a new temp folder
+    if None). A failure leaves no partial file behind."""
     if root is not None and conn.execute(ROOT_EXISTS, {"root": root}).first() is None:
         raise LookupError(f"no grid has the code '{root}'")
+    made = folder is None
     folder = Path(folder or tempfile.mkdtemp(prefix="gis-export-"))
     folder.mkdir(parents=True, exist_ok=True)
-    writer = _writer(fmt, folder / f"{layer.value}{SUFFIX[fmt]}", layer.value, crs)
-    rows_per_chunk = chunk_rows or CHUNK_ROWS
-    count = 0
-    with _ONE_AT_A_TIME, warnings_module.catch_warnings():
-        # GCJ-02 has no EPSG code, so pyogrio warns that the file declares none: we know.
-        warnings_module.filterwarnings("ignore", "'crs' was not provided", UserWarning)
-        # A server-side cursor: PostgreSQL hands the rows over a chunk at a time.
-        result = conn.execute(
-            _QUERIES[layer],
-            {"root": root},
-            execution_options={"stream_results": True, "max_row_buffer": rows_per_chunk},
-        )
-        names = list(result.keys())
-        columns = attribute_columns(conn, layer, root, set(names) - {"wkb"})
-        for rows in result.partitions(rows_per_chunk):
-            gdf = _frame([tuple(r) for r in rows], names, columns, crs)
-            writer.write(gdf)
-            count += len(gdf)
-            del gdf
-        if count == 0:
-            writer.write(_frame([], names, columns, crs))
-        writer.close()
-    warnings = writer.warnings
+    try:
+        with warnings_module.catch_warnings():
+            # GCJ-02 has no EPSG code, so pyogrio warns that the file declares none: we know.
+            warnings_module.filterwarnings("ignore", "'crs' was not provided", UserWarning)
+            frames = iter_frames(conn, layer, root, crs)
+            path, count, warnings = write_export(frames, layer, fmt, folder, crs)
+    except BaseException:
+        if made:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            (folder / f"{layer.value}{SUFFIX[fmt]}").unlink(missing_ok=True)
+            shutil.rmtree(folder / "shp", ignore_errors=True)
+        raise
     if crs is ExportCrs.gcj02:
         warnings.append(
             "GCJ-02 is not an EPSG coordinate system, so the file declares none; import it "
@@ -517,7 +490,7 @@ def export_layer(
         )
     stem = f"{layer.value}-{root}" if root else layer.value
     return ExportResult(
-        path=writer.target,
+        path=path,
         filename=f"{stem}-{crs.value}{SUFFIX[fmt]}",
         media_type=MEDIA_TYPES[fmt],
         count=count,

@@ -228,10 +228,11 @@ def download_export(
     folder = scratch.new_folder(settings, "export")  # removed once the file is sent
     try:
         result = export_layer(conn, layer, format, root, crs, folder)
-    except BaseException as exc:
+    except LookupError as exc:
         shutil.rmtree(folder, ignore_errors=True)
-        if isinstance(exc, LookupError):
-            raise NotFound(str(exc), root=root) from exc
+        raise NotFound(str(exc), root=root) from exc
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)  # no temp file outlives a failed export
         raise
     headers = {"X-Feature-Count": str(result.count), "X-CRS": result.crs}
     if result.warnings:

@@ -12,8 +12,8 @@
   'anonymous@ip|…', 'open311|…'): a key reused by another caller no longer finds, and
   names, somebody else's report, and an Open311 token lookup finds Open311 tokens only.
 
-Revision ID: 0010_auth_hardening
-Revises: 0009_service_orders
+Revision ID: 0013_auth_hardening
+Revises: 0012_valid_at
 Create Date: 2026-11-30
 """
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0010_auth_hardening"
-down_revision = "0009_service_orders"
+revision = "0013_auth_hardening"
+down_revision = "0012_valid_at"
 branch_labels = None
 depends_on = None
 
