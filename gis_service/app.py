@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.gzip import GZipMiddleware
 
-from gis_service import __version__
+from gis_service import __version__, scratch
 from gis_service.assessment.router import router as assessment_router
 from gis_service.auth.deps import ANYONE, PUBLIC_READ
 from gis_service.auth.router import router as auth_router
@@ -28,11 +28,13 @@ from gis_service.grids.service import maintain_cards
 from gis_service.hazards.router import router as hazards_router
 from gis_service.http.deps import install_read_your_writes
 from gis_service.http.errors import install_error_handlers
+from gis_service.http.guard import InputGuardMiddleware
 from gis_service.http.observability import configure_logging, install_observability
 from gis_service.http.routes import document_access
 from gis_service.http.security import install_security
 from gis_service.interchange.router import router as interchange_router
 from gis_service.ogc.router import router as ogc_router
+from gis_service.open311.router import refusal as open311_refusal
 from gis_service.open311.router import router as open311_router
 from gis_service.ops import metrics
 from gis_service.ops.router import anyone_alive
@@ -106,6 +108,8 @@ def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Upload and export folders of a killed process would stay on disk for good.
+        scratch.clean(settings)
         await reads.start()
         cards = asyncio.create_task(_maintain_forever(engine))
         yield
@@ -160,6 +164,9 @@ def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) 
     app.include_router(orders_router)  # 三单制: declared per route
     install_viewer(app)
 
+    # Innermost of the edge checks: hostile input (NUL, deep JSON) meets one guard, after
+    # the body cap; Open311 refusals keep Open311's error format.
+    app.add_middleware(InputGuardMiddleware, renderers={"/open311/": open311_refusal})
     install_security(app, settings)
     # GeoJSON and vector tiles shrink 3-5x; clients that ask for gzip get it (level 5: most
     # of the gain for a fraction of level 9's CPU). Already-encoded responses pass as they are.

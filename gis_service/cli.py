@@ -96,6 +96,7 @@ def serve(
 
     from gis_service.catalog import LayerError
     from gis_service.http.observability import configure_logging
+    from gis_service.http.serving import uvicorn_options
     from gis_service.runtime import prepare
 
     configure_logging(settings)
@@ -105,7 +106,7 @@ def serve(
         settings.port = port
     t0 = time.perf_counter()
     try:
-        prepared = prepare(settings, load_demo=demo)
+        prepared = prepare(settings, load_demo=demo, create=True)  # serve may create one
     except (ClusterError, LayerError) as exc:
         fail(str(exc))
     prepared.engine.dispose()
@@ -132,9 +133,7 @@ def serve(
             create_app(settings),
             host=settings.host,
             port=settings.port,
-            log_level=settings.log_level,
-            log_config=None,  # configure_logging's JSON handler, not uvicorn's own
-            access_log=False,  # its lines carry query strings (api_key=…); ours carry routes
+            **uvicorn_options(settings),  # no proxy headers, no raw access log
         )
         return
     # Each worker process builds its own app from the environment; what it shares with the
@@ -147,9 +146,7 @@ def serve(
         workers=n,
         host=settings.host,
         port=settings.port,
-        log_level=settings.log_level,
-        log_config=None,  # configure_logging's JSON handler, set up in each worker
-        access_log=False,  # its lines carry query strings (api_key=…); ours carry routes
+        **uvicorn_options(settings),  # configure_logging's handler is set up in each worker
     )
 
 
@@ -307,7 +304,12 @@ def pg_status() -> None:
     except ClusterError as exc:
         fail(str(exc))
     typer.echo(f"status:  {state}")
-    typer.echo(f"folder:  {cluster.home}")
+    typer.echo(f"folder:  {cluster.root}")
+    if cluster.home != cluster.root:
+        # As root, a cluster under a folder PostgreSQL cannot enter lives elsewhere: back up
+        # that folder (pg/ is only a symlink to it).
+        typer.echo(f"files:   {cluster.home} (pg/ is a symlink to it; back up this folder)")
+    typer.echo(f"data:    {cluster.pgdata}")
     if state != "absent":
         typer.echo(f"socket:  {cluster.socket_dir}")
         typer.echo(f"url:     {cluster.url()}")

@@ -134,6 +134,20 @@ class Settings(BaseSettings):
         default=60_000_000, ge=10_000, description="Largest photo accepted, in pixels."
     )
     photo_thumb_px: int = Field(default=320, ge=32, le=2048, description="Thumbnail long side.")
+    photo_public_px: int = Field(
+        default=2048, ge=256, le=8192, description="Long side of a photo's public copy."
+    )
+    photo_max_decoded_pixels: int = Field(
+        default=24_000_000,
+        ge=10_000,
+        description="Most pixels one photo may decode to (JPEGs decode at a reduced scale, "
+        "PNG and WebP in full): bounds the memory a photo takes.",
+    )
+    photo_max_request_pixels: int = Field(
+        default=60_000_000,
+        ge=10_000,
+        description="Most pixels the photos of one request may decode to, together.",
+    )
 
     # Accounts and sessions (issue 5).
     session_ttl_hours: float = Field(

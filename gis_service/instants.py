@@ -2,19 +2,70 @@
 
 A date (``2026-01-01``) names midnight UTC, or the whole UTC day where a span is wanted
 (OGC ``datetime``); an ISO 8601 / RFC 3339 date-time keeps its offset and is taken as UTC
-when it names none. Callers wrap the ``ValueError`` in the error their protocol wants.
+when it names none. Every result is in UTC. Callers wrap the ``ValueError`` in the error
+their protocol wants.
+
+Two readings for clients as they are (issue 11, finding 13):
+- RFC 3339 §5.6 allows the year 0000, and QGIS sends ``0000-01-01T00:00:00Z`` for "before
+  <t>"; years outside Python's 1–9999 (0000, or five digits) read as the first or last
+  representable moment, that is, as an open bound;
+- a ``+`` pasted unescaped into a URL arrives as a space: ``…T08:00:00 08:00`` is read as
+  ``+08:00``.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-# The last moment of a day that has a successor; the day 9999-12-31 ends at datetime.max.
+# The first and last representable moments; the day 9999-12-31 ends at the last one.
+_FIRST_MOMENT = datetime.min.replace(tzinfo=UTC)
 _LAST_MOMENT = datetime.max.replace(tzinfo=UTC)
+# A date-time whose offset lost its '+' to URL decoding: '… 08:00' at the end.
+_SPACE_OFFSET = re.compile(
+    r"^(\d{4,}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$"
+)
+# The year of a date or date-time, when it has four digits or more.
+_YEAR = re.compile(r"^(\d{4,})(-\d{2}-\d{2}.*)$")
+
+
+def _representable(raw: str) -> tuple[str, datetime | None]:
+    """``raw`` with the '+' of its offset restored, and the bound it names when its year lies
+    outside 1–9999 (None when the year is ordinary). ValueError when it is no date at all."""
+    raw = raw.strip()
+    spaced = _SPACE_OFFSET.match(raw)
+    if spaced:
+        raw = f"{spaced.group(1)}+{spaced.group(2)}"
+    year = _YEAR.match(raw)
+    if year is None or 1 <= int(year.group(1)) <= 9999:
+        return raw, None
+    # The rest must still be a valid date or date-time: check it on an ordinary leap year.
+    _parse(f"2000{year.group(2)}")
+    return raw, _FIRST_MOMENT if int(year.group(1)) == 0 else _LAST_MOMENT
+
+
+def _parse(raw: str, zone: tzinfo = UTC) -> datetime:
+    if _is_date(raw):
+        return datetime.combine(date.fromisoformat(raw), time(), tzinfo=zone).astimezone(UTC)
+    parsed = datetime.fromisoformat(raw)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 east of UTC, or 9999-12-31 west of it
+        return _FIRST_MOMENT if parsed.year == 1 else _LAST_MOMENT
 
 
 def _is_date(raw: str) -> bool:
     return len(raw) == 10
+
+
+def add_clamped(t: datetime, delta: timedelta) -> datetime:
+    """``t + delta``, or the first or last moment where that leaves the calendar."""
+    try:
+        return t + delta
+    except OverflowError:
+        return _LAST_MOMENT if delta > timedelta(0) else _FIRST_MOMENT
 
 
 def parse_date(raw: str, zone: tzinfo = UTC) -> datetime:
@@ -23,19 +74,27 @@ def parse_date(raw: str, zone: tzinfo = UTC) -> datetime:
 
 
 def parse_instant(raw: str, zone: tzinfo = UTC) -> datetime:
-    """A date (midnight UTC) or an ISO 8601 date-time (UTC when it names no zone).
+    """A date (midnight UTC) or an ISO 8601 date-time (UTC when it names no zone), in UTC
+    (or in ``zone`` when one is given).
 
     People in the office type local wall-clock times (``restore --until``, audit export):
     those callers pass their ``zone``, which then stands in for UTC in both rules."""
-    if _is_date(raw):
-        return parse_date(raw, zone)
-    parsed = datetime.fromisoformat(raw)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
+    raw, bound = _representable(raw)
+    if bound is not None:
+        return bound
+    instant = _parse(raw, zone)
+    try:  # shown back to the person in their own zone (a restore's recovered_to)
+        return instant.astimezone(zone)
+    except OverflowError:
+        return instant
 
 
 def instant_span(raw: str) -> tuple[datetime, datetime]:
     """The first and last moment ``raw`` names: a whole day for a date, else (t, t)."""
-    start = parse_instant(raw)
+    raw, bound = _representable(raw)
+    if bound is not None:
+        return bound, bound
+    start = _parse(raw)
     if not _is_date(raw):
         return start, start
     try:

@@ -31,12 +31,13 @@ class Prepared:
     backup: dict | None = None
 
 
-def prepare(settings: Settings, load_demo: bool | None = None) -> Prepared:
-    """Start the embedded cluster if needed, migrate, sync layers/ and load the demo once."""
+def prepare(settings: Settings, load_demo: bool | None = None, create: bool = False) -> Prepared:
+    """Start the embedded cluster if needed (create it only with ``create``: ``serve``),
+    migrate, sync layers/ and load the demo once."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     catalog = load_catalog(settings.layers_dir)
-    url = resolve_url(settings, start=True)
+    url = resolve_url(settings, start=True, create=create)
     timings["database"] = time.perf_counter() - t0
     engine = make_engine(url)
     t1 = time.perf_counter()

@@ -4,6 +4,7 @@ the users/keys CLI and the HTTP hardening (body cap, headers, CORS)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from gis_service.app import create_app
-from gis_service.auth import audit
+from gis_service.auth import audit, service
 from gis_service.auth.passwords import needs_rehash, verify_password
 from gis_service.auth.principal import ANONYMOUS, Principal
 from gis_service.cli import app as cli_app
@@ -145,6 +146,37 @@ def test_wrong_password_and_unknown_user_look_alike(client: TestClient, engine: 
     assert "gis_session" not in wrong.headers.get("set-cookie", "")
 
 
+def test_known_and_unknown_usernames_answer_alike(url: str, data_dir: Path, engine: Engine) -> None:
+    """Failed logins of a known and of an unknown username give the same statuses, codes,
+    messages and Retry-After at every step: slowed, then locked (issue 11, finding 10; the
+    known one used to get 429 and "N more failed attempts will lock the account", the
+    unknown one 401 forever)."""
+    settings = app_settings(
+        url,
+        data_dir,
+        login_slowdown_after=2,
+        login_delay_seconds=2,
+        login_max_failures=4,
+        login_lock_minutes=15,
+    )
+    known = make_user(engine, "viewer", grid=find_scopes(engine).community)["username"]
+    unknown = "nobody-" + uuid.uuid4().hex[:8]
+    clock = ManualClock()
+
+    def answer(r) -> tuple:
+        body = r.json()
+        return r.status_code, body["code"], body["message"], r.headers.get("retry-after")
+
+    with TestClient(create_app(settings, clock=clock)) as c:
+        seen = []
+        for step in range(8):
+            pair = [answer(_login(c, name, f"wrong-{step}")) for name in (known, unknown)]
+            assert pair[0] == pair[1], (step, pair)
+            seen.append(pair[0][0])
+            clock.advance(2.5 if step < 4 else 0.1)
+    assert 429 in seen and 423 in seen, seen
+
+
 def test_passwords_are_argon2_and_tokens_hashed(client: TestClient, engine: Engine) -> None:
     user = make_user(engine, "admin")
     r = client.post(
@@ -195,6 +227,38 @@ def test_password_cost_defaults_to_rfc9106_and_old_hashes_are_upgraded(
             text("SELECT password_hash FROM users WHERE id = :id"), {"id": user["id"]}
         ).scalar_one()
     assert stored != old and not needs_rehash(stored) and verify_password(stored, PASSWORD)
+
+
+def test_minted_token_never_outlives_its_parent(client: TestClient, engine: Engine) -> None:
+    """A bearer token minted while logged in expires with the session or token it was
+    minted with, at the latest, and is revoked with it (issue 11, finding 10: 366 days from
+    an 86-second token, and it survived the parent's revocation)."""
+    user = make_user(engine, "viewer", grid=find_scopes(engine).community)
+    settings = client.app.state.settings
+    with engine.connect() as conn, conn.begin():
+        _, parent, _, _, parent_expires = service.issue_token(
+            conn, settings, user["id"], "bearer", ttl_seconds=86
+        )
+    headers = {"Authorization": f"Bearer {parent}"}
+    r = client.post(
+        "/api/v1/auth/tokens", json={"name": "子令牌", "ttl_days": 366}, headers=headers
+    )
+    assert r.status_code == 201, r.text
+    child = r.json()
+    assert datetime.fromisoformat(child["expires_at"]) <= parent_expires
+    grandchild = client.post(
+        "/api/v1/auth/tokens",
+        json={"name": "孙令牌"},
+        headers={"Authorization": f"Bearer {child['token']}"},
+    ).json()
+    for token in (child["token"], grandchild["token"]):
+        me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200
+    # Logging out with the parent ends it and everything minted from it.
+    assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+    for token in (parent, child["token"], grandchild["token"]):
+        me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 401, token[:8]
 
 
 def test_bearer_token_lifecycle(client: TestClient, engine: Engine) -> None:
@@ -405,6 +469,75 @@ def test_forwarded_for_is_ignored_from_untrusted_peers(url: str, data_dir: Path)
     app.state.settings.trusted_proxies = ["10.0.0.1"]
     assert client_ip(request("10.0.0.1", "1.2.3.4, 10.0.0.1")) == "1.2.3.4"
     assert client_ip(request("10.0.0.1", "not-an-ip")) == "10.0.0.1"
+
+
+def test_spoofed_forwarded_for_does_not_reset_the_limits(url: str, tmp_path: Path) -> None:
+    """On a real server, as ``serve`` runs it: rotating X-Forwarded-For used to get 12 of 12
+    anonymous reports and 40 of 40 logins through the per-address limits, because uvicorn
+    itself believed the header from a loopback peer (issue 11, finding 4). Only
+    GIS_TRUSTED_PROXIES decides; with it empty the socket peer is the client."""
+    import httpx
+
+    from tests.support.servers import Server
+
+    eng = make_engine(url, pool_size=1)
+    with eng.connect() as conn:
+        lon, lat = conn.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM grids"
+                " WHERE level = 'grid' AND valid_to IS NULL ORDER BY id LIMIT 1) x"
+            )
+        ).one()
+        category = conn.execute(
+            text("SELECT code FROM hazard_categories WHERE active ORDER BY code LIMIT 1")
+        ).scalar_one()
+    eng.dispose()
+    report = {"category": category, "lon": lon, "lat": lat, "description": "限流测试"}
+    login = {"password": "wrong password"}
+
+    def statuses(base: str, path: str, body: dict) -> list[int]:
+        out = []
+        with httpx.Client(base_url=base, trust_env=False) as http:
+            for i in range(1, 6):
+                if path == LOGIN:  # a new name each time: only the address limit may refuse
+                    body = {**body, "username": f"nobody-{uuid.uuid4().hex[:8]}"}
+                headers = {"X-Forwarded-For": f"203.0.113.{i}"}
+                out.append(http.post(path, json=body, headers=headers).status_code)
+        return out
+
+    for proxies, limited in (([], True), (["127.0.0.1"], False)):
+        settings = app_settings(
+            url,
+            tmp_path / f"data-{len(proxies)}",
+            trusted_proxies=proxies,
+            anon_reports_per_hour=3,
+            login_ip_per_minute=3,
+        )
+        with Server(settings) as base:
+            reports = statuses(base, "/api/v1/hazards", report)
+            logins = statuses(base, LOGIN, login)
+        if limited:  # the peer (127.0.0.1) is the client: three, then 429
+            assert reports == [201, 201, 201, 429, 429], reports
+            assert logins == [401, 401, 401, 429, 429], logins
+        else:  # a trusted proxy: each forwarded address counts on its own
+            assert reports == [201] * 5 and logins == [401] * 5, (reports, logins)
+
+
+def test_api_key_is_never_echoed_in_links(client: TestClient, engine: Engine) -> None:
+    """Open311 clients may send api_key in the query; self, next, prev and alternate links
+    must not repeat it (issue 11, finding 10)."""
+    _, secret = key_for(engine, ["read"])
+    for url in (
+        "/api/v1/hazards?limit=1&offset=1",
+        "/api/v1/grids?limit=1&offset=1",
+        "/ogc/collections/grids_grid/items?limit=1&offset=1",
+        "/ogc/collections",
+    ):
+        r = client.get(url, params={"api_key": secret})
+        assert r.status_code == 200, (url, r.text[:200])
+        links = r.json().get("links", [])
+        assert links, url
+        assert secret not in r.text and "api_key" not in json.dumps(links), url
 
 
 # ---- API keys ----------------------------------------------------------------------------

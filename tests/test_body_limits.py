@@ -25,3 +25,53 @@ def test_photo_reports_may_carry_more_than_the_general_cap(demo_client: TestClie
     r = demo_client.post("/api/v1/hazards", data=data, files=files)
     assert r.status_code != 413, r.text
     assert 400 <= r.status_code < 500
+
+
+def test_upload_is_not_read_before_the_caller_is_known(demo_client: TestClient) -> None:
+    """An anonymous 200 MB upload to /api/v1/imports is refused with 401 before its body is
+    read (issue 11, finding 6: it used to be read and spooled to disk first). The app is
+    driven at the ASGI level with a body that counts how much of it was pulled."""
+    import asyncio
+
+    app = demo_client.app
+    chunk, chunks = b"x" * MB, 200
+    pulled = 0
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        nonlocal pulled
+        pulled += 1
+        return {"type": "http.request", "body": chunk, "more_body": pulled < chunks}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/v1/imports",
+        "raw_path": b"/api/v1/imports",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"multipart/form-data; boundary=xyz"),
+            (b"content-length", str(chunks * MB).encode()),
+        ],
+        "client": ("198.51.100.1", 4321),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 401
+    assert pulled <= 1, f"{pulled} MB of an anonymous upload were read"
+
+
+def test_small_bodies_have_a_small_cap(demo_client: TestClient) -> None:
+    """A login, a user or a key is a few fields: more than 64 KiB is 413 as it streams."""
+    big = {"username": "x" * (70 * 1024), "password": "y"}
+    r = demo_client.post("/api/v1/auth/login", json=big)
+    assert r.status_code == 413 and r.json()["code"] == "payload_too_large"

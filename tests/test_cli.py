@@ -95,3 +95,50 @@ def test_pg_commands_refuse_when_database_url_is_set(monkeypatch: pytest.MonkeyP
     result = runner.invoke(app, ["pg", "start"])
     assert result.exit_code == 1
     assert "DATABASE_URL is set" in result.output
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        ["users", "list"],
+        ["keys", "list"],
+        ["db", "status"],
+        ["demo", "load"],
+        ["grids", "changes", "--since", "2020-01-01"],
+    ],
+    ids=" ".join,
+)
+def test_commands_do_not_invent_a_database(
+    cmd: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run away from the server's GIS_DATA_DIR, a command used to create and migrate a second,
+    empty cluster and answer from it ('(none)'); an admin created there could never log in
+    (issue 11, finding 14). Only serve and pg start create one; the others say where they
+    looked and how to point them at the right one."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("GIS_DATABASE_URL", raising=False)
+    monkeypatch.setenv("GIS_DATA_DIR", str(tmp_path / "elsewhere"))
+    result = runner.invoke(app, cmd)
+    assert result.exit_code == 1, result.output
+    message = " ".join(result.output.split())
+    assert str(tmp_path / "elsewhere" / "pg") in message
+    assert "GIS_DATA_DIR" in message and "DATABASE_URL" in message
+    assert not (tmp_path / "elsewhere" / "pg").exists()
+
+
+def test_pg_status_says_where_the_files_are(
+    pg_cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pg status names the real folder of the cluster's files: as root, when PostgreSQL cannot
+    enter the data folder's parent, pg/ is a symlink to /var/lib/gis-service/clusters/…, and a
+    backup must copy that folder. The test's cluster stands in, behind such a symlink."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "pg").symlink_to(pg_cluster.root, target_is_directory=True)
+    monkeypatch.setenv("GIS_DATA_DIR", str(data))
+    result = runner.invoke(app, ["pg", "status"])
+    assert result.exit_code == 0, result.output
+    assert f"folder:  {data / 'pg'}" in result.output
+    assert f"files:   {pg_cluster.root.resolve()}" in result.output
+    assert f"data:    {pg_cluster.root.resolve() / 'data'}" in result.output

@@ -36,7 +36,10 @@ def source(databases: Databases, tmp_path_factory: pytest.TempPathFactory):
     facilities.write_text(
         "code,type,name,wkt\n"
         "EF-1,sewage_cover,井1,POINT(113.601 34.701)\n"
-        'EF-2,sewer_pipe,管1,"LINESTRING(113.602 34.702, 113.603 34.703)"\n',
+        'EF-2,sewer_pipe,管1,"LINESTRING(113.602 34.702, 113.603 34.703)"\n'
+        # A resident's text a spreadsheet would run as a formula (issue 11, finding 11).
+        'EF-3,sewage_cover,"=HYPERLINK(""http://x.example"",""点我"")",POINT(113.604 34.704)\n'
+        "EF-4,sewage_cover,-1+cmd|' /C calc'!A0,POINT(113.605 34.705)\n",
         encoding="utf-8",
     )
     assert imp(eng, facilities, layer="facilities").ok
@@ -57,7 +60,7 @@ def test_round_trip(source, databases: Databases, tmp_path: Path, fmt: ExportFor
         grids = export_layer(conn, ExportLayer.grids, fmt, crs=crs, folder=tmp_path / "g")
         facs = export_layer(conn, ExportLayer.facilities, fmt, folder=tmp_path / "f")
         hz = export_layer(conn, ExportLayer.hazards, fmt, root="ES", folder=tmp_path / "h")
-    assert grids.count == 15 and facs.count == 2 and hz.count == 0
+    assert grids.count == 15 and facs.count == 4 and hz.count == 0
     if fmt is ExportFormat.shp:
         import zipfile
 
@@ -140,3 +143,55 @@ def test_exports_carry_standard_codes(source, tmp_path: Path) -> None:
     assert rows["EF-1"]["class_source"] == "inferred"
     assert rows["EF-2"]["class_code"] == "9302" and rows["EF-2"]["class_source"] == "local"
     assert _rows(eng, "SELECT count(*) FROM facilities WHERE attributes ? 'class_code'") == [(0,)]
+
+
+@pytest.mark.parametrize("fmt", [ExportFormat.csv, ExportFormat.xlsx])
+def test_exports_write_no_formulas(source, tmp_path: Path, fmt: ExportFormat) -> None:
+    """Text starting with '=', '+', '-' or '@' is written with an apostrophe in front, which
+    spreadsheets show as text; the round trip above brings the text back unchanged."""
+    _, eng, _ = source
+    with eng.connect() as conn:
+        facs = export_layer(conn, ExportLayer.facilities, fmt, folder=tmp_path)
+    if fmt is ExportFormat.csv:
+        import csv
+
+        with facs.path.open(encoding="utf-8-sig", newline="") as f:
+            cells = [c for row in csv.reader(f) for c in row]
+    else:
+        import openpyxl
+
+        sheet = openpyxl.load_workbook(facs.path).active
+        formulas = [c.coordinate for row in sheet.iter_rows() for c in row if c.data_type == "f"]
+        assert not formulas
+        cells = [str(c.value) for row in sheet.iter_rows() for c in row if c.value is not None]
+    risky = [c for c in cells if c[:1] in ("=", "+", "@") or (c[:1] == "-" and "cmd" in c)]
+    assert not risky
+    assert '\'=HYPERLINK("http://x.example","点我")' in cells
+    assert "'-1+cmd|' /C calc'!A0" in cells
+
+
+def test_list_csv_writes_no_formulas(source, tmp_path: Path) -> None:
+    """A hazard list as CSV (f=csv) neutralises a resident's formula as the exports do."""
+    url, eng, _ = source
+    settings = app_settings(url, tmp_path / "data")
+    admin = make_user(eng, "admin")
+    with TestClient(create_app(settings)) as c:
+        r = c.post(
+            "/api/v1/hazards",
+            json={
+                "category": "clutter",
+                "lon": 113.6015,
+                "lat": 34.7015,
+                "description": "=1+2+cmd|' /C calc'!A0",
+                "address": "@SUM(A1:A9)",
+            },
+        )
+        assert r.status_code == 201, r.text
+        listed = c.get("/api/v1/hazards?f=csv", headers=bearer_for(eng, settings, admin["id"]))
+    assert listed.status_code == 200
+    import csv
+    import io
+
+    cells = [cell for row in csv.reader(io.StringIO(listed.text.lstrip("\ufeff"))) for cell in row]
+    assert "'=1+2+cmd|' /C calc'!A0" in cells and "'@SUM(A1:A9)" in cells
+    assert not [cell for cell in cells if cell[:1] in ("=", "@", "+")]

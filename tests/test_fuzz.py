@@ -17,7 +17,12 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error, response_schema_conformance
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from gis_service.app import create_app
 from gis_service.config import Settings
@@ -27,6 +32,12 @@ from tests.support.databases import DEMO, Databases
 
 EXAMPLES = {GenerationMode.POSITIVE: 4, GenerationMode.NEGATIVE: 2}
 _METHODS = ("get", "put", "post", "patch", "delete")
+CHECKS = [
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+    content_type_conformance,
+]
 
 # The operations, listed at collection time from a database-less app (same code, same schema).
 _SCHEMA = create_app(
@@ -79,9 +90,9 @@ def test_fuzz(label: str, fuzz_app, fuzz_schema) -> None:
             # A fresh token per call: the fuzzer may log out or revoke the one it is given.
             headers = bearer_for(engine, fuzz_app.state.settings, admin_id)
             response = case.call(headers=headers)
-            case.validate_response(
-                response, checks=[not_a_server_error, response_schema_conformance]
-            )
+            # Every status and media type answered must be documented, so that clients
+            # generated from the document handle them (issue 11, finding 12).
+            case.validate_response(response, checks=CHECKS)
 
         try:
             run()

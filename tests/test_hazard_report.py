@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -188,6 +189,34 @@ def test_redrawn_grids_keep_the_old_snapshot(world: World) -> None:
             conn.execute(text("UPDATE grids SET valid_to = NULL WHERE id = 9004"))
 
 
+def test_idempotency_keys_belong_to_their_caller(world: World) -> None:
+    """A key another caller used finds nothing of theirs: a new report, not a 422 naming
+    somebody else's report; an Open311 token lookup does not find a REST report by its key
+    (issue 11, finding 10)."""
+    body = {"category": "graffiti", "lon": 113.612, "lat": 34.712, "description": "小广告"}
+    key = "shared-key-" + uuid.uuid4().hex[:8]
+    first = world.client.post(
+        "/api/v1/hazards", json=body, headers={**world.auth("field"), "Idempotency-Key": key}
+    )
+    assert first.status_code == 201, first.text
+    other = world.client.post(
+        "/api/v1/hazards",
+        json={**body, "description": "另一个人的另一件事"},
+        headers={**world.auth("street"), "Idempotency-Key": key},
+    )
+    assert other.status_code == 201, other.text
+    assert other.json()["id"] != first.json()["id"]
+    anonymous = world.client.post(
+        "/api/v1/hazards", json={**body, "description": "匿名"}, headers={"Idempotency-Key": key}
+    )
+    assert anonymous.status_code == 201 and anonymous.json()["id"] not in (
+        first.json()["id"],
+        other.json()["id"],
+    )
+    looked_up = world.client.get(f"/open311/v2/tokens/{key}.json")
+    assert looked_up.status_code == 404, looked_up.text
+
+
 def test_idempotent_retry_returns_the_first_report(world: World) -> None:
     body = {
         "category": "graffiti",
@@ -202,7 +231,9 @@ def test_idempotent_retry_returns_the_first_report(world: World) -> None:
     assert first.json()["id"] == again.json()["id"]
     assert again.json()["created"] is False
     assert (
-        world.scalar("SELECT count(*) FROM hazards WHERE idempotency_key = 'phone-42-report-0001'")
+        world.scalar(
+            "SELECT count(*) FROM hazards WHERE idempotency_key LIKE '%|phone-42-report-0001'"
+        )
         == 1
     )
     changed = world.client.post(
@@ -235,7 +266,8 @@ def test_concurrent_retries_create_one_hazard(world: World) -> None:
         t.join()
     assert sorted(results) == [200, 200, 200, 201]
     assert (
-        world.scalar("SELECT count(*) FROM hazards WHERE idempotency_key = 'race-key-000001'") == 1
+        world.scalar("SELECT count(*) FROM hazards WHERE idempotency_key LIKE '%|race-key-000001'")
+        == 1
     )
 
 

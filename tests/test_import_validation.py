@@ -170,8 +170,9 @@ def test_killed_import_leaves_nothing(db, tmp_path: Path) -> None:
         while time.monotonic() < deadline:
             waiting = scalar(
                 eng,
+                # The import's last statements: its run row, then its audit row.
                 "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' "
-                "AND query LIKE '%import_runs%'",
+                "AND (query LIKE '%import_runs%' OR query LIKE '%audit_log%')",
             )
             if waiting:
                 break
@@ -185,8 +186,8 @@ def test_killed_import_leaves_nothing(db, tmp_path: Path) -> None:
         deadline = time.monotonic() + 30
         while scalar(
             eng,
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE query LIKE '%import_runs%' AND pid <> pg_backend_pid()",
+            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+            "AND (query LIKE '%import_runs%' OR query LIKE '%audit_log%')",
         ):
             assert time.monotonic() < deadline, "the killed import's backend lingers"
             time.sleep(0.1)

@@ -327,7 +327,17 @@ def test_bbox(client: TestClient, db: Engine) -> None:
     six = get_items(client, "grids_micro_grid", bbox="113.6055,34.7025,0,113.6125,34.7065,10")
     assert six["numberMatched"] == len(want)
     base = "/ogc/collections/grids_micro_grid/items?bbox="
-    assert_error(client.get(base + "113.7,34.7,113.6,34.8"), 400, "crossed")
+    assert_error(client.get(base + "113.6,34.8,113.7,34.7"), 400, "crossed")
+    # minLon > maxLon runs east across the antimeridian (OGC 17-069r4 §7.15.3): allowed.
+    crossing = get_items(client, "grids_micro_grid", bbox="113.6125,34.7025,113.6055,34.7065")
+    assert crossing["numberMatched"] == len(
+        ids(
+            db,
+            "SELECT id FROM grids WHERE level = 'micro_grid' AND valid_to IS NULL"
+            " AND (ST_Intersects(geom, ST_MakeEnvelope(113.6125, 34.7025, 180, 34.7065, 4326))"
+            " OR ST_Intersects(geom, ST_MakeEnvelope(-180, 34.7025, 113.6055, 34.7065, 4326)))",
+        )
+    )
     assert_error(client.get(base + "200,34.7,201,34.8"), 400, "range")
     assert_error(client.get(base + "113.6,34.7,113.7"), 400, "bbox")
     assert_error(client.get(base + "a,b,c,d"), 400, "numbers")
@@ -502,6 +512,10 @@ def test_cql2_errors(client: TestClient) -> None:
         "S_INTERSECTS(geometry, POINT(1 2)": "expected ')'",
         "S_INTERSECTS(status, POINT(1 2))": "geometr",
         "status = 'x": "unterminated",
+        # issue 11, finding 7: each of these was a 500
+        "ports = " + "9" * 400: "out of range",
+        "S_INTERSECTS(geometry, BBOX(1,2,3,": "expected a number",
+        "name LIKE 'x\\'": "escape character",
     }
     for cql, words in cases.items():
         assert_error(client.get(base, params={"filter": cql}), 400, words)
@@ -551,6 +565,65 @@ def test_cql2_unit_binds_every_literal() -> None:
     sql = cql2.to_sql("name = 'a''b' AND n IN (1, 2) OR name LIKE '%x'", fields, params)
     assert "'" not in sql  # no literal text reaches the SQL
     assert sorted(params.values(), key=str) == sorted(["a'b", 1, 2, "%x"], key=str)
+
+
+def test_cql2_bbox_across_the_antimeridian(client: TestClient, db: Engine) -> None:
+    """BBOX with minLon > maxLon runs east across 180° (OGC 21-065r2, as bbox in Part 1)."""
+    crossing = "S_INTERSECTS(geometry, BBOX(113.6125, 34.7025, 113.6055, 34.7065))"
+    got = all_ids(client, "grids_micro_grid", filter=crossing)
+    want = ids(
+        db,
+        "SELECT id FROM grids WHERE level = 'micro_grid' AND valid_to IS NULL"
+        " AND (ST_Intersects(geom, ST_MakeEnvelope(113.6125, 34.7025, 180, 34.7065, 4326))"
+        " OR ST_Intersects(geom, ST_MakeEnvelope(-180, 34.7025, 113.6055, 34.7065, 4326)))",
+    )
+    assert got == want and want
+    body = get_items(
+        client, "grids_micro_grid", filter="S_INTERSECTS(geometry,BBOX(150,-90,-150,90))"
+    )
+    assert body["numberMatched"] == 0
+    assert get_items(client, "grids_micro_grid", bbox="150,-90,-150,90")["numberMatched"] == 0
+
+
+def test_cql2_orders_strings_by_code_point(db: Engine) -> None:
+    """On a database whose collation is ICU's (a DATABASE_URL database created with
+    zh-x-icu or en-x-icu), '<' and '>' on strings still follow code points (OGC 21-065r2):
+    here the column carries the ICU collation the database default would give it."""
+    words = ["a", "B", "_x", "Z", "b", "é", "10", "9", "张", "Ä"]
+    for collation in ("en-x-icu", "zh-x-icu"):
+        values = ", ".join(f"('{w}' COLLATE \"{collation}\")" for w in words)
+        fields = {"name": cql2.Field("s.c0", cql2.STRING)}
+        for op, literal in (("<", "a"), (">", "Z"), ("<=", "b"), (">=", "_"), ("<", "张")):
+            params: dict[str, Any] = {}
+            where = cql2.to_sql(f"name {op} '{literal}'", fields, params)
+            with db.connect() as conn:
+                got = sorted(
+                    conn.execute(
+                        text(f"SELECT c0 FROM (VALUES {values}) s (c0) WHERE {where}"), params
+                    ).scalars()
+                )
+            compare = {"<": str.__lt__, ">": str.__gt__, "<=": str.__le__, ">=": str.__ge__}[op]
+            assert got == sorted(w for w in words if compare(w, literal)), (collation, op, literal)
+
+
+def test_qgis_datetime_bounds(client: TestClient) -> None:
+    """QGIS 3.22 sends "before t" as 0000-01-01T00:00:00Z/t, and pastes +08:00 unescaped
+    (the '+' arrives as a space); both are read (issue 11, finding 13)."""
+    open_start = get_items(client, "grids_micro_grid", datetime="../2023-01-01T00:00:00Z")
+    year_zero = get_items(
+        client, "grids_micro_grid", datetime="0000-01-01T00:00:00Z/2023-01-01T00:00:00Z"
+    )
+    assert year_zero["numberMatched"] == open_start["numberMatched"] == MICRO_COUNT
+    far = get_items(
+        client, "grids_micro_grid", datetime="2022-01-01T00:00:00Z/10000-01-01T00:00:00Z"
+    )
+    assert far["numberMatched"] == MICRO_COUNT
+    # '+08:00' sent unescaped: the server sees a space before the offset.
+    spaced = client.get(
+        "/ogc/collections/grids_micro_grid/items?datetime=2023-01-01T08:00:00+08:00/..&limit=1"
+    )
+    assert spaced.status_code == 200, spaced.text
+    assert spaced.json()["numberMatched"] == MICRO_COUNT
 
 
 # ---- single items and hazards ------------------------------------------------------------------

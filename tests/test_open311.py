@@ -15,6 +15,7 @@ import pytest
 import requests
 import xmltodict
 from georeport import GeoReport
+from sqlalchemy import text
 
 from gis_service.auth.admin import create_key
 from tests.support.databases import Databases
@@ -243,3 +244,23 @@ def test_demo_district_requests(demo_client, demo_engine) -> None:
     xml = demo_client.get("/open311/v2/requests.xml", params={"status": "open"})
     parsed = xmltodict.parse(xml.content)["service_requests"]["request"]
     assert len(parsed) == sum(1 for closed in expected.values() if not closed)
+
+
+def test_xml_survives_control_characters(served: dict) -> None:
+    """A description with characters XML 1.0 cannot hold (a vertical tab, a form feed) is
+    filtered on the way in, and the XML documents stay parseable (issue 11, finding 11)."""
+    r = _post(served, description="井盖\x0b塌陷\x0c，请处理", first_name="王\x1b")
+    assert r.status_code == 201, r.text
+    code = r.json()[0]["service_request_id"]
+    xml = requests.get(f"{served['base']}/requests/{code}.xml", timeout=30)
+    doc = xmltodict.parse(xml.content)
+    assert doc["service_requests"]["request"]["description"] == "井盖塌陷，请处理"
+    # Text stored before the filter existed is cleaned on the way out as well.
+    world: World = served["world"]
+    with world.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE hazards SET address = :a WHERE public_code = :c"),
+            {"a": "二七路\x0b1号", "c": code},
+        )
+    listed = requests.get(f"{served['base']}/requests/{code}.xml", timeout=30)
+    assert xmltodict.parse(listed.content)["service_requests"]["request"]["address"] == "二七路1号"

@@ -672,7 +672,8 @@ def test_audit_export_by_date_range(
     for bad in ({"since": "2025-03-04", "until": "2025-03-01"}, {"since": "yesterday"},
                 {"since": "2025-03-01\x00"}, {"since": "99999-01-01"}):  # fmt: skip
         r = metrics_client.get("/api/v1/audit/export", params=bad, headers=headers)
-        assert r.status_code == 422, (bad, r.text)
+        # a NUL is refused at the edge (400 nul_character), the rest by the route (422)
+        assert r.status_code == (400 if "\x00" in bad["since"] else 422), (bad, r.text)
     assert (
         metrics_client.get("/api/v1/audit/export", params={"since": "2025-03-01"}).status_code
         == 401

@@ -38,7 +38,7 @@ def archived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         load_demo=False,
         db_name="gis",
     )
-    prepared = prepare(settings, load_demo=False)
+    prepared = prepare(settings, load_demo=False, create=True)  # as serve does
     prepared.engine.dispose()
     pitr.base_backup(settings)
     yield settings

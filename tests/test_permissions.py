@@ -9,6 +9,7 @@ phone) may reach a caller whose scope does not cover it.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -626,3 +627,327 @@ def test_routes_enumerated(world: World) -> None:
     for must in ("/api/v1/grids", "/api/v1/hazards/{hazard_id}", "/api/v1/users", "/health"):
         assert must in paths
     assert Path(__file__).exists()
+
+
+# ---- writes into another scope: imports, reassign and dispatch (issue 11) ----------------------
+# Run last in this module: the reassign test redraws the tree (as an admin may).
+def _code_of(w: World, grid_id: int) -> str:
+    with w.engine.connect() as conn:
+        return conn.execute(text("SELECT code FROM grids WHERE id = :id"), {"id": grid_id}).scalar()
+
+
+def _export_geojson(w: World, root: str) -> dict:
+    r = w.client.get(
+        "/api/v1/exports/grids",
+        params={"format": "geojson", "root": root},
+        headers=w.headers("admin"),
+    )
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _import(w: World, caller: str, name: str, data: bytes, **form: Any):
+    return w.client.post(
+        "/api/v1/imports",
+        headers=w.headers(caller),
+        files={"file": (name, data)},
+        data={k: str(v).lower() if isinstance(v, bool) else v for k, v in form.items()},
+    )
+
+
+def _other_community(w: World) -> tuple[int, str]:
+    with w.engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT id, code FROM grids WHERE id = :g"),
+            {"g": _path_of(w, w.scopes.other_grid)[1]},
+        ).one()
+    return row.id, row.code
+
+
+def _path_of(w: World, grid_id: int) -> list[int]:
+    with w.engine.connect() as conn:
+        return list(
+            conn.execute(text("SELECT path FROM grids WHERE id = :id"), {"id": grid_id}).scalar()
+        )
+
+
+def _grid_state(w: World, code: str) -> tuple:
+    with w.engine.connect() as conn:
+        return tuple(
+            conn.execute(
+                text(
+                    "SELECT id, name, parent_id, valid_to FROM grids WHERE code = :c"
+                    " AND valid_to IS NULL"
+                ),
+                {"c": code},
+            ).one()
+        )
+
+
+def _findings(r) -> set[str]:
+    return {f["kind"] for f in r.json().get("details", {}).get("findings", [])}
+
+
+def test_imports_cannot_write_another_scope(world: World) -> None:
+    """Every caller: redrawing, renaming, re-parenting or retiring another street's grids, or
+    rewriting its people, through POST /imports is refused (403 without the import right, 422
+    'outside_scope' with it); nothing changes. Only an admin's passes."""
+    _, community = _other_community(world)
+    own_street = _code_of(world, world.scopes.street)
+    doc = _export_geojson(world, community)
+    target = doc["features"][0]["properties"]["code"]
+    before = _grid_state(world, target)
+    renamed = json.loads(json.dumps(doc))
+    for f in renamed["features"]:
+        f["properties"]["name"] = "被接管 " + str(f["properties"]["name"])
+    reparented = json.loads(json.dumps(doc))
+    reparented["features"] = [
+        f for f in reparented["features"] if f["properties"]["code"] == target
+    ]
+    reparented["features"][0]["properties"]["parent_code"] = own_street
+    micro = json.loads(json.dumps(doc))
+    micro["features"] = [f for f in micro["features"] if f["properties"]["level"] == "micro_grid"][
+        :1
+    ]
+    with world.engine.connect() as conn:
+        person = conn.execute(
+            text(
+                """
+                SELECT p.name, p.work_phone, g.code FROM people p
+                  JOIN grid_assignments a ON a.person_id = p.id AND a.valid_to IS NULL
+                  JOIN grids g ON g.id = a.grid_id
+                 WHERE g.path && CAST(:s AS bigint[]) AND p.work_phone IS NOT NULL
+                   AND p.mobile_phone IS NOT NULL
+                 ORDER BY p.id LIMIT 1
+                """
+            ),
+            {"s": [world.scopes.other_street]},
+        ).one()
+    own_grid = _code_of(world, world.scopes.grid)
+    people_other = (
+        f"name,phone,mobile,grid\n{person.name},{person.work_phone},13800000000,{person.code}\n"
+    )
+    people_link = (
+        f"name,phone,mobile,grid\n{person.name},{person.work_phone},13800000000,{own_grid}\n"
+    )
+    attempts = {
+        "rename": ("g.geojson", json.dumps(renamed).encode(), {"update": True}),
+        "re-parent": ("g.geojson", json.dumps(reparented).encode(), {"update": True}),
+        "retire (dry run)": (
+            "g.geojson",
+            json.dumps(micro).encode(),
+            {"update": True, "retire_missing": True, "check": True},
+        ),
+        "people of another street": (
+            "p.csv",
+            people_other.encode(),
+            {"layer": "people", "update": True},
+        ),
+        "another street's person into my grid": (
+            "p.csv",
+            people_link.encode(),
+            {"layer": "people", "update": True},
+        ),
+    }
+    failures = []
+    for caller in CALLERS:
+        if caller == "admin":
+            continue
+        allowed, refusal = world.access_of(caller, _route("POST", "/api/v1/imports").access)
+        for what, (name, data, form) in attempts.items():
+            r = _import(world, caller, name, data, **form)
+            where = f"{caller} {what}: {r.status_code} {r.text[:300]}"
+            if not allowed:
+                if r.status_code != refusal:
+                    failures.append(f"expected {refusal}: {where}")
+            elif r.status_code != 422 or "outside_scope" not in _findings(r):
+                failures.append(f"expected 422 outside_scope: {where}")
+    assert not failures, "\n".join(failures)
+    assert _grid_state(world, target) == before
+    with world.engine.connect() as conn:
+        mobile = conn.execute(
+            text("SELECT mobile_phone FROM people WHERE name = :n AND work_phone = :p"),
+            {"n": person.name, "p": person.work_phone},
+        ).scalar()
+    assert mobile != "13800000000"
+    # The admin's scope is the whole territory: the same dry run passes.
+    r = _import(world, "admin", "g.geojson", json.dumps(renamed).encode(), update=True, check=True)
+    assert r.status_code == 200 and r.json()["status"] == "checked", r.text
+
+
+def test_imports_in_own_scope_pass_and_are_audited(world: World) -> None:
+    """A street's own grid redrawn by its street staff imports, with an audit row written in
+    the import's transaction."""
+    own = _code_of(world, world.scopes.grid)
+    doc = _export_geojson(world, own)
+    doc["features"] = [f for f in doc["features"] if f["properties"]["code"] == own]
+    doc["features"][0]["properties"]["name"] = "本街道改名"
+    r = _import(world, "street_staff", "own.geojson", json.dumps(doc).encode(), update=True)
+    assert r.status_code == 200 and r.json()["status"] == "imported", r.text
+    run_id = r.json()["run_id"]
+    with world.engine.connect() as conn:
+        same = conn.execute(
+            text(
+                """
+                SELECT a.xmin = r.xmin FROM audit_log a, import_runs r
+                 WHERE a.object_type = 'import_run' AND a.object_id = CAST(:id AS text)
+                   AND r.id = :id
+                """
+            ),
+            {"id": run_id},
+        ).scalar()
+    assert same is True
+
+
+def _accepted_hazard(w: World, grid_id: int) -> int:
+    """A fresh hazard inside ``grid_id``, accepted by an admin (so it may be dispatched)."""
+    with w.engine.connect() as conn:
+        lon, lat = conn.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM grids"
+                " WHERE id = :g) x"
+            ),
+            {"g": grid_id},
+        ).one()
+    r = w.client.post(
+        "/api/v1/hazards",
+        json={"category": w.category, "lon": lon, "lat": lat, "description": "派遣测试"},
+        headers=w.headers("admin"),
+    )
+    assert r.status_code == 201, r.text
+    hid = r.json()["id"]
+    r = w.client.post(
+        f"/api/v1/hazards/{hid}/actions",
+        json={"action": "accept", "version": _hazard_version(w, hid)},
+        headers=w.headers("admin"),
+    )
+    assert r.status_code == 200, r.text
+    return hid
+
+
+def test_dispatch_only_to_people_in_scope(world: World) -> None:
+    """Every caller: dispatching a hazard of their own area to a person who works elsewhere is
+    refused (that person would read the reporter's phone); to one of their own people it
+    passes when the role may dispatch at all."""
+    with world.engine.connect() as conn:
+        outsider = conn.execute(
+            text(
+                """
+                SELECT a.person_id FROM grid_assignments a JOIN grids g ON g.id = a.grid_id
+                 WHERE g.path && CAST(:s AS bigint[]) AND a.valid_to IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM grid_assignments b JOIN grids h ON h.id = b.grid_id
+                                    WHERE b.person_id = a.person_id AND b.valid_to IS NULL
+                                      AND h.path && CAST(:mine AS bigint[]))
+                 ORDER BY a.person_id LIMIT 1
+                """
+            ),
+            {"s": [world.scopes.other_street], "mine": [world.scopes.street]},
+        ).scalar_one()
+    insider = world.scopes.grid_leader_person
+    assert insider is not None
+    access = _route("POST", "/api/v1/hazards/{hazard_id}/actions").access
+    failures = []
+    for caller in CALLERS:
+        hid = _accepted_hazard(world, world.scopes.grid)
+        allowed, refusal = world.access_of(caller, access)
+        for person, ok in ((outsider, caller == "admin"), (insider, True)):
+            r = world.client.post(
+                f"/api/v1/hazards/{hid}/actions",
+                json={
+                    "action": "dispatch",
+                    "assignee_person_id": person,
+                    "version": _hazard_version(world, hid),
+                },
+                headers=world.headers(caller),
+            )
+            where = f"{caller} → person {person}: {r.status_code} {r.text[:200]}"
+            may_dispatch = caller in ("admin", "street_staff", "community_staff")
+            if not allowed:
+                if r.status_code != refusal:
+                    failures.append(f"expected {refusal}: {where}")
+            elif ok and may_dispatch:
+                if r.status_code != 200:
+                    failures.append(f"expected 200: {where}")
+            elif r.status_code != 403:
+                failures.append(f"expected 403: {where}")
+            elif person == outsider and may_dispatch and _code(r) != "assignee_outside_scope":
+                failures.append(f"expected assignee_outside_scope: {where}")
+    assert not failures, "\n".join(failures)
+
+
+def test_reassign_cannot_pull_hazards_from_another_scope(world: World) -> None:
+    """An admin moves another street's community under the caller's street; the hazards there
+    now lie in the caller's street by their new grid, but were routed to the other street:
+    every caller but the admin moves none of them (403 without the dispatch right). The
+    admin's reassignment moves them, each with an audit row in the same transaction."""
+    from gis_service.interchange.load import ImportOptions, run_import
+    from gis_service.interchange.mapping import build_mapping
+
+    cid, community = _other_community(world)
+    own_street = _code_of(world, world.scopes.street)
+    doc = _export_geojson(world, community)
+    doc["features"] = [f for f in doc["features"] if f["properties"]["code"] == community]
+    doc["features"][0]["properties"]["parent_code"] = own_street
+    path = Path(world.settings.data_path) / "reparent.geojson"
+    path.write_text(json.dumps(doc))
+    report = run_import(
+        world.engine,
+        path,
+        ImportOptions(layer="grids", update=True, mapping=build_mapping("grids")),
+    )
+    assert report.status == "imported", report.text()
+    with world.engine.connect() as conn:
+        pulled = set(
+            conn.execute(
+                text(
+                    "SELECT public_code FROM hazards WHERE status NOT IN ('closed', 'rejected')"
+                    " AND grid_path && CAST(:c AS bigint[])"
+                ),
+                {"c": [cid]},
+            ).scalars()
+        )
+    assert pulled, "the moved community has no open hazard to test with"
+    access = _route("POST", "/api/v1/grids/reassign").access
+    failures = []
+    for caller in CALLERS:
+        if caller == "admin":
+            continue
+        allowed, refusal = world.access_of(caller, access)
+        for method in ("GET", "POST"):
+            r = world.client.request(
+                method, "/api/v1/grids/reassign", headers=world.headers(caller)
+            )
+            where = f"{caller} {method}: {r.status_code} {r.text[:200]}"
+            if not allowed:
+                if r.status_code != refusal:
+                    failures.append(f"expected {refusal}: {where}")
+                continue
+            listed = {h["public_code"] for h in r.json()["hazards"]}
+            if listed & pulled:
+                failures.append(f"offered or moved hazards of another street: {where}")
+    assert not failures, "\n".join(failures)
+    with world.engine.connect() as conn:
+        still = conn.execute(
+            text(
+                "SELECT count(*) FROM hazards WHERE public_code = ANY (CAST(:c AS text[]))"
+                " AND grid_path && CAST(:s AS bigint[])"
+            ),
+            {"c": sorted(pulled), "s": [world.scopes.street]},
+        ).scalar()
+    assert still == 0
+    r = world.client.post("/api/v1/grids/reassign", headers=world.headers("admin"))
+    assert r.status_code == 200 and r.json()["applied"] >= len(pulled), r.text
+    with world.engine.connect() as conn:
+        unaudited = conn.execute(
+            text(
+                """
+                SELECT count(*) FROM hazards h
+                 WHERE h.public_code = ANY (CAST(:c AS text[]))
+                   AND NOT EXISTS (SELECT 1 FROM audit_log a
+                                    WHERE a.object_type = 'hazard' AND a.object_id = h.id::text
+                                      AND a.action = 'hazard.reassign' AND a.xmin = h.xmin)
+                """
+            ),
+            {"c": sorted(pulled)},
+        ).scalar()
+    assert unaudited == 0

@@ -175,7 +175,8 @@ def test_shipped_categories_state_three_limits() -> None:
 )
 def test_due_refuses_bad_input(demo_client: TestClient, params: dict, fragment: str) -> None:
     r = demo_client.get("/api/v1/calendar/due", params=params)
-    assert r.status_code == 422, r.text
+    # A NUL is refused at the edge (400 nul_character), the rest by the route's own checks.
+    assert r.status_code == (400 if "\x00" in "".join(params.values()) else 422), r.text
     assert fragment in r.text
 
 

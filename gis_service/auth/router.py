@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
@@ -23,12 +23,20 @@ from gis_service.auth.roles import ROLES
 from gis_service.clock import Clock
 from gis_service.config import Settings
 from gis_service.errors import DomainError, Forbidden, Invalid, Unauthorized
-from gis_service.http.deps import ClockDep, Conn, EngineDep, SettingsDep, reject_unknown_query
+from gis_service.http.deps import (
+    ClockDep,
+    Conn,
+    EngineDep,
+    SettingsDep,
+    id_path,
+    id_query,
+    reject_unknown_query,
+)
 from gis_service.http.errors import error_body
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(reject_unknown_query)])
 
-Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
+Id = Annotated[int, id_path()]
 Admin = Annotated[Principal, Depends(ADMIN_ONLY)]
 Anyone = require(allow_anonymous=True)
 LoggedIn = require(roles=set(ROLES))
@@ -420,9 +428,7 @@ def revoke_key(key_id: Id, request: Request, conn: Conn, principal: Admin) -> sc
 def list_audit(
     conn: Conn,
     _: Admin,
-    grid: Annotated[
-        int | None, Query(ge=1, le=2**63 - 1, description="Writes in this grid's subtree.")
-    ] = None,
+    grid: Annotated[int | None, id_query("Writes in this grid's subtree.")] = None,
     object_type: Annotated[
         str | None, Query(max_length=64, description="hazard, user, api_key, …")
     ] = None,

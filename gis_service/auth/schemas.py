@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from gis_service.auth.passwords import MAX_PASSWORD_LENGTH
+from gis_service.db.limits import BIGINT_MAX
 
 Role = Literal["admin", "street_staff", "community_staff", "grid_leader", "field_staff", "viewer"]
 KeyScope = Literal[
     "read", "read_private", "report", "open311", "write", "dispatch", "export", "import"
 ]
+
+# A grid named by its id or its code.
+GridRef = (
+    Annotated[int, Field(ge=1, le=BIGINT_MAX)] | Annotated[str, Field(min_length=1, max_length=64)]
+)
 
 
 class _Body(BaseModel):
@@ -120,11 +126,11 @@ class UserCreate(_Body):
     display_name: str = Field(min_length=1, max_length=100, examples=["张伟"])
     password: str = Field(min_length=10, max_length=MAX_PASSWORD_LENGTH)
     role: Role
-    grid: int | str | None = Field(
+    grid: GridRef | None = Field(
         default=None, description="Id or code of the grid whose subtree is the user's scope."
     )
     person_id: int | None = Field(
-        default=None, ge=1, le=2**63 - 1, description="The people row of a staff user."
+        default=None, ge=1, le=BIGINT_MAX, description="The people row of a staff user."
     )
 
 
@@ -141,7 +147,7 @@ class KeyCreate(_Body):
 
     name: str = Field(min_length=1, max_length=100, examples=["12345 热线平台"])
     scopes: list[KeyScope] = Field(min_length=1, max_length=10, examples=[["read", "report"]])
-    grid: int | str | None = Field(
+    grid: GridRef | None = Field(
         default=None, description="Id or code of a grid: limit the key to its subtree."
     )
 

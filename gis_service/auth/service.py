@@ -3,6 +3,7 @@ list and revoke session and bearer tokens. The CLI and the routes share it."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -57,6 +58,38 @@ def _wait_seconds(settings: Settings, failures: int) -> float:
     return settings.login_delay_seconds * (2**steps)
 
 
+def _refusal_before_check(settings: Settings, counters: Any) -> DomainError | None:
+    """Locked (423) or too soon after the last failure (429): the password is not checked.
+    ``counters`` is a users or login_failures row (failed_logins, last_failed_at,
+    locked_until, now), or None for a username never seen."""
+    if counters is None:
+        return None
+    if counters.locked_until is not None and counters.locked_until > counters.now:
+        seconds = (counters.locked_until - counters.now).total_seconds()
+        return Locked(
+            f"The account is locked after {counters.failed_logins} failed logins; try again "
+            f"in {int(seconds // 60) + 1} minute(s) or ask an administrator to unlock it.",
+            code="account_locked",
+            retry_after=int(seconds) + 1,
+            locked_until=counters.locked_until.isoformat(),
+        )
+    failures = counters.failed_logins
+    if counters.locked_until is not None:  # a lock that has run out starts a fresh count
+        failures = 0
+    wait = _wait_seconds(settings, failures)
+    last = counters.last_failed_at
+    since = (counters.now - last).total_seconds() if last else 1e9
+    if wait > 0 and since < wait:
+        return TooMany(
+            f"Too many failed logins ({failures}); wait {wait - since:.0f} s before the "
+            "next try. Each further failure doubles the wait, and "
+            f"{settings.login_max_failures} in a row lock the account.",
+            retry_after=wait - since,
+            failed_logins=failures,
+        )
+    return None
+
+
 def _refusal_after_failure(settings: Settings, failures: int, locked_until: Any) -> DomainError:
     if locked_until is not None:
         return Locked(
@@ -85,10 +118,12 @@ def issue_token(
     ttl_seconds: float | None = None,
     ip: str | None = None,
     user_agent: str | None = None,
+    parent_id: int | None = None,
     clock: Clock = DATABASE_CLOCK,
 ) -> tuple[int, str, str | None, datetime, datetime]:
     """Insert a session or bearer token (inside the caller's transaction), valid from the
-    clock's now for ``ttl_seconds``."""
+    clock's now for ``ttl_seconds``; one minted with another (``parent_id``) expires with it
+    at the latest and is revoked with it."""
     token = new_secret(SESSION_PREFIX if kind == "session" else BEARER_PREFIX)
     csrf = new_secret("csrf") if kind == "session" else None
     if ttl_seconds is None:
@@ -108,6 +143,7 @@ def issue_token(
             "ttl_seconds": float(ttl_seconds),
             "ip": ip,
             "user_agent": user_agent,
+            "parent_id": parent_id,
             "now": clock.now(),
         },
     ).one()
@@ -137,95 +173,89 @@ def login(
     username = username.strip().lower()
     refusal: DomainError | None = None
     issued: IssuedToken | None = None
+    now = clock.now()
     with transaction(conn):
-        row = conn.execute(sql.USER_FOR_LOGIN, {"username": username, "now": clock.now()}).first()
-        if row is None:
-            verify_password(None, password)  # same cost as a real check: no user enumeration
-            refusal = Unauthorized(
-                "Wrong username or password.", code="login_failed", challenge=False
+        row = conn.execute(sql.USER_FOR_LOGIN, {"username": username, "now": now}).first()
+        # An unknown username goes through the same counters (kept in login_failures), so
+        # that it answers exactly as a known one would: no user enumeration.
+        counters = (
+            row or conn.execute(sql.UNKNOWN_FOR_LOGIN, {"username": username, "now": now}).first()
+        )
+        refusal = _refusal_before_check(settings, counters)
+        if refusal is None and row is None:
+            verify_password(None, password)  # the cost of a real check
+            reset = counters is not None and counters.locked_until is not None
+            failed = conn.execute(
+                sql.UNKNOWN_FAILED,
+                {
+                    "username": username[:200],
+                    "reset": reset,
+                    "max_failures": settings.login_max_failures,
+                    "lock_seconds": settings.login_lock_minutes * 60,
+                    "now": now,
+                },
+            ).one()
+            if random.random() < 0.01:  # old entries go now and then, as rate limits do
+                conn.execute(sql.UNKNOWN_PRUNE, {"now": now})
+            refusal = _refusal_after_failure(settings, failed.failed_logins, failed.locked_until)
+        elif refusal is None and not verify_password(row.password_hash, password):
+            # the known account's failure: counted and audited
+            if row.locked_until is not None:
+                conn.execute(sql.UNLOCK_USER, {"id": row.id})
+            failed = conn.execute(
+                sql.LOGIN_FAILED,
+                {
+                    "id": row.id,
+                    "max_failures": settings.login_max_failures,
+                    "lock_seconds": settings.login_lock_minutes * 60,
+                    "now": now,
+                },
+            ).one()
+            action = "lock" if failed.locked_until is not None else "login_failed"
+            audit.record(
+                conn,
+                None,
+                action,
+                "user",
+                row.id,
+                None,
+                {"username": row.username, "failed_logins": failed.failed_logins},
+                None,
+                ip,
             )
-        elif row.locked_until is not None and row.locked_until > row.now:
-            seconds = (row.locked_until - row.now).total_seconds()
-            refusal = Locked(
-                f"The account is locked after {row.failed_logins} failed logins; try again in "
-                f"{int(seconds // 60) + 1} minute(s) or ask an administrator to unlock it.",
-                code="account_locked",
-                retry_after=int(seconds) + 1,
-                locked_until=row.locked_until.isoformat(),
+            refusal = _refusal_after_failure(settings, failed.failed_logins, failed.locked_until)
+        elif refusal is None and not row.active:
+            refusal = Forbidden(
+                "This account is disabled; ask an administrator.", code="account_disabled"
             )
-        else:
-            failures = row.failed_logins
-            if row.locked_until is not None:  # a lock that has run out starts a fresh count
-                failures = 0
-            wait = _wait_seconds(settings, failures)
-            since = (row.now - row.last_failed_at).total_seconds() if row.last_failed_at else 1e9
-            if wait > 0 and since < wait:
-                refusal = TooMany(
-                    f"Too many failed logins ({failures}); wait {wait - since:.0f} s before the "
-                    "next try. Each further failure doubles the wait, and "
-                    f"{settings.login_max_failures} in a row lock the account.",
-                    retry_after=wait - since,
-                    failed_logins=failures,
-                )
-            elif not verify_password(row.password_hash, password):
-                if row.locked_until is not None:
-                    conn.execute(sql.UNLOCK_USER, {"id": row.id})
-                failed = conn.execute(
-                    sql.LOGIN_FAILED,
-                    {
-                        "id": row.id,
-                        "max_failures": settings.login_max_failures,
-                        "lock_seconds": settings.login_lock_minutes * 60,
-                        "now": clock.now(),
-                    },
-                ).one()
-                action = "lock" if failed.locked_until is not None else "login_failed"
-                audit.record(
-                    conn,
-                    None,
-                    action,
-                    "user",
-                    row.id,
-                    None,
-                    {"username": row.username, "failed_logins": failed.failed_logins},
-                    None,
-                    ip,
-                )
-                refusal = _refusal_after_failure(
-                    settings, failed.failed_logins, failed.locked_until
-                )
-            elif not row.active:
-                refusal = Forbidden(
-                    "This account is disabled; ask an administrator.", code="account_disabled"
-                )
-            else:
-                rehash = hash_password(password) if needs_rehash(row.password_hash) else None
-                conn.execute(sql.LOGIN_OK, {"id": row.id, "rehash": rehash})
-                token_id, token, csrf, created, expires = issue_token(
-                    conn,
-                    settings,
-                    row.id,
-                    kind,
-                    name=token_name,
-                    ttl_seconds=ttl_seconds,
-                    ip=ip,
-                    user_agent=user_agent,
-                    clock=clock,
-                )
-                user = get_user(conn, row.id)
-                principal = principal_of(user)
-                audit.record(
-                    conn,
-                    principal,
-                    "login" if kind == "session" else "token_create",
-                    "auth_token",
-                    token_id,
-                    None,
-                    {"kind": kind, "name": token_name, "expires_at": expires},
-                    None,
-                    ip,
-                )
-                issued = IssuedToken(token_id, kind, token, csrf, created, expires, user)
+        elif refusal is None:
+            rehash = hash_password(password) if needs_rehash(row.password_hash) else None
+            conn.execute(sql.LOGIN_OK, {"id": row.id, "rehash": rehash})
+            token_id, token, csrf, created, expires = issue_token(
+                conn,
+                settings,
+                row.id,
+                kind,
+                name=token_name,
+                ttl_seconds=ttl_seconds,
+                ip=ip,
+                user_agent=user_agent,
+                clock=clock,
+            )
+            user = get_user(conn, row.id)
+            principal = principal_of(user)
+            audit.record(
+                conn,
+                principal,
+                "login" if kind == "session" else "token_create",
+                "auth_token",
+                token_id,
+                None,
+                {"kind": kind, "name": token_name, "expires_at": expires},
+                None,
+                ip,
+            )
+            issued = IssuedToken(token_id, kind, token, csrf, created, expires, user)
     if refusal is not None:
         raise refusal
     assert issued is not None
@@ -271,6 +301,7 @@ def create_bearer_for(
             ttl_seconds=ttl_seconds,
             ip=ip,
             user_agent=user_agent,
+            parent_id=principal.token_id,
             clock=clock,
         )
         audit.record(
@@ -297,16 +328,16 @@ def revoke_token(
         found = conn.execute(sql.TOKEN_OWNER, {"id": token_id, "user_id": owner}).first()
         if found is None:
             raise NotFound(f"Token {token_id} does not exist.", id=token_id)
-        row = conn.execute(sql.REVOKE_TOKEN, {"id": token_id, "user_id": owner}).first()
-        if row is not None:
+        revoked = conn.execute(sql.REVOKE_TOKEN, {"id": token_id, "user_id": owner}).all()
+        for row in revoked:  # the token named, and every token minted with it
             audit.record(
                 conn,
                 principal,
                 "token_revoke",
                 "auth_token",
-                token_id,
+                row.id,
                 {"kind": row.kind, "name": row.name, "user_id": row.user_id},
-                {"revoked": True},
+                {"revoked": True} if row.id == token_id else {"revoked": True, "with": token_id},
                 None,
                 ip,
             )

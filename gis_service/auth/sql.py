@@ -87,6 +87,42 @@ LOGIN_FAILED = text(
     """
 )
 
+# Unknown usernames: the same counters in login_failures (no enumeration, finding 10).
+UNKNOWN_FOR_LOGIN = text(
+    """
+    SELECT failed_logins, last_failed_at, locked_until,
+           coalesce(CAST(:now AS timestamptz), clock_timestamp()) AS now
+      FROM login_failures WHERE username = :username
+       FOR UPDATE
+    """
+)
+UNKNOWN_FAILED = text(
+    """
+    INSERT INTO login_failures AS f (username, failed_logins, last_failed_at, locked_until)
+    VALUES (:username, 1, coalesce(CAST(:now AS timestamptz), clock_timestamp()),
+            CASE WHEN 1 >= :max_failures
+                 THEN coalesce(CAST(:now AS timestamptz), clock_timestamp())
+                      + make_interval(secs => :lock_seconds) END)
+    ON CONFLICT (username) DO UPDATE
+       SET failed_logins = CASE WHEN :reset THEN 1 ELSE f.failed_logins + 1 END,
+           last_failed_at = excluded.last_failed_at,
+           locked_until = CASE WHEN (CASE WHEN :reset THEN 1 ELSE f.failed_logins + 1 END)
+                                    >= :max_failures
+                               THEN excluded.last_failed_at
+                                    + make_interval(secs => :lock_seconds)
+                          END
+    RETURNING failed_logins, locked_until
+    """
+)
+UNKNOWN_PRUNE = text(
+    """
+    DELETE FROM login_failures
+     WHERE last_failed_at < coalesce(CAST(:now AS timestamptz), now()) - interval '1 day'
+       AND (locked_until IS NULL
+            OR locked_until < coalesce(CAST(:now AS timestamptz), now()))
+    """
+)
+
 LOGIN_OK = text(
     """
     UPDATE users
@@ -99,21 +135,33 @@ LOGIN_OK = text(
 INSERT_TOKEN = text(
     """
     INSERT INTO auth_tokens (user_id, kind, name, token_hash, csrf_hash, created_at,
-                             expires_at, ip, user_agent)
+                             expires_at, ip, user_agent, parent_id)
     VALUES (:user_id, :kind, :name, :token_hash, :csrf_hash,
             coalesce(CAST(:now AS timestamptz), now()),
-            coalesce(CAST(:now AS timestamptz), now()) + make_interval(secs => :ttl_seconds),
-            :ip, :user_agent)
+            -- a token minted with another expires with it at the latest (LEAST skips NULL)
+            LEAST(coalesce(CAST(:now AS timestamptz), now()) + make_interval(secs => :ttl_seconds),
+                  (SELECT p.expires_at FROM auth_tokens p
+                    WHERE p.id = CAST(:parent_id AS bigint))),
+            :ip, :user_agent, CAST(:parent_id AS bigint))
     RETURNING id, created_at, expires_at
     """
 )
 
+# Revoking a token revokes every token minted with it (and theirs); the row of the token
+# named comes back first.
 REVOKE_TOKEN = text(
     """
-    UPDATE auth_tokens SET revoked_at = now()
-     WHERE id = :id AND (CAST(:user_id AS bigint) IS NULL OR user_id = CAST(:user_id AS bigint))
-       AND revoked_at IS NULL
-    RETURNING id, user_id, kind, name
+    WITH RECURSIVE family (id) AS (
+        SELECT id FROM auth_tokens
+         WHERE id = :id
+           AND (CAST(:user_id AS bigint) IS NULL OR user_id = CAST(:user_id AS bigint))
+        UNION
+        SELECT c.id FROM auth_tokens c JOIN family f ON c.parent_id = f.id
+    )
+    UPDATE auth_tokens t SET revoked_at = now()
+      FROM family f
+     WHERE t.id = f.id AND t.revoked_at IS NULL
+    RETURNING t.id, t.user_id, t.kind, t.name
     """
 )
 
@@ -173,6 +221,7 @@ INSERT_USER = text(
     """
     INSERT INTO users (username, display_name, password_hash, role, grid_id, person_id)
     VALUES (:username, :display_name, :password_hash, :role, :grid_id, :person_id)
+    ON CONFLICT ON CONSTRAINT users_username_key DO NOTHING
     RETURNING id
     """
 )

@@ -4,6 +4,10 @@ Private fields are staff mobile phones, reporter names and phones, and the actor
 of a hazard's history. A caller sees them on objects inside their grid subtree when they hold
 the ``read_private`` scope (every staff role, and keys given that scope); a hazard assigned to
 a staff member's person is visible to them wherever it lies. Everyone else gets the public view.
+
+The public view of a hazard is the same in every state: closed and rejected hazards are
+public too (as FixMyStreet shows fixed reports), with their public fields only. The map's
+layers (OGC, tiles) draw open hazards because those need attention, not to hide closed ones.
 """
 
 from __future__ import annotations

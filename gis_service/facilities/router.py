@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from gis_service.errors import Invalid, NotFound
@@ -18,6 +18,8 @@ from gis_service.http.deps import (
     Db,
     NearDep,
     PointQuery,
+    id_path,
+    id_query,
     point_query,
     reject_unknown_query,
 )
@@ -54,7 +56,7 @@ async def facility_filter_query(
     status: Annotated[
         str | None, Query(description=f"Comma list of: {', '.join(FACILITY_STATUSES)}.")
     ] = None,
-    grid: Annotated[int | None, Query(ge=1, description="Only inside this grid.")] = None,
+    grid: Annotated[int | None, id_query("Only inside this grid.")] = None,
     q: Annotated[
         str | None, Query(min_length=1, max_length=64, description="Code prefix or name part.")
     ] = None,
@@ -107,7 +109,7 @@ async def nearest_facilities(
     summary="One facility with its grid chain",
 )
 async def get_facility(
-    db: Db, facility_id: Annotated[int, Path(ge=1, le=2**63 - 1)], crs: Crs
+    db: Db, facility_id: Annotated[int, id_path("Facility id.")], crs: Crs
 ) -> GeoJSONResponse:
     """A facility as a GeoJSON Feature with the grids it lies in."""
     body = await service.facility_feature(db, facility_id, crs)

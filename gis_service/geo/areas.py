@@ -22,6 +22,11 @@ class BBox:
     maxx: float
     maxy: float
 
+    @property
+    def crosses_antimeridian(self) -> bool:
+        """True when the box runs east from minx past 180° to maxx (OGC 17-069r4 §7.15.3)."""
+        return self.minx > self.maxx
+
     def as_params(self) -> dict[str, float]:
         """Bound parameters for ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)."""
         return {"minx": self.minx, "miny": self.miny, "maxx": self.maxx, "maxy": self.maxy}
@@ -35,8 +40,14 @@ def bbox_params(bbox: BBox | None) -> dict[str, float | None]:
     return bbox.as_params() if bbox else dict(NO_BBOX)
 
 
-def parse_bbox(raw: str, max_area_km2: float | None, crs: Datum | str = Datum.wgs84) -> BBox:
-    """Parse ``minx,miny,maxx,maxy``; check order, range and (unless None) area."""
+def parse_bbox(
+    raw: str,
+    max_area_km2: float | None,
+    crs: Datum | str = Datum.wgs84,
+    antimeridian: bool = False,
+) -> BBox:
+    """Parse ``minx,miny,maxx,maxy``; check order, range and (unless None) area. With
+    ``antimeridian``, minx > maxx names a box across 180° (OGC API – Features allows it)."""
     parts = raw.split(",")
     if len(parts) not in (4, 6):
         raise Invalid("bbox must be four numbers: minLon,minLat,maxLon,maxLat.", bbox=raw)
@@ -57,7 +68,7 @@ def parse_bbox(raw: str, max_area_km2: float | None, crs: Datum | str = Datum.wg
         raise Invalid(
             "bbox is out of range: longitudes in [-180, 180], latitudes in [-90, 90].", bbox=raw
         )
-    if minx > maxx or miny > maxy:
+    if (minx > maxx and not antimeridian) or miny > maxy:
         raise Invalid(
             "bbox corners are crossed: give minLon,minLat,maxLon,maxLat with min ≤ max.", bbox=raw
         )
@@ -66,7 +77,8 @@ def parse_bbox(raw: str, max_area_km2: float | None, crs: Datum | str = Datum.wg
         minx, maxx, miny, maxy = float(x0), float(x1), float(y0), float(y1)
     # Area on the sphere, roughly: enough to bound the work a request can cause.
     mean_lat = math.radians((miny + maxy) / 2)
-    area_km2 = (maxx - minx) * 111.32 * math.cos(mean_lat) * (maxy - miny) * 110.57
+    width = maxx - minx if minx <= maxx else maxx + 360 - minx
+    area_km2 = width * 111.32 * math.cos(mean_lat) * (maxy - miny) * 110.57
     if max_area_km2 is not None and area_km2 > max_area_km2:
         raise Invalid(
             f"bbox covers about {area_km2:,.0f} km²; the most one request may ask for is "

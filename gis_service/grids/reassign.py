@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from gis_service.auth.principal import Principal
 from gis_service.grids.sql import ROOT_IDS
 from gis_service.hazards.states import open_sql
 
@@ -38,6 +39,12 @@ _CANDIDATES = f"""
          WHERE (h.new_grid IS DISTINCT FROM h.grid_id OR ng.path IS DISTINCT FROM h.grid_path)
            AND (CAST(:root AS text) IS NULL
                 OR h.grid_path && {ROOT_IDS} OR ng.path && {ROOT_IDS})
+           -- A caller bound to a subtree moves only hazards that lie in it before and after:
+           -- moving one in from another street would be a write there, and would open its
+           -- reporter's contact to the caller.
+           AND (CAST(:scope AS bigint[]) IS NULL
+                OR (h.grid_path && CAST(:scope AS bigint[])
+                    AND (ng.path IS NULL OR ng.path && CAST(:scope AS bigint[]))))
     )
 """
 
@@ -72,7 +79,18 @@ REASSIGN_APPLY = text(
                updated_at = now()
           FROM c
          WHERE h.id = c.id AND c.kind IN ('move', 'relink')
-        RETURNING h.id, h.status, h.grid_chain
+        RETURNING h.id, h.status, h.grid_chain, h.grid_id, h.grid_path
+    ),
+    aud AS (
+        INSERT INTO audit_log (principal_kind, principal_id, principal_name, action,
+                               object_type, object_id, before, after, grid_id, grid_path, ip)
+        SELECT :kind, :principal_id, :actor, 'hazard.reassign', 'hazard', u.id::text,
+               jsonb_build_object('grid', c.old_code, 'chain', c.old_chain,
+                                  'responsible', c.old_person),
+               jsonb_build_object('grid', c.new_code, 'chain', u.grid_chain,
+                                  'responsible', c.new_person),
+               u.grid_id, u.grid_path, :ip
+          FROM upd u JOIN c ON c.id = u.id
     )
     INSERT INTO hazard_events (hazard_id, action, from_status, to_status, actor_name, note, data)
     SELECT u.id, 'update', u.status, u.status, :actor,
@@ -93,14 +111,25 @@ def reassign(
     root: str | None = None,
     apply: bool = False,
     codes: list[str] | None = None,
-    actor: str = "gis-service",
+    principal: Principal | None = None,
+    ip: str | None = None,
+    actor: str = "system",
 ) -> dict[str, Any]:
-    """What would move (dry run), or move it: each move is a hazard event with both chains."""
-    params = {"root": root, "codes": codes or None}
+    """What would move (dry run), or move it: each move is a hazard event with both chains
+    and an audit row. A principal bound to a subtree sees and moves only hazards whose old
+    and new grids both lie in it (None: the system, everywhere, named ``actor``)."""
+    scope = principal.scope_filter() if principal is not None else None
+    params = {"root": root, "codes": codes or None, "scope": scope}
     plan = [dict(r) for r in conn.execute(REASSIGN_PLAN, params).mappings()]
     applied = 0
     if apply:
-        applied = len(conn.execute(REASSIGN_APPLY, {**params, "actor": actor}).all())
+        who = {
+            "kind": "system" if principal is None else principal.kind,
+            "principal_id": None if principal is None else principal.id,
+            "actor": actor if principal is None else principal.audit_name(),
+            "ip": ip,
+        }
+        applied = len(conn.execute(REASSIGN_APPLY, {**params, **who}).all())
     counts: dict[str, int] = {}
     for p in plan:
         counts[p["kind"]] = counts.get(p["kind"], 0) + 1

@@ -7,10 +7,10 @@ import json
 from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from gis_service.auth.deps import PUBLIC_READ, CurrentPrincipal, require
+from gis_service.auth.deps import PUBLIC_READ, ClientIp, CurrentPrincipal, require
 from gis_service.auth.principal import Principal
 from gis_service.db.transaction import transaction
 from gis_service.errors import Invalid, NotFound
@@ -31,6 +31,8 @@ from gis_service.http.deps import (
     Db,
     PointQuery,
     SettingsDep,
+    id_path,
+    id_query,
     instant_param,
     point_query,
     reject_unknown_query,
@@ -58,7 +60,7 @@ _ERRORS = {
     422: {"description": "Invalid parameter"},
 }
 
-GridId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Grid id.")]
+GridId = Annotated[int, id_path("Grid id.")]
 
 
 @router.get(
@@ -141,10 +143,8 @@ async def grid_filter_query(
     bbox: BBoxDep,
     at: At,
     level: Annotated[Level | None, Query(description="Only grids of this level.")] = None,
-    parent: Annotated[int | None, Query(ge=1, description="Only children of this grid.")] = None,
-    within: Annotated[
-        int | None, Query(ge=1, description="Only grids in this grid's subtree.")
-    ] = None,
+    parent: Annotated[int | None, id_query("Only children of this grid.")] = None,
+    within: Annotated[int | None, id_query("Only grids in this grid's subtree.")] = None,
     q: Annotated[
         str | None,
         Query(min_length=1, max_length=64, description="Code prefix or part of the name."),
@@ -259,10 +259,13 @@ ReassignQuery = Annotated[tuple[str | None, list[str] | None], Depends(reassign_
     "/grids/reassign",
     summary="Open hazards that now lie in another grid (dry run: moves nothing)",
 )
-def reassign_plan(conn: Conn, query: ReassignQuery) -> dict:
-    """What POST would move: each hazard's old and new grid and responsible person."""
+def reassign_plan(
+    conn: Conn, principal: Annotated[Principal, Depends(DISPATCHERS)], query: ReassignQuery
+) -> dict:
+    """What POST would move: each hazard's old and new grid and responsible person. Only
+    hazards whose old and new grids both lie in your area are listed."""
     root, codes = query
-    return reassign(conn, root, apply=False, codes=codes)
+    return reassign(conn, root, apply=False, codes=codes, principal=principal)
 
 
 @router.post(
@@ -270,12 +273,16 @@ def reassign_plan(conn: Conn, query: ReassignQuery) -> dict:
     summary="Move open hazards to the grids that now cover them (recorded as hazard events)",
 )
 def reassign_apply(
-    conn: Conn, principal: Annotated[Principal, Depends(DISPATCHERS)], query: ReassignQuery
+    conn: Conn,
+    principal: Annotated[Principal, Depends(DISPATCHERS)],
+    ip: ClientIp,
+    query: ReassignQuery,
 ) -> dict:
-    """Apply the plan GET shows (optionally only the listed hazards), in one transaction."""
+    """Apply the plan GET shows (optionally only the listed hazards), in one transaction;
+    each move writes a hazard event and an audit row."""
     root, codes = query
     with transaction(conn):
-        return reassign(conn, root, apply=True, codes=codes, actor=principal.audit_name())
+        return reassign(conn, root, apply=True, codes=codes, principal=principal, ip=ip)
 
 
 @router.get(

@@ -12,7 +12,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gis_service.config import Settings
 from gis_service.errors import BadRequest, Invalid, PayloadTooLarge, UnsupportedMediaType
@@ -22,14 +21,11 @@ from gis_service.hazards.photos import Upload, check_count
 from gis_service.hazards.queries import HazardFilter, list_params
 from gis_service.hazards.schemas import ActionIn, ReportIn
 from gis_service.hazards.states import CLOSED_STATUSES, HAZARD_STATUSES, OPEN_STATUSES
-from gis_service.http.deps import BBoxDep, CatalogDep, Db, NearDep, SettingsDep
+from gis_service.http.deps import BBoxDep, CatalogDep, Db, NearDep, SettingsDep, id_query
+from gis_service.http.forms import read_form
 from gis_service.http.listing import OutputFormat, Page, list_response
 
 M = TypeVar("M", bound=BaseModel)
-
-# Text fields of a form are short; anything longer is not a field of ours.
-_MAX_FIELD_BYTES = 64 * 1024
-_MAX_FIELDS = 50
 
 
 def _validated(model: type[M], data: object) -> M:
@@ -56,20 +52,7 @@ async def read_body(request: Request, model: type[M], settings: Settings) -> tup
                 bytes=int(length),
                 max_bytes=limit,
             )
-        try:
-            form = await request.form(
-                max_files=settings.photo_max_count,
-                max_fields=_MAX_FIELDS,
-                max_part_size=_MAX_FIELD_BYTES,
-            )
-        except StarletteHTTPException as exc:
-            if "files" in str(exc.detail).lower():
-                raise Invalid(
-                    f"At most {settings.photo_max_count} photos are accepted per report or step.",
-                    code="too_many_photos",
-                    max_count=settings.photo_max_count,
-                ) from None
-            raise BadRequest(f"The form could not be read: {exc.detail}", code="bad_form") from None
+        form = await read_form(request, max_files=settings.photo_max_count, files_word="photos")
         fields: dict[str, str] = {}
         uploads: list[Upload] = []
         for key, value in form.multi_items():
@@ -198,9 +181,7 @@ async def hazard_filter_query(
     category: Annotated[
         str | None, Query(description="Comma list of hazard-category codes.")
     ] = None,
-    grid: Annotated[
-        int | None, Query(ge=1, description="Only hazards routed into this grid's subtree.")
-    ] = None,
+    grid: Annotated[int | None, id_query("Only hazards routed into this grid's subtree.")] = None,
     since: Annotated[datetime | None, Query(description="Reported at or after (ISO 8601).")] = None,
     until: Annotated[datetime | None, Query(description="Reported before (ISO 8601).")] = None,
     overdue: Annotated[bool | None, Query(description="Only overdue (true) or not.")] = None,

@@ -17,6 +17,7 @@ from gis_service.config import Settings
 from gis_service.db.transaction import transaction
 from gis_service.errors import (
     Conflict,
+    Forbidden,
     Invalid,
     NotFound,
     PreconditionRequired,
@@ -146,6 +147,21 @@ def _changes(
                 raise Invalid(
                     f"No active person has the id {body.assignee_person_id}.",
                     assignee_person_id=body.assignee_person_id,
+                )
+            scope = principal.scope_filter()
+            # The assignee reads the reporter's contact: only people who work in the
+            # dispatcher's own area may be given the case.
+            if (
+                scope is not None
+                and not conn.execute(
+                    sql.PERSON_IN_SCOPE, {"id": person.id, "scope": scope}
+                ).scalar()
+            ):
+                raise Forbidden(
+                    f"Person {person.id} does not work in your area; dispatch to someone on a "
+                    "grid of your subtree, or to a department.",
+                    code="assignee_outside_scope",
+                    assignee_person_id=person.id,
                 )
             person_id = person.id
             data["assignee"] = {"id": person.id, "name": person.name}

@@ -186,6 +186,17 @@ def _outside(conn: Connection, lon: float, lat: float, report: ReportIn) -> Inva
     )
 
 
+def scoped_key(key: str, principal: Principal, ip: str | None, scope: str) -> str:
+    """An idempotency key as stored: in its caller's namespace, so that a key reused by
+    somebody else never finds (or names) their report. Open311 tokens have a namespace of
+    their own: GET /open311/v2/tokens/{token} finds those and nothing else."""
+    if scope == "open311":
+        return f"open311|{key}"
+    if principal.kind == "anonymous":
+        return f"anonymous@{ip or 'unknown'}|{key}"
+    return f"{principal_tag(principal)}|{key}"
+
+
 def _replay(
     conn: Connection, key: str, fp: str, report: ReportIn, cat: HazardCategoryDef
 ) -> ReportResult | None:
@@ -198,7 +209,7 @@ def _replay(
             "This Idempotency-Key was already used for a different report. A retry must "
             "send exactly the same report; a new report needs a new key.",
             code="idempotency_key_reused",
-            idempotency_key=key,
+            idempotency_key=key.partition("|")[2],  # as the caller sent it
             hazard_id=row.id,
         )
     lon, lat = (float(v) for v in to_wgs84(report.lon, report.lat, report.crs))
@@ -241,6 +252,8 @@ def report_hazard(
     cat = _category(catalog, report.category)
     lon, lat = (float(v) for v in to_wgs84(report.lon, report.lat, report.crs))
     submitter = principal_tag(principal)
+    if key:
+        key = scoped_key(key, principal, ip, scope)
     fp = fingerprint(report, photos, submitter)
     source = _source(report, principal)
     written: list[Path] = []

@@ -43,6 +43,8 @@ from gis_service.http.deps import (
     Crs,
     Db,
     SettingsDep,
+    id_path,
+    id_query,
     instant_param,
     reject_unknown_query,
 )
@@ -72,7 +74,7 @@ REPORT_ACCESS = require(scopes={"report"}, allow_anonymous=True)
 # A receipt's holder answers the callback: anyone with the link (keys need 'report').
 ANYONE_REPORTING = require(scopes={"report"}, allow_anonymous=True)
 READ_STAFF = require(scopes={"read"})
-HazardId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+HazardId = Annotated[int, id_path("Hazard id.")]
 
 
 _REPORT_BODY = json_or_multipart_body(ReportIn, ["category", "lon", "lat", "description"])
@@ -241,7 +243,7 @@ def overdue_hazards(
     crs: Crs,
     grid: Annotated[
         int | None,
-        Query(ge=1, description="Grid whose subtree to list; default: your scope root."),
+        id_query("Grid whose subtree to list; default: your scope root."),
     ] = None,
 ) -> Response:
     """Hazards past their deadline (accepted, dispatched or in progress with due_at passed),
@@ -281,9 +283,7 @@ def overdue_hazards(
 def hazard_stats(
     conn: Conn,
     principal: Annotated[Principal, Depends(READ_STAFF)],
-    grid: Annotated[
-        int | None, Query(ge=1, description="Grid subtree; default: your scope root.")
-    ] = None,
+    grid: Annotated[int | None, id_query("Grid subtree; default: your scope root.")] = None,
     since: Annotated[
         str | None, Query(description="Reported at or after (date or ISO 8601).")
     ] = None,

@@ -8,8 +8,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gis_service.catalog.schemas import PHONE_PATTERN
+from gis_service.db.limits import BIGINT_MAX, INTEGER_MAX
 from gis_service.geo.datums import Datum
 from gis_service.hazards.workflow import ACTIONS
+from gis_service.text import printable
 
 Source = Literal["patrol", "resident", "camera", "hotline", "superior"]
 Severity = Literal["low", "medium", "high", "critical"]
@@ -60,6 +62,13 @@ class ReportIn(BaseModel):
             raise ValueError("must be a finite number")
         return v
 
+    @field_validator("description", "address", "facility_code", "reporter_name", mode="before")
+    @classmethod
+    def _printable(cls, v: object) -> object:
+        # Control characters (a vertical tab) cannot be written in Open311's XML; dropped
+        # before the length rules apply, so a description of only those is refused.
+        return printable(v) if isinstance(v, str) else v
+
     @field_validator("address", "facility_code", "reporter_name", "reporter_phone")
     @classmethod
     def _blank_is_none(cls, v: str | None) -> str | None:
@@ -81,7 +90,7 @@ class ActionIn(BaseModel):
     )
     note: str | None = Field(default=None, max_length=4000)
     assignee_person_id: int | None = Field(
-        default=None, ge=1, description="dispatch: the person who handles it."
+        default=None, ge=1, le=BIGINT_MAX, description="dispatch: the person who handles it."
     )
     assignee_department: str | None = Field(
         default=None,
@@ -109,8 +118,14 @@ class ActionIn(BaseModel):
     version: int | None = Field(
         default=None,
         ge=1,
+        le=INTEGER_MAX,
         description="The version the move is based on, when the If-Match header cannot be sent.",
     )
+
+    @field_validator("note", mode="before")
+    @classmethod
+    def _printable(cls, v: object) -> object:
+        return printable(v) if isinstance(v, str) else v
 
     @field_validator("note", "assignee_department", "duplicate_of", "extension")
     @classmethod

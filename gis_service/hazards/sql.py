@@ -341,6 +341,16 @@ HAZARD_REF = text(
 )
 
 PERSON = text("SELECT id, name, active FROM people WHERE id = :id")
+# Whether a person works now on a grid inside a subtree (ids of its root's versions).
+PERSON_IN_SCOPE = text(
+    """
+    SELECT EXISTS (
+        SELECT 1 FROM grid_assignments a JOIN grids g ON g.id = a.grid_id
+         WHERE a.person_id = :id AND a.valid_from <= now()
+           AND (a.valid_to IS NULL OR a.valid_to > now())
+           AND g.path && CAST(:scope AS bigint[]))
+    """
+)
 DEPARTMENT = text("SELECT id, code, name_zh, active FROM departments WHERE code = :code")
 
 # The leader a case escalates to: the primary responsible person of the grid above ``grid``

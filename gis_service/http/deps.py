@@ -6,19 +6,33 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy import Connection, Engine
+from starlette.datastructures import URL
 
 from gis_service.catalog.schemas import Catalog
 from gis_service.clock import Clock
 from gis_service.config import Settings
+from gis_service.db.limits import BIGINT_MAX
 from gis_service.db.reads import ReadDb
 from gis_service.errors import BadRequest, Invalid
 from gis_service.geo.areas import MAX_RADIUS_M, BBox, Near, parse_bbox, parse_lonlat
 from gis_service.geo.datums import Datum, to_wgs84
 from gis_service.instants import parse_instant
+
+
+def id_query(description: str) -> Any:
+    """The Query of an optional object id: 1 to the largest bigint (a larger one used to
+    reach the database and fail there with a 500)."""
+    return Query(ge=1, le=BIGINT_MAX, description=description)
+
+
+def id_path(description: str = "Object id.") -> Any:
+    """The Path of an object id: 1 to the largest bigint."""
+    return Path(ge=1, le=BIGINT_MAX, description=description)
+
 
 # The query parsers below are async on purpose: they only parse, and FastAPI runs a sync
 # dependency in the thread pool, a hand-off that costs more than the parsing itself.
@@ -208,6 +222,18 @@ def _declared_query_names(dependant) -> set[str]:
 
 # Accepted on every route: Open311 clients send their API key as a query parameter.
 GLOBAL_QUERY_PARAMS = frozenset({"api_key"})
+
+
+def link_url(request: Request) -> URL:
+    """The request's URL as a response may repeat it in links: without the api_key, which
+    would otherwise be copied into every self, next and alternate link (and from there into
+    logs, caches and browser histories)."""
+    return request.url.remove_query_params(list(GLOBAL_QUERY_PARAMS))
+
+
+def query_pairs(request: Request) -> list[tuple[str, str]]:
+    """The query's name/value pairs in order, credentials left out."""
+    return [(k, v) for k, v in request.query_params.multi_items() if k not in GLOBAL_QUERY_PARAMS]
 
 
 async def reject_unknown_query(request: Request) -> None:

@@ -17,9 +17,11 @@ from sqlalchemy.dialects import postgresql
 from starlette.concurrency import run_in_threadpool
 
 from gis_service.config import Settings
+from gis_service.db.limits import BIGINT_MAX
 from gis_service.db.reads import ReadDb
-from gis_service.http.deps import get_settings
+from gis_service.http.deps import get_settings, link_url
 from gis_service.http.responses import GeoJSONResponse
+from gis_service.interchange.cells import neutralise_csv
 
 MAX_OFFSET = 1_000_000
 
@@ -40,7 +42,11 @@ async def page_query(
     settings: Annotated[Settings, Depends(get_settings)],
     limit: Annotated[
         int | None,
-        Query(ge=1, description="Page size; a value above the maximum is clamped to it."),
+        Query(
+            ge=1,
+            le=BIGINT_MAX,
+            description="Page size; a value above the maximum is clamped to it.",
+        ),
     ] = None,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
 ) -> Page:
@@ -79,7 +85,7 @@ FormatDep = Annotated[OutputFormat, Depends(format_query)]
 
 def page_links(request: Request, page: Page, returned: int, matched: int) -> list[dict[str, Any]]:
     """self, next and prev links; next only while items remain."""
-    url = request.url
+    url = link_url(request)
     links = [{"rel": "self", "type": "application/geo+json", "href": str(url)}]
     if page.offset + returned < matched:
         nxt = url.include_query_params(limit=page.limit, offset=page.offset + page.limit)
@@ -120,9 +126,11 @@ def csv_response(
         # mogrify quotes every value (psycopg2's own escaping); COPY takes no bind parameters.
         query = cur.mogrify(str(compiled), compiled.params).decode()
         cur.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", buf)
+    # Staff open these in Excel: a resident's '=…' must stay text, not run as a formula.
+    text = neutralise_csv(buf.getvalue().decode("utf-8"))
     # A UTF-8 BOM so that Excel, which staff open CSVs with, shows the Chinese correctly.
     return Response(
-        b"\xef\xbb\xbf" + buf.getvalue(),
+        b"\xef\xbb\xbf" + text.encode("utf-8"),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
     )

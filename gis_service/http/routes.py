@@ -139,8 +139,64 @@ def document_access(app: FastAPI) -> list[str]:
     return missing
 
 
+# The error body of every /api route (gis_service.http.errors.error_body).
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["code", "message", "details"],
+    "properties": {
+        "code": {"type": "string", "description": "Stable machine code, e.g. not_found."},
+        "message": {"type": "string", "description": "What went wrong and how to fix it."},
+        "details": {"type": "object", "description": "Fields that name what was refused."},
+    },
+}
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+# Answers any operation may give, whatever it declares itself (issue 11, finding 12: clients
+# generated from the document must know them): the edge guard and unknown query parameters
+# (400), the database being down (503).
+_ALWAYS = {
+    "400": "Refused at the edge: a NUL character, JSON nested too deep, invalid Unicode, or "
+    "a query parameter this operation does not take.",
+    "503": "The database is unreachable; retry later.",
+}
+_PROTECTED = {
+    "401": "Not logged in, or the session, token or API key is unknown, expired or revoked.",
+    "403": "Logged in, but the role, the key's scopes or the grid scope do not allow this.",
+}
+# An id, code, grid or root the operation is given may name nothing (in the caller's scope).
+_NOT_FOUND = "Nothing with this id or code exists, or it lies outside your scope."
+_WITH_BODY = {
+    "413": "The body is larger than this operation accepts.",
+    "415": "The body's media type is not one this operation reads.",
+}
+
+
+def _document_errors(operation: dict[str, Any], access: Access) -> None:
+    """Every error status the operation can answer, with the one error body."""
+    responses = operation.setdefault("responses", {})
+    wanted = dict(_ALWAYS)
+    if not access.allow_anonymous:
+        wanted.update(_PROTECTED)
+    if "requestBody" in operation:
+        wanted.update(_WITH_BODY)
+    if operation.get("parameters") or "requestBody" in operation:
+        wanted["404"] = _NOT_FOUND
+    for status, description in wanted.items():
+        responses.setdefault(status, {"description": description})
+    for status, response in responses.items():
+        if not status.startswith(("4", "5")):
+            continue
+        content = response.setdefault("content", {})
+        schema = content.get("application/json", {}).get("schema", {})
+        # FastAPI documents 422 as {detail: [...]}; the service answers {code, message, details}.
+        if not schema or schema.get("$ref", "").endswith("/HTTPValidationError"):
+            content["application/json"] = {"schema": _ERROR_REF}
+
+
 def _annotate(app: FastAPI, schema: dict[str, Any]) -> None:
-    """Add x-roles, x-api-key-scopes and 'Who may call: …' to every operation."""
+    """Add x-roles, x-api-key-scopes and 'Who may call: …' to every operation, and the error
+    statuses every /api operation can answer."""
+    schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     by_key: dict[tuple[str, str], Access] = {}
     for info in iter_routes(app):
         if info.access is None:
@@ -156,6 +212,8 @@ def _annotate(app: FastAPI, schema: dict[str, Any]) -> None:
                 continue
             operation["x-roles"] = access.who()
             operation["x-api-key-scopes"] = sorted(access.scopes or ())
+            if path.startswith("/api/"):
+                _document_errors(operation, access)
             sentence = access.sentence()
             description = operation.get("description", "")
             if "Who may call:" not in description:

@@ -10,6 +10,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gis_service.config import Settings
+from gis_service.http.asgi import refuse_while_reading
 from gis_service.http.errors import error_body
 
 # The policy of every page and response. The web map (Folium/Leaflet) needs its own inline
@@ -52,6 +53,10 @@ SECURITY_HEADERS: dict[str, str] = {
     # Field mode uses the phone's position and camera on our own pages only.
     "Permissions-Policy": "geolocation=(self), camera=(self), microphone=()",
 }
+
+
+# The cap of routes whose body is a few text fields.
+SMALL_BODY_BYTES = 64 * 1024
 
 
 class SecurityHeadersMiddleware:
@@ -149,7 +154,6 @@ class BodyLimitMiddleware:
                     await self._refuse(send, limit)
                     return
         received = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -160,17 +164,10 @@ class BodyLimitMiddleware:
                     raise BodyTooLarge(limit)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        async def refuse(_: Exception) -> None:
+            await self._refuse(send, limit)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(send, limit)
+        await refuse_while_reading(self.app, scope, limited_receive, send, BodyTooLarge, refuse)
 
 
 def install_security(app: FastAPI, settings: Settings) -> None:
@@ -185,6 +182,12 @@ def install_security(app: FastAPI, settings: Settings) -> None:
                 settings.photo_max_count * settings.photo_max_bytes + slack,
             ),
             "/api/v1/imports": max(settings.max_body_bytes, settings.import_max_bytes + slack),
+            # Bodies of a few fields (a login, a user, a key, an Open311 form): their own,
+            # small cap, applied as they stream in and before any parsing.
+            "/api/v1/auth/": SMALL_BODY_BYTES,
+            "/api/v1/users": SMALL_BODY_BYTES,
+            "/api/v1/keys": SMALL_BODY_BYTES,
+            "/open311/": SMALL_BODY_BYTES,
         },
     )
     app.add_middleware(SecurityHeadersMiddleware)

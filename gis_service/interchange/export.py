@@ -24,6 +24,7 @@ from sqlalchemy import Connection, TextClause, text
 
 from gis_service.geo.datums import Datum, geometry_from_wgs84
 from gis_service.grids.sql import ROOT_IDS
+from gis_service.interchange.cells import neutralise_frame
 from gis_service.interchange.xlsx import SheetWriter
 
 EXCEL_CELL_MAX = 32767
@@ -310,7 +311,7 @@ def _wkt_frame(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
     out = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     out["wkt"] = shapely.to_wkt(geoms, rounding_precision=8, trim=True) if len(geoms) else []
-    return out
+    return neutralise_frame(out)  # read by spreadsheets: no text may run as a formula
 
 
 def _excel_table(table: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:

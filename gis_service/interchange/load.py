@@ -4,15 +4,17 @@ step and rolls back, so its counts are exact and nothing is left behind."""
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from gis_service.auth import audit
 from gis_service.interchange import sql
 from gis_service.interchange.mapping import MappingError, build_mapping
 from gis_service.interchange.reader import read_source
@@ -36,6 +38,14 @@ def run_import(
     report.dry_run = opts.check
     t_from = opts.valid_from or datetime.now(UTC)
     try:
+        if opts.encoding:
+            try:
+                codecs.lookup(opts.encoding)
+            except LookupError:
+                raise ImportRefused(
+                    f"unknown text encoding {opts.encoding!r}",
+                    "give a known encoding such as UTF-8, GBK or GB18030",
+                ) from None
         mapping = opts.mapping or build_mapping(opts.layer)
         crs = opts.crs or mapping.crs
         progress("read", 0, 1)
@@ -80,6 +90,7 @@ def run_import(
                                 },
                             )
                             report.run_id = cur.fetchone()[0]
+                            _audit(conn, opts, report)
                 if report.ok and not opts.check:
                     if opts.pause_before_commit:
                         progress("commit", 0, 1)
@@ -111,3 +122,25 @@ def run_import(
     report.seconds = time.perf_counter() - t0
     log.info("import %s %s: %s in %.2fs", opts.layer, report.source, report.status, report.seconds)
     return report
+
+
+def _audit(conn: Connection, opts: ImportOptions, report: Report) -> None:
+    """The audit row of a committed import, in its transaction (the run row holds the rest)."""
+    audit.record(
+        conn,
+        opts.principal,
+        f"import.{opts.layer}",
+        "import_run",
+        report.run_id,
+        None,
+        {
+            "layer": opts.layer,
+            "source": report.source,
+            "rows": report.rows,
+            "counts": report.counts,
+            "update": opts.update,
+            "retire_missing": opts.retire_missing,
+        },
+        opts.principal.grid_id if opts.principal is not None else None,
+        opts.ip,
+    )

@@ -153,6 +153,39 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
     return out
 
 
+class _MappingLoader(yaml.SafeLoader):
+    """YAML for a field mapping: no aliases (nine levels of nine aliases expand to 387
+    million values) and at most MAX_YAML_DEPTH levels (deeper ones exhaust the stack)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not accepted in a mapping", mark
+            )
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested deeper than {MAX_YAML_DEPTH} levels",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+MAX_YAML_DEPTH = 8
+
+
+def _scalar(key: object, value: object) -> str:
+    if isinstance(value, dict | list):
+        raise MappingError(f"'{key}' must name one column or value, not a {type(value).__name__}")
+    return str(value)
+
+
 def build_mapping(
     layer: str,
     fields: list[str] | None = None,
@@ -171,7 +204,7 @@ def build_mapping(
     crs = None
     if yaml_text:
         try:
-            doc: Any = yaml.safe_load(yaml_text) or {}
+            doc: Any = yaml.load(yaml_text, Loader=_MappingLoader) or {}
         except yaml.YAMLError as exc:
             raise MappingError(f"the mapping YAML cannot be read: {exc}") from exc
         if not isinstance(doc, dict):
@@ -179,10 +212,15 @@ def build_mapping(
         doc = dict(doc)
         if isinstance(doc.get("fields"), dict):
             doc.update(doc.pop("fields"))
-        consts.update({str(k): str(v) for k, v in (doc.pop("defaults", None) or {}).items()})
+        given = doc.pop("defaults", None) or {}
+        if not isinstance(given, dict):
+            raise MappingError("'defaults' in the mapping YAML must be a mapping of field: value")
+        consts.update({str(k): _scalar(k, v) for k, v in given.items()})
         crs = doc.pop("crs", None)
+        if crs is not None:
+            crs = _scalar("crs", crs)
         doc.pop("layer", None)
-        columns.update({str(k): str(v) for k, v in doc.items() if v is not None})
+        columns.update({str(k): _scalar(k, v) for k, v in doc.items() if v is not None})
     columns.update(_pairs(fields, "--field"))
     consts.update(_pairs(defaults, "--default"))
     for name in (*columns, *consts):

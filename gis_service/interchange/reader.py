@@ -3,6 +3,7 @@ attributes plus an array of shapely geometries converted to WGS84 lon/lat."""
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 import zipfile
@@ -13,10 +14,12 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
+import shapely.errors
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from gis_service.geo.datums import Datum, geometry_to_wgs84
+from gis_service.interchange.cells import restore_frame
 from gis_service.interchange.report import Finding, ImportRefused
 
 # Lon/lat box around China (with margin): a file without CRS whose every coordinate lies in
@@ -275,7 +278,22 @@ def _read_ogr(
                 )
         for name in wanted:
             kw = {"encoding": encoding} if encoding else {}
-            gdf = pyogrio.read_dataframe(p, layer=name, **kw)
+            try:
+                gdf = pyogrio.read_dataframe(p, layer=name, **kw)
+            except shapely.errors.GEOSException as exc:
+                # A geometry GEOS cannot build (a polygon ring that does not close): read the
+                # rest, and refuse the file naming the problem; those rows show up without
+                # a geometry in the report.
+                gdf = pyogrio.read_dataframe(p, layer=name, on_invalid="ignore", **kw)
+                warnings.append(
+                    Finding(
+                        "error",
+                        "unreadable_geometry",
+                        f"some geometries could not be read: {exc}",
+                        "close every polygon ring (its last point must equal its first) and "
+                        "export the file again; the rows concerned are reported without geometry",
+                    )
+                )
             if gdf.crs is not None:
                 if crs is not None and not crs.equals(gdf.crs):
                     raise ImportRefused(
@@ -316,9 +334,16 @@ def _read_csv(path: Path, encoding: str | None) -> pd.DataFrame:
             f"'{path.name}' is neither UTF-8 nor GBK text", "save it as CSV UTF-8 from Excel"
         )
     # Codes are text: never let pandas turn 001 into 1.
-    return pd.read_csv(
-        io.StringIO(text), dtype=str, keep_default_na=False, sep=None, engine="python"
-    )
+    try:
+        return pd.read_csv(
+            io.StringIO(text), dtype=str, keep_default_na=False, sep=None, engine="python"
+        )
+    except (csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ImportRefused(
+            f"'{path.name}' cannot be read as a table: {exc}",
+            "check the text encoding (--encoding) and that the columns are separated by "
+            "commas, semicolons or tabs",
+        ) from exc
 
 
 def _read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
@@ -442,6 +467,7 @@ def read_source(
     geometry_errors: list[Finding] = []
     if driver in ("CSV", "XLSX"):
         frame = _read_csv(path, encoding) if driver == "CSV" else _read_xlsx(path, layer)
+        frame = restore_frame(frame)  # text our exports guarded against formulas
         frame.columns = [str(c).strip() for c in frame.columns]
         if require_geometry:
             frame, geoms, geometry_errors = _tabular_geometry(frame, geometry_columns or {})

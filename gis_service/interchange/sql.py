@@ -97,6 +97,87 @@ TOO_EARLY = """
      WHERE changed AND old_from >= %(t)s ORDER BY rn LIMIT 200
 """
 
+# ---- scope: a caller bound to a subtree writes only inside it ---------------------------
+# %(scope)s holds the ids of the caller's scope root (every version of its code). A row is in
+# scope after the import when its parent is a current grid inside the scope, or a row of the
+# file that is itself in scope, or when it is the scope root keeping its own parent; and, if
+# the code exists, before the import when the current version lies inside the scope. So
+# re-parenting another street's community into one's own street is refused: it writes both.
+GRIDS_OUT_OF_SCOPE = """
+    WITH RECURSIVE anchored (code) AS (
+        SELECT s.code
+          FROM imp_grids s
+          JOIN grids p ON p.code = s.parent_code AND p.valid_to IS NULL
+         WHERE p.path && CAST(%(scope)s AS bigint[])
+           AND NOT EXISTS (SELECT 1 FROM imp_grids f WHERE f.code = s.parent_code)
+        UNION
+        SELECT s.code
+          FROM imp_grids s
+          JOIN grids g ON g.code = s.code AND g.valid_to IS NULL
+          LEFT JOIN grids gp ON gp.id = g.parent_id
+         WHERE g.id = ANY (CAST(%(scope)s AS bigint[]))
+           AND s.parent_code IS NOT DISTINCT FROM gp.code
+        UNION
+        SELECT s.code FROM imp_grids s JOIN anchored a ON s.parent_code = a.code
+    )
+    SELECT s.rn, s.code, s.parent_code,
+           g.id IS NOT NULL AND NOT g.path && CAST(%(scope)s AS bigint[]) AS before_outside
+      FROM imp_grids s
+      LEFT JOIN grids g ON g.code = s.code AND g.valid_to IS NULL
+     WHERE s.code IS NOT NULL
+       AND (NOT EXISTS (SELECT 1 FROM anchored a WHERE a.code = s.code)
+            OR (g.id IS NOT NULL AND NOT g.path && CAST(%(scope)s AS bigint[])))
+     ORDER BY s.rn LIMIT 200
+"""
+# Leaders named in the file who are already on record (same name and work phone) and work on
+# a grid outside the scope: linking them here would open their private fields to the caller.
+LEADERS_OUT_OF_SCOPE = """
+    SELECT s.rn, s.code, s.leader_name
+      FROM imp_grids s
+     WHERE s.leader_name IS NOT NULL
+       AND EXISTS (
+           SELECT 1 FROM people p
+             JOIN grid_assignments a ON a.person_id = p.id AND a.valid_to IS NULL
+             JOIN grids g ON g.id = a.grid_id
+            WHERE p.name = s.leader_name AND p.work_phone IS NOT DISTINCT FROM s.leader_phone
+              AND NOT g.path && CAST(%(scope)s AS bigint[]))
+     ORDER BY s.rn LIMIT 200
+"""
+RETIRE_OUT_OF_SCOPE = """
+    SELECT r.code FROM imp_retire r JOIN grids g ON g.id = r.id
+     WHERE NOT g.path && CAST(%(scope)s AS bigint[])
+     ORDER BY r.code LIMIT 200
+"""
+# A facility lies in the scope when the current scope root covers it (the new geometry, and
+# the old one of a facility the file changes).
+FACILITIES_OUT_OF_SCOPE = """
+    WITH root AS (
+        SELECT ST_Union(geom) AS geom FROM grids
+         WHERE id = ANY (CAST(%(scope)s AS bigint[])) AND valid_to IS NULL
+    )
+    SELECT s.rn, s.code
+      FROM imp_facilities s
+      CROSS JOIN root
+      LEFT JOIN facilities f ON f.code = s.code
+     WHERE s.geom IS NOT NULL
+       AND (root.geom IS NULL OR NOT ST_Covers(root.geom, s.geom)
+            OR (f.id IS NOT NULL AND NOT ST_Covers(root.geom, f.geom)))
+     ORDER BY s.rn LIMIT 200
+"""
+# People rows whose grid lies outside the scope, or who are on record and work outside it.
+PEOPLE_OUT_OF_SCOPE = """
+    SELECT r.rn, r.grid_code, r.name,
+           g.id IS NOT NULL AND NOT g.path && CAST(%(scope)s AS bigint[]) AS grid_outside
+      FROM imp_people_r r
+      LEFT JOIN grids g ON g.id = r.grid_id
+     WHERE (g.id IS NOT NULL AND NOT g.path && CAST(%(scope)s AS bigint[]))
+        OR (r.person_id IS NOT NULL AND EXISTS (
+               SELECT 1 FROM grid_assignments a JOIN grids ag ON ag.id = a.grid_id
+                WHERE a.person_id = r.person_id AND a.valid_to IS NULL
+                  AND NOT ag.path && CAST(%(scope)s AS bigint[])))
+     ORDER BY r.rn LIMIT 200
+"""
+
 # --retire-missing: current grids under the parents the file fills, of the levels it holds,
 # that the file no longer lists.
 RETIRE_CANDIDATES = """

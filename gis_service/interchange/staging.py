@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from psycopg2.extensions import cursor as Cursor
 
+from gis_service.auth.principal import Principal
 from gis_service.interchange.mapping import FieldMapping
 
 Progress = Callable[[str, int, int], None]
@@ -40,7 +41,18 @@ class ImportOptions:
     actor: str | None = None
     source_name: str | None = None
     pause_before_commit: float = 0.0
+    # Who imports: the audit row names them; their subtree bounds every row the import
+    # creates, changes or retires (None: the whole territory, e.g. the CLI on the server).
+    principal: Principal | None = None
+    ip: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scope(self) -> list[int] | None:
+        """Ids of the caller's scope root (all versions), or None for the whole territory."""
+        if self.principal is None:
+            return None
+        return self.principal.scope_filter()
 
     def as_json(self) -> str:
         """The options worth recording with the run."""
@@ -94,3 +106,11 @@ def columns(frame: pd.DataFrame, names: list[str]) -> Iterable[tuple]:
         col[pd.isna(col)] = None
         arrays.append(col)
     return zip(*arrays, strict=True)
+
+
+def scope_errors(cur: Cursor, opts: ImportOptions, statement: str) -> list:
+    """Rows a scope check finds (none for a caller who covers the whole territory)."""
+    if opts.scope is None:
+        return []
+    cur.execute(statement, {"scope": opts.scope})
+    return cur.fetchall()

@@ -13,7 +13,15 @@ from gis_service.interchange import sql
 from gis_service.interchange import validate as v
 from gis_service.interchange.mapping import FieldMapping
 from gis_service.interchange.report import Report
-from gis_service.interchange.staging import ImportOptions, Progress, columns, copy_rows
+from gis_service.interchange.staging import (
+    ImportOptions,
+    Progress,
+    columns,
+    copy_rows,
+    scope_errors,
+)
+
+OUTSIDE_FIX = "import only grids, facilities and people of your own area, or ask an admin"
 
 
 # ---- grids --------------------------------------------------------------------------------
@@ -138,6 +146,25 @@ def load_grids(
             row=rn,
             code=code,
         )
+    for rn, code, parent, before_outside in scope_errors(cur, opts, sql.GRIDS_OUT_OF_SCOPE):
+        report.error(
+            "outside_scope",
+            f"grid {code} lies outside your area"
+            if before_outside
+            else f"grid {code} would lie outside your area (parent '{parent or '-'}')",
+            OUTSIDE_FIX,
+            row=rn,
+            code=code,
+        )
+    for rn, code, name in scope_errors(cur, opts, sql.LEADERS_OUT_OF_SCOPE):
+        report.error(
+            "outside_scope",
+            f"leader {name} already works on a grid outside your area",
+            OUTSIDE_FIX,
+            row=rn,
+            code=code,
+            field=mapping.columns.get("leader_name") or "leader_name",
+        )
     cur.execute(sql.COMPARE_GRIDS)
     cur.execute(sql.MARK_CHANGED)
     cur.execute(sql.COMPARE_SUMMARY)
@@ -168,6 +195,14 @@ def load_grids(
     if opts.retire_missing:
         cur.execute(sql.RETIRE_CANDIDATES)
         retired = cur.rowcount
+        for (code,) in scope_errors(cur, opts, sql.RETIRE_OUT_OF_SCOPE):
+            report.error(
+                "outside_scope",
+                f"grid {code} is missing from the file and would be retired, but it lies "
+                "outside your area",
+                OUTSIDE_FIX,
+                code=code,
+            )
         cur.execute(sql.RETIRE_BLOCKED)
         for code, child in cur.fetchall():
             report.error(
@@ -256,6 +291,15 @@ def load_facilities(
     report.timings["stage"] = time.perf_counter() - t
     t = time.perf_counter()
     geometry_checks(cur, report, opts.fix, sql.INVALID_FACILITIES, sql.FIX_FACILITIES, "geometry")
+    for rn, code in scope_errors(cur, opts, sql.FACILITIES_OUT_OF_SCOPE):
+        report.error(
+            "outside_scope",
+            f"facility {code} lies outside your area",
+            OUTSIDE_FIX,
+            row=rn,
+            code=code,
+            field="geometry",
+        )
     cur.execute(sql.COMPARE_FACILITIES)
     cur.execute(sql.FACILITY_SUMMARY)
     existing, changed = cur.fetchone()
@@ -316,6 +360,17 @@ def load_people(
             "unknown_grid",
             f"grid '{code}' is not a current grid",
             "import the grids first, or correct the grid code",
+            row=rn,
+            field=mapping.columns.get("grid") or "grid",
+            value=code,
+        )
+    for rn, code, name, grid_outside in scope_errors(cur, opts, sql.PEOPLE_OUT_OF_SCOPE):
+        report.error(
+            "outside_scope",
+            f"grid {code} lies outside your area"
+            if grid_outside
+            else f"{name} already works on a grid outside your area",
+            OUTSIDE_FIX,
             row=rn,
             field=mapping.columns.get("grid") or "grid",
             value=code,

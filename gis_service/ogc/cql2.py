@@ -201,6 +201,11 @@ def _parse_instant(text: str, kind: str, pos: int) -> datetime:
         ) from exc
 
 
+def _ends_with_escape(pattern: str) -> bool:
+    """True when the pattern ends in an odd run of backslashes (an escape of nothing)."""
+    return (len(pattern) - len(pattern.rstrip("\\"))) % 2 == 1
+
+
 class _Parser:
     """Recursive descent over the tokens: OR < AND < NOT < predicate."""
 
@@ -343,6 +348,11 @@ class _Parser:
                 raise Cql2Error(f"LIKE needs a string property, not {left.label}")
             if self._type_of(pattern, STRING) != STRING:
                 raise Cql2Error(f"LIKE needs a string pattern, not {pattern.label}")
+            if pattern.kind == "literal" and _ends_with_escape(pattern.value):
+                raise Cql2Error(
+                    "a LIKE pattern cannot end with the escape character '\\'; write '\\\\' "
+                    "for a backslash"
+                )
             return f"({self._sql(left, STRING)} {not_sql}LIKE {self._sql(pattern, STRING)})"
         if self._accept_kw("BETWEEN"):
             low = self._operand()
@@ -427,12 +437,19 @@ class _Parser:
         if tok.kind == "sign":
             sign = -1 if tok.value == "-" else 1
             tok = self._expect("num", "a number after the sign")
+        elif tok.kind != "num":
+            raise Cql2Error(f"expected a number at position {tok.pos + 1}, found {self._show(tok)}")
         text = tok.value
-        value: int | float = int(text) if text.isdigit() else float(text)
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        out_of_range = Cql2Error(f"number {shown} at position {tok.pos + 1} is out of range")
+        try:
+            value: int | float = int(text) if text.isdigit() else float(text)
+            if isinstance(value, int) and abs(value) >= 2**63:
+                value = float(value)  # beyond bigint: compared as a double
+        except OverflowError:  # an integer beyond a double's range
+            raise out_of_range from None
         if isinstance(value, float) and not math.isfinite(value):
-            raise Cql2Error(f"number {text} at position {tok.pos + 1} is out of range")
-        if isinstance(value, int) and abs(value) >= 2**63:
-            value = float(value)
+            raise out_of_range
         value = sign * value
         return _Operand("literal", NUMBER, value=value, label=f"the number {value}")
 
@@ -453,11 +470,16 @@ class _Parser:
                 f"BBOX at position {tok.pos + 1} takes four numbers: minLon,minLat,maxLon,maxLat"
             )
         minx, miny, maxx, maxy = nums
-        if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= maxy <= 90):
             raise Cql2Error(
                 f"BBOX at position {tok.pos + 1} must be minLon,minLat,maxLon,maxLat in CRS84 "
-                "with min ≤ max"
+                "with minLat ≤ maxLat"
             )
+        if minx > maxx:  # across the antimeridian (OGC 21-065r2 §6.4.3, as bbox in Part 1)
+            east = ", ".join(self._bind(v) for v in (minx, miny, 180.0, maxy))
+            west = ", ".join(self._bind(v) for v in (-180.0, miny, maxx, maxy))
+            geom = f"ST_Collect(ST_MakeEnvelope({east}, 4326), ST_MakeEnvelope({west}, 4326))"
+            return _Operand("literal", GEOMETRY, sql=geom, label="BBOX")
         args = ", ".join(self._bind(v) for v in (minx, miny, maxx, maxy))
         return _Operand("literal", GEOMETRY, sql=f"ST_MakeEnvelope({args}, 4326)", label="BBOX")
 
@@ -495,13 +517,23 @@ class _Parser:
             f"{what} at position {pos + 1} cannot compare {a.label} ({ta}) with {b.label} ({tb})"
         )
 
-    def _sql(self, op: _Operand, kind: str) -> str:
-        if op.kind == "property" or op.type == GEOMETRY:
+    def _sql(self, op: _Operand, kind: str, ordered: bool = False) -> str:
+        if op.type == GEOMETRY:
             return op.sql
-        value = op.value
-        if kind == DATETIME and op.type == STRING:
-            value = _parse_instant(value, "timestamp", 0)
-        return self._bind(value)
+        if op.kind == "property":
+            sql = op.sql
+        else:
+            value = op.value
+            if kind == DATETIME and op.type == STRING:
+                value = _parse_instant(value, "timestamp", 0)
+            sql = self._bind(value)
+        if kind == STRING and ordered:
+            # CQL2 orders strings by code point (OGC 21-065r2 §6.4.2); the database's own
+            # collation (zh-x-icu, en-x-icu on a DATABASE_URL database) would order them its
+            # way. Equality needs no collation: deterministic ones agree on it, and an index
+            # on the column stays usable.
+            return f'({sql} COLLATE "C")'
+        return sql
 
     def _compare(self, left: _Operand, op: str, right: _Operand, pos: int) -> str:
         if op not in _COMPARISONS:  # pragma: no cover - the tokenizer only yields these
@@ -516,7 +548,8 @@ class _Parser:
             raise Cql2Error(f"booleans can only be compared with = or <>, not {op}")
         if kind not in _ORDERED | {BOOLEAN}:  # pragma: no cover - defensive
             raise Cql2Error(f"cannot compare values of type {kind}")
-        return f"({self._sql(left, kind)} {op} {self._sql(right, kind)})"
+        ordered = op not in ("=", "<>")
+        return f"({self._sql(left, kind, ordered)} {op} {self._sql(right, kind, ordered)})"
 
 
 def to_sql(

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gis_service.config import Settings
 from gis_service.errors import NotFound
-from gis_service.http.deps import CatalogDep, Conn, Db, SettingsDep
+from gis_service.http.deps import CatalogDep, Conn, Db, SettingsDep, query_pairs
 from gis_service.http.errors import error_body
 from gis_service.ogc import schemas, service
 from gis_service.ogc.collections import CollectionDef
@@ -53,7 +53,7 @@ def _base(request: Request) -> str:
 
 
 def _pairs(request: Request) -> list[tuple[str, str]]:
-    return list(request.query_params.multi_items())
+    return query_pairs(request)  # an api_key is a credential: never echoed in links
 
 
 def _meta(request: Request, allowed: frozenset[str] = service.META_PARAMS) -> None:

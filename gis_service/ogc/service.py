@@ -17,6 +17,7 @@ from sqlalchemy import Connection, TextClause
 
 from gis_service.catalog.schemas import Catalog
 from gis_service.config import Settings
+from gis_service.db.limits import BIGINT_MAX
 from gis_service.db.reads import ReadDb
 from gis_service.errors import BadRequest, DomainError
 from gis_service.geo.areas import parse_bbox
@@ -370,7 +371,10 @@ def _parse_value(name: str, kind: str, raw: str) -> Any:
     """A queryable's typed value (OGC 19-079r2 /req/queryables-query-parameters)."""
     try:
         if kind == cql2.INTEGER:
-            return int(raw)
+            value = int(raw)
+            if not -BIGINT_MAX - 1 <= value <= BIGINT_MAX:
+                raise ValueError(raw)
+            return value
         if kind == cql2.NUMBER:
             value = float(raw)
             if not math.isfinite(value):
@@ -447,10 +451,12 @@ def parse_items_query(
     if "bbox" in q:
         try:
             # No area cap here: a desktop GIS sends its whole view, and limit bounds the work.
-            box = parse_bbox(q["bbox"], None)
+            box = parse_bbox(q["bbox"], None, antimeridian=True)
         except DomainError as exc:  # OGC 17-069r4 /req/core/fc-bbox-definition: bad bbox: 400
             raise BadRequest(exc.message, **exc.details) from exc
-        out.where.append(sql.BBOX_FILTER)
+        out.where.append(
+            sql.BBOX_ANTIMERIDIAN_FILTER if box.crosses_antimeridian else sql.BBOX_FILTER
+        )
         out.params.update({f"bb_{k}": v for k, v in box.as_params().items()})
 
     if "datetime" in q:

@@ -27,7 +27,7 @@ from gis_service.hazards.reporting import report_hazard
 from gis_service.hazards.schemas import ReportIn
 from gis_service.http.deps import CatalogDep, Conn, SettingsDep
 from gis_service.http.errors import describe_validation, headers_of, status_of
-from gis_service.instants import parse_instant
+from gis_service.instants import add_clamped, parse_instant
 from gis_service.open311 import service
 
 MAX_RANGE_DAYS = 90
@@ -52,6 +52,11 @@ def respond(fmt: str, root: str, value: Any, status: int = 200) -> Response:
 def error_response(fmt: str, status: int, description: str) -> Response:
     """The spec's error list in the requested format."""
     return respond(fmt, "errors", service.error_list(status, description), status)
+
+
+def refusal(status: int, code: str, message: str, path: str) -> Response:
+    """An edge refusal (gis_service.http.guard) of an Open311 URL, as the spec's error list."""
+    return error_response("xml" if path.endswith(".xml") else "json", status, message)
 
 
 class Open311Route(APIRoute):
@@ -171,9 +176,9 @@ def list_requests(
         if start is None and end is None:
             start = datetime.now(UTC) - window
         elif start is None:
-            start = end - window
+            start = add_clamped(end, -window)
         elif end is None:
-            end = start + window
+            end = add_clamped(start, window)
     rows = service.find_requests(
         conn,
         codes=codes,
@@ -231,8 +236,8 @@ def create_request(
     fmt: Fmt,
     principal: Annotated[Principal, Depends(OPEN311_WRITE)],
     service_code: Annotated[str, Form()],
-    lat: Annotated[float | None, Form()] = None,
-    long: Annotated[float | None, Form()] = None,
+    lat: Annotated[float | None, Form(ge=-90, le=90)] = None,
+    long: Annotated[float | None, Form(ge=-180, le=180)] = None,
     address_string: Annotated[str | None, Form()] = None,
     address_id: Annotated[str | None, Form()] = None,
     email: Annotated[str | None, Form(max_length=200)] = None,
@@ -246,7 +251,7 @@ def create_request(
     api_key: Annotated[str | None, Form(description="The API key (scope open311).")] = None,
     jurisdiction_id: Annotated[str | None, Form()] = None,
     severity: Annotated[str | None, Form(alias="attribute[severity]")] = None,
-    accuracy_m: Annotated[float | None, Form(alias="attribute[accuracy_m]")] = None,
+    accuracy_m: Annotated[float | None, Form(alias="attribute[accuracy_m]", ge=0, le=10000)] = None,
     facility_code: Annotated[str | None, Form(alias="attribute[facility_code]")] = None,
 ) -> Response:
     """Create a hazard from a form-encoded Open311 request (lat/long in WGS84; addresses

@@ -19,6 +19,7 @@ from gis_service.catalog.schemas import (
 )
 from gis_service.hazards.states import CLOSED_STATUSES, OPEN_STATUSES, STATUS_NAMES_ZH
 from gis_service.open311 import sql
+from gis_service.text import printable
 
 FORMATS = ("json", "xml")
 # Child element names of the XML lists, as the GeoReport v2 examples spell them.
@@ -37,7 +38,7 @@ def _text(value: Any) -> str | None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return printable(str(value))  # XML 1.0 §2.2: no escape exists for these
 
 
 def _append(parent: ET.Element, tag: str, value: Any) -> None:

@@ -36,6 +36,9 @@ REQUESTS = text(
     """
 )
 
-REQUEST_BY_TOKEN = text("SELECT id, public_code FROM hazards WHERE idempotency_key = :token")
+# Open311 tokens live in their own namespace of idempotency keys (hazards.reporting).
+REQUEST_BY_TOKEN = text(
+    "SELECT id, public_code FROM hazards WHERE idempotency_key = 'open311|' || :token"
+)
 
 REQUEST_CODE = text("SELECT public_code FROM hazards WHERE id = :id")

@@ -119,10 +119,11 @@ def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
-def database_for(settings: Settings, start: bool = True) -> Database:
-    """The database the service uses; starts the embedded cluster when asked."""
+def database_for(settings: Settings, start: bool = True, create: bool = False) -> Database:
+    """The database the service uses; starts the embedded cluster when asked (and creates
+    it only with ``create``: a restore into an empty data folder)."""
     try:
-        url = resolve_url(settings, start=start)
+        url = resolve_url(settings, start=start, create=create)
     except ClusterError as exc:
         raise OpsError(str(exc)) from exc
     return Database(url=url, cluster=None if settings.database_url else cluster_for(settings))

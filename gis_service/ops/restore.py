@@ -199,7 +199,7 @@ def restore(
     t_start = time.perf_counter()
     archive = archive.expanduser().absolute()
     manifest = read_manifest(archive)
-    db = database_for(settings)
+    db = database_for(settings, create=True)  # an empty data folder gets its cluster here
     present = user_tables(db)
     if present and not force:
         raise OpsError(

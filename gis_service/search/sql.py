@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from gis_service.hazards.states import CLOSED_SQL
-
 # The names above a grid, street first, without the grid itself: "街道 › 社区".
 _CONTEXT = """
     (SELECT string_agg(a.name, ' › ' ORDER BY u.ord)
@@ -41,9 +39,6 @@ SEARCH = text(
             c.name_zh || ' · ' || {_HAZARD_CONTEXT}, NULL, h.grid_id, 3, 0
        FROM hazards h JOIN hazard_categories c ON c.code = h.category_code
       WHERE h.address LIKE '%' || :q || '%'
-        AND (h.status NOT IN {CLOSED_SQL}
-             OR (CAST(:private_all AS boolean)
-                 OR h.grid_path && CAST(:private_scope AS bigint[])))
       ORDER BY h.reported_at DESC
       LIMIT :limit)
     UNION ALL

@@ -77,8 +77,12 @@ async def get_tile(
     db: Db,
     layer: Annotated[str, Path(description=_LAYER_DOC)],
     z: Annotated[int, Path(ge=MIN_ZOOM, le=MAX_ZOOM, description="Zoom.")],
-    x: Annotated[int, Path(ge=0, description="Column, 0 to 2^z - 1 from the west.")],
-    y: Annotated[int, Path(ge=0, description="Row, 0 to 2^z - 1 from the north.")],
+    x: Annotated[
+        int, Path(ge=0, le=2**MAX_ZOOM - 1, description="Column, 0 to 2^z - 1 from the west.")
+    ],
+    y: Annotated[
+        int, Path(ge=0, le=2**MAX_ZOOM - 1, description="Row, 0 to 2^z - 1 from the north.")
+    ],
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """A tile in EPSG:3857 (XYZ scheme), with ETag and Cache-Control; 204 when empty. Tiles

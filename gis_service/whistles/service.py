@@ -99,13 +99,25 @@ def call_in(
                     "note": body.note,
                 },
             )
-            calls.append(
-                {
-                    "id": made.id,
-                    "party_name": name,
-                    "report_due_at": made.report_due_at.isoformat(),
-                    "act_due_at": made.act_due_at.isoformat(),
-                }
+            call = {
+                "id": made.id,
+                "party_name": name,
+                "report_due_at": made.report_due_at.isoformat(),
+                "act_due_at": made.act_due_at.isoformat(),
+            }
+            calls.append(call)
+            # One audit row per call, naming the row this transaction created (the case's own
+            # row is only locked, not written; its history event records the whistle).
+            record(
+                conn,
+                principal,
+                "whistle.call",
+                "whistle_call",
+                made.id,
+                None,
+                {**call, "hazard_id": hazard.id, "status": "called", "version": 1},
+                hazard.grid_id,
+                ip,
             )
         record_event(
             conn,
@@ -121,17 +133,6 @@ def call_in(
                 "act": act.text,
                 "principal": principal_tag(principal),
             },
-        )
-        record(
-            conn,
-            principal,
-            "hazard.whistle",
-            "hazard",
-            hazard.id,
-            None,
-            {"calls": [c["id"] for c in calls]},
-            hazard.grid_id,
-            ip,
         )
     return {"hazard_id": hazard.id, "calls": calls}
 

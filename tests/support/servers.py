@@ -12,6 +12,7 @@ import uvicorn
 
 from gis_service.app import create_app
 from gis_service.config import Settings
+from gis_service.http.serving import uvicorn_options
 
 # Loopback only, whatever proxy the environment names.
 NO_PROXY = {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
@@ -27,7 +28,7 @@ class Server:
         self.port = self.sock.getsockname()[1]
         config = uvicorn.Config(
             create_app(settings),
-            log_level="warning",
+            **{**uvicorn_options(settings), "log_level": "warning"},  # as `serve` runs it
             lifespan="on",
             # A client that keeps a request open (a browser's, say) must not hold up the end
             # of the module: the server closes it after this long.
