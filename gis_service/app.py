@@ -26,6 +26,7 @@ from gis_service.http.security import install_security
 from gis_service.interchange.router import router as interchange_router
 from gis_service.ogc.router import router as ogc_router
 from gis_service.open311.router import router as open311_router
+from gis_service.people.router import router as people_router
 from gis_service.search.router import router as search_router
 from gis_service.system.router import router as system_router
 from gis_service.tiles.router import router as tiles_router
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) 
     app.include_router(tiles_router, dependencies=public)
     app.include_router(auth_router)
     app.include_router(interchange_router)  # imports and exports: declared per route
+    app.include_router(people_router)  # declared per route: staff read, offices write
     app.include_router(open311_router)  # declared per route; errors in the Open311 form
     app.include_router(calendar_router)  # public: the working calendar and deadlines
     app.include_router(whistles_router)  # 吹哨报到: declared per route

@@ -191,6 +191,7 @@ class AuditEntry(BaseModel):
     after: dict[str, Any] | None
     grid_id: int | None
     ip: str | None
+    reason: str | None = None
 
 
 class AuditPage(BaseModel):

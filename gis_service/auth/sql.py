@@ -231,10 +231,11 @@ REVOKE_KEY = text(
 INSERT_AUDIT = text(
     """
     INSERT INTO audit_log (principal_kind, principal_id, principal_name, action, object_type,
-                           object_id, before, after, grid_id, grid_path, ip)
+                           object_id, before, after, grid_id, grid_path, ip, reason)
     VALUES (:kind, :principal_id, :name, :action, :object_type, :object_id,
             CAST(:before AS jsonb), CAST(:after AS jsonb), :grid_id,
-            coalesce((SELECT path FROM grids WHERE id = CAST(:grid_id AS bigint)), '{}'), :ip)
+            coalesce((SELECT path FROM grids WHERE id = CAST(:grid_id AS bigint)), '{}'), :ip,
+            :reason)
     RETURNING id
     """
 )
@@ -242,7 +243,7 @@ INSERT_AUDIT = text(
 LIST_AUDIT = text(
     """
     SELECT id, at, principal_kind, principal_id, principal_name, action, object_type,
-           object_id, before, after, grid_id, ip
+           object_id, before, after, grid_id, ip, reason
       FROM audit_log
      WHERE (CAST(:grid AS bigint) IS NULL OR grid_path @> ARRAY[CAST(:grid AS bigint)])
        AND (CAST(:object_type AS text) IS NULL OR object_type = CAST(:object_type AS text))
