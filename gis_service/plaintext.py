@@ -33,3 +33,8 @@ Line = Annotated[str, AfterValidator(_one_line)]
 """One line, not blank after stripping, no control characters."""
 Paragraph = Annotated[str, AfterValidator(clean_text)]
 """Free text (line breaks allowed), stripped, no NUL or other control characters."""
+
+
+def like_literal(term: str) -> str:
+    """A search term with LIKE's wildcards (and its escape character) taken literally."""
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -29,6 +29,7 @@ class World:
     scopes: Scopes
     users: dict[str, dict]
     settings: Any
+    url: str
 
     def as_(self, who: str) -> dict[str, str]:
         """Fresh bearer headers of a user of the world."""
@@ -55,7 +56,7 @@ def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
     }
     settings = app_settings(url, tmp_path_factory.mktemp("people-data"))
     with TestClient(create_app(settings)) as client:
-        yield World(engine, client, scopes, users, settings)
+        yield World(engine, client, scopes, users, settings, url)
     engine.dispose()
 
 
@@ -391,3 +392,75 @@ def test_bad_input(world: World) -> None:
         r = world.client.get("/api/v1/people", params=params, headers=h)
         assert r.status_code < 500, (params, r.text)
     assert world.client.get(f"/api/v1/people/{2**63}", headers=h).status_code == 422
+
+
+# ---- the command line --------------------------------------------------------------------
+def test_cli_people_find_and_accounts(world: World) -> None:
+    from typer.testing import CliRunner
+
+    from gis_service.cli import app as cli_app
+
+    runner = CliRunner()
+    env = {"DATABASE_URL": world.url}
+    grid_code = world.sql("SELECT code FROM grids WHERE id = :g", g=world.scopes.grid)[0][0]
+    # A person of this grid only, with a name nobody else has.
+    name = f"李强{_tag()}"
+    r = world.client.post(
+        f"/api/v1/grids/{world.scopes.grid}/assignments",
+        json={"person": {"name": name}, "role": "grid_member", "reason": "新任"},
+        headers=world.as_("community"),
+    )
+    assert r.status_code == 201, r.text
+    pid = next(a["person_id"] for a in r.json()["grid"]["current"] if a["person_name"] == name)
+    out = runner.invoke(cli_app, ["people", "find", name], env=env)
+    assert out.exit_code == 0, out.output
+    assert str(pid) in out.output and grid_code in out.output and "网格员" in out.output
+    by_grid = runner.invoke(cli_app, ["people", "find", grid_code], env=env)
+    assert name in by_grid.output
+    assert "(none)" in runner.invoke(cli_app, ["people", "find", "无此人zz"], env=env).output
+
+    other = world.sql("SELECT code FROM grids WHERE id = :g", g=world.scopes.other_grid)[0][0]
+    user = f"li-{_tag()}"
+    # The person does not belong to another street's grid: said so, before any password.
+    r = runner.invoke(
+        cli_app,
+        ["users", "create", user, "--role", "field_staff", "--grid", other,
+         "--person", str(pid), "--password-stdin"],
+        input="correct horse battery staple\n", env=env,
+    )  # fmt: skip
+    assert r.exit_code == 1 and "does not belong to grid" in r.output, r.output
+    r = runner.invoke(
+        cli_app,
+        ["users", "create", user, "--role", "field_staff", "--grid", grid_code,
+         "--person", name, "--password-stdin"],
+        input="correct horse battery staple\n", env=env,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert f"person {pid} ({name})" in r.output
+    twice = runner.invoke(
+        cli_app,
+        ["users", "create", user + "b", "--role", "field_staff", "--grid", grid_code,
+         "--person", str(pid), "--password-stdin"],
+        input="correct horse battery staple\n", env=env,
+    )  # fmt: skip
+    assert twice.exit_code == 1 and "linked to the account" in twice.output
+    r = runner.invoke(
+        cli_app,
+        ["users", "update", user, "--role", "grid_leader", "--name", "李强",
+         "--reason", "升任网格长"],
+        env=env,
+    )  # fmt: skip
+    assert r.exit_code == 0 and "role grid_leader" in r.output, r.output
+    r = runner.invoke(cli_app, ["users", "update", user, "--person", "none"], env=env)
+    assert r.exit_code == 0 and "person none" in r.output, r.output
+    r = runner.invoke(cli_app, ["users", "update", user, "--grid", other], env=env)
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(cli_app, ["users", "update", user, "--person", name], env=env)
+    assert r.exit_code == 1 and "Nobody called" in r.output, r.output
+    audit = world.sql(
+        "SELECT action, reason FROM audit_log WHERE object_type = 'user'"
+        " AND object_id = (SELECT id::text FROM users WHERE username = :u) ORDER BY id",
+        u=user,
+    )
+    assert [a.action for a in audit] == ["create", "update", "update", "update"]
+    assert audit[1].reason == "升任网格长"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,7 +36,8 @@ from gis_service.people.schemas import (
     PersonIn,
     PersonPatch,
 )
-from gis_service.plaintext import clean_text
+from gis_service.people.scope import check_person_write, person_grids, readable
+from gis_service.plaintext import clean_text, like_literal
 
 # How far from today an assignment may start or end: history goes back a long way, plans
 # do not reach far ahead (a typo of a year must not schedule a leader for 2206).
@@ -111,48 +111,7 @@ def _role(catalogue: dict[str, Role], code: str, level: str) -> Role:
     return role
 
 
-# ---- scope -------------------------------------------------------------------------------
-def _person_grids(conn: Connection, person_id: int) -> list[Row]:
-    return list(conn.execute(sql.PERSON_GRIDS, {"id": person_id}))
-
-
-def _serving(rows: Sequence[Row]) -> list[Row]:
-    """The grids a record lies in: its own and current ones, else the past ones."""
-    now = [r for r in rows if r.kind in ("home", "current")]
-    return now or [r for r in rows if r.kind == "past"]
-
-
-def _sees(principal: Principal | None, rows: Sequence[Row]) -> bool:
-    if principal is None or principal.whole_territory:
-        return True
-    return any(principal.in_scope(r.path) for r in rows)
-
-
-def _readable(conn: Connection, principal: Principal | None, person_id: int) -> list[Row]:
-    """The person's grids; 404 when the person does not exist or lies outside the scope."""
-    rows = _person_grids(conn, person_id)
-    exists = rows or conn.execute(sql.LOCK_PERSON, {"id": person_id}).first() is not None
-    if not exists or not _sees(principal, rows):
-        raise NotFound(f"Person {person_id} does not exist or is outside your scope.", id=person_id)
-    return rows
-
-
-def _check_person_write(principal: Principal | None, person_id: int, rows: Sequence[Row]) -> None:
-    """403 unless every grid the record lies in is in the caller's subtree."""
-    if principal is None or principal.whole_territory:
-        return
-    serving = _serving(rows)
-    outside = [r for r in serving if not principal.in_scope(r.path)]
-    if not serving or outside:
-        where = ", ".join(f"{r.name} ({r.code})" for r in outside) or "no grid at all"
-        raise Forbidden(
-            f"Person {person_id} also lies in {where}, outside your scope; staff whose scope "
-            "covers every grid of the person may change the record.",
-            code="out_of_scope",
-            id=person_id,
-        )
-
-
+# ---- scope ----------------------------------------------------------------------------
 def _check_grid_write(principal: Principal | None, grid: Row) -> None:
     """403 unless the grid lies in the caller's subtree."""
     if principal is None or principal.in_scope(grid.path):
@@ -257,11 +216,6 @@ def _assignment_snapshot(
 
 
 # ---- reads -------------------------------------------------------------------------------
-def _like(term: str) -> str:
-    """A search term with LIKE's wildcards taken literally."""
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def search_params(
     conn: Connection,
     principal: Principal | None,
@@ -288,7 +242,7 @@ def search_params(
     is_phone = term is not None and len(digits) >= 3 and re.fullmatch(r"[\d\s+()\-]+", term)
     return {
         "scope": None if principal is None else principal.scope_filter(),
-        "name": _like(term) if term else None,
+        "name": like_literal(term) if term else None,
         "digits": digits if is_phone else None,
         "within": within,
         "role": role,
@@ -314,7 +268,7 @@ def search(
 
 def get_person(conn: Connection, principal: Principal | None, person_id: int) -> str:
     """One person with every assignment, as JSON; 404 outside the scope."""
-    _readable(conn, principal, person_id)
+    readable(conn, principal, person_id)
     return conn.execute(sql.PERSON, {"id": person_id}).scalar_one()
 
 
@@ -390,7 +344,7 @@ def create_person(
     with transaction(conn):
         home = _home_grid(conn, principal, body.grid)
         person_id = _insert_person(conn, principal, body, body.notes, home, body.reason, ip)
-        _check_person_write(principal, person_id, _person_grids(conn, person_id))
+        check_person_write(principal, person_id, person_grids(conn, person_id))
     return get_person(conn, principal, person_id)
 
 
@@ -404,8 +358,8 @@ def update_person(
     """Change a person's name, phones, party membership, notes, record grid or state."""
     given = patch.model_fields_set - {"reason"}
     with transaction(conn):
-        rows = _readable(conn, principal, person_id)
-        _check_person_write(principal, person_id, rows)
+        rows = readable(conn, principal, person_id)
+        check_person_write(principal, person_id, rows)
         before = conn.execute(sql.LOCK_PERSON, {"id": person_id}).one()
         values = _person_snapshot(before)
         for key in given - {"grid"}:
@@ -416,7 +370,7 @@ def update_person(
         if values == _person_snapshot(before):
             raise Conflict("Nothing to change: the record already says that.", code="unchanged")
         conn.execute(sql.UPDATE_PERSON, {**values, "id": person_id})
-        _check_person_write(principal, person_id, _person_grids(conn, person_id))
+        check_person_write(principal, person_id, person_grids(conn, person_id))
         audit.record(
             conn,
             principal,
@@ -462,7 +416,7 @@ def _who(
         home = {"id": grid.id}
         return _insert_person(conn, principal, new, None, home, reason, ip), new.name
     assert person_id is not None
-    _readable(conn, principal, person_id)
+    readable(conn, principal, person_id)
     person = conn.execute(sql.LOCK_PERSON, {"id": person_id}).one()
     if not person.active:
         raise Conflict(
@@ -686,3 +640,62 @@ def end_assignment(
         _end(conn, principal, row, grid, when, body.reason, ip)
         _check_grid_write(principal, conn.execute(sql.GRID_BRIEF, {"id": row.grid_id}).one())
     return Change(row.grid_id, [assignment_id], [])
+
+
+# ---- finding one person by what people know of them -------------------------------------
+def find(
+    conn: Connection, principal: Principal | None, term: str, active: bool | None = True
+) -> list[dict[str, Any]]:
+    """People matching a grid code (its people), else a name or phone digits: dicts with
+    their current roles (for the command line)."""
+    term = term.strip()
+    grid = None
+    if term and conn.execute(sql.CURRENT_GRID_CODE, {"code": term}).first() is not None:
+        grid, term = term, ""
+    found = search(conn, principal, q=term or None, grid=grid, active=active, limit=1000)
+    return json.loads(found)["people"]
+
+
+def resolve_person(
+    conn: Connection, principal: Principal | None, ref: str | int, grid: int | str | None
+) -> int:
+    """A person by id, or by exact name among those kept by or serving in ``grid``'s subtree
+    (the account's scope); 422 naming the candidates when there are none or several."""
+    if isinstance(ref, int) or str(ref).strip().isdigit():
+        return int(ref)
+    name = clean_text(str(ref))
+    people = [
+        p
+        for p in json.loads(search(conn, principal, q=name, grid=grid, limit=1000))["people"]
+        if p["name"] == name
+    ]
+    where = f" in grid {grid}'s subtree" if grid is not None else ""
+    if not people:
+        raise Invalid(
+            f"Nobody called {name}{where} was found; check with `gis-service people find "
+            f"{name}`, or give the person's id.",
+            code="person_not_found",
+        )
+    if len(people) > 1:
+        listed = "; ".join(
+            f"{p['id']} ({', '.join(_roles_text(p)) or 'no current role'})" for p in people
+        )
+        raise Invalid(
+            f"Several people are called {name}{where}: {listed}. Give the id instead.",
+            code="person_ambiguous",
+            ids=[p["id"] for p in people],
+        )
+    return people[0]["id"]
+
+
+def _roles_text(person: dict[str, Any]) -> list[str]:
+    return [
+        f"{a['grid']['code']} {a['grid']['name']} {a['role_name']}"
+        for a in person["assignments"]
+        if a["state"] != "past"
+    ]
+
+
+def roles_text(person: dict[str, Any]) -> str:
+    """A person's current roles as one line: 'code name role; …'."""
+    return "; ".join(_roles_text(person)) or "-"

@@ -44,6 +44,8 @@ PERSON_GRIDS = text(
     """
 )
 
+PERSON_EXISTS = text("SELECT id FROM people WHERE id = :id")
+
 LOCK_PERSON = text(
     """
     SELECT id, name, work_phone, mobile_phone, party_member, notes, grid_id, active
@@ -198,7 +200,7 @@ _SEARCH = f"""
                         WHERE h.id = p.grid_id AND h.path && CAST(:scope AS bigint[]))
             OR EXISTS (SELECT 1 FROM grid_assignments a JOIN grids g ON g.id = a.grid_id
                         WHERE a.person_id = p.id AND g.path && CAST(:scope AS bigint[])))
-       AND (CAST(:name AS text) IS NULL OR p.name LIKE '%' || CAST(:name AS text) || '%'
+       AND (CAST(:name AS text) IS NULL OR p.name ILIKE '%' || CAST(:name AS text) || '%'
             OR (CAST(:digits AS text) IS NOT NULL
                 AND (regexp_replace(coalesce(p.mobile_phone, ''), '[^0-9]', '', 'g')
                          LIKE '%' || CAST(:digits AS text) || '%'
@@ -352,3 +354,5 @@ GRID_BRIEF = text(
 )
 
 PERSON_LINKED_ACCOUNT = text("SELECT id, username FROM users WHERE person_id = :id")
+
+CURRENT_GRID_CODE = text("SELECT id FROM grids WHERE code = :code AND valid_to IS NULL")
