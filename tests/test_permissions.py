@@ -812,7 +812,7 @@ def test_people_changes_are_audited_and_stay_in_scope(world: World) -> None:
             "POST",
             f"/api/v1/grids/{other}/assignments",
             {"person": {"name": "越权"}, "role": "volunteer"},
-        ),  # noqa: E501
+        ),
         ("PUT", f"/api/v1/grids/{other}/leader", {"person": {"name": "越权"}}),
         ("POST", f"/api/v1/assignments/{_fresh_assignment(world, 'outside')}/end", {}),
     ):

@@ -158,6 +158,9 @@ class AssignmentOut(BaseModel):
     grid: GridRefOut
     person_id: int
     person_name: str
+    work_phone: str | None = None
+    mobile_phone: str | None = None
+    party_member: bool = False
     role: str
     role_name: str
     is_primary: bool

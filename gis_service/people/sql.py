@@ -156,6 +156,8 @@ ASSIGNMENT_JSON = f"""
         'grid', json_build_object('id', {{g}}.id, 'code', {{g}}.code, 'name', {{g}}.name,
                                   'level', {{g}}.level),
         'person_id', {{p}}.id, 'person_name', {{p}}.name,
+        'work_phone', {{p}}.work_phone, 'mobile_phone', {{p}}.mobile_phone,
+        'party_member', {{p}}.party_member,
         'role', {{a}}.role, 'role_name', {{r}}.name_zh,
         'is_primary', {{a}}.is_primary,
         'valid_from', {{a}}.valid_from, 'valid_to', {{a}}.valid_to,
