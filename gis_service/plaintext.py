@@ -38,3 +38,13 @@ Paragraph = Annotated[str, AfterValidator(clean_text)]
 def like_literal(term: str) -> str:
     """A search term with LIKE's wildcards (and its escape character) taken literally."""
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def decimal_id(ref: int | str) -> int | None:
+    """An id given as an int or in ASCII digits, when it fits a PostgreSQL bigint; else None."""
+    if isinstance(ref, int):
+        return ref if 0 < ref <= 2**63 - 1 else None
+    text = ref.strip()
+    if not re.fullmatch(r"[0-9]{1,19}", text) or int(text) > 2**63 - 1:
+        return None
+    return int(text)

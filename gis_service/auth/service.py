@@ -42,7 +42,7 @@ from gis_service.errors import (
     Unauthorized,
 )
 from gis_service.people.scope import readable, serves_within
-from gis_service.plaintext import clean_text, like_literal
+from gis_service.plaintext import clean_text, decimal_id, like_literal
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
@@ -332,10 +332,14 @@ def resolve_grid(conn: Connection, ref: int | str | None) -> dict[str, Any] | No
     """The current grid with this id or code; 422 when there is none."""
     if ref is None or ref == "":
         return None
-    as_id = int(ref) if isinstance(ref, int) or str(ref).isdigit() else None
-    if as_id is not None and as_id > 2**63 - 1:
-        as_id = None
-    row = conn.execute(sql.GRID_BY_REF, {"id": as_id, "code": str(ref)}).mappings().first()
+    if isinstance(ref, str):
+        try:
+            ref = clean_text(ref)[:100]
+        except ValueError as exc:
+            raise Invalid(f"The grid {exc}.", code="invalid_parameter") from exc
+    row = (
+        conn.execute(sql.GRID_BY_REF, {"id": decimal_id(ref), "code": str(ref)}).mappings().first()
+    )
     if row is None:
         raise Invalid(f"No current grid has the id or code {ref!r}.", grid=str(ref))
     return dict(row)
@@ -351,8 +355,9 @@ def get_user(conn: Connection, user_id: int) -> dict[str, Any]:
 
 def find_user(conn: Connection, ref: str | int) -> dict[str, Any]:
     """A user by id or username; 404 when missing."""
-    if isinstance(ref, int) or (str(ref).isdigit() and len(str(ref)) <= 18):
-        return get_user(conn, int(ref))
+    as_id = decimal_id(ref)
+    if as_id is not None:
+        return get_user(conn, as_id)
     row = conn.execute(sql.GET_USER_BY_NAME, {"username": str(ref).lower()}).mappings().first()
     if row is None:
         raise NotFound(f"User {ref!r} does not exist.", username=str(ref))
@@ -791,10 +796,7 @@ def create_key(
 
 def get_key(conn: Connection, ref: int | str) -> dict[str, Any]:
     """One API key by id or prefix (never its hash); 404 when missing."""
-    as_id = int(ref) if isinstance(ref, int) or str(ref).isdigit() else None
-    if as_id is not None and as_id > 2**63 - 1:
-        as_id = None
-    row = conn.execute(sql.GET_KEY, {"id": as_id, "prefix": str(ref)}).mappings().first()
+    row = conn.execute(sql.GET_KEY, {"id": decimal_id(ref), "prefix": str(ref)}).mappings().first()
     if row is None:
         raise NotFound(f"API key {ref} does not exist.", key=str(ref))
     return dict(row)

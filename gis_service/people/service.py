@@ -37,7 +37,7 @@ from gis_service.people.schemas import (
     PersonPatch,
 )
 from gis_service.people.scope import check_person_write, person_grids, readable
-from gis_service.plaintext import clean_text, like_literal
+from gis_service.plaintext import clean_text, decimal_id, like_literal
 
 # How far from today an assignment may start or end: history goes back a long way, plans
 # do not reach far ahead (a typo of a year must not schedule a leader for 2206).
@@ -661,9 +661,13 @@ def resolve_person(
 ) -> int:
     """A person by id, or by exact name among those kept by or serving in ``grid``'s subtree
     (the account's scope); 422 naming the candidates when there are none or several."""
-    if isinstance(ref, int) or str(ref).strip().isdigit():
-        return int(ref)
-    name = clean_text(str(ref))
+    as_id = decimal_id(ref)
+    if as_id is not None:
+        return as_id
+    try:
+        name = clean_text(str(ref))
+    except ValueError as exc:
+        raise Invalid(f"The person's name {exc}.") from exc
     people = [
         p
         for p in json.loads(search(conn, principal, q=name, grid=grid, limit=1000))["people"]
