@@ -1,4 +1,4 @@
-"""Tables of people, grid assignments and departments (created by migration 0001)."""
+"""Tables of people, grid assignments and departments (migrations 0001 and 0007)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, SmallInteger, Text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gis_service.db.base import Base
@@ -24,20 +24,27 @@ class Person(Base):
     mobile_phone: Mapped[str | None] = mapped_column(Text)
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONB)
     active: Mapped[bool] = mapped_column(Boolean)
+    grid_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("grids.id"))
+    party_member: Mapped[bool] = mapped_column(Boolean)
+    notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class AssignmentRole(Base):
-    """A role a person holds on a grid (网格长, 微网格员, 楼栋长, …)."""
+    """A role held on grids (网格长, 微网格员, 楼栋长, …): layers/assignment_roles.yaml."""
 
     __tablename__ = "assignment_roles"
 
     code: Mapped[str] = mapped_column(Text, primary_key=True)
     name_zh: Mapped[str] = mapped_column(Text)
     name_en: Mapped[str] = mapped_column(Text)
-    rank: Mapped[int] = mapped_column(SmallInteger, unique=True)
+    rank: Mapped[int] = mapped_column(SmallInteger)
     leader: Mapped[bool] = mapped_column(Boolean)
+    levels: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    primary_for: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    active: Mapped[bool] = mapped_column(Boolean)
+    synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class GridAssignment(Base):
