@@ -252,6 +252,15 @@ BROKEN = [
         "household",
     ),
     (
+        "points_role",
+        lambda layers: _edit(
+            layers / "assessment.yaml", lambda d: d["points_roles"].append("chief")
+        ),
+        "assessment.yaml",
+        "points_roles[4]",
+        "unknown role 'chief'",
+    ),
+    (
         "dup_role",
         _roles(lambda roles: roles.append(dict(roles[0]))),
         "assignment_roles.yaml",

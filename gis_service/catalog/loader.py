@@ -287,6 +287,14 @@ def load_catalog(layers_dir: Path) -> Catalog:
     _check_references(
         category_docs, department_codes, facility_codes, problems.rel(departments_path), problems
     )
+    if assessment is not None and roles:
+        for index, code in enumerate(assessment.points_roles):
+            if code not in roles:
+                problems.add(
+                    layers_dir / ASSESSMENT_FILE,
+                    f"points_roles[{index}]",
+                    f"unknown role '{code}'; use a code from {ROLES_FILE}",
+                )
     if problems.items or calendar is None or assessment is None:
         # Stable sort: a file's problems stay together, in the order they were found.
         raise LayerError(sorted(problems.items, key=lambda p: p.file))

@@ -1,4 +1,4 @@
-"""Tables of people, grid assignments and departments (migrations 0001 and 0007)."""
+"""Tables of people, grid assignments and departments (migrations 0001 and 0008)."""
 
 from __future__ import annotations
 
