@@ -464,3 +464,56 @@ def test_cli_people_find_and_accounts(world: World) -> None:
     )
     assert [a.action for a in audit] == ["create", "update", "update", "update"]
     assert audit[1].reason == "升任网格长"
+
+
+def test_readme_account_example_runs_on_the_demo(
+    databases: Databases, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The README's account commands, run as written on a fresh demo district: the person
+    `people find` shows for the grid (as the README's comment says) is the one `--person`
+    links, by name, never by a hard-coded id."""
+    import re
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from gis_service.cli import app as cli_app
+    from gis_service.config import PROJECT_ROOT
+
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```sh\n(.*?)```", readme, re.S) if "people find" in b)
+    shown = re.search(r"^#\s+…\s+(\S+)\s+(\S+)\s+…\s+(\d+)\s.*\s(\S+)\s+\(", block, re.M)
+    assert shown, block
+    name, phone, grid_code, role_name = shown.groups()
+    url = databases.new("readme", DEMO)
+    runner = CliRunner()
+    env = {"DATABASE_URL": url}
+    outputs = []
+    for line in block.splitlines():
+        if not line.startswith(".venv/bin/gis-service "):
+            continue
+        args = shlex.split(line.split("#")[0])[1:]
+        password = "correct horse battery staple\n"
+        r = runner.invoke(cli_app, args, env=env, input=password * 2)
+        assert r.exit_code == 0, (line, r.output)
+        outputs.append((args, r.output))
+    found = next(out for args, out in outputs if args[:2] == ["people", "find"])
+    row = next(ln for ln in found.splitlines() if name in ln)
+    assert phone.replace("-", "") in row.replace("-", "") and grid_code in row
+    assert role_name in row
+    created = next(out for args, out in outputs if args[:2] == ["users", "create"] and
+                   "--person" in args)  # fmt: skip
+    engine = make_engine(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            linked = conn.execute(
+                text(
+                    "SELECT p.name, g.code FROM users u JOIN people p ON p.id = u.person_id"
+                    " JOIN grids g ON g.id = u.grid_id WHERE u.person_id IS NOT NULL"
+                    " AND u.username = :u"
+                ),
+                {"u": re.search(r"created user (\S+)", created).group(1)},
+            ).one()
+    finally:
+        engine.dispose()
+    assert tuple(linked) == (name, grid_code)

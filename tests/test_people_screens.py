@@ -39,6 +39,11 @@ def _leader(site: Site, grid_id: int) -> str | None:
     return rows[0]["name"] if rows else None
 
 
+def _street_tab(browser, site: Site, handover: dict, path: str, ready: str):
+    """The street-staff user of the handover on one of their screens, wide."""
+    return _open(browser, site, path, user=handover["user"], viewport=WIDE, ready=ready)
+
+
 def _located_leaders(site: Site, lon: float, lat: float, grid_id: int, **params) -> list[str]:
     body = site.api("/api/v1/locate", lon=lon, lat=lat, **params)
     entry = next(g for g in body["chain"] if g["id"] == grid_id)
@@ -74,14 +79,7 @@ def test_street_staff_replaces_the_grid_leader_on_screen(
     new_name = f"赵新{uuid.uuid4().hex[:3]}"
     # A map opened before the change: it must show the new leader without any reload.
     map_tab = _open(browser, site, "/map", viewport=WIDE)
-    people = _open(
-        browser,
-        site,
-        "/people",
-        user=handover["user"],
-        viewport=WIDE,
-        ready="body[data-people-ready]",
-    )
+    people = _street_tab(browser, site, handover, "/people", "body[data-people-ready]")
     page = people.page
     # The tree opens at the street; open the community, then choose the grid.
     community = page.locator(f'li[data-grid="{handover["community"]}"]')
@@ -164,13 +162,8 @@ def test_gap_in_red_and_history_per_person(browser, site: Site, handover: dict) 
         """,
         g=handover["id"],
     )
-    tab = _open(
-        browser,
-        site,
-        f"/people#grid={micro['id']}",
-        user=handover["user"],
-        viewport=WIDE,
-        ready="body[data-people-ready]",
+    tab = _street_tab(
+        browser, site, handover, f"/people#grid={micro['id']}", "body[data-people-ready]"
     )
     page = tab.page
     page.wait_for_selector(f'.pp-head[data-grid-id="{micro["id"]}"]')
@@ -285,5 +278,76 @@ def test_accounts_screen_is_for_account_managers(browser, site: Site) -> None:
     assert "无权" in tab.page.locator("#gm-gate").inner_text()
     links = tab.page.locator(".gm-user-links a").all_inner_texts()
     assert any("人员" in t for t in links) and not any("账号" in t for t in links)
+    _clean(tab, site)
+    _close(tab)
+
+
+def test_street_staff_keys_show_scopes_and_last_use(browser, site: Site, handover: dict) -> None:
+    """On the 账号 screen's API 密钥 tab a street-staff user is offered only the scopes they
+    hold, binds a key to a grid of their street, sees the secret once, then the key's last use
+    after another system used it, and revokes it; create and revoke are audited."""
+    tab = _street_tab(browser, site, handover, "/accounts", "body[data-accounts-ready]")
+    page = tab.page
+    page.click("[data-tab=keys]")
+    page.click("[data-gm=new-key]")
+    form = page.locator("#gm-form")
+    offered = form.locator("input[name=scope]").evaluate_all("els => els.map(e => e.value)")
+    # A street's staff hold neither admin nor open311: neither is offered.
+    assert set(offered) == {
+        "read", "read_private", "report", "write", "dispatch", "export", "import"
+    }  # fmt: skip
+    name = f"巡查系统{uuid.uuid4().hex[:4]}"
+    form.locator("input[name=name]").fill(name)
+    form.locator("input[name=scope][value=read]").check()
+    form.locator("input[name=scope][value=read_private]").check()
+    # Without a grid a street's key is refused on the form, in Chinese.
+    form.locator("[data-gm=submit]").click()
+    assert "网格" in form.locator("[data-gm=form-error]").inner_text()
+    form.locator("#ac-key-grid input").fill(handover["code"])
+    form.locator("#ac-key-grid li[data-i]", has_text=handover["name"]).first.click()
+    form.locator("[data-gm=picked-grid]").wait_for()
+    form.locator("[data-gm=submit]").click()
+    secret = page.locator("[data-gm=key-secret]")
+    secret.wait_for()
+    key = secret.inner_text().strip()
+    tab.shot("accounts/key-created")
+    page.locator("#gm-form [data-cancel]").first.click()
+    row = page.locator("#ac-key-rows tr", has_text=name)
+    row.wait_for()
+    assert "从未使用" in row.inner_text()
+    assert "读取公开数据" in row.inner_text() and handover["name"] in row.inner_text()
+    stored = site.one(
+        "SELECT id, scopes, grid_id FROM api_keys WHERE name = :n", n=name
+    )  # fmt: skip
+    assert sorted(stored["scopes"]) == ["read", "read_private"]
+    assert stored["grid_id"] == handover["id"]
+
+    # Another system uses the key; the tab shows when, the next time it loads.
+    private = {"grid": handover["id"]}  # people of the grid: read_private, not anonymous
+    used = httpx.get(
+        site.base + "/api/v1/people", params=private, headers={"X-API-Key": key}, timeout=30
+    )
+    assert used.status_code == 200 and used.json()["people"], used.text
+    page.check("#ac-revoked")  # reloads the list (revoked keys included)
+    page.wait_for_function(
+        "n => [...document.querySelectorAll('#ac-key-rows tr')].some("
+        "tr => tr.textContent.includes(n) && !tr.textContent.includes('从未使用'))",
+        arg=name,
+    )
+    tab.shot("accounts/key-used")
+    kid = stored["id"]
+    page.click(f'[data-revoke="{kid}"]')
+    page.wait_for_selector(f'#ac-key-rows tr[data-key="{kid}"] .gm-tag-red')
+    assert "已吊销" in page.locator(f'#ac-key-rows tr[data-key="{kid}"]').inner_text()
+    gone = httpx.get(
+        site.base + "/api/v1/people", params=private, headers={"X-API-Key": key}, timeout=30
+    )
+    assert gone.status_code == 401
+    audit = site.rows(
+        "SELECT action, principal_name FROM audit_log WHERE object_type = 'api_key'"
+        " AND object_id = :k ORDER BY id",
+        k=str(kid),
+    )
+    assert [a["action"] for a in audit] == ["create", "revoke"], audit
     _clean(tab, site)
     _close(tab)

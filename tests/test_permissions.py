@@ -707,6 +707,14 @@ def test_accounts_grant_no_more_than_one_holds(world: World) -> None:
     )
     assert r.status_code == 200 and r.json()["role"] == "viewer"
     assert _audit_count(world, "user", uid) == 2
+    # Disable, enable, unlock and reset the password: each one audit row, with the reason.
+    for n, action in enumerate(("disable", "enable", "unlock", "password"), start=3):
+        r = world.client.post(
+            f"/api/v1/users/{uid}/{action}", json={"reason": "核对"}, headers=street
+        )
+        assert r.status_code == 200, (action, r.text)
+        assert _audit_count(world, "user", uid) == n, action
+    assert r.json()["password"]  # the temporary one, shown once
     me = world.users["street_staff"]["id"]
     r = world.client.patch(f"/api/v1/users/{me}", json={"role": "viewer"}, headers=street)
     assert r.status_code == 409 and r.json()["code"] == "own_account"

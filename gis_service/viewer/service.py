@@ -434,7 +434,7 @@ SCREENS: dict[str, dict[str, Any]] = {
     },
     "ledger": {"title": "台账", "css": ["css/ledger.css"], "js": [], "vcss": []},
     "people": {"title": "人员", "css": ["css/people.css"], "js": [], "vcss": []},
-    "accounts": {"title": "账号", "css": ["css/people.css"], "js": [], "vcss": []},
+    "accounts": {"title": "账号", "css": ["css/desk.css", "css/people.css"], "js": [], "vcss": []},
 }
 
 
