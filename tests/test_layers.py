@@ -353,6 +353,7 @@ def test_missing_folders_are_problems(tmp_path: Path) -> None:
         "layers/assignment_roles.yaml",
         "layers/facility_types",
         "layers/hazard_categories",
+        "layers/services.yaml",
     }
 
 

@@ -25,6 +25,7 @@ from gis_service.catalog.schemas import (
     DepartmentDef,
     FacilityTypeDef,
     HazardCategoryDef,
+    ServicesDef,
 )
 
 FACILITY_TYPES_DIR = "facility_types"
@@ -33,6 +34,7 @@ DEPARTMENTS_FILE = "departments.yaml"
 CALENDAR_FILE = "calendar.yaml"
 ASSESSMENT_FILE = "assessment.yaml"
 ROLES_FILE = "assignment_roles.yaml"
+SERVICES_FILE = "services.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
 Item = TypeVar("Item", bound=BaseModel)
 
@@ -283,6 +285,7 @@ def load_catalog(layers_dir: Path) -> Catalog:
     assessment = _load_mapping(
         layers_dir / ASSESSMENT_FILE, AssessmentDef, "weights and grades", problems
     )
+    services = _load_mapping(layers_dir / SERVICES_FILE, ServicesDef, "types", problems)
     _check_classes(facility_types, facility_docs, problems)
     _check_references(
         category_docs, department_codes, facility_codes, problems.rel(departments_path), problems
@@ -295,7 +298,7 @@ def load_catalog(layers_dir: Path) -> Catalog:
                     f"points_roles[{index}]",
                     f"unknown role '{code}'; use a code from {ROLES_FILE}",
                 )
-    if problems.items or calendar is None or assessment is None:
+    if problems.items or calendar is None or assessment is None or services is None:
         # Stable sort: a file's problems stay together, in the order they were found.
         raise LayerError(sorted(problems.items, key=lambda p: p.file))
     return Catalog(
@@ -305,4 +308,5 @@ def load_catalog(layers_dir: Path) -> Catalog:
         calendar=calendar,
         assessment=assessment,
         assignment_roles=dict(sorted(roles.items(), key=lambda kv: (kv[1].rank, kv[0]))),
+        services=dict(services.types),
     )

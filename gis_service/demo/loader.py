@@ -33,6 +33,7 @@ from gis_service.demo.generator import (
     generate,
     iter_levels,
 )
+from gis_service.demo.history import add_history, remove_history
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +239,7 @@ def _check_orphans(cur: Cursor) -> None:
 def _delete_demo(cur: Cursor) -> dict[str, int]:
     """Remove every demo row (events and assignments go with their hazards, grids, people)."""
     deleted: dict[str, int] = {}
+    remove_history(cur)  # volunteers and orders point at the demo's grids
     cur.execute(DELETE_HAZARDS, {"prefix": HAZARD_PREFIX})
     deleted["hazards"] = cur.rowcount
     cur.execute(DELETE_FACILITIES)
@@ -447,6 +449,8 @@ def _load(
 
         t = time.perf_counter()
         _insert(cur, data)
+        services = {code: t.name_zh for code, t in catalog.services.items()}
+        history = add_history(cur, HAZARD_PREFIX, services)
         cur.execute(ANALYZE)
         timings["insert"] = time.perf_counter() - t
 
@@ -462,6 +466,7 @@ def _load(
             "status": "loaded",
             **meta,
             "deleted": deleted,
+            "history": history,
             "timings": {k: round(v, 2) for k, v in timings.items()},
         }
     finally:
