@@ -31,11 +31,11 @@ def _read_password(from_stdin: bool) -> str:
 def _person_of(conn: Any, ref: str, grid: str | None, user_id: int | None = None) -> int:
     """The person ``ref`` (an id, or a name within the grid's subtree), checked for the
     account: they exist, belong to the grid's subtree and have no other account."""
-    from gis_service.auth import service
+    from gis_service.auth import admin
     from gis_service.people.service import resolve_person
 
     person_id = resolve_person(conn, None, ref, grid)
-    service.check_account_person(conn, None, person_id, grid, user_id)
+    admin.check_account_person(conn, None, person_id, grid, user_id)
     return person_id
 
 
@@ -60,7 +60,7 @@ def users_create(
     ] = False,
 ) -> None:
     """Create a user; prompts for the password (at least 10 characters)."""
-    from gis_service.auth import service
+    from gis_service.auth import admin
 
     if role not in ROLES:
         fail(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
@@ -68,7 +68,7 @@ def users_create(
     person_id = run_on_database(_person_of, person, grid) if person is not None else None
     password = _read_password(password_stdin)
     user = run_on_database(
-        service.create_user,
+        admin.create_user,
         None,
         username=username,
         display_name=name or username,
@@ -97,7 +97,7 @@ def users_update(
     reason: Annotated[str | None, typer.Option(help="Why (kept in the audit log).")] = None,
 ) -> None:
     """Change a user's role, scope grid, linked person or display name."""
-    from gis_service.auth import service
+    from gis_service.auth import admin
 
     changes: dict[str, Any] = {}
     if role is not None:
@@ -116,10 +116,10 @@ def users_update(
             if person.strip().lower() == "none":
                 changes["person_id"] = None
             else:
-                user = service.find_user(conn, username)
+                user = admin.find_user(conn, username)
                 scope = grid if grid is not None else user["grid_id"]
                 changes["person_id"] = _person_of(conn, person, scope, user["id"])
-        return service.update_user(conn, None, username, changes, None, reason)
+        return admin.update_user(conn, None, username, changes, None, reason)
 
     user = run_on_database(update)
     scope = f"grid {user['grid_code']} ({user['grid_name']})" if user["grid_id"] else "everything"
@@ -137,9 +137,9 @@ def users_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List users with role, scope grid, state and last login."""
-    from gis_service.auth import service
+    from gis_service.auth import admin
 
-    rows = run_on_database(service.list_users, role, None if all_ else True, 10000, 0)
+    rows = run_on_database(admin.list_users, role, None if all_ else True, 10000, 0)
     columns = ["id", "username", "display_name", "role", "grid_code", "active", "last_login_at"]
     print_rows(rows, columns, as_json)
 
@@ -147,27 +147,27 @@ def users_list(
 @users_app.command("disable")
 def users_disable(username: Annotated[str, typer.Argument(help="Username or id.")]) -> None:
     """Disable a user and end all their sessions and tokens."""
-    from gis_service.auth import service
+    from gis_service.auth import admin
 
-    user = run_on_database(service.set_active, None, username, False, None)
+    user = run_on_database(admin.set_active, None, username, False, None)
     typer.echo(f"disabled user {user['username']}; their sessions and tokens are revoked")
 
 
 @users_app.command("enable")
 def users_enable(username: Annotated[str, typer.Argument(help="Username or id.")]) -> None:
     """Re-enable a disabled user."""
-    from gis_service.auth import service
+    from gis_service.auth import admin
 
-    user = run_on_database(service.set_active, None, username, True, None)
+    user = run_on_database(admin.set_active, None, username, True, None)
     typer.echo(f"enabled user {user['username']}")
 
 
 @users_app.command("unlock")
 def users_unlock(username: Annotated[str, typer.Argument(help="Username or id.")]) -> None:
     """Clear a lock after too many failed logins."""
-    from gis_service.auth import service
+    from gis_service.auth import admin
 
-    user = run_on_database(service.unlock, None, username, None)
+    user = run_on_database(admin.unlock, None, username, None)
     typer.echo(f"unlocked user {user['username']}")
 
 
@@ -179,10 +179,10 @@ def users_set_password(
     ] = False,
 ) -> None:
     """Set a new password; ends the user's sessions and tokens and clears any lock."""
-    from gis_service.auth import service
+    from gis_service.auth import admin
 
     password = _read_password(password_stdin)
-    user = run_on_database(service.set_password, None, username, password, None)
+    user = run_on_database(admin.set_password, None, username, password, None)
     typer.echo(f"password of {user['username']} changed; their sessions and tokens are revoked")
 
 
@@ -198,10 +198,10 @@ def keys_create(
     ] = None,
 ) -> None:
     """Create an API key and print it ONCE (only its SHA-256 digest is stored)."""
-    from gis_service.auth import service
+    from gis_service.auth import admin
 
     key, secret = run_on_database(
-        service.create_key, None, name=name, scopes=scope or ["read"], grid=grid
+        admin.create_key, None, name=name, scopes=scope or ["read"], grid=grid
     )
     scope_words = f"grid {key['grid_code']}" if key["grid_id"] else "the whole territory"
     typer.echo(
@@ -218,9 +218,9 @@ def keys_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List API keys: prefix, scopes, subtree, when last used (never the secret)."""
-    from gis_service.auth import service
+    from gis_service.auth import admin
 
-    rows = run_on_database(service.list_keys, all_, 10000, 0)
+    rows = run_on_database(admin.list_keys, all_, 10000, 0)
     columns = ["id", "prefix", "name", "scopes", "grid_code", "revoked_at", "last_used_at"]
     print_rows(rows, columns, as_json)
 
@@ -230,7 +230,7 @@ def keys_revoke(
     key: Annotated[str, typer.Argument(help="Key id or prefix (gsk_xxxxxxxx).")],
 ) -> None:
     """Revoke an API key at once."""
-    from gis_service.auth import service
+    from gis_service.auth import admin
 
-    row = run_on_database(service.revoke_key, None, key, None)
+    row = run_on_database(admin.revoke_key, None, key, None)
     typer.echo(f"revoked API key {row['id']} ({row['prefix']}) '{row['name']}'")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
-from gis_service.auth import ratelimit, schemas, service
+from gis_service.auth import admin, ratelimit, schemas, service
 from gis_service.auth.deps import (
     ADMIN_ONLY,
     CSRF_COOKIE,
@@ -204,7 +204,14 @@ def create_token(
         )
     elif principal.kind == "user":
         issued = service.create_bearer_for(
-            conn, settings, principal, name=body.name, ttl_seconds=ttl, ip=ip, user_agent=ua
+            conn,
+            settings,
+            principal,
+            name=body.name,
+            ttl_seconds=ttl,
+            ip=ip,
+            user_agent=ua,
+            clock=clock,
         )
     elif principal.kind == "api_key":
         raise Forbidden("An API key cannot create user tokens.")
@@ -230,11 +237,13 @@ def create_token(
 def list_tokens(
     conn: Conn,
     principal: Annotated[Principal, Depends(LoggedIn)],
+    clock: ClockDep,
     include_revoked: Annotated[bool, Query(description="Also revoked and expired ones.")] = False,
 ) -> list[schemas.TokenOut]:
     """The caller's sessions and tokens, newest first (never the secrets)."""
     assert principal.id is not None
-    return [schemas.TokenOut(**r) for r in service.list_tokens(conn, principal.id, include_revoked)]
+    rows = service.list_tokens(conn, principal.id, include_revoked, clock)
+    return [schemas.TokenOut(**r) for r in rows]
 
 
 @router.delete(
@@ -298,9 +307,7 @@ def list_users(
 ) -> schemas.UserList:
     """Accounts of your subtree (all of them for admins) by username, with role, scope grid,
     linked person, lock state and last login."""
-    rows = service.list_users(
-        conn, role, active, limit, offset, principal=principal, q=q, grid=grid
-    )
+    rows = admin.list_users(conn, role, active, limit, offset, principal=principal, q=q, grid=grid)
     return schemas.UserList(users=[_user_out(r) for r in rows], limit=limit, offset=offset)
 
 
@@ -318,7 +325,7 @@ def create_user(
     """A new account with a role no higher than yours, scoped to a grid of your subtree, and
     optionally linked to a person who belongs to that scope; the password is stored as an
     argon2 hash."""
-    user = service.create_user(
+    user = admin.create_user(
         conn,
         principal,
         username=body.username,
@@ -342,7 +349,7 @@ def create_user(
 )
 def get_user(user_id: Id, conn: Conn, principal: Manager) -> schemas.UserOut:
     """One account of your subtree."""
-    return _user_out(service.get_managed_user(conn, principal, user_id))
+    return _user_out(admin.get_managed_user(conn, principal, user_id))
 
 
 @router.patch(
@@ -357,7 +364,7 @@ def update_user(
 ) -> schemas.UserOut:
     """Display name, role, scope grid or linked person (null unlinks). The new role and scope
     may not exceed yours; nobody changes their own role or scope."""
-    user = service.update_user(
+    user = admin.update_user(
         conn, principal, user_id, body.changes(), client_ip(request), body.reason
     )
     return _user_out(user)
@@ -375,7 +382,7 @@ def reset_password(
 ) -> JSONResponse:
     """Sets the password given, or makes a temporary one and returns it (once); unlocks the
     account and ends all its sessions and tokens."""
-    user, made = service.reset_password(
+    user, made = admin.reset_password(
         conn, principal, user_id, body.password, client_ip(request), body.reason
     )
     out = schemas.PasswordResetOut(user=_user_out(user), password=made)
@@ -393,9 +400,9 @@ def _user_action(action: str, summary: str, doc: str) -> None:
         ip = client_ip(request)
         reason = body.reason if body else None
         if action == "unlock":
-            user = service.unlock(conn, principal, user_id, ip, reason)
+            user = admin.unlock(conn, principal, user_id, ip, reason)
         else:
-            user = service.set_active(conn, principal, user_id, action == "enable", ip, reason)
+            user = admin.set_active(conn, principal, user_id, action == "enable", ip, reason)
         return _user_out(user)
 
     handler.__doc__ = doc
@@ -432,7 +439,7 @@ def list_keys(
 ) -> schemas.KeyList:
     """Keys of your subtree (all of them for admins) with their scopes, subtree and when each
     was last used (never the secret)."""
-    rows = service.list_keys(conn, include_revoked, limit, offset, principal=principal)
+    rows = admin.list_keys(conn, include_revoked, limit, offset, principal=principal)
     return schemas.KeyList(keys=[schemas.KeyOut(**r) for r in rows], limit=limit, offset=offset)
 
 
@@ -450,7 +457,7 @@ def create_key(
     """A key for another system (12345 hotline, 一网通办, a mini program), with scopes you hold
     and bound to a grid of your subtree (admins may leave it unbound). The secret is in this
     response only; the service stores its SHA-256 digest."""
-    key, secret = service.create_key(
+    key, secret = admin.create_key(
         conn,
         principal,
         name=body.name,
@@ -474,7 +481,7 @@ def create_key(
 )
 def revoke_key(key_id: Id, request: Request, conn: Conn, principal: Manager) -> schemas.KeyOut:
     """Revoke at once; requests with the key get 401 from now on."""
-    return schemas.KeyOut(**service.revoke_key(conn, principal, key_id, client_ip(request)))
+    return schemas.KeyOut(**admin.revoke_key(conn, principal, key_id, client_ip(request)))
 
 
 # ---- audit (admin) -----------------------------------------------------------------------
@@ -511,10 +518,10 @@ def list_audit(
     user_id: int | None = None
     if user:
         try:
-            user_id = service.find_user(conn, user)["id"]
+            user_id = admin.find_user(conn, user)["id"]
         except DomainError:
             return schemas.AuditPage(entries=[], limit=limit, offset=offset)
-    rows = service.list_audit(
+    rows = admin.list_audit(
         conn,
         grid=grid,
         object_type=object_type,

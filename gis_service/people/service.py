@@ -22,8 +22,8 @@ from sqlalchemy import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from gis_service.auth import audit
+from gis_service.auth.admin import resolve_grid
 from gis_service.auth.principal import Principal
-from gis_service.auth.service import resolve_grid
 from gis_service.db.transaction import transaction
 from gis_service.errors import Conflict, Forbidden, Invalid, NotFound
 from gis_service.people import sql

@@ -13,8 +13,8 @@ per person, the reason of every audited change, and roles as a catalogue from la
   to, e.g. 网格长 on a grid), ``active`` (a role that left the file stays for history).
   The rank is an order, not a key: a retired role may share it with a new one.
 
-Revision ID: 0010_people
-Revises: 0009_service_orders
+Revision ID: 0013_people
+Revises: 0012_valid_at
 Create Date: 2026-11-30
 """
 
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0010_people"
-down_revision = "0009_service_orders"
+revision = "0013_people"
+down_revision = "0012_valid_at"
 branch_labels = None
 depends_on = None
 
