@@ -40,6 +40,7 @@ from gis_service.ops import metrics
 from gis_service.ops.router import anyone_alive
 from gis_service.ops.router import router as ops_router
 from gis_service.orders.router import router as orders_router
+from gis_service.people.router import router as people_router
 from gis_service.search.router import router as search_router
 from gis_service.system.router import router as system_router
 from gis_service.tiles.router import router as tiles_router
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) 
     app.include_router(tiles_router, dependencies=public)
     app.include_router(auth_router)
     app.include_router(interchange_router)  # imports and exports: declared per route
+    app.include_router(people_router)  # declared per route: staff read, offices write
     app.include_router(open311_router)  # declared per route; errors in the Open311 form
     app.include_router(calendar_router)  # public: the working calendar and deadlines
     app.include_router(ops_router)  # /metrics, /ready, audit export: declared per route

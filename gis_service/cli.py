@@ -17,6 +17,7 @@ from gis_service.db.cluster import ClusterError
 from gis_service.grids.cli import grids_app
 from gis_service.interchange.cli import export_app, import_app
 from gis_service.ops.cli import audit_app, backup_app, doctor, photos_app, pitr_app, restore
+from gis_service.people.cli import people_app
 
 app = typer.Typer(
     help="gis-service: 网格化基层治理地图服务 (grid-governance map service).",
@@ -41,6 +42,7 @@ app.add_typer(layers_app, name="layers")
 app.add_typer(pg_app, name="pg")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
+app.add_typer(people_app, name="people")
 # `import` is a Python keyword, hence import_app; the commands live in gis_service/interchange.
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")

@@ -723,6 +723,7 @@ def test_principal_scope_rules() -> None:
 CLI = [
     ["users"],
     ["users", "create"],
+    ["users", "update"],
     ["users", "list"],
     ["users", "disable"],
     ["users", "enable"],
@@ -871,7 +872,7 @@ def test_cors_setting_parses_comma_list(monkeypatch: pytest.MonkeyPatch) -> None
 def test_openapi_documents_who_may_call(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     users = schema["paths"]["/api/v1/users"]["get"]
-    assert users["x-roles"] == ["admin"]
+    assert users["x-roles"] == ["admin", "street_staff"]
     assert "Who may call: users with role admin" in users["description"]
     grids = schema["paths"]["/api/v1/grids"]["get"]
     assert grids["x-roles"][0] == "anonymous" and grids["x-api-key-scopes"] == ["read"]

@@ -46,6 +46,8 @@ def test_the_issue_commands_exist() -> None:
         "pg stop",
         "pg status",
         "users create",
+        "users update",
+        "people find",
         "users list",
         "users disable",
         "keys create",

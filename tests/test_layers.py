@@ -211,7 +211,62 @@ def _unquoted_class_code(layers: Path) -> None:
     )
 
 
+def _roles(change: Callable[[list[dict]], None]) -> Callable[[Path], None]:
+    return lambda layers: _edit(layers / "assignment_roles.yaml", change)
+
+
+def _role(code: str, **fields: Any) -> Callable[[list[dict]], None]:
+    def change(roles: list[dict]) -> None:
+        next(r for r in roles if r["code"] == code).update(fields)
+
+    return change
+
+
 BROKEN = [
+    (
+        "role_rank",
+        _roles(_role("volunteer", rank=30)),
+        "assignment_roles.yaml",
+        "[8].rank",
+        "also the rank of role 'grid_leader'",
+    ),
+    (
+        "two_leaders",
+        _roles(_role("grid_member", primary_for=["grid"])),
+        "assignment_roles.yaml",
+        "[4].primary_for",
+        "role 'grid_leader' already leads grids of level grid",
+    ),
+    (
+        "leads_elsewhere",
+        _roles(_role("building_head", primary_for=["street"])),
+        "assignment_roles.yaml",
+        "[6].primary_for",
+        "not held there",
+    ),
+    (
+        "role_level",
+        _roles(_role("volunteer", levels=["household"])),
+        "assignment_roles.yaml",
+        "[8].levels[0]",
+        "household",
+    ),
+    (
+        "points_role",
+        lambda layers: _edit(
+            layers / "assessment.yaml", lambda d: d["points_roles"].append("chief")
+        ),
+        "assessment.yaml",
+        "points_roles[4]",
+        "unknown role 'chief'",
+    ),
+    (
+        "dup_role",
+        _roles(lambda roles: roles.append(dict(roles[0]))),
+        "assignment_roles.yaml",
+        "[9].code",
+        "duplicate role code",
+    ),
     ("bad_yaml", _bad_syntax, "hazard_categories/sewer_blockage.yaml", "", "line 3, column"),
     ("missing", _missing_field, "hazard_categories/sewer_blockage.yaml", "time_limits", "missing"),
     ("type", _wrong_type, "hazard_categories/sewer_blockage.yaml", "duplicate_radius_m", "number"),
@@ -295,6 +350,7 @@ def test_missing_folders_are_problems(tmp_path: Path) -> None:
         "layers/assessment.yaml",
         "layers/calendar.yaml",
         "layers/departments.yaml",
+        "layers/assignment_roles.yaml",
         "layers/facility_types",
         "layers/hazard_categories",
         "layers/services.yaml",
@@ -398,6 +454,8 @@ def test_sync_catalog(engine: Engine, catalog: Catalog, layers_copy: Path) -> No
                 **sizes,
                 **{f"{t}_deactivated": 0 for t in TABLES},
                 "work_days": counts["work_days"],
+                "assignment_roles": len(catalog.assignment_roles),
+                "assignment_roles_deactivated": 0,
             }
             assert counts["work_days"] > 0  # holidays and 调休 days of the calendar's years
             assert {t: _row_count(conn, t) for t in TABLES} == totals
@@ -524,3 +582,36 @@ def test_shipped_classes_name_their_source(catalog: Catalog) -> None:
     assert kinds["manhole_cover_sunken"] == "component" and kinds["road_collapse"] == "event"
     assert catalog.facility_types["sewage_cover"].class_source == "inferred"
     assert catalog.facility_types["ebike_charger"].class_source == "local"
+
+
+def test_roles_catalogue_syncs_only_what_changed(
+    engine: Engine, catalog: Catalog, layers_copy: Path
+) -> None:
+    assert catalog.assignment_roles["grid_leader"].name_zh == "网格长"
+    assert catalog.assignment_roles["grid_leader"].primary_for == ["grid"]
+    _edit(layers_copy / "assignment_roles.yaml", lambda d: d.pop())  # volunteer leaves
+    _roles(_role("building_head", name_zh="楼长"))(layers_copy)
+    reduced = load_catalog(layers_copy)
+
+    def stamps(conn: Connection) -> dict[str, Any]:
+        rows = conn.execute(text("SELECT code, synced_at, active, name_zh FROM assignment_roles"))
+        return {r.code: (r.synced_at, r.active, r.name_zh) for r in rows}
+
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            sync_catalog(conn, catalog)
+            trans.commit()
+            trans = conn.begin()
+            before = stamps(conn)
+            sync_catalog(conn, catalog)  # unchanged: not a row written
+            assert stamps(conn) == before
+            counts = sync_catalog(conn, reduced)
+            assert counts["assignment_roles_deactivated"] == 1
+            after = stamps(conn)
+            assert after["volunteer"][1] is False and after["building_head"][2] == "楼长"
+            assert after["grid_leader"] == before["grid_leader"]
+            sync_catalog(conn, catalog)
+            assert stamps(conn)["volunteer"][1] is True
+        finally:
+            trans.rollback()

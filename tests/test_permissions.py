@@ -13,7 +13,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from gis_service.config import Settings
 from gis_service.db.engine import make_engine
 from gis_service.http.routes import iter_routes
 from tests.support.authkit import (
+    PASSWORD,
     Scopes,
     app_settings,
     bearer_for,
@@ -135,6 +136,9 @@ class World:
     public_codes: dict[str, str]
     calls: dict[str, int]
     registry: dict[tuple[str, str], int]
+    # An account and a key of another street: what "outside" means for users and keys.
+    outside_user: dict = field(default_factory=dict)
+    outside_key: dict = field(default_factory=dict)
 
     def headers(self, caller: str) -> dict[str, str]:
         """Fresh credentials of a caller (a route may log out or revoke the ones it gets)."""
@@ -256,6 +260,8 @@ def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
         revoked_key=revoked_secret,
         throwaway_user=make_user(engine, "viewer", grid=scopes.community),
         throwaway_key=throwaway_key,
+        outside_user=make_user(engine, "viewer", grid=scopes.other_street),
+        outside_key=key_for(engine, ["read"], grid=scopes.other_street)[0],
         points=points,
         tile={k: _tile(*v, 16) for k, v in points.items()},
         category=category,
@@ -345,8 +351,10 @@ PATH_PARAMS: dict[str, PathFiller] = {
     "x": lambda w, v, c: w.tile[v][1],
     "y": lambda w, v, c: w.tile[v][2],
     "photo_id": lambda w, v, c: uuid.uuid4().hex,
-    "user_id": lambda w, v, c: w.throwaway_user["id"],
-    "key_id": lambda w, v, c: w.throwaway_key["id"],
+    "user_id": lambda w, v, c: (w.throwaway_user if v == "inside" else w.outside_user)["id"],
+    "key_id": lambda w, v, c: (w.throwaway_key if v == "inside" else w.outside_key)["id"],
+    "person_id": lambda w, v, c: _fresh_person(w, v),
+    "assignment_id": lambda w, v, c: _fresh_assignment(w, v),
     "token_id": lambda w, v, c: _token_of(w, v, c),
     # Open311 GeoReport v2
     "fmt": lambda w, v, c: "json",
@@ -370,10 +378,35 @@ def _token_of(w: World, variant: str, caller: str) -> int:
     return _fresh_token_id(w, w.users[other])
 
 
+def _fresh_person(w: World, variant: str) -> int:
+    """A new person kept by the inside grid, or by a grid of the other street."""
+    grid = w.scopes.grid if variant == "inside" else w.scopes.other_grid
+    with w.engine.begin() as conn:
+        return conn.execute(
+            text("INSERT INTO people (name, grid_id) VALUES (:n, :g) RETURNING id"),
+            {"n": f"矩阵{uuid.uuid4().hex[:6]}", "g": grid},
+        ).scalar_one()
+
+
+def _fresh_assignment(w: World, variant: str) -> int:
+    """A new volunteer on the inside grid, or on a grid of the other street."""
+    grid = w.scopes.grid if variant == "inside" else w.scopes.other_grid
+    person = _fresh_person(w, variant)
+    with w.engine.begin() as conn:
+        return conn.execute(
+            text(
+                "INSERT INTO grid_assignments (grid_id, person_id, role)"
+                " VALUES (:g, :p, 'volunteer') RETURNING id"
+            ),
+            {"g": grid, "p": person},
+        ).scalar_one()
+
+
 # Routes whose path carries an object that lies inside or outside a caller's scope.
 SCOPED_PARAMS = {
     "grid_id", "hazard_id", "facility_id", "feature_id", "token_id", "x", "request_id",
     "call_id", "order_id", "volunteer_id", "partner_id",
+    "user_id", "key_id", "person_id", "assignment_id",
 }  # fmt: skip
 
 
@@ -415,7 +448,25 @@ def _body(w: World, method: str, path: str, variant: str) -> Any:
             "role": "viewer",
             "grid": w.scopes.community,
         },
-        ("POST", "/api/v1/keys"): {"name": f"matrix {tag}", "scopes": ["read"]},
+        ("POST", "/api/v1/keys"): {
+            "name": f"matrix {tag}",
+            "scopes": ["read"],
+            "grid": w.scopes.community,
+        },
+        ("PATCH", "/api/v1/users/{user_id}"): {"display_name": f"矩阵{tag}", "reason": "matrix"},
+        ("POST", "/api/v1/users/{user_id}/password"): {"password": PASSWORD, "reason": "matrix"},
+        ("POST", "/api/v1/people"): {"name": f"矩阵{tag}", "grid": w.scopes.grid, "reason": "m"},
+        ("PATCH", "/api/v1/people/{person_id}"): {"notes": f"matrix {tag}", "reason": "matrix"},
+        ("POST", "/api/v1/grids/{grid_id}/assignments"): {
+            "person": {"name": f"矩阵{tag}"},
+            "role": "volunteer",
+            "reason": "matrix",
+        },
+        ("PUT", "/api/v1/grids/{grid_id}/leader"): {
+            "person": {"name": f"矩阵{tag}", "mobile_phone": "13800000000"},
+            "reason": "matrix",
+        },
+        ("POST", "/api/v1/assignments/{assignment_id}/end"): {"reason": "matrix"},
     }
     body = bodies.get((method, path), {} if method in ("POST", "PUT", "PATCH") else None)
     if callable(body):
@@ -627,6 +678,196 @@ def test_routes_enumerated(world: World) -> None:
     for must in ("/api/v1/grids", "/api/v1/hazards/{hazard_id}", "/api/v1/users", "/health"):
         assert must in paths
     assert Path(__file__).exists()
+
+
+# ---- people and accounts: nobody reaches past their subtree, role or scopes -----------------
+def _audit_count(w: World, object_type: str, object_id: Any) -> int:
+    with w.engine.connect() as conn:
+        return conn.execute(
+            text("SELECT count(*) FROM audit_log WHERE object_type = :t AND object_id = :i"),
+            {"t": object_type, "i": str(object_id)},
+        ).scalar_one()
+
+
+def test_accounts_grant_no_more_than_one_holds(world: World) -> None:
+    street = world.headers("street_staff")
+    tag = uuid.uuid4().hex[:6]
+    base = {"display_name": "新账号", "password": PASSWORD, "role": "community_staff"}
+
+    def create(headers: dict, **fields: Any) -> Any:
+        body = {**base, "username": f"g-{uuid.uuid4().hex[:8]}", **fields}
+        return world.client.post("/api/v1/users", json=body, headers=headers)
+
+    ok = create(street, grid=world.scopes.community)
+    assert ok.status_code == 201, ok.text
+    assert _audit_count(world, "user", ok.json()["id"]) == 1
+    refused = {
+        "admin role": create(street, role="admin"),
+        "whole territory": create(street, role="street_staff", grid=None),
+        "other street": create(street, grid=world.scopes.other_street),
+    }
+    assert refused["admin role"].json()["code"] == "role_too_high"
+    assert refused["other street"].json()["code"] == "scope_too_wide"
+    assert all(r.status_code in (403, 422) for r in refused.values()), refused
+    community = world.headers("community_staff")
+    assert create(community, role="viewer", grid=world.scopes.grid).status_code == 403
+    # Keys: scopes one holds, bound inside one's subtree.
+    keys = [
+        {"name": f"k{tag}", "scopes": ["open311"], "grid": world.scopes.community},
+        {"name": f"k{tag}", "scopes": ["read"]},
+        {"name": f"k{tag}", "scopes": ["read"], "grid": world.scopes.other_street},
+    ]
+    for body in keys:
+        r = world.client.post("/api/v1/keys", json=body, headers=street)
+        assert r.status_code == 403 and r.json()["code"] == "scope_too_wide", (body, r.text)
+    key = world.client.post(
+        "/api/v1/keys",
+        json={"name": f"k{tag}", "scopes": ["read", "report"], "grid": world.scopes.grid},
+        headers=street,
+    )
+    assert key.status_code == 201 and _audit_count(world, "api_key", key.json()["id"]) == 1
+    listed = world.client.get("/api/v1/keys", headers=street).json()["keys"]
+    assert {k["id"] for k in listed} >= {key.json()["id"]}
+    assert all(k["grid_id"] is not None for k in listed)
+    assert world.outside_key["id"] not in {k["id"] for k in listed}
+    # Changing an account: inside only, never above one's role, never oneself.
+    uid = ok.json()["id"]
+    r = world.client.patch(f"/api/v1/users/{uid}", json={"role": "admin"}, headers=street)
+    assert r.status_code == 403 and r.json()["code"] == "role_too_high"
+    r = world.client.patch(
+        f"/api/v1/users/{uid}", json={"grid": world.scopes.other_street}, headers=street
+    )
+    assert r.status_code == 403 and r.json()["code"] == "scope_too_wide"
+    r = world.client.patch(
+        f"/api/v1/users/{uid}", json={"role": "viewer", "reason": "降级"}, headers=street
+    )
+    assert r.status_code == 200 and r.json()["role"] == "viewer"
+    assert _audit_count(world, "user", uid) == 2
+    # Disable, enable, unlock and reset the password: each one audit row, with the reason.
+    for n, action in enumerate(("disable", "enable", "unlock", "password"), start=3):
+        r = world.client.post(
+            f"/api/v1/users/{uid}/{action}", json={"reason": "核对"}, headers=street
+        )
+        assert r.status_code == 200, (action, r.text)
+        assert _audit_count(world, "user", uid) == n, action
+    assert r.json()["password"]  # the temporary one, shown once
+    me = world.users["street_staff"]["id"]
+    r = world.client.patch(f"/api/v1/users/{me}", json={"role": "viewer"}, headers=street)
+    assert r.status_code == 409 and r.json()["code"] == "own_account"
+    outside = world.outside_user["id"]
+    for method, url, body in (
+        ("GET", f"/api/v1/users/{outside}", None),
+        ("PATCH", f"/api/v1/users/{outside}", {"display_name": "x"}),
+        ("POST", f"/api/v1/users/{outside}/disable", {}),
+        ("POST", f"/api/v1/users/{outside}/password", {}),
+        ("DELETE", f"/api/v1/keys/{world.outside_key['id']}", None),
+    ):
+        r = world.client.request(method, url, json=body, headers=street)
+        assert r.status_code == 404, (method, url, r.text)
+    admin = world.users["admin"]["id"]
+    r = world.client.post(f"/api/v1/users/{admin}/disable", json={}, headers=street)
+    assert r.status_code == 404
+    users = world.client.get("/api/v1/users", headers=street).json()["users"]
+    assert outside not in {u["id"] for u in users} and admin not in {u["id"] for u in users}
+
+
+def test_accounts_link_a_person_of_their_scope_once(world: World) -> None:
+    street = world.headers("street_staff")
+    leader = world.scopes.grid_leader_person
+    with world.engine.connect() as conn:
+        outsider = conn.execute(
+            text(
+                "SELECT person_id FROM grid_assignments WHERE grid_id = :g AND is_primary"
+                " ORDER BY valid_from DESC LIMIT 1"
+            ),
+            {"g": world.scopes.other_grid},
+        ).scalar_one()
+        free = conn.execute(
+            text(
+                "SELECT a.person_id FROM grid_assignments a JOIN grids g ON g.id = a.grid_id"
+                " WHERE g.path @> ARRAY[CAST(:c AS bigint)] AND a.valid_to IS NULL"
+                " AND NOT EXISTS (SELECT 1 FROM users u WHERE u.person_id = a.person_id)"
+                " AND NOT EXISTS (SELECT 1 FROM grid_assignments b JOIN grids h"
+                "   ON h.id = b.grid_id WHERE b.person_id = a.person_id"
+                "   AND NOT h.path @> ARRAY[CAST(:c AS bigint)])"
+                " ORDER BY a.person_id LIMIT 1"
+            ),
+            {"c": world.scopes.community},
+        ).scalar_one()
+
+    def create(person: int, grid: int) -> Any:
+        body = {
+            "username": f"p-{uuid.uuid4().hex[:8]}",
+            "display_name": "有人",
+            "password": PASSWORD,
+            "role": "field_staff",
+            "grid": grid,
+            "person_id": person,
+        }
+        return world.client.post("/api/v1/users", json=body, headers=street)
+
+    r = create(leader, world.scopes.grid)  # the grid_leader user of the world has them
+    assert r.status_code == 409 and r.json()["code"] == "person_already_linked", r.text
+    r = create(outsider, world.scopes.grid)
+    assert r.status_code == 404, r.text  # a person of another street is not even visible
+    r = create(free, world.scopes.community)
+    assert r.status_code == 201, r.text
+    assert r.json()["person_id"] == free
+    r = create(free, world.scopes.community)
+    assert r.status_code == 409 and r.json()["code"] == "person_already_linked"
+
+
+def test_people_changes_are_audited_and_stay_in_scope(world: World) -> None:
+    street = world.headers("street_staff")
+    grid = world.scopes.grid
+
+    def total() -> int:
+        with world.engine.connect() as conn:
+            return conn.execute(
+                text("SELECT count(*) FROM audit_log WHERE reason = 'audit-check'")
+            ).scalar_one()
+
+    writes = [
+        ("POST", "/api/v1/people", {"name": "审计", "grid": grid}, 1),
+        ("PATCH", f"/api/v1/people/{_fresh_person(world, 'inside')}", {"notes": "x"}, 1),
+        (
+            "POST",
+            f"/api/v1/grids/{grid}/assignments",
+            {"person": {"name": "审计"}, "role": "volunteer"},
+            2,  # the new person and the assignment
+        ),
+        ("PUT", f"/api/v1/grids/{grid}/leader", {"person": {"name": "审计"}}, 3),
+        ("POST", f"/api/v1/assignments/{_fresh_assignment(world, 'inside')}/end", {}, 1),
+    ]
+    for method, url, body, rows in writes:
+        before = total()
+        r = world.client.request(
+            method, url, json={**body, "reason": "audit-check"}, headers=street
+        )
+        assert r.status_code < 300, (url, r.text)
+        assert total() == before + rows, (method, url)
+    # The same writes one street over change nothing and write nothing.
+    other = world.scopes.other_grid
+    before = total()
+    for method, url, body in (
+        ("POST", "/api/v1/people", {"name": "越权", "grid": other}),
+        ("PATCH", f"/api/v1/people/{_fresh_person(world, 'outside')}", {"notes": "x"}),
+        (
+            "POST",
+            f"/api/v1/grids/{other}/assignments",
+            {"person": {"name": "越权"}, "role": "volunteer"},
+        ),
+        ("PUT", f"/api/v1/grids/{other}/leader", {"person": {"name": "越权"}}),
+        ("POST", f"/api/v1/assignments/{_fresh_assignment(world, 'outside')}/end", {}),
+    ):
+        r = world.client.request(
+            method, url, json={**body, "reason": "audit-check"}, headers=street
+        )
+        assert r.status_code in (403, 404), (url, r.text)
+    assert total() == before
+    with world.engine.connect() as conn:
+        strays = conn.execute(text("SELECT count(*) FROM people WHERE name = '越权'")).scalar_one()
+    assert strays == 0
 
 
 # ---- writes into another scope: imports, reassign and dispatch (issue 11) ----------------------

@@ -49,10 +49,12 @@ def record(
     after: dict[str, Any] | None,
     grid_id: int | None,
     ip: str | None,
+    reason: str | None = None,
 ) -> int:
     """Insert one audit row in the caller's transaction and return its id.
 
-    ``principal`` None means the system itself (a CLI command run on the server).
+    ``principal`` None means the system itself (a CLI command run on the server); ``reason``
+    is why the change was made, in its author's words.
     """
     if principal is None:
         kind, pid, name = "system", None, "system"
@@ -71,5 +73,6 @@ def record(
             "after": _clean(after),
             "grid_id": grid_id,
             "ip": ip,
+            "reason": reason,
         },
     ).scalar_one()

@@ -6,81 +6,37 @@ admin exists: ``gis-service users create admin --role admin`` makes the first on
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated, Any
 
 import typer
 
 from gis_service.auth.roles import KEY_SCOPES, ROLES
-from gis_service.console import fail
-from gis_service.errors import DomainError
+from gis_service.console import fail, print_rows, run_on_database
 
-users_app = typer.Typer(help="User accounts: create, list, disable, unlock.", no_args_is_help=True)
+users_app = typer.Typer(
+    help="User accounts: create, update, list, disable, unlock.", no_args_is_help=True
+)
 keys_app = typer.Typer(
     help="API keys for other systems: create, list, revoke.", no_args_is_help=True
 )
-
-
-def _connect():
-    """A connection to a migrated database (the embedded cluster is started if needed)."""
-    from sqlalchemy import inspect
-
-    from gis_service.config import Settings
-    from gis_service.db import migrate
-    from gis_service.db.cluster import ClusterError
-    from gis_service.db.engine import make_engine, resolve_url
-
-    try:
-        engine = make_engine(resolve_url(Settings(), start=True), pool_size=1)
-    except ClusterError as exc:
-        fail(str(exc))
-    if not inspect(engine).has_table("users"):
-        typer.echo("the database has no users table yet: applying migrations first", err=True)
-        migrate.upgrade(engine)
-    return engine.connect()
-
-
-def _run(fn, *args: Any, **kwargs: Any) -> Any:
-    with _connect() as conn:
-        try:
-            return fn(conn, *args, **kwargs)
-        except DomainError as exc:
-            fail(exc.message)
-
-
-def _json_default(value: Any) -> Any:
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
-def _print_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -> None:
-    if as_json:
-        typer.echo(json.dumps(rows, default=_json_default, ensure_ascii=False, indent=2))
-        return
-    if not rows:
-        typer.echo("(none)")
-        return
-
-    def cell(value: Any) -> str:
-        if value is None:
-            return "-"
-        if isinstance(value, list):
-            return ",".join(str(v) for v in value)
-        if hasattr(value, "strftime"):
-            return value.strftime("%Y-%m-%d %H:%M")
-        return str(value)
-
-    table = [[cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in table)) for i, c in enumerate(columns)]
-    typer.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
-    for row in table:
-        typer.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
 
 
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
     return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _person_of(conn: Any, ref: str, grid: str | None, user_id: int | None = None) -> int:
+    """The person ``ref`` (an id, or a name within the grid's subtree), checked for the
+    account: they exist, belong to the grid's subtree and have no other account."""
+    from gis_service.auth import admin
+    from gis_service.people.service import resolve_person
+
+    person_id = resolve_person(conn, None, ref, grid)
+    admin.check_account_person(conn, None, person_id, grid, user_id)
+    return person_id
 
 
 @users_app.command("create")
@@ -93,7 +49,11 @@ def users_create(
     ] = None,
     name: Annotated[str | None, typer.Option(help="Display name (default: username).")] = None,
     person: Annotated[
-        int | None, typer.Option(help="Id of the user's people row (hazards are assigned to it).")
+        str | None,
+        typer.Option(
+            help="The person the account belongs to (hazards are assigned to them): their id "
+            "from `gis-service people find`, or their exact name within the grid's subtree."
+        ),
     ] = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin (scripts).")
@@ -104,8 +64,10 @@ def users_create(
 
     if role not in ROLES:
         fail(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    # The person is checked before the password is asked for: a wrong one fails at once.
+    person_id = run_on_database(_person_of, person, grid) if person is not None else None
     password = _read_password(password_stdin)
-    user = _run(
+    user = run_on_database(
         admin.create_user,
         None,
         username=username,
@@ -113,10 +75,59 @@ def users_create(
         password=password,
         role=role,
         grid=grid,
-        person_id=person,
+        person_id=person_id,
     )
     scope = f"grid {user['grid_code']} ({user['grid_name']})" if user["grid_id"] else "everything"
-    typer.echo(f"created user {user['username']} (id {user['id']}), role {role}, scope {scope}")
+    linked = f", person {user['person_id']} ({user['person_name']})" if user["person_id"] else ""
+    typer.echo(
+        f"created user {user['username']} (id {user['id']}), role {role}, scope {scope}{linked}"
+    )
+
+
+@users_app.command("update")
+def users_update(
+    username: Annotated[str, typer.Argument(help="Username or id.")],
+    role: Annotated[str | None, typer.Option(help=f"New role: {', '.join(ROLES)}.")] = None,
+    grid: Annotated[str | None, typer.Option(help="New scope grid (id or code).")] = None,
+    person: Annotated[
+        str | None,
+        typer.Option(help="Link this person (id, or exact name in the scope); 'none' unlinks."),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="New display name.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why (kept in the audit log).")] = None,
+) -> None:
+    """Change a user's role, scope grid, linked person or display name."""
+    from gis_service.auth import admin
+
+    changes: dict[str, Any] = {}
+    if role is not None:
+        if role not in ROLES:
+            fail(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+        changes["role"] = role
+    if grid is not None:
+        changes["grid"] = grid
+    if name is not None:
+        changes["display_name"] = name
+    if not changes and person is None:
+        fail("nothing to change: give --role, --grid, --person or --name")
+
+    def update(conn: Any) -> dict[str, Any]:
+        if person is not None:
+            if person.strip().lower() == "none":
+                changes["person_id"] = None
+            else:
+                user = admin.find_user(conn, username)
+                scope = grid if grid is not None else user["grid_id"]
+                changes["person_id"] = _person_of(conn, person, scope, user["id"])
+        return admin.update_user(conn, None, username, changes, None, reason)
+
+    user = run_on_database(update)
+    scope = f"grid {user['grid_code']} ({user['grid_name']})" if user["grid_id"] else "everything"
+    linked = f"person {user['person_id']} ({user['person_name']})" if user["person_id"] else "none"
+    typer.echo(
+        f"updated user {user['username']}: role {user['role']}, scope {scope}, "
+        f"display name {user['display_name']}, person {linked}"
+    )
 
 
 @users_app.command("list")
@@ -128,9 +139,9 @@ def users_list(
     """List users with role, scope grid, state and last login."""
     from gis_service.auth import admin
 
-    rows = _run(admin.list_users, role, None if all_ else True, 10000, 0)
+    rows = run_on_database(admin.list_users, role, None if all_ else True, 10000, 0)
     columns = ["id", "username", "display_name", "role", "grid_code", "active", "last_login_at"]
-    _print_rows(rows, columns, as_json)
+    print_rows(rows, columns, as_json)
 
 
 @users_app.command("disable")
@@ -138,7 +149,7 @@ def users_disable(username: Annotated[str, typer.Argument(help="Username or id."
     """Disable a user and end all their sessions and tokens."""
     from gis_service.auth import admin
 
-    user = _run(admin.set_active, None, username, False, None)
+    user = run_on_database(admin.set_active, None, username, False, None)
     typer.echo(f"disabled user {user['username']}; their sessions and tokens are revoked")
 
 
@@ -147,7 +158,7 @@ def users_enable(username: Annotated[str, typer.Argument(help="Username or id.")
     """Re-enable a disabled user."""
     from gis_service.auth import admin
 
-    user = _run(admin.set_active, None, username, True, None)
+    user = run_on_database(admin.set_active, None, username, True, None)
     typer.echo(f"enabled user {user['username']}")
 
 
@@ -156,7 +167,7 @@ def users_unlock(username: Annotated[str, typer.Argument(help="Username or id.")
     """Clear a lock after too many failed logins."""
     from gis_service.auth import admin
 
-    user = _run(admin.unlock, None, username, None)
+    user = run_on_database(admin.unlock, None, username, None)
     typer.echo(f"unlocked user {user['username']}")
 
 
@@ -171,7 +182,7 @@ def users_set_password(
     from gis_service.auth import admin
 
     password = _read_password(password_stdin)
-    user = _run(admin.set_password, None, username, password, None)
+    user = run_on_database(admin.set_password, None, username, password, None)
     typer.echo(f"password of {user['username']} changed; their sessions and tokens are revoked")
 
 
@@ -189,7 +200,9 @@ def keys_create(
     """Create an API key and print it ONCE (only its SHA-256 digest is stored)."""
     from gis_service.auth import admin
 
-    key, secret = _run(admin.create_key, None, name=name, scopes=scope or ["read"], grid=grid)
+    key, secret = run_on_database(
+        admin.create_key, None, name=name, scopes=scope or ["read"], grid=grid
+    )
     scope_words = f"grid {key['grid_code']}" if key["grid_id"] else "the whole territory"
     typer.echo(
         f"created API key {key['id']} ({key['prefix']}) '{key['name']}', scopes "
@@ -207,9 +220,9 @@ def keys_list(
     """List API keys: prefix, scopes, subtree, when last used (never the secret)."""
     from gis_service.auth import admin
 
-    rows = _run(admin.list_keys, all_, 10000, 0)
+    rows = run_on_database(admin.list_keys, all_, 10000, 0)
     columns = ["id", "prefix", "name", "scopes", "grid_code", "revoked_at", "last_used_at"]
-    _print_rows(rows, columns, as_json)
+    print_rows(rows, columns, as_json)
 
 
 @keys_app.command("revoke")
@@ -219,5 +232,5 @@ def keys_revoke(
     """Revoke an API key at once."""
     from gis_service.auth import admin
 
-    row = _run(admin.revoke_key, None, key, None)
+    row = run_on_database(admin.revoke_key, None, key, None)
     typer.echo(f"revoked API key {row['id']} ({row['prefix']}) '{row['name']}'")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from functools import lru_cache
 
 from argon2 import PasswordHasher
@@ -59,3 +60,13 @@ def password_problem(password: str) -> str | None:
     if password.strip() == "" or len(set(password)) < 4:
         return "The password is too simple: use at least four different characters."
     return None
+
+
+# No 0/O, 1/l/I: a temporary password is read out over the phone or copied from a screen.
+_TEMPORARY_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def temporary_password() -> str:
+    """A random password to hand to a user once (about 71 bits), e.g. ``k3Fq-9xTz-Mw2p``."""
+    chars = "".join(secrets.choice(_TEMPORARY_ALPHABET) for _ in range(12))
+    return "-".join(chars[i : i + 4] for i in range(0, 12, 4))

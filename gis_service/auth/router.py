@@ -18,6 +18,7 @@ from gis_service.auth.deps import (
     credentials_not_needed,
     require,
 )
+from gis_service.auth.grants import MANAGER_ROLES
 from gis_service.auth.principal import Principal
 from gis_service.auth.roles import ROLES
 from gis_service.clock import Clock
@@ -32,7 +33,7 @@ from gis_service.http.deps import (
     id_query,
     reject_unknown_query,
 )
-from gis_service.http.errors import error_body
+from gis_service.http.errors import error_body, error_docs
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(reject_unknown_query)])
 
@@ -271,25 +272,51 @@ def revoke_token(
     return schemas.Revoked(**service.revoke_token(conn, principal, token_id, client_ip(request)))
 
 
-# ---- users (admin) -----------------------------------------------------------------------
+# ---- users and keys (admins everywhere, street staff in their subtree) --------------------
+Manager = Annotated[Principal, Depends(require(roles=MANAGER_ROLES))]
+_MANAGE_ERRORS = error_docs(
+    (401, "unauthorized", "Log in first."),
+    (403, "forbidden", "Admins and street staff only."),
+    (403, "role_too_high", "A role above your own."),
+    (403, "scope_too_wide", "A scope wider than your own."),
+    (404, "not_found", "No such account or key in your scope."),
+    (409, "conflict", "The username is taken."),
+    (409, "person_already_linked", "The person has an account already."),
+    (409, "own_account", "You cannot change your own role, scope or state."),
+    (422, "invalid_parameter", "A field is invalid."),
+    (422, "person_outside_scope", "The person does not belong to the account's scope."),
+)
+
+
+def _user_out(user: dict[str, Any]) -> schemas.UserOut:
+    return schemas.UserOut(**user)
+
+
 @router.get(
     "/users",
     tags=["admin"],
     response_model=schemas.UserList,
-    responses=_ADMIN_ERRORS,
-    summary="List users",
+    responses=_MANAGE_ERRORS,
+    summary="List accounts",
 )
 def list_users(
     conn: Conn,
-    _: Admin,
+    principal: Manager,
     role: Annotated[schemas.Role | None, Query(description="Only this role.")] = None,
     active: Annotated[bool | None, Query(description="Only active (true) or disabled.")] = None,
+    q: Annotated[
+        str | None, Query(max_length=64, description="Part of the username or a name.")
+    ] = None,
+    grid: Annotated[
+        str | None, Query(max_length=64, description="Accounts scoped in this grid's subtree.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> schemas.UserList:
-    """Users by username, with role, scope grid, and lock state."""
-    rows = admin.list_users(conn, role, active, limit, offset)
-    return schemas.UserList(users=[schemas.UserOut(**r) for r in rows], limit=limit, offset=offset)
+    """Accounts of your subtree (all of them for admins) by username, with role, scope grid,
+    linked person, lock state and last login."""
+    rows = admin.list_users(conn, role, active, limit, offset, principal=principal, q=q, grid=grid)
+    return schemas.UserList(users=[_user_out(r) for r in rows], limit=limit, offset=offset)
 
 
 @router.post(
@@ -297,13 +324,14 @@ def list_users(
     tags=["admin"],
     status_code=201,
     response_model=schemas.UserOut,
-    responses={**_ADMIN_ERRORS, 409: _err(409, "conflict", "The username is taken.")},
-    summary="Create a user",
+    responses=_MANAGE_ERRORS,
+    summary="Create an account",
 )
 def create_user(
-    body: schemas.UserCreate, request: Request, conn: Conn, principal: Admin
+    body: schemas.UserCreate, request: Request, conn: Conn, principal: Manager
 ) -> schemas.UserOut:
-    """A new account with a role, bound to a grid (scope root); the password is stored as an
+    """A new account with a role no higher than yours, scoped to a grid of your subtree, and
+    optionally linked to a person who belongs to that scope; the password is stored as an
     argon2 hash."""
     user = admin.create_user(
         conn,
@@ -315,30 +343,75 @@ def create_user(
         grid=body.grid,
         person_id=body.person_id,
         ip=client_ip(request),
+        reason=body.reason,
     )
-    return schemas.UserOut(**user)
+    return _user_out(user)
 
 
 @router.get(
     "/users/{user_id}",
     tags=["admin"],
     response_model=schemas.UserOut,
-    responses=_ADMIN_ERRORS,
-    summary="One user",
+    responses=_MANAGE_ERRORS,
+    summary="One account",
 )
-def get_user(user_id: Id, conn: Conn, _: Admin) -> schemas.UserOut:
-    """One account."""
-    return schemas.UserOut(**admin.get_user(conn, user_id))
+def get_user(user_id: Id, conn: Conn, principal: Manager) -> schemas.UserOut:
+    """One account of your subtree."""
+    return _user_out(admin.get_managed_user(conn, principal, user_id))
+
+
+@router.patch(
+    "/users/{user_id}",
+    tags=["admin"],
+    response_model=schemas.UserOut,
+    responses=_MANAGE_ERRORS,
+    summary="Change an account",
+)
+def update_user(
+    user_id: Id, body: schemas.UserPatch, request: Request, conn: Conn, principal: Manager
+) -> schemas.UserOut:
+    """Display name, role, scope grid or linked person (null unlinks). The new role and scope
+    may not exceed yours; nobody changes their own role or scope."""
+    user = admin.update_user(
+        conn, principal, user_id, body.changes(), client_ip(request), body.reason
+    )
+    return _user_out(user)
+
+
+@router.post(
+    "/users/{user_id}/password",
+    tags=["admin"],
+    response_model=schemas.PasswordResetOut,
+    responses=_MANAGE_ERRORS,
+    summary="Reset an account's password",
+)
+def reset_password(
+    user_id: Id, body: schemas.PasswordReset, request: Request, conn: Conn, principal: Manager
+) -> JSONResponse:
+    """Sets the password given, or makes a temporary one and returns it (once); unlocks the
+    account and ends all its sessions and tokens."""
+    user, made = admin.reset_password(
+        conn, principal, user_id, body.password, client_ip(request), body.reason
+    )
+    out = schemas.PasswordResetOut(user=_user_out(user), password=made)
+    return JSONResponse(out.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
 
 
 def _user_action(action: str, summary: str, doc: str) -> None:
-    def handler(user_id: Id, request: Request, conn: Conn, principal: Admin) -> schemas.UserOut:
+    def handler(
+        user_id: Id,
+        request: Request,
+        conn: Conn,
+        principal: Manager,
+        body: schemas.UserAction | None = None,
+    ) -> schemas.UserOut:
         ip = client_ip(request)
+        reason = body.reason if body else None
         if action == "unlock":
-            user = admin.unlock(conn, principal, user_id, ip)
+            user = admin.unlock(conn, principal, user_id, ip, reason)
         else:
-            user = admin.set_active(conn, principal, user_id, action == "enable", ip)
-        return schemas.UserOut(**user)
+            user = admin.set_active(conn, principal, user_id, action == "enable", ip, reason)
+        return _user_out(user)
 
     handler.__doc__ = doc
     handler.__name__ = f"{action}_user"
@@ -346,35 +419,35 @@ def _user_action(action: str, summary: str, doc: str) -> None:
         f"/users/{{user_id}}/{action}",
         tags=["admin"],
         response_model=schemas.UserOut,
-        responses=_ADMIN_ERRORS,
+        responses=_MANAGE_ERRORS,
         summary=summary,
     )(handler)
 
 
 _user_action(
-    "disable", "Disable a user", "Disable the account and end all its sessions and tokens."
+    "disable", "Disable an account", "Disable the account and end all its sessions and tokens."
 )
-_user_action("enable", "Enable a user", "Re-enable a disabled account.")
-_user_action("unlock", "Unlock a user", "Clear the failed-login count and the lock.")
+_user_action("enable", "Enable an account", "Re-enable a disabled account.")
+_user_action("unlock", "Unlock an account", "Clear the failed-login count and the lock.")
 
 
-# ---- API keys (admin) --------------------------------------------------------------------
 @router.get(
     "/keys",
     tags=["admin"],
     response_model=schemas.KeyList,
-    responses=_ADMIN_ERRORS,
+    responses=_MANAGE_ERRORS,
     summary="List API keys",
 )
 def list_keys(
     conn: Conn,
-    _: Admin,
+    principal: Manager,
     include_revoked: Annotated[bool, Query(description="Also revoked keys.")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> schemas.KeyList:
-    """Keys with their scopes, subtree and when each was last used (never the secret)."""
-    rows = admin.list_keys(conn, include_revoked, limit, offset)
+    """Keys of your subtree (all of them for admins) with their scopes, subtree and when each
+    was last used (never the secret)."""
+    rows = admin.list_keys(conn, include_revoked, limit, offset, principal=principal)
     return schemas.KeyList(keys=[schemas.KeyOut(**r) for r in rows], limit=limit, offset=offset)
 
 
@@ -383,14 +456,15 @@ def list_keys(
     tags=["admin"],
     status_code=201,
     response_model=schemas.KeyCreated,
-    responses=_ADMIN_ERRORS,
+    responses=_MANAGE_ERRORS,
     summary="Create an API key",
 )
 def create_key(
-    body: schemas.KeyCreate, request: Request, conn: Conn, principal: Admin
+    body: schemas.KeyCreate, request: Request, conn: Conn, principal: Manager
 ) -> JSONResponse:
-    """A key for another system (12345 hotline, 一网通办, a mini program). The secret is in
-    this response only; the service stores its SHA-256 digest."""
+    """A key for another system (12345 hotline, 一网通办, a mini program), with scopes you hold
+    and bound to a grid of your subtree (admins may leave it unbound). The secret is in this
+    response only; the service stores its SHA-256 digest."""
     key, secret = admin.create_key(
         conn,
         principal,
@@ -398,6 +472,7 @@ def create_key(
         scopes=list(body.scopes),
         grid=body.grid,
         ip=client_ip(request),
+        reason=body.reason,
     )
     out = schemas.KeyCreated(**key, key=secret)
     return JSONResponse(
@@ -409,10 +484,10 @@ def create_key(
     "/keys/{key_id}",
     tags=["admin"],
     response_model=schemas.KeyOut,
-    responses=_ADMIN_ERRORS,
+    responses=_MANAGE_ERRORS,
     summary="Revoke an API key",
 )
-def revoke_key(key_id: Id, request: Request, conn: Conn, principal: Admin) -> schemas.KeyOut:
+def revoke_key(key_id: Id, request: Request, conn: Conn, principal: Manager) -> schemas.KeyOut:
     """Revoke at once; requests with the key get 401 from now on."""
     return schemas.KeyOut(**admin.revoke_key(conn, principal, key_id, client_ip(request)))
 

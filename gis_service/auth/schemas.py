@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gis_service.auth.passwords import MAX_PASSWORD_LENGTH
 from gis_service.db.limits import BIGINT_MAX
+from gis_service.plaintext import Line
 
 Role = Literal["admin", "street_staff", "community_staff", "grid_leader", "field_staff", "viewer"]
 KeyScope = Literal[
     "read", "read_private", "report", "open311", "write", "dispatch", "export", "import"
 ]
+Reason = Annotated[Line, Field(max_length=500, description="Why: kept in the audit log.")]
 
 # A grid named by its id or its code.
 GridRef = (
@@ -43,6 +45,7 @@ class UserOut(BaseModel):
     grid_code: str | None = None
     grid_name: str | None = None
     person_id: int | None
+    person_name: str | None = None
     active: bool
     failed_logins: int = 0
     locked_until: datetime | None = None
@@ -130,8 +133,56 @@ class UserCreate(_Body):
         default=None, description="Id or code of the grid whose subtree is the user's scope."
     )
     person_id: int | None = Field(
-        default=None, ge=1, le=BIGINT_MAX, description="The people row of a staff user."
+        default=None,
+        ge=1,
+        le=BIGINT_MAX,
+        description="The person this account belongs to (find them by name with "
+        "GET /api/v1/people); a person has at most one account.",
     )
+    reason: Reason | None = None
+
+
+class UserPatch(_Body):
+    """What to change of an account; ``person_id`` null unlinks the person."""
+
+    display_name: str | None = Field(default=None, min_length=1, max_length=100)
+    role: Role | None = None
+    grid: int | str | None = Field(default=None, description="Id or code of the scope grid.")
+    person_id: int | None = Field(default=None, ge=1, le=BIGINT_MAX)
+    reason: Reason | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> UserPatch:
+        if not (self.model_fields_set - {"reason"}):
+            raise ValueError("give at least one of display_name, role, grid, person_id")
+        for key in ("display_name", "role"):
+            if key in self.model_fields_set and getattr(self, key) is None:
+                raise ValueError(f"{key} cannot be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The fields given, by their service names."""
+        return {k: getattr(self, k) for k in self.model_fields_set - {"reason"}}
+
+
+class PasswordReset(_Body):
+    """A new password for an account, or none to have one made (shown once)."""
+
+    password: str | None = Field(default=None, min_length=10, max_length=MAX_PASSWORD_LENGTH)
+    reason: Reason | None = None
+
+
+class PasswordResetOut(BaseModel):
+    """The account after the reset; ``password`` only when the service made it."""
+
+    user: UserOut
+    password: str | None = None
+
+
+class UserAction(_Body):
+    """Why an account is disabled, enabled or unlocked (optional)."""
+
+    reason: Reason | None = None
 
 
 class UserList(BaseModel):
@@ -150,6 +201,7 @@ class KeyCreate(_Body):
     grid: GridRef | None = Field(
         default=None, description="Id or code of a grid: limit the key to its subtree."
     )
+    reason: Reason | None = None
 
 
 class KeyOut(BaseModel):
@@ -197,6 +249,7 @@ class AuditEntry(BaseModel):
     after: dict[str, Any] | None
     grid_id: int | None
     ip: str | None
+    reason: str | None = None
 
 
 class AuditPage(BaseModel):

@@ -191,31 +191,52 @@ REVOKE_USER_TOKENS = text(
 # ---- users -------------------------------------------------------------------------------
 _USER_COLUMNS = """
     u.id, u.username, u.display_name, u.role, u.grid_id, g.code AS grid_code,
-    g.name AS grid_name, u.person_id, u.active, u.failed_logins, u.locked_until,
-    u.last_login_at, u.created_at, u.updated_at
+    g.name AS grid_name, g.path AS grid_path, u.person_id, p.name AS person_name, u.active,
+    u.failed_logins, u.locked_until, u.last_login_at, u.created_at, u.updated_at
+"""
+_USER_FROM = """
+    users u LEFT JOIN grids g ON g.id = u.grid_id LEFT JOIN people p ON p.id = u.person_id
 """
 
+# :scope is the caller's subtree (NULL: everything); admins, who have no grid, lie outside
+# every subtree.
 LIST_USERS = text(
     f"""
     SELECT {_USER_COLUMNS}
-      FROM users u LEFT JOIN grids g ON g.id = u.grid_id
+      FROM {_USER_FROM}
      WHERE (CAST(:role AS text) IS NULL OR u.role = CAST(:role AS text))
        AND (CAST(:active AS boolean) IS NULL OR u.active = CAST(:active AS boolean))
+       AND (CAST(:scope AS bigint[]) IS NULL OR g.path && CAST(:scope AS bigint[]))
+       AND (CAST(:within AS bigint[]) IS NULL OR g.path && CAST(:within AS bigint[]))
+       AND (CAST(:q AS text) IS NULL OR u.username ILIKE '%' || CAST(:q AS text) || '%'
+            OR u.display_name ILIKE '%' || CAST(:q AS text) || '%'
+            OR p.name ILIKE '%' || CAST(:q AS text) || '%')
      ORDER BY u.username
      LIMIT :limit OFFSET :offset
     """
 )
 
-GET_USER = text(
-    f"SELECT {_USER_COLUMNS} FROM users u LEFT JOIN grids g ON g.id = u.grid_id WHERE u.id = :id"
-)
+GET_USER = text(f"SELECT {_USER_COLUMNS} FROM {_USER_FROM} WHERE u.id = :id")
 
-GET_USER_BY_NAME = text(
-    f"""
-    SELECT {_USER_COLUMNS} FROM users u LEFT JOIN grids g ON g.id = u.grid_id
-     WHERE u.username = :username
+GET_USER_BY_NAME = text(f"SELECT {_USER_COLUMNS} FROM {_USER_FROM} WHERE u.username = :username")
+
+UPDATE_USER = text(
+    """
+    UPDATE users SET display_name = :display_name, role = :role, grid_id = :grid_id,
+                     person_id = :person_id
+     WHERE id = :id
     """
 )
+
+# The account a person is linked to, other than :user_id.
+ACCOUNT_OF_PERSON = text(
+    """
+    SELECT id, username FROM users
+     WHERE person_id = :person_id AND id IS DISTINCT FROM CAST(:user_id AS bigint)
+    """
+)
+
+GRID_VERSIONS = text("SELECT array_agg(id ORDER BY id) FROM grids WHERE code = :code")
 
 INSERT_USER = text(
     """
@@ -260,14 +281,15 @@ INSERT_KEY = text(
 
 _KEY_COLUMNS = """
     k.id, k.name, k.prefix, k.scopes, k.grid_id, g.code AS grid_code, g.name AS grid_name,
-    k.created_at, k.revoked_at, k.last_used_at, k.last_used_ip
+    g.path AS grid_path, k.created_at, k.revoked_at, k.last_used_at, k.last_used_ip
 """
 
 LIST_KEYS = text(
     f"""
     SELECT {_KEY_COLUMNS}
       FROM api_keys k LEFT JOIN grids g ON g.id = k.grid_id
-     WHERE :include_revoked OR k.revoked_at IS NULL
+     WHERE (:include_revoked OR k.revoked_at IS NULL)
+       AND (CAST(:scope AS bigint[]) IS NULL OR g.path && CAST(:scope AS bigint[]))
      ORDER BY k.created_at DESC, k.id DESC
      LIMIT :limit OFFSET :offset
     """
@@ -286,10 +308,11 @@ REVOKE_KEY = text(
 INSERT_AUDIT = text(
     """
     INSERT INTO audit_log (principal_kind, principal_id, principal_name, action, object_type,
-                           object_id, before, after, grid_id, grid_path, ip)
+                           object_id, before, after, grid_id, grid_path, ip, reason)
     VALUES (:kind, :principal_id, :name, :action, :object_type, :object_id,
             CAST(:before AS jsonb), CAST(:after AS jsonb), :grid_id,
-            coalesce((SELECT path FROM grids WHERE id = CAST(:grid_id AS bigint)), '{}'), :ip)
+            coalesce((SELECT path FROM grids WHERE id = CAST(:grid_id AS bigint)), '{}'), :ip,
+            :reason)
     RETURNING id
     """
 )
@@ -297,7 +320,7 @@ INSERT_AUDIT = text(
 LIST_AUDIT = text(
     """
     SELECT id, at, principal_kind, principal_id, principal_name, action, object_type,
-           object_id, before, after, grid_id, ip
+           object_id, before, after, grid_id, ip, reason
       FROM audit_log
      WHERE (CAST(:grid AS bigint) IS NULL OR grid_path @> ARRAY[CAST(:grid AS bigint)])
        AND (CAST(:object_type AS text) IS NULL OR object_type = CAST(:object_type AS text))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -19,6 +19,7 @@ from gis_service.catalog.problems import (
 )
 from gis_service.catalog.schemas import (
     AssessmentDef,
+    AssignmentRoleDef,
     CalendarDef,
     Catalog,
     DepartmentDef,
@@ -32,8 +33,10 @@ HAZARD_CATEGORIES_DIR = "hazard_categories"
 DEPARTMENTS_FILE = "departments.yaml"
 CALENDAR_FILE = "calendar.yaml"
 ASSESSMENT_FILE = "assessment.yaml"
+ROLES_FILE = "assignment_roles.yaml"
 SERVICES_FILE = "services.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
+Item = TypeVar("Item", bound=BaseModel)
 
 
 def _yaml_files(folder: Path) -> list[Path]:
@@ -99,24 +102,27 @@ def _load_folder(
     return models, docs, set(claimed)
 
 
-def _load_departments(path: Path, problems: Problems) -> tuple[dict[str, DepartmentDef], set[str]]:
-    """Departments by code, and every code the file names (valid entries or not)."""
-    departments: dict[str, DepartmentDef] = {}
+def _load_list(
+    path: Path, model: type[Item], noun: str, problems: Problems
+) -> tuple[dict[str, Item], set[str], Document | None]:
+    """Entries of a list file by code, every code it names (valid entries or not), and the
+    parsed document (for the line numbers of later checks)."""
+    items: dict[str, Item] = {}
     named: set[str] = set()
     if not path.is_file():
-        problems.add(path, "", "file not found; create it with a list of departments")
-        return departments, named
+        problems.add(path, "", f"file not found; create it with a list of {noun}s")
+        return items, named, None
     doc = read_yaml(path, problems)
     if doc is None:
-        return departments, named
+        return items, named, None
     if not isinstance(doc.data, list):
         problems.add(
             path,
             "",
-            "the file must hold a list of departments (- code: ..., name_zh: ..., name_en: ...)",
+            f"the file must hold a list of {noun}s (- code: ..., name_zh: ..., name_en: ...)",
             line_of(doc.node, ()),
         )
-        return departments, named
+        return items, named, None
     first_index: dict[str, int] = {}
     for index, entry in enumerate(doc.data):
         code = entry.get("code") if isinstance(entry, dict) else None
@@ -126,16 +132,49 @@ def _load_departments(path: Path, problems: Problems) -> tuple[dict[str, Departm
                 problems.add(
                     path,
                     f"[{index}].code",
-                    f"duplicate department code '{code}' (first at [{first_index[code]}]); "
-                    "give each department its own code",
+                    f"duplicate {noun} code '{code}' (first at [{first_index[code]}]); "
+                    f"give each {noun} its own code",
                     line_of(doc.node, (index, "code")),
                 )
                 continue
             first_index[code] = index
-        dept = validate(DepartmentDef, entry, doc, problems, prefix=(index,))
-        if dept is not None:
-            departments[dept.code] = dept
-    return departments, named
+        item = validate(model, entry, doc, problems, prefix=(index,))
+        if item is not None:
+            items[item.code] = item  # type: ignore[attr-defined]
+    return items, named, doc
+
+
+def _check_roles(
+    roles: dict[str, AssignmentRoleDef], doc: Document | None, problems: Problems
+) -> None:
+    """Ranks order the roles (no two alike), and one role at most leads each grid level (its
+    holder is the grid's primary person, whom reports route to)."""
+    if doc is None:
+        return
+    index = {entry.get("code"): i for i, entry in enumerate(doc.data) if isinstance(entry, dict)}
+    by_rank: dict[int, str] = {}
+    leading: dict[str, str] = {}
+    for code, role in roles.items():
+        i = index[code]
+        other = by_rank.setdefault(role.rank, code)
+        if other != code:
+            problems.add(
+                doc.path,
+                f"[{i}].rank",
+                f"rank {role.rank} is also the rank of role '{other}'; give each role its own "
+                "rank (it orders the people of a grid)",
+                line_of(doc.node, (i, "rank")),
+            )
+        for level in role.primary_for:
+            first = leading.setdefault(level, code)
+            if first != code:
+                problems.add(
+                    doc.path,
+                    f"[{i}].primary_for",
+                    f"role '{first}' already leads grids of level {level}; one role per level "
+                    "may make its holder the grid's primary person",
+                    line_of(doc.node, (i, "primary_for")),
+                )
 
 
 def _load_mapping(path: Path, model: type[BaseModel], needs: str, problems: Problems) -> Any:
@@ -229,7 +268,11 @@ def load_catalog(layers_dir: Path) -> Catalog:
         raise LayerError(problems.items)
 
     departments_path = layers_dir / DEPARTMENTS_FILE
-    departments, department_codes = _load_departments(departments_path, problems)
+    departments, department_codes, _ = _load_list(
+        departments_path, DepartmentDef, "department", problems
+    )
+    roles, _, roles_doc = _load_list(layers_dir / ROLES_FILE, AssignmentRoleDef, "role", problems)
+    _check_roles(roles, roles_doc, problems)
     facility_types, facility_docs, facility_codes = _load_folder(
         layers_dir / FACILITY_TYPES_DIR, FacilityTypeDef, problems
     )
@@ -247,6 +290,14 @@ def load_catalog(layers_dir: Path) -> Catalog:
     _check_references(
         category_docs, department_codes, facility_codes, problems.rel(departments_path), problems
     )
+    if assessment is not None and roles:
+        for index, code in enumerate(assessment.points_roles):
+            if code not in roles:
+                problems.add(
+                    layers_dir / ASSESSMENT_FILE,
+                    f"points_roles[{index}]",
+                    f"unknown role '{code}'; use a code from {ROLES_FILE}",
+                )
     if problems.items or calendar is None or assessment is None or services is None:
         # Stable sort: a file's problems stay together, in the order they were found.
         raise LayerError(sorted(problems.items, key=lambda p: p.file))
@@ -256,5 +307,6 @@ def load_catalog(layers_dir: Path) -> Catalog:
         departments=departments,
         calendar=calendar,
         assessment=assessment,
+        assignment_roles=dict(sorted(roles.items(), key=lambda kv: (kv[1].rank, kv[0]))),
         services=dict(services.types),
     )

@@ -23,6 +23,8 @@ Severity = Literal["low", "medium", "high", "critical"]
 # 四必报: the four things a grid member must always report.
 ReportClass = Literal["safety_hazard", "instability", "resident_request", "illegal_clue"]
 DepartmentLevel = Literal["city", "district", "street", "community", "enterprise"]
+# The grid levels of migration 0001 (grid_levels).
+GridLevel = Literal["street", "community", "grid", "micro_grid", "special"]
 
 REPORT_CLASS_NAMES_ZH: dict[str, str] = {
     "safety_hazard": "安全隐患",
@@ -322,6 +324,39 @@ class AssessmentDef(BaseModel):
         return v
 
 
+class AssignmentRoleDef(_Strict):
+    """A role people hold on grids (one entry of layers/assignment_roles.yaml)."""
+
+    code: Code
+    name_zh: str = Field(min_length=1)
+    name_en: str = Field(min_length=1)
+    rank: int = Field(ge=1, le=32767, description="Orders a grid's people (smaller first).")
+    leader: bool = Field(default=False, description="Counts as a leader on a grid's notice.")
+    levels: list[GridLevel] = Field(min_length=1, description="Grid levels it is held on.")
+    primary_for: list[GridLevel] = Field(
+        default_factory=list,
+        description="Levels whose primary person (reports route to them) holds this role.",
+    )
+    description_zh: str | None = None
+
+    @field_validator("levels", "primary_for")
+    @classmethod
+    def _unique_levels(cls, v: list[str]) -> list[str]:
+        dupes = sorted({c for c in v if v.count(c) > 1})
+        if dupes:
+            raise ValueError(f"listed more than once: {', '.join(dupes)}")
+        return v
+
+    @field_validator("primary_for")
+    @classmethod
+    def _held_where_it_leads(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        held = info.data.get("levels")
+        outside = [lv for lv in v if held is not None and lv not in held]
+        if outside:
+            raise ValueError(f"leads {', '.join(outside)} but is not held there (add to levels)")
+        return v
+
+
 class ServiceTypeDef(BaseModel):
     """A service residents may order (三单制 需求清单) and the skills that fit it."""
 
@@ -348,4 +383,5 @@ class Catalog(_Strict):
     departments: dict[str, DepartmentDef]
     calendar: CalendarDef
     assessment: AssessmentDef
+    assignment_roles: dict[str, AssignmentRoleDef]
     services: dict[str, ServiceTypeDef]

@@ -97,3 +97,36 @@ DEACTIVATE_HAZARD_CATEGORIES = text(
      WHERE active AND NOT (code = ANY (CAST(:codes AS text[])))
     """
 ).bindparams(bindparam("codes", type_=ARRAY(Text)))
+
+# Roles: assignment_roles rows are read first and only what differs is written, because a
+# statement on that table, even one that changes nothing, rebuilds every grid's locate card.
+ROLE_ROWS = text(
+    """
+    SELECT code, name_zh, name_en, rank, leader, levels, primary_for, active
+      FROM assignment_roles
+    """
+)
+
+UPSERT_ROLE = text(
+    """
+    INSERT INTO assignment_roles (code, name_zh, name_en, rank, leader, levels, primary_for,
+                                  active, synced_at)
+    VALUES (:code, :name_zh, :name_en, :rank, :leader, :levels, :primary_for, true, now())
+    ON CONFLICT (code) DO UPDATE SET
+        name_zh = EXCLUDED.name_zh,
+        name_en = EXCLUDED.name_en,
+        rank = EXCLUDED.rank,
+        leader = EXCLUDED.leader,
+        levels = EXCLUDED.levels,
+        primary_for = EXCLUDED.primary_for,
+        active = true,
+        synced_at = EXCLUDED.synced_at
+    """
+).bindparams(bindparam("levels", type_=ARRAY(Text)), bindparam("primary_for", type_=ARRAY(Text)))
+
+DEACTIVATE_ROLES = text(
+    """
+    UPDATE assignment_roles SET active = false, synced_at = now()
+     WHERE code = ANY (CAST(:codes AS text[]))
+    """
+).bindparams(bindparam("codes", type_=ARRAY(Text)))

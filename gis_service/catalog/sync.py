@@ -6,14 +6,23 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from gis_service.catalog.schemas import Catalog, DepartmentDef, FacilityTypeDef, HazardCategoryDef
+from gis_service.catalog.schemas import (
+    AssignmentRoleDef,
+    Catalog,
+    DepartmentDef,
+    FacilityTypeDef,
+    HazardCategoryDef,
+)
 from gis_service.catalog.sql import (
     DEACTIVATE_DEPARTMENTS,
     DEACTIVATE_FACILITY_TYPES,
     DEACTIVATE_HAZARD_CATEGORIES,
+    DEACTIVATE_ROLES,
+    ROLE_ROWS,
     UPSERT_DEPARTMENT,
     UPSERT_FACILITY_TYPE,
     UPSERT_HAZARD_CATEGORY,
+    UPSERT_ROLE,
 )
 from gis_service.config import Settings
 from gis_service.worktime.service import sync_calendar
@@ -63,6 +72,41 @@ def _hazard_category_row(c: HazardCategoryDef) -> dict[str, Any]:
     }
 
 
+def _role_row(r: AssignmentRoleDef) -> dict[str, Any]:
+    return {
+        "code": r.code,
+        "name_zh": r.name_zh,
+        "name_en": r.name_en,
+        "rank": r.rank,
+        "leader": r.leader,
+        "levels": list(r.levels),
+        "primary_for": list(r.primary_for),
+    }
+
+
+def _sync_roles(conn: Connection, roles: dict[str, AssignmentRoleDef]) -> dict[str, int]:
+    """Write the roles that differ from the table, retire those the file no longer has."""
+    current = {r.code: r for r in conn.execute(ROLE_ROWS)}
+    wanted = [_role_row(r) for r in roles.values()]
+    changed = [
+        row
+        for row in wanted
+        if row["code"] not in current
+        or not current[row["code"]].active
+        or {k: _plain(getattr(current[row["code"]], k)) for k in row} != row
+    ]
+    if changed:
+        conn.execute(UPSERT_ROLE, changed)
+    gone = [c for c, r in current.items() if r.active and c not in roles]
+    if gone:
+        conn.execute(DEACTIVATE_ROLES, {"codes": gone})
+    return {"assignment_roles": len(wanted), "assignment_roles_deactivated": len(gone)}
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple | list) else value
+
+
 def sync_catalog(conn: Connection, catalog: Catalog, tz: str | None = None) -> dict[str, int]:
     """Upsert the catalog into its tables in the caller's transaction; retire missing codes;
     replace the working calendar (in the time zone ``tz``, default the settings' default)."""
@@ -96,4 +140,5 @@ def sync_catalog(conn: Connection, catalog: Catalog, tz: str | None = None) -> d
         counts[f"{table}_deactivated"] = retired.rowcount
     zone = tz or Settings.model_fields["local_timezone"].default
     counts.update(sync_calendar(conn, catalog.calendar, zone))
+    counts.update(_sync_roles(conn, catalog.assignment_roles))
     return counts

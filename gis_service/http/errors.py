@@ -145,3 +145,19 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             error_body("internal_error", "Internal error; it has been logged."), status_code=500
         )
+
+
+def error_docs(*errors: tuple[int, str, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` of the errors a route can answer, each (status, code, message);
+    several errors of one status are listed as examples of it."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status, code, message in errors:
+        entry = out.setdefault(
+            status, {"description": message, "content": {"application/json": {"examples": {}}}}
+        )
+        if entry["description"] != message:
+            entry["description"] += f"; {message}"
+        entry["content"]["application/json"]["examples"][code] = {
+            "value": error_body(code, message)
+        }
+    return out

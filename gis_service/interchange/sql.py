@@ -8,11 +8,10 @@ from gis_service.geo.sql import same_geometry
 # One import at a time: the versions rule is checked set-based, which needs serial writers.
 LOCK = "SELECT pg_advisory_xact_lock(4101030007)"
 
-LEVEL_ROLE = """CASE {level} WHEN 'street' THEN 'party_secretary'
-                          WHEN 'community' THEN 'party_secretary'
-                          WHEN 'grid' THEN 'grid_leader'
-                          WHEN 'micro_grid' THEN 'micro_grid_member'
-                          ELSE 'special_grid_leader' END"""
+# The role that leads grids of a level (layers/assignment_roles.yaml: primary_for).
+LEVEL_ROLE = """(SELECT r.code FROM assignment_roles r
+                   WHERE {level} = ANY (r.primary_for) AND r.active
+                   ORDER BY r.rank LIMIT 1)"""
 
 
 # ---- grids --------------------------------------------------------------------------------
@@ -396,7 +395,7 @@ UPDATE_FACILITIES = """
 FACILITY_TYPES = "SELECT code, name_zh, name_en, class_code, geometry_kind FROM facility_types"
 
 # ---- people -------------------------------------------------------------------------------
-ROLES = "SELECT code, name_zh, name_en FROM assignment_roles"
+ROLES = "SELECT code, name_zh, name_en FROM assignment_roles WHERE active"
 STAGE_PEOPLE = """
     CREATE TEMP TABLE imp_people (
         rn int, name text, phone text, mobile text, grid_code text, role text,

@@ -1,5 +1,5 @@
-"""Routes of the web screens: the map, the workbench, the dashboard and the ledger, the
-territory outline, and the static assets."""
+"""Routes of the web screens: the map, the workbench, the dashboard, the ledger, people and
+accounts, the territory outline, and the static assets."""
 
 from __future__ import annotations
 
@@ -119,6 +119,30 @@ def ledger_page(settings: SettingsDep, catalog: CatalogDep) -> Response:
 
 
 @router.get(
+    "/people",
+    response_class=HTMLResponse,
+    summary="People (人员): a grid's people by role, replaced, added and ended on screen",
+    responses=_SCREEN_RESPONSES,
+)
+def people_page(settings: SettingsDep, catalog: CatalogDep) -> Response:
+    """The 人员 screen: the grid tree with leaders and gaps, a grid's people and history, and
+    the forms that change them (through /api/v1/people and /api/v1/grids/…/assignments)."""
+    return _screen(settings, catalog, "people")
+
+
+@router.get(
+    "/accounts",
+    response_class=HTMLResponse,
+    summary="Accounts (账号): accounts and API keys of the user's scope",
+    responses=_SCREEN_RESPONSES,
+)
+def accounts_page(settings: SettingsDep, catalog: CatalogDep) -> Response:
+    """The 账号 screen for admins and street staff: accounts linked to people, roles and
+    scopes, disable, unlock, reset passwords; API keys (through /api/v1/users and /keys)."""
+    return _screen(settings, catalog, "accounts")
+
+
+@router.get(
     "/map/outline.geojson",
     summary="The territory's outline (union of the current streets), simplified, WGS84",
     responses={200: {"content": {"application/geo+json": {}}}},
@@ -148,6 +172,8 @@ for _path, _endpoint in (
     ("/desk", desk_page),
     ("/dashboard", dashboard_page),
     ("/ledger", ledger_page),
+    ("/people", people_page),
+    ("/accounts", accounts_page),
 ):
     router.add_api_route(_path, _endpoint, methods=["HEAD"], include_in_schema=False)
 

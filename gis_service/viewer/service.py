@@ -439,12 +439,14 @@ SCREENS: dict[str, dict[str, Any]] = {
         "vcss": [assets.VENDOR_CSS[0]],
     },
     "ledger": {"title": "台账", "css": ["css/ledger.css"], "js": [], "vcss": []},
+    "people": {"title": "人员", "css": ["css/people.css"], "js": [], "vcss": []},
+    "accounts": {"title": "账号", "css": ["css/desk.css", "css/people.css"], "js": [], "vcss": []},
 }
 
 
 def build_screen(settings: Settings, catalog: Catalog, screen: str, ui_html: str) -> str:
-    """A staff screen (工作台, 统计, 台账) as HTML: the shared stylesheet, the screen's own,
-    its modules and markup, and the base config. It holds no data."""
+    """A staff screen (工作台, 统计, 台账, 人员, 账号) as HTML: the shared stylesheet, the
+    screen's own, its modules and markup, and the base config. It holds no data."""
     spec = SCREENS[screen]
     config = {**base_config(settings, catalog), "screen": screen}
     config_json = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")

@@ -60,6 +60,30 @@ export const ERROR_TEXT = {
   unsupported_media_type: '照片格式不支持，请使用 JPG、PNG 或 WebP。',
   bad_form: '提交的表单格式有误，请刷新页面后重试。',
   bad_json: '提交的数据格式有误，请刷新页面后重试。',
+  // people and their roles on grids
+  out_of_scope: '超出您的管辖范围：只能维护您所辖网格内的人员和任职。',
+  leader_taken: '该网格已有负责人，请使用“更换”来替换现任负责人。',
+  leader_scheduled: '该网格已安排了一次负责人变更，请先结束那条预定任职。',
+  already_leader: '此人已是该网格的负责人。',
+  already_assigned: '此人在该网格已担任此职务。',
+  already_ended: '此任职已经结束。',
+  ends_before_start: '结束日期必须晚于开始日期。',
+  date_out_of_range: '日期超出范围：请填写 1900 年以后、一年以内的日期。',
+  unknown_role: '职务不在职务目录中，请从列表中选择。',
+  role_not_for_level: '此职务不能在这一层级的网格任职，请换一个职务。',
+  role_not_leading: '此职务不是该层级网格的负责人职务。',
+  no_leader_role: '职务目录未规定这一层级网格的负责人职务。',
+  grid_retired: '该网格已被重新划定，请在地图上重新选择当前的网格。',
+  person_inactive: '此人已标记为不在岗，请先在人员档案中恢复。',
+  unchanged: '没有需要保存的修改。',
+  person_not_found: '在该网格范围内没有找到此人，请先核对姓名。',
+  person_ambiguous: '有多个同名人员，请在列表中选择具体的人。',
+  // accounts
+  role_too_high: '不能授予高于您自己的角色，也不能管理角色高于您的账号。',
+  scope_too_wide: '不能授予超出您管辖范围的权限：请选择您所辖范围内的网格，或您自己拥有的权限。',
+  own_account: '不能修改您自己账号的角色、范围或状态，请联系其他管理员。',
+  person_already_linked: '此人已关联了另一个账号（每人只能有一个账号）。',
+  person_outside_scope: '此人不属于该账号的管辖网格，请在该网格范围内选择人员。',
   // reads and parameters
   not_found: '未找到相应的内容（可能已删除或不在您的管辖范围）。',
   not_ready: '服务尚未就绪（数据库不可用或数据库结构待升级），请稍后再试或联系管理员。',
@@ -163,3 +187,35 @@ export const LEVEL_NAMES = {
   micro_grid: '微网格',
   special: '专属网格',
 };
+
+/** Account states. */
+export const ACCOUNT_STATES = { active: '正常', disabled: '已停用', locked: '已锁定' };
+
+/** Scopes of API keys. */
+export const KEY_SCOPE_NAMES = {
+  read: '读取公开数据',
+  read_private: '读取辖区内隐私字段',
+  report: '上报隐患',
+  open311: 'Open311 接口',
+  write: '处置隐患',
+  dispatch: '受理、派遣、核查、结案',
+  export: '导出',
+  import: '导入',
+};
+
+const PHONE_HELP = '电话号码格式不正确：手机为 11 位（如 13812345678），座机需带区号（如 0371-66123456）。';
+
+/**
+ * The Chinese message for a failed form: for a field the API refused (422 with its
+ * validation errors), the field's label from labels {field: 标签}; phones get their format.
+ */
+export function formError(err, labels = {}) {
+  const errors = (err && err.body && err.body.details && err.body.details.errors) || [];
+  if (err && err.code === 'invalid_parameter' && errors.length) {
+    const fields = errors.map((e) => String((e.loc || []).filter((x) => typeof x === 'string').pop() || ''));
+    if (fields.some((f) => f.endsWith('phone'))) return PHONE_HELP;
+    const named = [...new Set(fields.map((f) => labels[f]).filter(Boolean))];
+    if (named.length) return `请检查：${named.join('、')}。`;
+  }
+  return errorText(err);
+}

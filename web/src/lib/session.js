@@ -109,19 +109,26 @@ export function bindLoginForm(form, errorEl, onDone) {
   });
 }
 
+/** The roles that manage accounts (the 账号 screen): admins, and street staff in scope. */
+export const ACCOUNT_MANAGERS = ['admin', 'street_staff'];
+
 const SCREENS = [
   ['map', '/map', 'fa-map-location-dot', '地图'],
   ['desk', '/desk', 'fa-inbox', '工作台'],
   ['dashboard', '/dashboard', 'fa-chart-column', '统计'],
   ['ledger', '/ledger', 'fa-table-list', '台账'],
+  ['people', '/people', 'fa-people-group', '人员'],
+  ['accounts', '/accounts', 'fa-user-gear', '账号', (me) => ACCOUNT_MANAGERS.indexOf(me.role) >= 0],
 ];
 
-/** The links to the staff screens (the current one marked). */
-export function screenLinks(current) {
-  return SCREENS.map(
-    ([key, href, icon, name]) =>
-      `<a class="gm-nav${key === current ? ' gm-nav-on' : ''}" href="${href}" data-screen="${key}"><i class="fa-solid ${icon}"></i> ${name}</a>`
-  ).join('');
+/** The links to the staff screens this user may open (the current one marked). */
+export function screenLinks(current, me) {
+  return SCREENS.filter(([, , , , may]) => !may || (me && may(me)))
+    .map(
+      ([key, href, icon, name]) =>
+        `<a class="gm-nav${key === current ? ' gm-nav-on' : ''}" href="${href}" data-screen="${key}"><i class="fa-solid ${icon}"></i> ${name}</a>`
+    )
+    .join('');
 }
 
 let dialog = null;
@@ -166,7 +173,7 @@ export function mountUserBar(el, opts = {}) {
       el.innerHTML = `<button type="button" class="gm-btn gm-user-login" data-gm="login-open"><i class="fa-solid fa-user"></i> 登录</button>`;
       return;
     }
-    const links = isStaff(me) && opts.links !== false ? `<nav class="gm-user-links">${screenLinks(opts.current)}</nav>` : '';
+    const links = isStaff(me) && opts.links !== false ? `<nav class="gm-user-links">${screenLinks(opts.current, me)}</nav>` : '';
     el.innerHTML =
       `<button type="button" class="gm-user-chip" data-gm="user-menu" aria-haspopup="true" title="${esc(userLine(me))}">` +
       `<i class="fa-solid fa-circle-user"></i><span class="gm-whoami" data-gm="whoami">${esc(userLine(me))}</span></button>` +
@@ -187,9 +194,10 @@ export function mountUserBar(el, opts = {}) {
 
 /**
  * The login card of a staff screen: shown (and the screen hidden) while nobody is logged in.
- * onMe(me) runs once a staff user is there, again after every login.
+ * onMe(me) runs once a staff user is there, again after every login; may(me), when given,
+ * narrows the screen to some staff (the 账号 screen: account managers).
  */
-export function staffGate(screenEl, title, onMe) {
+export function staffGate(screenEl, title, onMe, may) {
   const gate = document.createElement('div');
   gate.className = 'gm-card gm-gate';
   gate.id = 'gm-gate';
@@ -206,7 +214,7 @@ export function staffGate(screenEl, title, onMe) {
   screenEl.parentNode.insertBefore(gate, screenEl);
   bindLoginForm(gate.querySelector('form'), gate.querySelector('.gm-error'), () => {});
   onSession((me) => {
-    const ok = isStaff(me);
+    const ok = isStaff(me) && (!may || may(me));
     show(gate, !ok);
     show(screenEl, ok);
     if (!me.anonymous && !ok) gate.querySelector('p').textContent = '您的账号无权查看此页面。';

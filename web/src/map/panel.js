@@ -207,6 +207,10 @@ export async function showGrid(id, opts = {}) {
         '</div>'
     );
     lastGrid = { id, geometry: feat.geometry, point: opts.point || null };
+    // A screen around the map (人员) follows the grid the user chose on it.
+    if (GM.state.embed && window.parent !== window) {
+      window.parent.postMessage({ type: 'gm:grid-selected', id, code: p.code, name: p.name, level: p.level }, location.origin);
+    }
   } catch (e) {
     if (token !== panelToken) return;
     openPanel(`<div class="gm-error">查询失败：${esc(errorText(e))}</div>`);

@@ -1,0 +1,50 @@
+"""The one check of short free text that clients send (names, notes, reasons): PostgreSQL
+text cannot hold NUL, and control characters have no place in a name shown on a map."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+# C0 controls other than tab and line breaks, DEL, and C1 controls.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def clean_text(value: str) -> str:
+    """Strip surrounding blanks; ValueError for NUL or other control characters."""
+    if _CONTROL.search(value):
+        raise ValueError("must not contain NUL or other control characters")
+    return value.strip()
+
+
+def _one_line(value: str) -> str:
+    value = clean_text(value)
+    if "\n" in value or "\r" in value or "\t" in value:
+        raise ValueError("must be one line")
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+# Use with Field(max_length=…) at the field: ``name: Line = Field(max_length=50)``.
+Line = Annotated[str, AfterValidator(_one_line)]
+"""One line, not blank after stripping, no control characters."""
+Paragraph = Annotated[str, AfterValidator(clean_text)]
+"""Free text (line breaks allowed), stripped, no NUL or other control characters."""
+
+
+def like_literal(term: str) -> str:
+    """A search term with LIKE's wildcards (and its escape character) taken literally."""
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def decimal_id(ref: int | str) -> int | None:
+    """An id given as an int or in ASCII digits, when it fits a PostgreSQL bigint; else None."""
+    if isinstance(ref, int):
+        return ref if 0 < ref <= 2**63 - 1 else None
+    text = ref.strip()
+    if not re.fullmatch(r"[0-9]{1,19}", text) or int(text) > 2**63 - 1:
+        return None
+    return int(text)
