@@ -50,10 +50,15 @@ def _parse(raw: str, zone: tzinfo = UTC) -> datetime:
     parsed = datetime.fromisoformat(raw)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
+    return as_utc(parsed)  # 0001-01-01 east of UTC, or 9999-12-31 west of it, are clamped
+
+
+def as_utc(t: datetime) -> datetime:
+    """An aware ``t`` in UTC, clamped to the calendar (9999-12-31 at -14:00 is past it)."""
     try:
-        return parsed.astimezone(UTC)
-    except OverflowError:  # 0001-01-01 east of UTC, or 9999-12-31 west of it
-        return _FIRST_MOMENT if parsed.year == 1 else _LAST_MOMENT
+        return t.astimezone(UTC)
+    except OverflowError:
+        return _FIRST_MOMENT if t.year == 1 else _LAST_MOMENT
 
 
 def _is_date(raw: str) -> bool:

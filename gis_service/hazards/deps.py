@@ -24,6 +24,7 @@ from gis_service.hazards.states import CLOSED_STATUSES, HAZARD_STATUSES, OPEN_ST
 from gis_service.http.deps import BBoxDep, CatalogDep, Db, NearDep, SettingsDep, id_query
 from gis_service.http.forms import read_form
 from gis_service.http.listing import OutputFormat, Page, list_response
+from gis_service.instants import as_utc
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -187,6 +188,10 @@ async def hazard_filter_query(
     overdue: Annotated[bool | None, Query(description="Only overdue (true) or not.")] = None,
 ) -> HazardFilter:
     """Parse every hazard-list filter."""
+    # In UTC before they reach the read pool: asyncpg converts aware values itself and
+    # overflows where PostgreSQL would not (9999-12-31T23:59:59-14:00).
+    since = as_utc(since) if since and since.tzinfo else since
+    until = as_utc(until) if until and until.tzinfo else until
     if since and until and since >= until:
         raise Invalid("since must be before until.", since=str(since), until=str(until))
     return HazardFilter(
