@@ -11,16 +11,14 @@ from gis_service.auth.visibility import private_sql
 from gis_service.db.geojson import feature_collection_sql, geometry_json
 from gis_service.hazards.states import (
     CLOCK_SQL,
-    STATUS_NAMES_ZH,
+    STATUS_NAMES_SQL,
     accept_overdue_sql,
     close_overdue_sql,
     due_soon_sql,
     open_sql,
     overdue_sql,
+    real_close_sql,
 )
-
-# Status names as a VALUES list built from a constant of ours (no user input in it).
-_STATUS_NAMES = "(VALUES " + ", ".join(f"('{k}', '{v}')" for k, v in STATUS_NAMES_ZH.items()) + ")"
 
 OVERDUE = overdue_sql("t")
 
@@ -51,7 +49,7 @@ _PROPERTIES = f"""
         'description', t.description,
         'severity', t.severity,
         'status', t.status,
-        'status_name', (SELECT s.name FROM {_STATUS_NAMES} AS s (code, name)
+        'status_name', (SELECT s.name FROM {STATUS_NAMES_SQL} AS s (code, name)
                          WHERE s.code = t.status),
         'source', t.source,
         'address', t.address,
@@ -210,7 +208,7 @@ INSERT_HAZARD = text(
               JOIN people p ON p.id = a.person_id
               JOIN assignment_roles ar ON ar.code = a.role
              WHERE a.person_id = r.person_id AND a.grid_id = ANY (r.path) AND a.is_primary
-               AND a.valid_from <= r.at AND (a.valid_to IS NULL OR a.valid_to > r.at)
+               AND gis_valid_at(a.valid_from, a.valid_to, r.at)
              ORDER BY array_position(r.path, a.grid_id) DESC
              LIMIT 1),
            (SELECT id FROM departments WHERE code = :department),
@@ -232,7 +230,7 @@ NEAREST_GRID = text(
     c AS (
         SELECT g.id, g.code, g.name, g.level, g.geom
           FROM grids g, q
-         WHERE g.valid_from <= now() AND (g.valid_to IS NULL OR g.valid_to > now())
+         WHERE gis_valid_at(g.valid_from, g.valid_to, now())
            AND g.level IN (SELECT code FROM grid_levels WHERE territorial)
          ORDER BY g.geom <-> q.pt
          LIMIT 20
@@ -498,13 +496,11 @@ STATS = text(
         'median_hours_to_close', (
             SELECT round((percentile_cont(0.5) WITHIN GROUP (
                        ORDER BY extract(epoch FROM closed_at - reported_at)) / 3600)::numeric, 2)
-              FROM m WHERE status = 'closed' AND closed_at IS NOT NULL
-                       AND duplicate_of_id IS NULL),
+              FROM m h WHERE {real_close_sql("h")} AND h.closed_at IS NOT NULL),
         'median_work_hours_to_close', (
             SELECT round((percentile_cont(0.5) WITHIN GROUP (
                        ORDER BY gis_work_seconds(reported_at, closed_at)) / 3600)::numeric, 2)
-              FROM m WHERE status = 'closed' AND closed_at IS NOT NULL
-                       AND duplicate_of_id IS NULL),
+              FROM m h WHERE {real_close_sql("h")} AND h.closed_at IS NOT NULL),
         'top_grids', (SELECT coalesce(json_agg(json_build_object(
                                  'grid_id', x.grid_id, 'code', x.code, 'name', x.name,
                                  'level', x.level, 'open', x.n, 'overdue', x.overdue)
@@ -617,7 +613,7 @@ RECEIPT_VIEW = text(
     SELECT h.id, h.public_code, h.status, h.category_code, c.name_zh AS category_name,
            h.description, h.address, h.reported_at, h.closed_at, h.due_at, h.accept_due_at,
            h.grid_chain -> -1 ->> 'name' AS grid_name,
-           (SELECT s.name FROM {_STATUS_NAMES} AS s (code, name) WHERE s.code = h.status)
+           (SELECT s.name FROM {STATUS_NAMES_SQL} AS s (code, name) WHERE s.code = h.status)
                AS status_name,
            (SELECT json_agg(json_build_object('action', e.action, 'to_status', e.to_status,
                                               'at', e.created_at) ORDER BY e.created_at, e.id)
