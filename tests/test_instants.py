@@ -35,8 +35,17 @@ def test_the_last_day_of_the_calendar_ends_at_the_last_moment() -> None:
     assert instant_span("9999-12-31")[1] == datetime.max.replace(tzinfo=UTC)
 
 
+def test_years_past_the_calendar_are_open_bounds() -> None:
+    """RFC 3339 allows the year 0000 and QGIS sends it for "before t" (issue 11, finding 13):
+    0000 and five-digit years read as the first or last representable moment."""
+    first, last = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+    assert parse_instant("0000-01-01T00:00:00Z") == first
+    assert parse_instant("10000-01-01") == last
+    assert instant_span("10000-01-01T00:00:00Z") == (last, last)
+
+
 @pytest.mark.parametrize(
-    "raw", ["", "yesterday", "2026-13-01", "2026-02-30", "10000-01-01", "2026-01-01T25:00", "\x00"]
+    "raw", ["", "yesterday", "2026-13-01", "2026-02-30", "10000-13-01", "2026-01-01T25:00", "\x00"]
 )
 def test_anything_else_is_a_value_error(raw: str) -> None:
     with pytest.raises(ValueError):

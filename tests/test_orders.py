@@ -221,7 +221,8 @@ def test_volunteer_figures_refuse_bad_input(world: World, params: dict) -> None:
     r = world.client.get(
         "/api/v1/assessment/volunteers", params=params, headers=world.auth("street")
     )
-    assert r.status_code == 422, (params, r.text)
+    # a NUL is refused at the edge (400 nul_character), the rest by the route (422)
+    assert r.status_code == (400 if "\x00" in params.get("from", "") else 422), (params, r.text)
     assert r.json()["code"] and r.json()["message"]
 
 

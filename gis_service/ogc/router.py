@@ -125,7 +125,9 @@ def conformance(request: Request) -> JSONResponse:
 
 @router.get(
     "/api",
-    responses=_ERRORS,
+    # OGC 17-069r4 /req/oas30/oas-definition-2: the definition's own media type, not JSON's
+    responses={200: {"content": {OPENAPI: {"schema": {"type": "object"}}}}, **_ERRORS},
+    response_class=JSONResponse,
     openapi_extra=_META_DOC,
     summary="The OGC API definition (OpenAPI 3.0)",
 )

@@ -83,7 +83,41 @@ class Open311Route(APIRoute):
         return wrapped
 
 
-router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
+_XML = "text/xml"
+# GeoReport v2 errors: [{code, description}] in the requested format (XML: <errors><error>…).
+_ERROR_LIST: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["code", "description"],
+        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+    },
+}
+_ERROR_CONTENT = {"application/json": {"schema": _ERROR_LIST}, _XML: {"schema": {}}}
+# Every answer an Open311 operation can give (issue 11, finding 12): the spec's statuses with
+# its error list, not FastAPI's 422 (request validation is a 400 here); .xml answers in XML.
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {_XML: {"schema": {}}}},
+    **{
+        status: {"description": description, "content": _ERROR_CONTENT}
+        for status, description in (
+            (400, "A missing or malformed parameter, or a refusal at the edge (NUL, bad JSON)."),
+            (401, "api_key unknown, expired or revoked (creating a request)."),
+            (403, "The api_key lacks the open311 scope (creating a request)."),
+            (404, "Unknown format (use .json or .xml), service code, request or token."),
+            (413, "The body is larger than this operation accepts."),
+            (415, "The body's media type is not one this operation reads."),
+        )
+    },
+    503: {
+        "description": "The database is unreachable; retry later.",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    },
+}
+
+router = APIRouter(
+    prefix="/open311/v2", tags=["open311"], route_class=Open311Route, responses=_RESPONSES
+)
 OPEN311_WRITE = require(scopes={"open311"})
 Fmt = Annotated[str, Path(description="json or xml")]
 Public = Annotated[Principal, Depends(PUBLIC_READ)]

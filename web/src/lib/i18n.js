@@ -51,6 +51,7 @@ export const ERROR_TEXT = {
   outside_grids: '此位置不在任何网格内，请确认位置。',
   too_many_photos: '照片最多 5 张。',
   photo_too_large: '照片太大，请压缩后再上传。',
+  photos_too_large: '本次提交的照片总尺寸太大，请减少照片数量或压缩后再上传。',
   empty_photo: '有一张照片是空文件，请重新选择。',
   corrupt_photo: '有一张照片无法读取（文件已损坏），请重新拍摄或选择。',
   unsupported_photo_type: '照片格式不支持，请使用 JPG、PNG 或 WebP。',
@@ -84,6 +85,7 @@ export const ERROR_TEXT = {
   own_account: '不能修改您自己账号的角色、范围或状态，请联系其他管理员。',
   person_already_linked: '此人已关联了另一个账号（每人只能有一个账号）。',
   person_outside_scope: '此人不属于该账号的管辖网格，请在该网格范围内选择人员。',
+  assignee_outside_scope: '此人不在您的管辖范围内工作，请派给您所辖网格的人员或某个部门。',
   // reads and parameters
   not_found: '未找到相应的内容（可能已删除或不在您的管辖范围）。',
   not_ready: '服务尚未就绪（数据库不可用或数据库结构待升级），请稍后再试或联系管理员。',
