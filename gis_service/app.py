@@ -11,11 +11,13 @@ from starlette.middleware.gzip import GZipMiddleware
 from gis_service import __version__
 from gis_service.auth.deps import ANYONE, PUBLIC_READ
 from gis_service.auth.router import router as auth_router
+from gis_service.care.router import router as care_router
 from gis_service.catalog import load_catalog
 from gis_service.config import Settings
 from gis_service.db.engine import make_engine, resolve_url
 from gis_service.desk.router import router as desk_router
 from gis_service.facilities.router import router as facilities_router
+from gis_service.field.router import router as field_router
 from gis_service.grids.router import router as grids_router
 from gis_service.hazards.router import router as hazards_router
 from gis_service.http.errors import install_error_handlers
@@ -24,10 +26,12 @@ from gis_service.http.security import install_security
 from gis_service.interchange.router import router as interchange_router
 from gis_service.ogc.router import router as ogc_router
 from gis_service.open311.router import router as open311_router
+from gis_service.patrols.router import router as patrols_router
 from gis_service.search.router import router as search_router
 from gis_service.system.router import router as system_router
 from gis_service.tiles.router import router as tiles_router
 from gis_service.viewer.router import install as install_viewer
+from gis_service.visits.router import router as visits_router
 from gis_service.worktime.router import router as calendar_router
 
 DESCRIPTION = """
@@ -83,6 +87,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(interchange_router)  # imports and exports: declared per route
     app.include_router(open311_router)  # declared per route; errors in the Open311 form
     app.include_router(calendar_router)  # public: the working calendar and deadlines
+    # Field work (issue 14): people under care, visits, patrols, duties; declared per route.
+    app.include_router(care_router)
+    app.include_router(visits_router)
+    app.include_router(patrols_router)
+    app.include_router(field_router)
     install_viewer(app)
 
     install_security(app, settings)

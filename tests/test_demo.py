@@ -369,6 +369,10 @@ def test_load_reports_and_stores_its_counts(
         ("facilities", "facilities"),
         ("hazards", "hazards"),
         ("hazard_events", "hazard_events"),
+        ("households", "households"),
+        ("care_people", "care_people"),
+        ("visits", "visits"),
+        ("patrols", "patrols"),
     ):
         assert _scalar(demo_engine, f"SELECT count(*) FROM {table}") == counts[key], table
 

@@ -19,6 +19,7 @@ from gis_service.catalog.problems import (
 )
 from gis_service.catalog.schemas import (
     CalendarDef,
+    CareDef,
     Catalog,
     DepartmentDef,
     FacilityTypeDef,
@@ -29,6 +30,7 @@ FACILITY_TYPES_DIR = "facility_types"
 HAZARD_CATEGORIES_DIR = "hazard_categories"
 DEPARTMENTS_FILE = "departments.yaml"
 CALENDAR_FILE = "calendar.yaml"
+CARE_FILE = "care.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
@@ -136,23 +138,21 @@ def _load_departments(path: Path, problems: Problems) -> tuple[dict[str, Departm
 
 def _load_calendar(path: Path, problems: Problems) -> CalendarDef | None:
     """The working calendar (working hours, weekend, the office's days off and workdays)."""
+    return _load_mapping(path, CalendarDef, "working_hours: ..., first_year, last_year", problems)
+
+
+def _load_mapping(path: Path, model: type[BaseModel], hint: str, problems: Problems) -> Any:
+    """A file holding one mapping (the calendar, care.yaml), validated; None when broken."""
     if not path.is_file():
-        problems.add(
-            path, "", "file not found; create it with working_hours, first_year, last_year"
-        )
+        problems.add(path, "", f"file not found; create it with {hint}")
         return None
     doc = read_yaml(path, problems)
     if doc is None:
         return None
     if not isinstance(doc.data, dict):
-        problems.add(
-            path,
-            "",
-            "the file must hold a mapping (working_hours: ..., ...)",
-            line_of(doc.node, ()),
-        )
+        problems.add(path, "", f"the file must hold a mapping ({hint})", line_of(doc.node, ()))
         return None
-    return validate(CalendarDef, doc.data, doc, problems)  # type: ignore[return-value]
+    return validate(model, doc.data, doc, problems)
 
 
 def _check_classes(
@@ -237,11 +237,14 @@ def load_catalog(layers_dir: Path) -> Catalog:
         layers_dir / HAZARD_CATEGORIES_DIR, HazardCategoryDef, problems
     )
     calendar = _load_calendar(layers_dir / CALENDAR_FILE, problems)
+    care = _load_mapping(
+        layers_dir / CARE_FILE, CareDef, "categories: [...] and needs: [...]", problems
+    )
     _check_classes(facility_types, facility_docs, problems)
     _check_references(
         category_docs, department_codes, facility_codes, problems.rel(departments_path), problems
     )
-    if problems.items or calendar is None:
+    if problems.items or calendar is None or care is None:
         # Stable sort: a file's problems stay together, in the order they were found.
         raise LayerError(sorted(problems.items, key=lambda p: p.file))
     return Catalog(
@@ -249,4 +252,5 @@ def load_catalog(layers_dir: Path) -> Catalog:
         hazard_categories=dict(sorted(categories.items())),
         departments=departments,
         calendar=calendar,
+        care=care,
     )

@@ -25,7 +25,9 @@ from shapely import affinity
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 from shapely.ops import substring
 
-GENERATOR_VERSION = "2"
+from gis_service.demo.fieldwork import FieldWork, generate_fieldwork
+
+GENERATOR_VERSION = "3"
 DIVISION_CODE = "410103"  # 二七区, Zhengzhou (GB/T 2260)
 GRID_SIZE = 1e-7  # degrees, ~1 cm: the precision every grid vertex is snapped to
 HAZARD_PREFIX = "DEMO-"
@@ -141,6 +143,7 @@ class DemoData:
     assignments: list[DemoAssignment]
     facilities: list[DemoFacility]
     hazards: list[DemoHazard]
+    fieldwork: FieldWork = field(default_factory=lambda: FieldWork([], []))
 
     def counts(self) -> dict[str, int]:
         """Row counts by kind, as recorded in service_meta."""
@@ -158,6 +161,7 @@ class DemoData:
             "facilities": len(self.facilities),
             "hazards": len(self.hazards),
             "hazard_events": sum(len(h.events) for h in self.hazards),
+            **self.fieldwork.counts(),
         }
 
 
@@ -641,12 +645,13 @@ class _People:
         self.by_key: dict[str, DemoPerson] = {}
         self._names: set[str] = set()
 
-    def name(self) -> str:
-        """A unique two- or three-character Chinese name."""
+    def name(self, rng: np.random.Generator | None = None) -> str:
+        """A unique two- or three-character Chinese name (drawn from ``rng``, default ours)."""
+        rng = rng or self.rng
         while True:
-            surname = _SURNAMES[int(self.rng.integers(len(_SURNAMES)))]
-            size = 1 if self.rng.random() < 0.3 else 2
-            given = "".join(_GIVEN[int(i)] for i in self.rng.integers(len(_GIVEN), size=size))
+            surname = _SURNAMES[int(rng.integers(len(_SURNAMES)))]
+            size = 1 if rng.random() < 0.3 else 2
+            given = "".join(_GIVEN[int(i)] for i in rng.integers(len(_GIVEN), size=size))
             if surname + given not in self._names:
                 self._names.add(surname + given)
                 return surname + given
@@ -1289,6 +1294,11 @@ def generate(boundary: MultiPolygon, catalog: Any, seed: int, now: datetime) -> 
     assignments = _staff(grids, people)
     facilities = _facilities(micros, catalog, rng)
     hazards = _hazards(catalog, micros, facilities, people, story, now, rng)
+    care = getattr(catalog, "care", None)
+    frequencies = {c.code: c.visit_every_days for c in care.categories} if care else {}
+    fieldwork = generate_fieldwork(
+        [n for n in nodes if n.level == "grid"], people, frequencies, now, seed
+    )
     return DemoData(
         seed=seed,
         generated_at=now,
@@ -1298,6 +1308,7 @@ def generate(boundary: MultiPolygon, catalog: Any, seed: int, now: datetime) -> 
         assignments=assignments,
         facilities=[f for f, _ in facilities],
         hazards=hazards,
+        fieldwork=fieldwork,
     )
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import (
     Text,
     Uuid,
 )
-from sqlalchemy.dialects.postgresql import JSONB, REAL
+from sqlalchemy.dialects.postgresql import JSONB, REAL, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gis_service.db.base import Base
@@ -94,6 +94,8 @@ class Hazard(Base):
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    observed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    patrol_ref: Mapped[Any | None] = mapped_column(UUID(as_uuid=True))
 
 
 class HazardEvent(Base):
@@ -111,6 +113,7 @@ class HazardEvent(Base):
     note: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class HazardPhoto(Base):

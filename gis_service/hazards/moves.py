@@ -5,7 +5,7 @@ all in one transaction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,9 @@ from gis_service.hazards.schemas import ActionIn
 from gis_service.hazards.states import CLOSED_STATUSES, STATUS_NAMES_ZH
 from gis_service.hazards.versions import etag
 from gis_service.hazards.workflow import allowed_actions, is_allowed, target_status
+from gis_service.idempotency import earlier, remember
+from gis_service.idempotency import fingerprint as body_fingerprint
+from gis_service.instants import check_recorded
 
 
 @dataclass
@@ -45,6 +48,18 @@ class MoveResult:
     version: int
     event_id: int
     photo_ids: list[str]
+    replayed: bool = False
+
+    def as_result(self) -> dict[str, Any]:
+        """What an idempotency key keeps of the move, to answer a retry."""
+        return {
+            "action": self.action,
+            "from_status": self.from_status,
+            "to_status": self.to_status,
+            "version": self.version,
+            "event_id": self.event_id,
+            "photo_ids": self.photo_ids,
+        }
 
 
 def _unused_fields(action: str, body: ActionIn) -> None:
@@ -221,11 +236,28 @@ def apply_move(
     if_match: int | None,
     photos: list[Photo],
     ip: str | None,
+    idempotency_key: str | None = None,
 ) -> MoveResult:
     """Make one move in one transaction: lock, authorise, check version and state, update
-    (compare-and-set on version), record the event, its photos and the audit row."""
+    (compare-and-set on version), record the event, its photos and the audit row.
+
+    With an idempotency key, a retry of the same move by the same caller (an offline queue
+    that did not hear back) answers with the first result instead of moving again."""
     action = body.action
     _unused_fields(action, body)
+    caller = principal_tag(principal)
+    fp = body_fingerprint(
+        {**body.model_dump(mode="json"), "hazard_id": hazard_id, "if_match": if_match},
+        [p.sha256 for p in photos],
+        caller,
+    )
+    if body.occurred_at is not None:
+        try:
+            check_recorded(
+                body.occurred_at, datetime.now(UTC), timedelta(days=settings.field_max_age_days)
+            )
+        except ValueError as exc:
+            raise Invalid(f"occurred_at: {exc}.", code="bad_recorded_time") from None
     written: list[Path] = []
     try:
         with transaction(conn):
@@ -235,6 +267,10 @@ def apply_move(
             ).first()
             if hazard is None:
                 raise NotFound(f"Hazard {hazard_id} does not exist.", id=hazard_id)
+            # After the row lock: a concurrent retry waits for the first and then sees its key.
+            first = earlier(conn, caller, idempotency_key, "hazard.move", fp)
+            if first is not None:
+                return MoveResult(hazard_id=hazard.id, replayed=True, **first.result)
             authorize_move(principal, hazard, action)
             expected = if_match if if_match is not None else body.version
             if expected is None:
@@ -282,7 +318,15 @@ def apply_move(
                 raise StaleVersion("The hazard changed meanwhile; reload.", version=hazard.version)
             data["principal"] = principal_tag(principal)
             event_id = record_event(
-                conn, hazard.id, action, hazard.status, to_status, principal, body.note, data
+                conn,
+                hazard.id,
+                action,
+                hazard.status,
+                to_status,
+                principal,
+                body.note,
+                data,
+                body.occurred_at,
             )
             photo_ids, written = store_photos(
                 conn, settings, hazard.id, event_id, photos, principal_tag(principal)
@@ -292,6 +336,8 @@ def apply_move(
             after = {"status": to_status, "version": new_version, **cols}
             if photo_ids:
                 after["photos"] = photo_ids
+            if body.occurred_at is not None:
+                after["occurred_at"] = body.occurred_at
             record(
                 conn,
                 principal,
@@ -303,7 +349,27 @@ def apply_move(
                 hazard.grid_id,
                 ip,
             )
+            result = MoveResult(
+                hazard.id, action, hazard.status, to_status, new_version, event_id, photo_ids
+            )
+            # Retries of this move wait on the hazard's row lock; only a concurrent request
+            # that reused the key for something else can have taken it meanwhile.
+            if not remember(
+                conn,
+                caller,
+                idempotency_key,
+                "hazard.move",
+                fp,
+                "hazard_event",
+                event_id,
+                result.as_result(),
+            ):
+                raise Invalid(
+                    "This Idempotency-Key was used for another request at the same moment.",
+                    code="idempotency_key_reused",
+                    idempotency_key=idempotency_key,
+                )
     except BaseException:
         photo_store.discard(written)
         raise
-    return MoveResult(hazard.id, action, hazard.status, to_status, new_version, event_id, photo_ids)
+    return result

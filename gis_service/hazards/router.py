@@ -153,8 +153,12 @@ def report_hazard(
     openapi_extra=_ACTION_BODY,
     responses={
         403: {"description": "Your role or grid subtree does not allow this move."},
+        404: {"description": "No such hazard."},
         409: {"description": "The state does not allow this move; the allowed ones are listed."},
         412: {"description": "If-Match names an older version: reload and decide again."},
+        413: {"description": "A photo or the body is too large."},
+        415: {"description": "A photo is not JPEG, PNG or WebP (sniffed from the bytes)."},
+        422: {"description": "A bad field, a far occurred_at, or a reused Idempotency-Key."},
         428: {"description": "If-Match (or a version field) is missing."},
     },
 )
@@ -168,6 +172,16 @@ def act_on_hazard(
     if_match: Annotated[
         str | None,
         Header(alias="If-Match", description='The ETag of GET /hazards/{id}, such as "3".'),
+    ] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="A client key (8-200 printable characters): the same move sent again "
+            "with the same key (an offline queue retrying) returns the first result instead "
+            "of a 412.",
+        ),
     ] = None,
 ) -> JSONResponse:
     """One move with a note and optional photos, recorded in the hazard's history and the
@@ -185,6 +199,7 @@ def act_on_hazard(
         if_match=parse_if_match(if_match),
         photos=photos,
         ip=ip,
+        idempotency_key=idempotency_key,
     )
     feature, version = _feature_with(
         conn,
@@ -196,6 +211,7 @@ def act_on_hazard(
             "from_status": result.from_status,
             "to_status": result.to_status,
             "photos": result.photo_ids,
+            "replayed": result.replayed,
         },
     )
     return JSONResponse(feature, media_type="application/geo+json", headers={"ETag": etag(version)})

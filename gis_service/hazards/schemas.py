@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Literal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gis_service.catalog.schemas import PHONE_PATTERN
 from gis_service.geo.datums import Datum
 from gis_service.hazards.workflow import ACTIONS
+from gis_service.idempotency import KEY_PATTERN
 
 Source = Literal["patrol", "resident", "camera", "hotline", "superior"]
 Severity = Literal["low", "medium", "high", "critical"]
-# Printable ASCII without spaces: keys go into headers and logs.
-IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{8,200}$"
+IDEMPOTENCY_KEY_PATTERN = KEY_PATTERN
+# Fields a phone adds when it sends work it did offline; left out of a report's fingerprint
+# when absent, so that the fingerprints of reports from before they existed stay the same.
+OFFLINE_FIELDS = ("observed_at", "patrol_ref")
 
 
 class ReportIn(BaseModel):
@@ -51,6 +56,16 @@ class ReportIn(BaseModel):
         default=None,
         pattern=IDEMPOTENCY_KEY_PATTERN,
         description="Same as the Idempotency-Key header (8-200 printable characters).",
+    )
+    observed_at: datetime | None = Field(
+        default=None,
+        description="When the reporter saw it, as the phone recorded it (a report made offline "
+        "and sent later); at most the configured number of days old, never in the future.",
+    )
+    patrol_ref: UUID | None = Field(
+        default=None,
+        description="The patrol (its client ref) during which the report was made; links the "
+        "two whichever arrives first.",
     )
 
     @field_validator("lon", "lat", "accuracy_m")
@@ -92,7 +107,13 @@ class ActionIn(BaseModel):
     version: int | None = Field(
         default=None,
         ge=1,
+        le=2**31 - 1,
         description="The version the move is based on, when the If-Match header cannot be sent.",
+    )
+    occurred_at: datetime | None = Field(
+        default=None,
+        description="When the step was done, as the phone recorded it (a move made offline and "
+        "sent later); recorded on the step, deadlines still count from its arrival.",
     )
 
     @field_validator("note", "assignee_department", "duplicate_of")

@@ -20,6 +20,8 @@ from psycopg2.extensions import cursor as Cursor
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
+from gis_service.auth import audit
+from gis_service.auth.principal import Principal
 from gis_service.interchange import sql
 from gis_service.interchange import validate as v
 from gis_service.interchange.mapping import FieldMapping, MappingError, build_mapping
@@ -52,7 +54,18 @@ class ImportOptions:
     actor: str | None = None
     source_name: str | None = None
     pause_before_commit: float = 0.0
+    # Who imports: the audit row names them; their subtree bounds every row the import
+    # creates, changes or retires (None: the whole territory, e.g. the CLI on the server).
+    principal: Principal | None = None
+    ip: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scope(self) -> list[int] | None:
+        """Ids of the caller's scope root (all versions), or None for the whole territory."""
+        if self.principal is None:
+            return None
+        return self.principal.scope_filter()
 
     def as_json(self) -> str:
         """The options worth recording with the run."""
@@ -131,7 +144,7 @@ def run_import(
             geometry_columns={k: mapping.columns[k] for k in ("wkt", "lon", "lat")}
             if any(k in mapping.columns for k in ("wkt", "lon", "lat"))
             else None,
-            require_geometry=opts.layer != "people",
+            require_geometry=opts.layer not in ("people", "care"),
         )
         report.timings["read"] = time.perf_counter() - t
         progress("read", 1, 1)
@@ -163,6 +176,8 @@ def run_import(
                                 },
                             )
                             report.run_id = cur.fetchone()[0]
+                            if opts.layer == "care":
+                                _audit(conn, opts, report)
                 if report.ok and not opts.check:
                     if opts.pause_before_commit:
                         progress("commit", 0, 1)
@@ -194,6 +209,39 @@ def run_import(
     report.seconds = time.perf_counter() - t0
     log.info("import %s %s: %s in %.2fs", opts.layer, report.source, report.status, report.seconds)
     return report
+
+
+def _audit(conn: Any, opts: ImportOptions, report: Report) -> None:
+    """The audit row of a committed import, in its transaction (the run row holds the rest)."""
+    audit.record(
+        conn,
+        opts.principal,
+        f"import.{opts.layer}",
+        "import_run",
+        report.run_id,
+        None,
+        {
+            "layer": opts.layer,
+            "source": report.source,
+            "rows": report.rows,
+            "counts": report.counts,
+            "update": opts.update,
+            "retire_missing": opts.retire_missing,
+        },
+        opts.principal.grid_id if opts.principal is not None else None,
+        opts.ip,
+    )
+
+
+_OUTSIDE_FIX = "import only grids, facilities and people of your own area, or ask an admin"
+
+
+def _scope_errors(cur: Cursor, opts: ImportOptions, statement: str) -> list:
+    """Rows a scope check finds (none for a caller who covers the whole territory)."""
+    if opts.scope is None:
+        return []
+    cur.execute(statement, {"scope": opts.scope})
+    return cur.fetchall()
 
 
 # ---- grids --------------------------------------------------------------------------------
@@ -541,4 +589,112 @@ def _load_people(
     cur.execute(sql.INSERT_ASSIGNMENTS, {"t": t_from})
 
 
-_LOADERS = {"grids": _load_grids, "facilities": _load_facilities, "people": _load_people}
+# ---- people under care ----------------------------------------------------------------------
+CARE_NAMES = """
+    SELECT code, name_zh, name_en, definition -> 'aliases' FROM care_categories WHERE active
+"""
+
+
+def _load_care(
+    cur: Cursor,
+    source,
+    mapping: FieldMapping,
+    opts: ImportOptions,
+    report: Report,
+    t_from: datetime,
+    progress: Progress,
+) -> None:
+    """Stage, check and write a ledger of people under care: households (by code) and their
+    people (by household and name); with --update change what differs."""
+    cur.execute(CARE_NAMES)
+    names: dict[str, str] = {}
+    for code, zh, en, aliases in cur.fetchall():
+        for key in (code, zh, en, *(aliases or [])):
+            names[str(key).strip().lower()] = code
+    rows = v.prepare_care(source, mapping, report, names)
+    cur.execute(sql.STAGE_CARE)
+    _copy(
+        cur,
+        sql.COPY_CARE,
+        _columns(
+            rows,
+            [
+                "rn",
+                "household",
+                "address",
+                "grid_code",
+                "household_phone",
+                "name",
+                "gender",
+                "birth_year",
+                "phone",
+                "categories",
+                "note",
+                "attributes",
+            ],
+        ),
+        progress,
+    )
+    cur.execute(sql.RESOLVE_CARE)
+    cur.execute(sql.UNKNOWN_CARE_GRIDS)
+    for rn, code in cur.fetchall():
+        report.error(
+            "unknown_grid",
+            f"grid '{code}' is not a current grid",
+            "use the code of the micro-grid (or grid) the household lives in",
+            row=rn,
+            field=mapping.columns.get("grid") or "grid",
+            value=code,
+        )
+    for rn, household, grid, before in _scope_errors(cur, opts, sql.CARE_OUT_OF_SCOPE):
+        report.error(
+            "outside_scope",
+            f"household {household} lies outside your area"
+            if before
+            else f"grid {grid} lies outside your area",
+            "import only the people under care of your own area, or ask an admin",
+            row=rn,
+            field=mapping.columns.get("grid") or "grid",
+            value=grid,
+        )
+    if not opts.update:
+        cur.execute(sql.CARE_EXISTING)
+        for rn, household, name, person, _differs in cur.fetchall():
+            what = (
+                f"{name} of household {household} is on record with other details"
+                if person
+                else f"household {household} is on record with another address, phone or grid"
+            )
+            report.error(
+                "exists",
+                what,
+                "import with --update to change what differs",
+                row=rn,
+                code=household,
+            )
+    cur.execute(sql.CARE_SUMMARY)
+    new_h, changed_h, new_p, changed_p, same_p = cur.fetchone()
+    report.counts.update(
+        {
+            "new_households": new_h,
+            "updated_households": changed_h,
+            "new_people": new_p,
+            "updated_people": changed_p,
+            "unchanged": same_p,
+        }
+    )
+    if not report.ok:
+        return
+    cur.execute(sql.INSERT_HOUSEHOLDS)
+    if opts.update:
+        cur.execute(sql.UPDATE_HOUSEHOLDS)
+        cur.execute(sql.UPDATE_CARE_PEOPLE)
+    cur.execute(sql.INSERT_CARE_PEOPLE)
+
+
+_LOADERS = {
+    "grids": _load_grids,
+    "facilities": _load_facilities,
+    "people": _load_people,
+    "care": _load_care,
+}

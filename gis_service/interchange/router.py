@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from gis_service.auth.deps import require
+from gis_service.auth.deps import ClientIp, require
 from gis_service.auth.principal import Principal
 from gis_service.errors import Invalid, NotFound, PayloadTooLarge
 from gis_service.grids.service import scoped_root
@@ -29,15 +29,19 @@ EXPORTERS = require(roles={"admin", "street_staff"}, scopes={"export"})
 @router.post(
     "/imports",
     tags=["imports"],
-    summary="Import grids, facilities or people from an uploaded file",
+    summary="Import grids, facilities, people or people under care from an uploaded file",
     responses={422: {"description": "The file was refused; details hold the full report"}},
 )
 def upload_import(
     settings: SettingsDep,
     engine: EngineDep,
+    ip: ClientIp,
     principal: Annotated[Principal, Depends(IMPORTERS)],
     file: Annotated[UploadFile, File(description="GeoJSON, GPKG, zipped SHP, KML, CSV, XLSX")],
-    layer: Annotated[Literal["grids", "facilities", "people"], Form()] = "grids",
+    layer: Annotated[
+        Literal["grids", "facilities", "people", "care"],
+        Form(description="care: a ledger of people under care (七必访台账), XLSX or CSV."),
+    ] = "grids",
     check: Annotated[bool, Form(description="Dry run: report only, write nothing.")] = False,
     update: Annotated[bool, Form(description="Change what differs in existing rows.")] = False,
     fix: Annotated[bool, Form(description="Repair invalid geometry with ST_MakeValid.")] = False,
@@ -96,6 +100,8 @@ def upload_import(
             retire_missing=retire_missing,
             actor=principal.audit_name(),
             source_name=name,
+            principal=principal,
+            ip=ip,
         )
         report = run_import(engine, target, opts)
     finally:
