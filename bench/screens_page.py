@@ -37,10 +37,10 @@ SCREENS = {
     # (path, what "interactive" waits for)
     "desk": (
         "/desk",
-        "() => document.body.dataset.deskReady && [...document.querySelectorAll('[data-count]')]"
-        ".every(e => e.textContent !== '…')",
+        "() => document.body && document.body.dataset.deskReady"
+        " && [...document.querySelectorAll('[data-count]')].every(e => e.textContent !== '…')",
     ),
-    "dashboard": ("/dashboard", "() => document.body.dataset.dashLoaded === '1'"),
+    "dashboard": ("/dashboard", "() => document.body && document.body.dataset.dashLoaded === '1'"),
 }
 
 

@@ -9,10 +9,12 @@ from fastapi import Depends, FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
 from gis_service import __version__
+from gis_service.assessment.router import router as assessment_router
 from gis_service.auth.deps import ANYONE, PUBLIC_READ
 from gis_service.auth.router import router as auth_router
 from gis_service.care.router import router as care_router
 from gis_service.catalog import load_catalog
+from gis_service.clock import DATABASE_CLOCK, Clock
 from gis_service.config import Settings
 from gis_service.db.engine import make_engine, resolve_url
 from gis_service.desk.router import router as desk_router
@@ -32,6 +34,7 @@ from gis_service.system.router import router as system_router
 from gis_service.tiles.router import router as tiles_router
 from gis_service.viewer.router import install as install_viewer
 from gis_service.visits.router import router as visits_router
+from gis_service.whistles.router import router as whistles_router
 from gis_service.worktime.router import router as calendar_router
 
 DESCRIPTION = """
@@ -43,7 +46,7 @@ read grids, facilities (部件) and hazards (隐患). Coordinates are WGS84 unle
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) -> FastAPI:
     """Build the app; the database must already be migrated (``gis-service serve`` does it)."""
     settings = settings or Settings()
     # Validate layers/ at start-up: a broken file stops the service with the file and field.
@@ -67,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.catalog = catalog
+    app.state.clock = clock
     install_error_handlers(app)
     # Who may call each route is declared by a require(...) dependency (gis_service.auth);
     # these routers are read-only public map data, so they are declared as a whole.
@@ -92,6 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(visits_router)
     app.include_router(patrols_router)
     app.include_router(field_router)
+    app.include_router(whistles_router)  # 吹哨报到: declared per route
+    app.include_router(assessment_router)  # 考核评价: staff
     install_viewer(app)
 
     install_security(app, settings)

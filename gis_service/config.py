@@ -105,6 +105,13 @@ class Settings(BaseSettings):
     hazard_reopen_days: int = Field(
         default=30, ge=0, description="Days after closing within which a hazard may be reopened."
     )
+    callback_rework_days: int = Field(
+        default=7,
+        ge=0,
+        le=365,
+        description="Days after 结案 within which an unsatisfied callback (不满意) may send the "
+        "case back for rework (返工).",
+    )
     photo_max_count: int = Field(default=5, ge=1, le=50, description="Photos per report or step.")
     photo_max_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, description="Largest photo file accepted, in bytes."

@@ -1,9 +1,12 @@
 """Shared fixtures: one throwaway PostGIS cluster per test session, built by the same code
-the service uses for its embedded default, and a migrated database in it."""
+the service uses for its embedded default, and the databases in it (tests/support/databases).
+
+Helpers that tests import live in tests/support/, never here."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,36 +15,52 @@ import pytest
 from sqlalchemy import Engine
 
 from gis_service.config import Settings
-from gis_service.db import migrate
 from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
+from tests.support.databases import DEMO, Databases
+from tests.support.servers import Server
+from tests.support.webkit import Site, site_settings
+
+# The session's cluster lives in RAM when the machine has room there: it is thrown away at
+# the end, and on this project's virtual disks each commit's fsync and the final delete of
+# a few GB of test databases cost more than the tests around them.
+RAM_DISK = Path("/dev/shm")
+RAM_NEEDED = 6 * 1024**3
+
+
+def _cluster_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder in RAM if there is room, else under pytest's temporary folder."""
+    roomy = RAM_DISK.is_dir() and os.access(RAM_DISK, os.W_OK)
+    if roomy and shutil.disk_usage(RAM_DISK).free > RAM_NEEDED:
+        return RAM_DISK / f"gis-test-{uuid.uuid4().hex[:12]}"
+    return tmp_path_factory.mktemp("cluster") / "pg"
 
 
 @pytest.fixture(scope="session")
 def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """A fresh cluster under pytest's temp folder, destroyed at the end of the session."""
-    root = tmp_path_factory.mktemp("cluster") / "pg"
-    # fsync stays on: a test kills the server with -9 and expects committed rows to survive.
+    """A fresh cluster for this session, destroyed at its end.
+
+    fsync stays on, as in production (tests/test_cluster.py checks crash safety on clusters
+    of its own, on disk)."""
+    root = _cluster_root(tmp_path_factory)
     cluster = Cluster(root, db_name="gis_test")
     cluster.start()
     yield cluster
     if not os.environ.get("GIS_KEEP_TEST_CLUSTER"):
         cluster.destroy()
-
-
-def new_database(cluster: Cluster, prefix: str = "t") -> str:
-    """Create an empty PostGIS database in the cluster and return its URL."""
-    return cluster.ensure_database(f"{prefix}_{uuid.uuid4().hex[:10]}")
+        (root.parent / f".{root.name}.lock").unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
-def db_url(pg_cluster: Cluster) -> str:
+def databases(pg_cluster: Cluster) -> Databases:
+    """Fresh databases copied from templates migrated (and loaded) once per session."""
+    return Databases(pg_cluster)
+
+
+@pytest.fixture(scope="session")
+def db_url(databases: Databases) -> str:
     """A migrated database shared by the read-mostly tests."""
-    url = pg_cluster.ensure_database("gis_test")
-    engine = make_engine(url, pool_size=2)
-    migrate.upgrade(engine)
-    engine.dispose()
-    return url
+    return databases.new("shared")
 
 
 @pytest.fixture(scope="session")
@@ -53,30 +72,9 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings pointing at the shared database (so no embedded cluster is started)."""
-    data_dir: Path = tmp_path_factory.mktemp("data")
-    return Settings(database_url=db_url, data_dir=data_dir, load_demo=False)
-
-
-@pytest.fixture(scope="session")
-def demo_url(pg_cluster: Cluster) -> str:
-    """A migrated database with the demo district loaded (shared, read-only for tests)."""
-    from gis_service.catalog import load_catalog
-    from gis_service.config import PROJECT_ROOT
-    from gis_service.demo.loader import load_demo
-
-    url = pg_cluster.ensure_database("gis_demo")
-    eng = make_engine(url, pool_size=1)
-    migrate.upgrade(eng)
-    load_demo(
-        eng,
-        load_catalog(PROJECT_ROOT / "layers"),
-        PROJECT_ROOT / "data" / "erqi_410103_wgs84.geojson",
-        seed=Settings().demo_seed,
-    )
-    eng.dispose()
-    return url
+def demo_url(databases: Databases) -> str:
+    """A database with the demo district loaded (shared, read-only for tests)."""
+    return databases.new("demo", DEMO)
 
 
 @pytest.fixture(scope="session")
@@ -101,28 +99,25 @@ def demo_client(demo_url: str, tmp_path_factory: pytest.TempPathFactory):
         yield client
 
 
-# ---- the browser tests (tests/webkit.py): one server and one Chromium for the whole session --
+# ---- the browser tests (tests/support/webkit.py): one server and one Chromium per session --
 @pytest.fixture(scope="session")
-def site(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory):
+def site(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """uvicorn on a loopback port over a fresh copy of the demo district (the tests write)."""
     from gis_service.viewer import assets
-    from tests.authkit import demo_database
-    from tests.webkit import start_site
 
     if assets.missing_vendor_files():
         pytest.fail("web assets missing: run `make setup-test` (npm ci in web/)")
-    url = demo_database(pg_cluster, "web")
-    site, server, thread = start_site(url, tmp_path_factory.mktemp("web"))
-    yield site
-    server.should_exit = True
-    thread.join(timeout=15)
+    url = databases.new("web", DEMO)
+    with Server(site_settings(url, tmp_path_factory.mktemp("web"))) as base:
+        site = Site(base, make_engine(url, pool_size=2), url)
+        yield site
     site.engine.dispose()
 
 
 @pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium, headless (Playwright never downloads a browser)."""
-    from tests.webkit import CHROMIUM, browser_session
+    from tests.support.webkit import CHROMIUM, browser_session
 
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's chromium (scripts/system-deps.sh test)")

@@ -4,9 +4,9 @@ the users/keys CLI and the HTTP hardening (body cap, headers, CORS)."""
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,25 +18,25 @@ from gis_service.app import create_app
 from gis_service.auth import audit
 from gis_service.auth.principal import ANONYMOUS, Principal
 from gis_service.cli import app as cli_app
-from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
-from tests.authkit import (
+from tests.support.authkit import (
     PASSWORD,
     Scopes,
     app_settings,
     bearer_for,
-    demo_database,
     find_scopes,
     key_for,
     make_user,
 )
+from tests.support.clock import ManualClock
+from tests.support.databases import DEMO, Databases
 
 LOGIN = "/api/v1/auth/login"
 
 
 @pytest.fixture(scope="module")
-def url(pg_cluster: Cluster) -> str:
-    return demo_database(pg_cluster, "auth")
+def url(databases: Databases) -> str:
+    return databases.new("auth", DEMO)
 
 
 @pytest.fixture(scope="module")
@@ -226,38 +226,45 @@ def test_brute_force_is_slowed_then_locked(url: str, data_dir: Path, engine: Eng
         url,
         data_dir,
         login_slowdown_after=2,
-        login_delay_seconds=0.6,
+        login_delay_seconds=2,
         login_max_failures=4,
-        login_lock_minutes=0.025,  # 1.5 s
+        login_lock_minutes=15,
     )
     user = make_user(engine, "viewer", grid=find_scopes(engine).community)
     name = user["username"]
-    with TestClient(create_app(settings)) as c:
+    clock = ManualClock()
+    with TestClient(create_app(settings, clock=clock)) as c:
         assert _login(c, name, "wrong-1").status_code == 401
         assert _login(c, name, "wrong-2").status_code == 401
         # slowed: the next try must wait, even with the right password
         r = _login(c, name)
         assert r.status_code == 429, r.text
-        assert int(r.headers["retry-after"]) >= 1
+        assert r.headers["retry-after"] == "2"
         assert "wait" in r.json()["message"]
-        time.sleep(0.65)
+        clock.advance(1.9)
+        assert _login(c, name).status_code == 429  # the wait runs from the last failure
+        clock.advance(0.2)
         assert _login(c, name, "wrong-3").status_code == 401
         r = _login(c, name, "wrong-now")
-        assert r.status_code == 429  # the wait doubled (1.2 s)
-        time.sleep(1.25)
+        assert r.status_code == 429 and r.headers["retry-after"] == "4"  # the wait doubled
+        clock.advance(3.9)
+        assert _login(c, name, "wrong-now").status_code == 429
+        clock.advance(0.2)
         r = _login(c, name, "wrong-4")
         assert r.status_code == 423, r.text
         assert r.json()["code"] == "account_locked"
         assert "locked" in r.json()["message"]
         # locked: the right password does not help
         r = _login(c, name)
-        assert r.status_code == 423 and "retry-after" in r.headers
+        assert r.status_code == 423 and r.headers["retry-after"] == str(15 * 60 + 1)
         with engine.connect() as conn:
             row = conn.execute(
                 text("SELECT failed_logins, locked_until FROM users WHERE id = :id"),
                 {"id": user["id"]},
             ).one()
-            assert row.failed_logins == 4 and row.locked_until is not None
+            assert row.failed_logins == 4 and row.locked_until == clock.now() + timedelta(
+                minutes=15
+            )
             actions = conn.execute(
                 text(
                     "SELECT action FROM audit_log WHERE object_type = 'user' "
@@ -266,7 +273,9 @@ def test_brute_force_is_slowed_then_locked(url: str, data_dir: Path, engine: Eng
                 {"id": str(user["id"])},
             ).scalars()
             assert list(actions)[-4:] == ["login_failed"] * 3 + ["lock"]
-        time.sleep(1.6)  # the lock runs out
+        clock.advance(15 * 60 - 1)
+        assert _login(c, name).status_code == 423  # still locked a second before the end
+        clock.advance(1.5)  # the lock runs out
         r = _login(c, name)
         assert r.status_code == 200, r.text
         assert r.json()["user"]["failed_logins"] == 0
@@ -290,16 +299,22 @@ def test_unlock_by_admin(client: TestClient, engine: Engine, admin_headers: dict
 
 def test_login_rate_limit_per_address(url: str, data_dir: Path, engine: Engine) -> None:
     user = make_user(engine, "viewer", grid=find_scopes(engine).community)
-    with TestClient(create_app(app_settings(url, data_dir, login_ip_per_minute=3))) as c:
-        if time.time() % 60 > 50:  # fixed one-minute windows: do not straddle a boundary
-            time.sleep(61 - time.time() % 60)
+    # Fixed one-minute windows: start 5 s into one.
+    clock = ManualClock(datetime.now(UTC).replace(second=5, microsecond=0))
+    app = create_app(app_settings(url, data_dir, login_ip_per_minute=3), clock=clock)
+    with TestClient(app) as c:
         ip = _fresh_ip()
         for _ in range(3):
             assert _login(c, "nobody-at-all", "x", ip=ip).status_code == 401
         r = _login(c, user["username"], ip=ip)
         assert r.status_code == 429 and "login attempts" in r.json()["message"]
+        assert r.headers["retry-after"] == "55"  # until the window ends
         # another address is not affected
         assert _login(c, user["username"], ip=_fresh_ip()).status_code == 200
+        clock.advance(54.5)
+        assert _login(c, user["username"], ip=ip).status_code == 429
+        clock.advance(1)  # the next window
+        assert _login(c, user["username"], ip=ip).status_code == 200
 
 
 def test_forwarded_for_is_ignored_from_untrusted_peers(url: str, data_dir: Path) -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gis_service.db.cluster import Cluster
 from gis_service.grids.coverage import check_coverage
-from tests.importkit import D, box, fresh, imp, tree, write
+from tests.support.databases import Databases
+from tests.support.importkit import D, box, fresh, imp, tree, write
 
 # prefix → (dx, how to break the tree, the one kind expected)
 DEFECTS = {
@@ -38,8 +38,8 @@ def _broken(prefix: str, dx: float):
 
 
 @pytest.fixture(scope="module")
-def seeded(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory):
-    _url, eng = fresh(pg_cluster, "cov")
+def seeded(databases: Databases, tmp_path_factory: pytest.TempPathFactory):
+    _url, eng = fresh(databases, "cov")
     folder: Path = tmp_path_factory.mktemp("cov")
     for prefix, (dx, _) in DEFECTS.items():
         report = imp(eng, write(_broken(prefix, dx), folder / prefix, "gpkg"))

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from gis_service.config import PROJECT_ROOT
-from tests.webkit import PHONE, Site, _close, _off_machine, _open
+from tests.support.webkit import PHONE, Site, _close, _off_machine, _open
 
 
 def _hue(color: str) -> tuple[float, float, float]:

@@ -18,9 +18,6 @@ from sqlalchemy import Engine, text
 from gis_service.catalog import load_catalog
 from gis_service.catalog.schemas import Catalog
 from gis_service.config import PROJECT_ROOT
-from gis_service.db import migrate
-from gis_service.db.cluster import Cluster
-from gis_service.db.engine import make_engine
 from gis_service.demo.generator import (
     GENERATOR_VERSION,
     HISTORY_DAYS,
@@ -29,7 +26,7 @@ from gis_service.demo.generator import (
     generate,
 )
 from gis_service.demo.loader import DemoError, load_demo, read_boundary
-from tests.conftest import new_database
+from tests.support.databases import DEMO, DEMO_BOUNDARY, DEMO_SEED, Databases
 
 SEED = 20241122
 NOW = datetime(2026, 11, 22, 8, 0, 0, tzinfo=UTC)
@@ -323,18 +320,18 @@ def test_same_seed_same_district(data: DemoData, catalog: Catalog) -> None:
 
 # ---- the load into PostGIS ----------------------------------------------------------------
 @pytest.fixture(scope="module")
-def demo_engine(pg_cluster: Cluster) -> Iterator[Engine]:
-    """A fresh migrated database of our own, so the shared one is left alone."""
-    url = new_database(pg_cluster, prefix="demo")
-    engine = make_engine(url, pool_size=2)
-    migrate.upgrade(engine)
+def demo_engine(databases: Databases) -> Iterator[Engine]:
+    """A copy of the loaded demo database of our own, so the shared one is left alone."""
+    engine = databases.engine("demo", DEMO)
     yield engine
     engine.dispose()
 
 
 @pytest.fixture(scope="module")
-def loaded(demo_engine: Engine, catalog: Catalog) -> dict:
-    return load_demo(demo_engine, catalog, BOUNDARY_PATH, seed=SEED)
+def loaded(databases: Databases) -> dict:
+    """load_demo's report of the load that made the demo template (into a migrated database)."""
+    assert DEMO_SEED == SEED and DEMO_BOUNDARY == BOUNDARY_PATH
+    return databases.built(DEMO)
 
 
 def _scalar(engine: Engine, sql: str, **params: object) -> object:

@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from gis_service.app import create_app
-from gis_service.db.cluster import Cluster
 from gis_service.interchange.export import ExportCrs, ExportFormat, ExportLayer, export_layer
-from tests.authkit import app_settings, bearer_for, make_user
-from tests.importkit import fresh, imp, tree, write
+from tests.support.authkit import app_settings, bearer_for, make_user
+from tests.support.databases import Databases
+from tests.support.importkit import fresh, imp, tree, write
 
 GRID_ROWS = """
     SELECT g.code, g.name, g.level, p.code, g.attributes,
@@ -28,8 +28,8 @@ FACILITY_ROWS = """
 
 
 @pytest.fixture(scope="module")
-def source(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory):
-    url, eng = fresh(pg_cluster, "exp")
+def source(databases: Databases, tmp_path_factory: pytest.TempPathFactory):
+    url, eng = fresh(databases, "exp")
     folder = tmp_path_factory.mktemp("exp")
     assert imp(eng, write(tree("E"), folder, "gpkg")).ok
     facilities = folder / "f.csv"
@@ -50,7 +50,7 @@ def _rows(engine, sql: str) -> list[tuple]:
 
 
 @pytest.mark.parametrize("fmt", list(ExportFormat))
-def test_round_trip(source, pg_cluster: Cluster, tmp_path: Path, fmt: ExportFormat) -> None:
+def test_round_trip(source, databases: Databases, tmp_path: Path, fmt: ExportFormat) -> None:
     _, eng, _ = source
     crs = ExportCrs.gcj02 if fmt is ExportFormat.geojson else ExportCrs.cgcs2000
     with eng.connect() as conn:
@@ -66,7 +66,7 @@ def test_round_trip(source, pg_cluster: Cluster, tmp_path: Path, fmt: ExportForm
         assert {"facilities_points.shp", "facilities_lines.shp"} <= set(
             zipfile.ZipFile(facs.path).namelist()
         )
-    _url, target = fresh(pg_cluster, "rt")
+    _url, target = fresh(databases, "rt")
     try:
         back = imp(target, grids.path, crs="gcj02" if crs is ExportCrs.gcj02 else None)
         assert back.status == "imported", back.text()

@@ -14,8 +14,8 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import text
 
-from gis_service.db.cluster import Cluster
-from tests.field_world import (
+from tests.support.databases import Databases
+from tests.support.field_world import (
     EAST_ELDER,
     NAMES,
     PHONES,
@@ -27,12 +27,12 @@ from tests.field_world import (
     patrol_body,
     track,
 )
-from tests.hazard_world import World, build_world, jpeg_with_gps
+from tests.support.hazard_world import World, build_world, jpeg_with_gps
 
 
 @pytest.fixture(scope="module")
-def world(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with build_world(pg_cluster, tmp_path_factory.mktemp("field"), "field") as w:
+def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with build_world(databases, tmp_path_factory.mktemp("field"), "field") as w:
         add_care(w)
         yield w
 

@@ -21,9 +21,9 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from gis_service.app import create_app
 from gis_service.config import Settings
-from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
-from tests.authkit import app_settings, bearer_for, demo_database, make_user
+from tests.support.authkit import app_settings, bearer_for, make_user
+from tests.support.databases import DEMO, Databases
 
 EXAMPLES = {GenerationMode.POSITIVE: 4, GenerationMode.NEGATIVE: 2}
 TIME_BUDGET_S = 40.0  # the whole fuzz run; operations after it are skipped, not failed
@@ -43,8 +43,8 @@ _clock: dict[str, float] = {}
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    url = demo_database(pg_cluster, "fuzz")
+def fuzz_app(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    url = databases.new("fuzz", DEMO)
     data_dir: Path = tmp_path_factory.mktemp("fuzz-data")
     app = create_app(app_settings(url, data_dir))
     engine = make_engine(url, pool_size=1)

@@ -122,19 +122,35 @@ def test_keys_act_by_their_scopes_and_subtree() -> None:
     hotline = key({"read", "report"})
     assert moves_for(hotline, Hazard("reported")) == []
     worker = key({"read", "write"}, root=10)
-    assert moves_for(worker, Hazard("dispatched")) == ["start", "comment"]
+    # the handler's own work, and the exception requests that go to someone above
+    assert moves_for(worker, Hazard("dispatched")) == [
+        "start",
+        "request_extension",
+        "request_suspension",
+        "send_back",
+        "request_void",
+        "comment",
+    ]
     assert moves_for(worker, Hazard("dispatched", ELSEWHERE)) == []
     dispatcher = key({"read", "write", "dispatch"})
-    assert moves_for(dispatcher, Hazard("reported")) == allowed_actions("reported")
+    assert moves_for(dispatcher, Hazard("reported")) == allowed_actions("reported", ["no_pending"])
 
 
 def test_moves_offered_are_the_state_machines_intersected_with_the_rule() -> None:
     staff = user("community_staff", 10)
     for status in ("reported", "accepted", "dispatched", "in_progress", "resolved", "closed"):
         offered = moves_for(staff, Hazard(status))
-        assert offered == allowed_actions(status), status
+        # a fresh case: no request waits, so no decision is offered
+        assert offered == allowed_actions(status, ["no_pending"]), status
     leader = user("grid_leader", 100)
-    assert moves_for(leader, Hazard("dispatched")) == ["start", "comment"]
+    assert moves_for(leader, Hazard("dispatched")) == [
+        "start",
+        "request_extension",
+        "request_suspension",
+        "send_back",
+        "request_void",
+        "comment",
+    ]
     assert moves_for(leader, Hazard("closed")) == ["comment"]
 
 

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import text
 
-from gis_service.db.cluster import Cluster
 from gis_service.geo.datums import from_wgs84
-from tests.hazard_world import (
+from tests.support.databases import Databases
+from tests.support.hazard_world import (
     BOUNDARY_LON,
     MANHOLE,
     NEAR_MANHOLE,
@@ -26,8 +26,8 @@ from tests.hazard_world import (
 
 
 @pytest.fixture(scope="module")
-def world(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with build_world(pg_cluster, tmp_path_factory.mktemp("report"), "hrep") as w:
+def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with build_world(databases, tmp_path_factory.mktemp("report"), "hrep") as w:
         yield w
 
 

@@ -10,11 +10,11 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from sqlalchemy import text
 
-from gis_service.db.cluster import Cluster
 from gis_service.geo.datums import wgs84_to_gcj02
 from gis_service.hazards.states import HAZARD_STATUSES
 from gis_service.hazards.workflow import ACTIONS, MOVES
-from tests.hazard_world import World, build_world, jpeg_with_gps
+from tests.support.databases import Databases
+from tests.support.hazard_world import World, build_world, jpeg_with_gps
 
 # The moves that bring a fresh report into each state.
 PATHS: dict[str, list[tuple[str, dict]]] = {
@@ -27,6 +27,12 @@ PATHS["in_progress"] = [*PATHS["dispatched"], ("start", {})]
 PATHS["resolved"] = [*PATHS["in_progress"], ("resolve", {"note": "已清理"})]
 PATHS["verified"] = [*PATHS["resolved"], ("verify", {})]
 PATHS["closed"] = [*PATHS["verified"], ("close", {})]
+PATHS["voided"] = [("request_void", {"note": "重复录入"}), ("approve_void", {})]
+PATHS["suspended"] = [
+    *PATHS["dispatched"],
+    ("request_suspension", {"note": "等待业主"}),
+    ("approve_suspension", {}),
+]
 
 # The body each action needs to succeed.
 ARGS: dict[str, dict] = {
@@ -36,7 +42,37 @@ ARGS: dict[str, dict] = {
     "reopen": {"note": "居民反映问题复发"},
     "escalate": {"assignee_department": "erqi_urban_management"},
     "comment": {"note": "备注"},
+    "request_extension": {"note": "等待配件", "extension": "2 工作日"},
+    "request_suspension": {"note": "等待业主"},
+    "send_back": {"note": "不属于本网格"},
+    "request_void": {"note": "重复录入"},
+    "callback": {"rating": "satisfied"},
+    "resume": {"note": "恢复"},
 }
+# Moves whose guard needs a fact a fresh case in the state lacks (a waiting request, an
+# unsatisfied callback), and the 409 code that says so.
+GUARDED = {
+    **{
+        f"{step}_{kind}": "no_such_request"
+        for kind in ("extension", "suspension", "send_back", "void")
+        for step in ("approve", "refuse")
+    },
+    "rework": "rework_not_open",
+}
+_EXCEPTIONS_ON = {
+    f"{step}_{kind}": "__same__"
+    for kind in ("extension", "suspension", "void")
+    for step in ("request", "approve", "refuse")
+}
+_HANDLING_EXCEPTIONS = {
+    **_EXCEPTIONS_ON,
+    "send_back": "__same__",
+    "approve_send_back": "accepted",
+    "refuse_send_back": "__same__",
+    "approve_suspension": "suspended",
+    "approve_void": "voided",
+}
+_VOID_ONLY = {"request_void": "__same__", "approve_void": "voided", "refuse_void": "__same__"}
 
 # The whole state table, written out by hand so that a change to workflow.py shows up here.
 EXPECTED: dict[str, dict[str, str]] = {
@@ -45,12 +81,14 @@ EXPECTED: dict[str, dict[str, str]] = {
         "reject": "rejected",
         "mark_duplicate": "closed",
         "comment": "reported",
+        **_VOID_ONLY,
     },
     "accepted": {
         "dispatch": "dispatched",
         "escalate": "dispatched",
         "mark_duplicate": "closed",
         "comment": "accepted",
+        **_VOID_ONLY,
     },
     "rejected": {"comment": "rejected"},
     "dispatched": {
@@ -59,12 +97,14 @@ EXPECTED: dict[str, dict[str, str]] = {
         "escalate": "dispatched",
         "mark_duplicate": "closed",
         "comment": "dispatched",
+        **_HANDLING_EXCEPTIONS,
     },
     "in_progress": {
         "resolve": "resolved",
         "escalate": "dispatched",
         "mark_duplicate": "closed",
         "comment": "in_progress",
+        **_HANDLING_EXCEPTIONS,
     },
     "resolved": {
         "verify": "verified",
@@ -72,20 +112,33 @@ EXPECTED: dict[str, dict[str, str]] = {
         "comment": "resolved",
     },
     "verified": {"close": "closed", "comment": "verified"},
-    "closed": {"reopen": "accepted", "comment": "closed"},
+    "closed": {
+        "reopen": "accepted",
+        "comment": "closed",
+        "callback": "closed",
+        "rework": "dispatched",
+    },
+    "suspended": {"resume": "dispatched", "comment": "suspended"},
+    "voided": {"comment": "voided"},
 }
+for _status, _moves in EXPECTED.items():
+    for _action, _target in _moves.items():
+        if _target == "__same__":
+            _moves[_action] = _status
 
 
 @pytest.fixture(scope="module")
-def world(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with build_world(pg_cluster, tmp_path_factory.mktemp("flow"), "hflow") as w:
+def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with build_world(databases, tmp_path_factory.mktemp("flow"), "hflow") as w:
         yield w
 
 
 def _in_state(world: World, status: str, **report: object) -> int:
     hid = world.report("admin", **report)["id"]
     for action, args in PATHS[status]:
-        r = world.act(hid, action, **args)
+        # requests come from the community, decisions from above it (the admin)
+        who = "west_community" if action.startswith("request_") else "admin"
+        r = world.act(hid, action, who=who, **args)
         assert r.status_code == 200, r.text
     assert world.client.get(f"/api/v1/hazards/{hid}").json()["properties"]["status"] == status
     return hid
@@ -98,46 +151,64 @@ def test_state_table_is_complete() -> None:
 
 
 @pytest.mark.parametrize("status", HAZARD_STATUSES)
-@pytest.mark.parametrize("action", ACTIONS)
-def test_every_move(world: World, status: str, action: str) -> None:
-    hid = _in_state(world, status)
-    args = dict(ARGS.get(action, {}))
-    if action == "mark_duplicate":
-        args["duplicate_of"] = str(world.report("admin")["id"])
-    before = world.client.get(f"/api/v1/hazards/{hid}")
-    version = before.json()["properties"]["version"]
-    events = len(before.json()["properties"]["history"])
-    r = world.act(hid, action, version=version, **args)
-    expected = EXPECTED[status].get(action)
-    if expected is None:
-        assert r.status_code == 409, r.text
-        body = r.json()
-        assert body["code"] == "move_not_allowed"
-        assert body["details"]["allowed"] == [a for a in ACTIONS if a in EXPECTED[status]]
-        assert action in body["message"]
-        after = world.client.get(f"/api/v1/hazards/{hid}").json()["properties"]
-        assert after["version"] == version and after["status"] == status
-        return
-    assert r.status_code == 200, r.text
-    props = r.json()["properties"]
-    assert props["status"] == expected
-    assert props["version"] == version + 1
-    assert r.headers["etag"] == f'"{version + 1}"'
-    assert r.json()["event"]["action"] == action
-    history = props["history"]
-    assert len(history) == events + 1
-    last = history[-1]
-    assert (last["action"], last["from_status"], last["to_status"]) == (action, status, expected)
-    # each move is audited in the same transaction
-    assert (
-        world.scalar(
-            "SELECT count(*) FROM audit_log WHERE object_type = 'hazard' AND object_id = :id "
-            "AND action = :a",
-            id=str(hid),
-            a=f"hazard.{action}",
+def test_every_move(world: World, status: str) -> None:
+    """Every action from every state: refused ones on one case (they change nothing), each
+    allowed one on a fresh case in that state."""
+    refused_on = _in_state(world, status)
+    # a fresh case has no request waiting and no callback (the guards' facts)
+    fresh_allowed = [
+        a for a in ACTIONS if a in EXPECTED[status] and not (a in GUARDED or MOVES[a].guard)
+    ] + [a for a in ACTIONS if a in EXPECTED[status] and MOVES[a].guard == "no_pending"]
+    fresh_allowed = [a for a in ACTIONS if a in fresh_allowed]
+    for action in ACTIONS:
+        expected = EXPECTED[status].get(action)
+        if expected is None or action in GUARDED:
+            before = world.client.get(f"/api/v1/hazards/{refused_on}").json()["properties"]
+            r = world.act(refused_on, action, version=before["version"], **ARGS.get(action, {}))
+            assert r.status_code == 409, (action, r.text)
+            body = r.json()
+            if expected is None:
+                assert body["code"] == "move_not_allowed", (action, body)
+                assert body["details"]["allowed"] == fresh_allowed, action
+                assert action in body["message"]
+            else:
+                assert body["code"] == GUARDED[action], (action, body)
+            after = world.client.get(f"/api/v1/hazards/{refused_on}").json()["properties"]
+            assert after["version"] == before["version"] and after["status"] == status
+            continue
+        hid = _in_state(world, status)
+        args = dict(ARGS.get(action, {}))
+        if action == "mark_duplicate":
+            args["duplicate_of"] = str(world.report("admin")["id"])
+        before = world.client.get(f"/api/v1/hazards/{hid}")
+        version = before.json()["properties"]["version"]
+        events = len(before.json()["properties"]["history"])
+        who = "admin" if not action.startswith(("request_", "send_back")) else "west_community"
+        r = world.act(hid, action, who=who, version=version, **args)
+        assert r.status_code == 200, (action, r.text)
+        props = r.json()["properties"]
+        assert props["status"] == expected, action
+        assert props["version"] == version + 1
+        assert r.headers["etag"] == f'"{version + 1}"'
+        assert r.json()["event"]["action"] == action
+        history = props["history"]
+        assert len(history) == events + 1
+        last = history[-1]
+        assert (last["action"], last["from_status"], last["to_status"]) == (
+            action,
+            status,
+            expected,
         )
-        >= 1
-    )
+        # each move is audited in the same transaction
+        assert (
+            world.scalar(
+                "SELECT count(*) FROM audit_log WHERE object_type = 'hazard' "
+                "AND object_id = :id AND action = :a",
+                id=str(hid),
+                a=f"hazard.{action}",
+            )
+            >= 1
+        )
 
 
 def test_moves_set_timestamps_and_deadline(world: World) -> None:
@@ -322,12 +393,15 @@ def test_permissions(world: World) -> None:
     assert world.act(east, "close", who="street").status_code == 200
     # the allowed actions offered to each caller follow the same rule
     offered = world.client.get(f"/api/v1/hazards/{west}", headers=world.auth("field")).json()
-    assert offered["properties"]["allowed_actions"] == ["resolve", "comment"]
+    # the handler works and may ask for an exception; the decisions are the community's
+    requests = ["request_extension", "request_suspension", "send_back", "request_void"]
+    assert offered["properties"]["allowed_actions"] == ["resolve", *requests, "comment"]
     offered = world.client.get(f"/api/v1/hazards/{west}", headers=world.auth("west_community"))
     assert offered.json()["properties"]["allowed_actions"] == [
         "resolve",
         "escalate",
         "mark_duplicate",
+        *requests,
         "comment",
     ]
 

@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 import shapely
 
-from gis_service.db.cluster import Cluster
 from gis_service.geo.datums import geometry_from_wgs84
-from tests.importkit import fresh, imp, kinds, scalar, tree, write
+from tests.support.databases import Databases
+from tests.support.importkit import fresh, imp, kinds, scalar, tree, write
 
 
 @pytest.fixture(scope="module")
-def db(pg_cluster: Cluster):
-    _url, eng = fresh(pg_cluster, "fmt")
+def db(databases: Databases):
+    _url, eng = fresh(databases, "fmt")
     yield eng
     eng.dispose()
 

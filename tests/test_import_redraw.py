@@ -10,14 +10,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from gis_service.app import create_app
-from gis_service.db.cluster import Cluster
-from tests.authkit import app_settings, bearer_for, make_user
-from tests.importkit import X0, Y0, D, box, fresh, imp, scalar, tree, write
+from tests.support.authkit import app_settings, bearer_for, make_user
+from tests.support.databases import Databases
+from tests.support.importkit import X0, Y0, D, box, fresh, imp, scalar, tree, write
 
 
 @pytest.fixture(scope="module")
-def world(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory):
-    url, eng = fresh(pg_cluster, "redraw")
+def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory):
+    url, eng = fresh(databases, "redraw")
     folder = tmp_path_factory.mktemp("redraw")
     v1 = tree("R")
     assert imp(eng, write(v1, folder / "v1", "gpkg"), valid_from=_t("2025-01-01")).ok

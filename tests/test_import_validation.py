@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import shapely
 
-from gis_service.db.cluster import Cluster
-from tests.importkit import box, fresh, imp, kinds, scalar, tree, write
+from tests.support.databases import Databases
+from tests.support.importkit import box, fresh, imp, kinds, scalar, tree, write
 
 
 @pytest.fixture(scope="module")
-def db(pg_cluster: Cluster):
-    url, eng = fresh(pg_cluster, "val")
+def db(databases: Databases):
+    url, eng = fresh(databases, "val")
     yield url, eng
     eng.dispose()
 

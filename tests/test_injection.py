@@ -20,9 +20,9 @@ from sqlalchemy import Engine, text
 
 from gis_service.app import create_app
 from gis_service.config import Settings
-from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
-from tests.authkit import app_settings, bearer_for, demo_database, make_user
+from tests.support.authkit import app_settings, bearer_for, make_user
+from tests.support.databases import DEMO, Databases
 
 PAYLOADS = [
     "' OR '1'='1",
@@ -53,8 +53,8 @@ WITH_QUERY = [(p, ps) for p, ps in GET_OPERATIONS if any(x["in"] == "query" for 
 
 
 @pytest.fixture(scope="module")
-def env(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    url = demo_database(pg_cluster, "inject")
+def env(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    url = databases.new("inject", DEMO)
     data_dir: Path = tmp_path_factory.mktemp("inject-data")
     settings = app_settings(url, data_dir)
     engine = make_engine(url, pool_size=1)

@@ -292,6 +292,7 @@ def test_missing_folders_are_problems(tmp_path: Path) -> None:
     (tmp_path / "layers").mkdir()
     err = _problems(tmp_path / "layers")
     assert {p.file for p in err.problems} == {
+        "layers/assessment.yaml",
         "layers/calendar.yaml",
         "layers/care.yaml",
         "layers/departments.yaml",
@@ -517,6 +518,21 @@ CLASS_MISTAKES = [
         "calendar.yaml",
         lambda d: d.update(working_hours=["13:00-12:00"]),
         "ends before it starts",
+    ),
+    (
+        "assessment.yaml",
+        lambda d: d["weights"].update(close_rate=0.5),
+        "add up to 1",
+    ),
+    (
+        "assessment.yaml",
+        lambda d: d.update(grades={"优": 90, "良": 95, "差": 0}),
+        "highest threshold down",
+    ),
+    (
+        "assessment.yaml",
+        lambda d: d["points"].update(nonsense=3),
+        "points.nonsense",
     ),
     (
         "calendar.yaml",

@@ -10,11 +10,9 @@ from sqlalchemy import text
 
 from gis_service.app import create_app
 from gis_service.config import Settings
-from gis_service.db import migrate
-from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
 from gis_service.geo.datums import from_wgs84
-from tests.conftest import new_database
+from tests.support.databases import Databases
 
 # A tiny hierarchy: one street, one community, one grid and two micro-grids side by side,
 # sharing the edge lon = 113.605. The right-hand micro-grid has the smaller code.
@@ -49,10 +47,9 @@ LEADERS = {
 
 
 @pytest.fixture(scope="module")
-def client(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    url = new_database(pg_cluster, "locate")
+def client(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    url = databases.new("locate")
     engine = make_engine(url, pool_size=1)
-    migrate.upgrade(engine)
     with engine.begin() as conn:
         for code, name, level, parent, (x0, y0, x1, y1) in BOXES:
             conn.execute(

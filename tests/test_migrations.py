@@ -7,21 +7,21 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from gis_service.db import migrate
-from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
 from gis_service.db.models import metadata
-from tests.conftest import new_database
+from tests.support.databases import POSTGIS, Databases
 
 SQUARE = "ST_Multi(ST_MakeEnvelope(113.60, 34.70, 113.61, 34.71, 4326))"
 
 
 @pytest.fixture()
-def fresh(pg_cluster: Cluster):
-    url = new_database(pg_cluster, "mig")
+def fresh(databases: Databases):
+    """A database with PostGIS and nothing else: the migrations are what these tests run."""
+    url = databases.new("mig", POSTGIS)
     eng = make_engine(url, pool_size=1)
     yield eng
     eng.dispose()
-    pg_cluster.drop_database(url.split("/")[-1].split("?")[0])
+    databases.drop(url)
 
 
 def _tables(engine: Engine) -> set[str]:
@@ -139,3 +139,21 @@ def test_one_version_of_a_code_at_a_time(fresh: Engine) -> None:
             )
         )
         assert conn.execute(text("SELECT count(*) FROM grids WHERE code='S1'")).scalar() == 2
+
+
+def test_migration_lists_match_the_state_machine() -> None:
+    """The CHECK constraints of migration 0007 list every state and action the code uses."""
+    import importlib.util
+
+    from gis_service.config import PROJECT_ROOT
+    from gis_service.hazards.states import HAZARD_STATUSES
+    from gis_service.hazards.workflow import ACTIONS
+
+    path = PROJECT_ROOT / "migrations" / "versions" / "0007_case_exceptions.py"
+    spec = importlib.util.spec_from_file_location("m0007", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert set(module.STATUSES) == set(HAZARD_STATUSES)
+    # report, update (imports) and whistle (吹哨报到) are events that are not moves
+    assert set(module.ACTIONS) == set(ACTIONS) | {"report", "update", "whistle"}

@@ -5,22 +5,18 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import text
 
-from gis_service.app import create_app
 from gis_service.config import Settings
-from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
-from tests.test_ogc import build_ogc_database
+from tests.support.databases import Databases
+from tests.support.ogc_world import build_ogc_database
+from tests.support.servers import NO_PROXY, Server
 
 # Rows each collection must serve, straight from the tables.
 COUNTS = """
@@ -30,43 +26,11 @@ COUNTS = """
     UNION ALL
     SELECT 'hazards_open', count(*) FROM hazards WHERE status NOT IN ('closed', 'rejected')
 """
-# Loopback only, whatever proxy the environment names.
-NO_PROXY = {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
-
-
-class _Server:
-    """A uvicorn server on a free loopback port, in a background thread."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        # Signals belong to the main thread; uvicorn leaves them alone in another thread.
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise AssertionError("uvicorn did not start")
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")
-def served(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    url = build_ogc_database(pg_cluster, "ogccli")
+def served(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    url = build_ogc_database(databases, "ogccli")
     engine = make_engine(url, pool_size=1)
     with engine.connect() as conn:
         counts = {cid: n for cid, n in conn.execute(text(COUNTS))}
@@ -74,9 +38,7 @@ def served(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Ite
     settings = Settings(
         database_url=url, data_dir=tmp_path_factory.mktemp("ogccli"), load_demo=False
     )
-    for key, value in NO_PROXY.items():
-        os.environ.setdefault(key, value)
-    with _Server(settings) as base:
+    with Server(settings) as base:
         yield {"base": base, "counts": counts}
 
 

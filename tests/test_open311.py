@@ -8,7 +8,6 @@ using ``requests`` directly, then read back through the client.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -18,20 +17,18 @@ import xmltodict
 from georeport import GeoReport
 
 from gis_service.auth.service import create_key
-from gis_service.db.cluster import Cluster
-from tests.hazard_world import World, build_world, jpeg_with_gps
-from tests.test_ogc_clients import NO_PROXY, _Server
+from tests.support.databases import Databases
+from tests.support.hazard_world import World, build_world, jpeg_with_gps
+from tests.support.servers import Server
 
 
 @pytest.fixture(scope="module")
-def served(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    with build_world(pg_cluster, tmp_path_factory.mktemp("o311"), "ho311") as world:
+def served(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    with build_world(databases, tmp_path_factory.mktemp("o311"), "ho311") as world:
         with world.engine.connect() as conn:
             _, key = create_key(conn, None, name="12345热线", scopes=["open311"])
             _, read_key = create_key(conn, None, name="只读", scopes=["read"])
-        for k, v in NO_PROXY.items():
-            os.environ.setdefault(k, v)
-        with _Server(world.settings) as base:
+        with Server(world.settings) as base:
             yield {
                 "world": world,
                 "base": f"{base}/open311/v2",

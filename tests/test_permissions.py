@@ -9,10 +9,11 @@ phone) may reach a caller whose scope does not cover it.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +27,17 @@ from gis_service.auth.access import Access
 from gis_service.auth.deps import current_principal
 from gis_service.auth.roles import ROLE_SCOPES
 from gis_service.config import Settings
-from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
 from gis_service.http.routes import iter_routes
-from tests.authkit import (
+from tests.support.authkit import (
     Scopes,
     app_settings,
     bearer_for,
-    demo_database,
     find_scopes,
     key_for,
     make_user,
 )
+from tests.support.databases import DEMO, Databases
 
 # ---- the routes, enumerated once at collection time -----------------------------------------
 _APP = create_app(Settings(database_url="postgresql+psycopg2://nobody@/none", load_demo=False))
@@ -56,6 +56,7 @@ ANONYMOUS_WRITES = {
     ("POST", "/api/v1/auth/tokens"),  # with username and password in the body
     ("POST", "/api/v1/hazards"),  # resident reports, rate-limited
     ("POST", "/api/v1/locate"),  # a batch read sent as a body
+    ("POST", "/api/v1/receipts/{token}/callback"),  # the receipt link is the capability
 }
 
 # Callers of the matrix: users of each role (bound to the grid that fits the role) and keys.
@@ -130,6 +131,10 @@ class World:
     hazard_collection: str
     allowed_phones: dict[str, set[str] | None]
     public_codes: dict[str, str]
+    calls: dict[str, int]
+    care: dict[str, dict[str, int]] = field(default_factory=dict)
+    care_names: dict[str, set[str]] = field(default_factory=dict)
+    all_care_names: set[str] = field(default_factory=set)
 
     def headers(self, caller: str) -> dict[str, str]:
         """Fresh credentials of a caller (a route may log out or revoke the ones it gets)."""
@@ -153,8 +158,8 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    url = demo_database(pg_cluster, "perm")
+def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    url = databases.new("perm", DEMO)
     engine = make_engine(url, pool_size=2)
     scopes = find_scopes(engine)
     root = {"street": scopes.street, "community": scopes.community, "grid": scopes.grid}
@@ -190,6 +195,20 @@ def world(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iter
         category = conn.execute(
             text("SELECT code FROM hazard_categories WHERE active ORDER BY code LIMIT 1")
         ).scalar_one()
+        calls = {
+            v: conn.execute(
+                text(
+                    "INSERT INTO whistle_calls (hazard_id, department_id, party_name,"
+                    " report_limit, act_limit, report_due_at, act_due_at, grid_path)"
+                    " SELECT h.id, (SELECT id FROM departments ORDER BY id LIMIT 1), '矩阵',"
+                    " '{}', '{}', now(), now(), h.grid_path FROM hazards h WHERE h.id = :id"
+                    " RETURNING id"
+                ),
+                {"id": hid},
+            ).scalar_one()
+            for v, hid in (("inside", scopes.inside_hazard), ("outside", scopes.outside_hazard))
+        }
+        conn.commit()
         public_codes = {
             v: conn.execute(
                 text("SELECT public_code FROM hazards WHERE id = :id"), {"id": hid}
@@ -217,8 +236,14 @@ def world(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iter
         hazard_collection=hazard_collection,
         allowed_phones={},
         public_codes=public_codes,
+        calls=calls,
     )
+    w.care = _care_objects(w)
     w.allowed_phones = _allowed_phones(w)
+    w.care_names, w.all_care_names = _care_names(w)
+    # A demo name that the API documentation uses as an example is no leak.
+    public_text = json.dumps(_APP.openapi(), ensure_ascii=False)
+    w.all_care_names = {n for n in w.all_care_names if f'"{n}"' not in public_text}
     yield w
     client.__exit__(None, None, None)
     engine.dispose()
@@ -231,6 +256,89 @@ def _tile(lon: float, lat: float, z: int) -> tuple[int, int, int]:
     x = int((lon + 180) / 360 * n)
     y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
     return z, x, y
+
+
+# A person under care, a visit and a patrol inside G1 and in the other street, made here so
+# that the matrix has them whatever the demo drew.
+_CARE_SQL = """
+    WITH m AS (SELECT id, geom FROM grids WHERE parent_id = :grid AND level = 'micro_grid'
+                ORDER BY id LIMIT 1),
+    h AS (INSERT INTO households (code, grid_id, address, geom)
+          SELECT :code, m.id, '矩阵测试地址', ST_PointOnSurface(m.geom) FROM m RETURNING id),
+    p AS (INSERT INTO care_people (household_id, name, phone, categories)
+          SELECT h.id, :name, :phone, '{elderly_alone}' FROM h RETURNING id, household_id),
+    v AS (INSERT INTO visits (person_id, household_id, grid_id, grid_path, visitor_name,
+                              principal, visited_at, findings)
+          SELECT p.id, p.household_id, m.id, g.path, '矩阵', 'system', now(), '矩阵走访'
+            FROM p, m JOIN grids g ON g.id = m.id RETURNING id),
+    t AS (INSERT INTO patrols (ref, principal, walker_name, grid_id, grid_path, source,
+                               started_at, ended_at, received_at, track, points, length_m,
+                               micro_grids)
+          SELECT gen_random_uuid(), 'system', '矩阵', m.id, g.path, 'app', now() - interval '1h',
+                 now() - interval '50 min', now(),
+                 ST_SetSRID(ST_MakeLine(ST_MakePointM(ST_X(a), ST_Y(a), 1),
+                                        ST_MakePointM(ST_X(b), ST_Y(b), 2)), 4326), 2, 10,
+                 ARRAY[m.id]
+            FROM m JOIN grids g ON g.id = m.id,
+                 LATERAL (SELECT (ST_Dump(ST_GeneratePoints(m.geom, 2, 7))).geom) x (a),
+                 LATERAL (SELECT ST_PointOnSurface(m.geom)) y (b)
+           LIMIT 1 RETURNING id)
+    SELECT (SELECT id FROM p) AS person, (SELECT household_id FROM p) AS household,
+           (SELECT id FROM v) AS visit, (SELECT id FROM t) AS patrol, (SELECT id FROM m) AS micro
+"""
+
+
+def _care_objects(w: World) -> dict[str, dict[str, int]]:
+    out = {}
+    with w.engine.begin() as conn:
+        for variant, grid, n in (("inside", w.scopes.grid, 1), ("outside", w.scopes.other_grid, 2)):
+            row = conn.execute(
+                text(_CARE_SQL),
+                {
+                    "grid": grid,
+                    "code": f"MATRIX-{variant}",
+                    "name": f"矩阵{'甲乙'[n - 1]}某",
+                    "phone": f"100-8999-000{n}",
+                },
+            ).one()
+            out[variant] = dict(row._mapping)
+            lon, lat = conn.execute(
+                text(
+                    "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM grids "
+                    "WHERE id = :m) s"
+                ),
+                {"m": row.micro},
+            ).one()
+            out[variant]["point"] = (lon, lat)  # type: ignore[assignment]
+    return out
+
+
+def _care_names(w: World) -> tuple[dict[str, set[str]], set[str]]:
+    """Per caller: the names of people under care it may read; and all of them."""
+    sql = text(
+        """
+        SELECT p.name FROM care_people p JOIN households h ON h.id = p.household_id
+          JOIN grids g ON g.id = h.grid_id
+         WHERE CAST(:scope AS bigint[]) IS NULL OR g.path && CAST(:scope AS bigint[])
+        """
+    )
+    with w.engine.connect() as conn:
+        every = set(conn.execute(sql, {"scope": None}).scalars())
+        out: dict[str, set[str]] = {"anonymous": set(), "key_revoked": set()}
+        for role, user in w.users.items():
+            root = user["grid_id"]
+            out[role] = (
+                every if root is None else set(conn.execute(sql, {"scope": [root]}).scalars())
+            )
+        for name, (key, _) in w.keys.items():
+            root = key["grid_id"]
+            if "read_private" not in key["scopes"]:
+                out[name] = set()
+            else:
+                out[name] = (
+                    every if root is None else set(conn.execute(sql, {"scope": [root]}).scalars())
+                )
+    return out, every
 
 
 def _allowed_phones(w: World) -> dict[str, set[str] | None]:
@@ -247,6 +355,10 @@ def _allowed_phones(w: World) -> dict[str, set[str] | None]:
          WHERE (grid_path && CAST(:scope AS bigint[])
                 OR assignee_person_id = CAST(:person AS bigint))
            AND reporter_phone IS NOT NULL
+        UNION
+        SELECT p.phone FROM care_people p JOIN households h ON h.id = p.household_id
+          JOIN grids g ON g.id = h.grid_id
+         WHERE g.path && CAST(:scope AS bigint[]) AND p.phone IS NOT NULL
         """
     )
     with w.engine.connect() as conn:
@@ -306,6 +418,13 @@ PATH_PARAMS: dict[str, PathFiller] = {
     "code": lambda w, v, c: w.category,
     "request_id": lambda w, v, c: w.public_codes[v],
     "token": lambda w, v, c: uuid.uuid4().hex,
+    # 吹哨 calls on the inside and outside hazards
+    "call_id": lambda w, v, c: w.calls[v],
+    # field work (issue 14)
+    "person_id": lambda w, v, c: w.care[v]["person"],
+    "household_id": lambda w, v, c: w.care[v]["household"],
+    "visit_id": lambda w, v, c: w.care[v]["visit"],
+    "patrol_id": lambda w, v, c: w.care[v]["patrol"],
 }
 
 
@@ -319,7 +438,9 @@ def _token_of(w: World, variant: str, caller: str) -> int:
 
 # Routes whose path carries an object that lies inside or outside a caller's scope.
 SCOPED_PARAMS = {
-    "grid_id", "hazard_id", "facility_id", "feature_id", "token_id", "x", "request_id"
+    "grid_id", "hazard_id", "facility_id", "feature_id", "token_id", "x", "request_id",
+    "call_id",
+    "person_id", "household_id", "visit_id", "patrol_id",
 }  # fmt: skip
 
 
@@ -362,12 +483,27 @@ def _body(w: World, method: str, path: str, variant: str) -> Any:
             "grid": w.scopes.community,
         },
         ("POST", "/api/v1/keys"): {"name": f"matrix {tag}", "scopes": ["read"]},
+        ("POST", "/api/v1/visits"): {
+            "person_id": w.care[variant]["person"],
+            "findings": f"矩阵走访 {tag}",
+        },
+        ("POST", "/api/v1/patrols"): _matrix_track(w, variant),
     }
     body = bodies.get((method, path), {} if method in ("POST", "PUT", "PATCH") else None)
     if callable(body):
         hid = w.scopes.inside_hazard if variant == "inside" else w.scopes.outside_hazard
         body = body(hid)
     return body
+
+
+def _matrix_track(w: World, variant: str) -> dict[str, Any]:
+    """A short walk inside the variant's micro-grid, with a fresh ref."""
+    import time
+
+    lon, lat = w.care[variant]["point"]  # type: ignore[misc]
+    t = time.time() - 600
+    points = [[lon, lat, t], [lon + 0.00001, lat + 0.00001, t + 15]]
+    return {"ref": str(uuid.uuid4()), "points": points}
 
 
 def _url(w: World, path: str, variant: str, caller: str) -> str:
@@ -400,6 +536,11 @@ def _leaks(w: World, caller: str, body: str) -> list[str]:
             problems.append(f"private phones {sorted(found)[:5]}")
     if allowed is not None and not allowed and REPORTER_VALUE.search(body):
         problems.append("a reporter field")
+    # People under care: no name outside the caller's area, as a JSON string or in a GPX.
+    hidden = w.all_care_names - w.care_names.get(caller, set())
+    named = sorted(n for n in hidden if f'"{n}"' in body or f">{n}<" in body)
+    if named:
+        problems.append(f"people under care {named[:5]}")
     return problems
 
 

@@ -12,15 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from gis_service.app import create_app
-from gis_service.catalog import load_catalog, sync_catalog
 from gis_service.config import Settings
-from gis_service.db import migrate
-from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
 from gis_service.tiles import service
 from gis_service.tiles.schemas import TileJSON, TileLayerList
 from gis_service.tiles.tilesets import FACILITY_DETAIL_ZOOM, HAZARD_DETAIL_ZOOM, LAYERS
-from tests.conftest import new_database
+from tests.support.databases import CATALOG, Databases
 
 MVT = "application/vnd.mapbox-vector-tile"
 REPORTER_PHONE = "13800001234"
@@ -108,13 +105,11 @@ def coords(geometry: dict[str, Any]) -> list[tuple[float, float]]:
 
 
 @pytest.fixture(scope="module")
-def client(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    url = new_database(pg_cluster, "tiles")
+def client(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    url = databases.new("tiles", CATALOG)
     engine = make_engine(url, pool_size=1)
-    migrate.upgrade(engine)
     settings = Settings(database_url=url, data_dir=tmp_path_factory.mktemp("d"), load_demo=False)
     with engine.begin() as conn:
-        sync_catalog(conn, load_catalog(settings.layers_dir))
         for code, name, level, parent, (x0, y0, x1, y1) in GRIDS:
             conn.execute(
                 text(

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from gis_service.viewer import assets
-from tests.webkit import AMAP_TILES, DESKTOP, PHONE, Site, Tab, _close, _off_machine, _open
+from tests.support.webkit import AMAP_TILES, DESKTOP, PHONE, Site, Tab, _close, _off_machine, _open
 
 
 def _interior_point(site: Site, grid_id: int) -> tuple[float, float]:

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.webkit import ARTIFACTS, PHONE, WIDE, Site, _close, _off_machine, _open
+from tests.support.webkit import ARTIFACTS, PHONE, WIDE, Site, _close, _off_machine, _open
 
 pytestmark = pytest.mark.usefixtures("browser")
 

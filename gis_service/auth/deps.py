@@ -20,7 +20,7 @@ from gis_service.auth.principal import ANONYMOUS, Principal
 from gis_service.auth.roles import ROLES
 from gis_service.auth.tokens import MAX_SECRET_LENGTH, digest
 from gis_service.errors import Forbidden, Unauthorized
-from gis_service.http.deps import Conn, EngineDep, SettingsDep, settings_of
+from gis_service.http.deps import ClockDep, Conn, EngineDep, SettingsDep, settings_of
 
 SESSION_COOKIE = "gis_session"
 CSRF_COOKIE = "gis_csrf"
@@ -188,7 +188,11 @@ ADMIN_ONLY = require(roles={"admin"})
 
 
 def limit_anonymous_reports(
-    request: Request, principal: CurrentPrincipal, settings: SettingsDep, engine: EngineDep
+    request: Request,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
+    engine: EngineDep,
+    clock: ClockDep,
 ) -> None:
     """Anonymous hazard reports: at most ``anon_reports_per_hour`` per client address.
 
@@ -202,4 +206,5 @@ def limit_anonymous_reports(
         settings.anon_reports_per_hour,
         3600,
         what="anonymous hazard reports",
+        clock=clock,
     )

@@ -13,24 +13,35 @@ import random
 from sqlalchemy import Engine
 
 from gis_service.auth import sql
+from gis_service.clock import DATABASE_CLOCK, Clock
 from gis_service.errors import TooMany
 
 
-def hit(engine: Engine, bucket: str, limit: int, window_seconds: int) -> tuple[bool, float]:
+def hit(
+    engine: Engine, bucket: str, limit: int, window_seconds: int, clock: Clock = DATABASE_CLOCK
+) -> tuple[bool, float]:
     """Count one hit in ``bucket``; (allowed, seconds until the window ends)."""
+    now = clock.now()
     with engine.begin() as conn:
-        row = conn.execute(sql.RATE_HIT, {"bucket": bucket[:200], "window": window_seconds}).one()
+        row = conn.execute(
+            sql.RATE_HIT, {"bucket": bucket[:200], "window": window_seconds, "now": now}
+        ).one()
         # Old windows are pruned now and then, by whoever happens to pass.
         if random.random() < 0.01:
-            conn.execute(sql.RATE_PRUNE)
+            conn.execute(sql.RATE_PRUNE, {"now": now})
     return row.hits <= limit, float(row.seconds_left)
 
 
 def enforce(
-    engine: Engine, bucket: str, limit: int, window_seconds: int, what: str = "requests"
+    engine: Engine,
+    bucket: str,
+    limit: int,
+    window_seconds: int,
+    what: str = "requests",
+    clock: Clock = DATABASE_CLOCK,
 ) -> None:
     """Count a hit; 429 with Retry-After once ``limit`` is passed within the window."""
-    allowed, seconds_left = hit(engine, bucket, limit, window_seconds)
+    allowed, seconds_left = hit(engine, bucket, limit, window_seconds, clock)
     if not allowed:
         raise TooMany(
             f"Too many {what} from this address: at most {limit} per "

@@ -20,9 +20,10 @@ from gis_service.auth.deps import (
 )
 from gis_service.auth.principal import Principal
 from gis_service.auth.roles import ROLES
+from gis_service.clock import Clock
 from gis_service.config import Settings
 from gis_service.errors import DomainError, Forbidden, Invalid, Unauthorized
-from gis_service.http.deps import Conn, EngineDep, SettingsDep, reject_unknown_query
+from gis_service.http.deps import ClockDep, Conn, EngineDep, SettingsDep, reject_unknown_query
 from gis_service.http.errors import error_body
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(reject_unknown_query)])
@@ -52,13 +53,14 @@ _ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _limit_logins(request: Request, settings: Settings, engine: Engine) -> None:
+def _limit_logins(request: Request, settings: Settings, engine: Engine, clock: Clock) -> None:
     ratelimit.enforce(
         engine,
         f"login:{client_ip(request)}",
         settings.login_ip_per_minute,
         60,
         what="login attempts",
+        clock=clock,
     )
 
 
@@ -94,12 +96,13 @@ def login(
     conn: Conn,
     settings: SettingsDep,
     engine: EngineDep,
+    clock: ClockDep,
 ) -> schemas.LoginResponse:
     """Check the password and start a session: sets the HttpOnly ``gis_session`` cookie and
     the ``gis_csrf`` cookie. Writes made with the cookie must send the CSRF token in the
     ``X-CSRF-Token`` header. Repeated failures are slowed down (429), then lock the account
     for a while (423)."""
-    _limit_logins(request, settings, engine)
+    _limit_logins(request, settings, engine, clock)
     issued = service.login(
         conn,
         settings,
@@ -108,6 +111,7 @@ def login(
         kind="session",
         ip=client_ip(request),
         user_agent=(request.headers.get("user-agent") or "")[:300] or None,
+        clock=clock,
     )
     assert issued.csrf_token is not None
     max_age = int((issued.expires_at - issued.created_at).total_seconds())
@@ -173,6 +177,7 @@ def create_token(
     conn: Conn,
     settings: SettingsDep,
     engine: EngineDep,
+    clock: ClockDep,
     principal: Annotated[Principal, Depends(Anyone)],
 ) -> schemas.TokenCreated:
     """A revocable bearer token for scripts and apps: either send ``username`` and
@@ -183,7 +188,7 @@ def create_token(
     if body.username is not None or body.password is not None:
         if body.username is None or body.password is None:
             raise Invalid("Give both username and password, or neither (when logged in).")
-        _limit_logins(request, settings, engine)
+        _limit_logins(request, settings, engine, clock)
         issued = service.login(
             conn,
             settings,
@@ -194,6 +199,7 @@ def create_token(
             ttl_seconds=ttl,
             ip=ip,
             user_agent=ua,
+            clock=clock,
         )
     elif principal.kind == "user":
         issued = service.create_bearer_for(

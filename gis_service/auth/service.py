@@ -27,6 +27,7 @@ from gis_service.auth.tokens import (
     new_api_key,
     new_secret,
 )
+from gis_service.clock import DATABASE_CLOCK, Clock
 from gis_service.config import Settings
 from gis_service.db.transaction import transaction
 from gis_service.errors import (
@@ -130,6 +131,7 @@ def login(
     ttl_seconds: float | None = None,
     ip: str | None = None,
     user_agent: str | None = None,
+    clock: Clock = DATABASE_CLOCK,
 ) -> IssuedToken:
     """Check a password and issue a token; 401 wrong, 429 too soon after failures, 423 locked.
 
@@ -142,7 +144,7 @@ def login(
     refusal: DomainError | None = None
     issued: IssuedToken | None = None
     with transaction(conn):
-        row = conn.execute(sql.USER_FOR_LOGIN, {"username": username}).first()
+        row = conn.execute(sql.USER_FOR_LOGIN, {"username": username, "now": clock.now()}).first()
         if row is None:
             verify_password(None, password)  # same cost as a real check: no user enumeration
             refusal = Unauthorized(
@@ -180,6 +182,7 @@ def login(
                         "id": row.id,
                         "max_failures": settings.login_max_failures,
                         "lock_seconds": settings.login_lock_minutes * 60,
+                        "now": clock.now(),
                     },
                 ).one()
                 action = "lock" if failed.locked_until is not None else "login_failed"

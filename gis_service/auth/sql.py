@@ -60,10 +60,12 @@ TOUCH_KEY = text(
 # ---- login -------------------------------------------------------------------------------
 # clock_timestamp(), not now(): a failure is timed when it happens, after the (slow) argon2
 # check, not when its transaction began, so the waits between tries are measured exactly.
+# :now is the injected clock's instant (gis_service.clock); NULL reads the database's.
 USER_FOR_LOGIN = text(
     """
     SELECT id, username, display_name, password_hash, role, active, failed_logins,
-           last_failed_at, locked_until, clock_timestamp() AS now
+           last_failed_at, locked_until,
+           coalesce(CAST(:now AS timestamptz), clock_timestamp()) AS now
       FROM users WHERE username = :username
        FOR UPDATE
     """
@@ -73,9 +75,10 @@ LOGIN_FAILED = text(
     """
     UPDATE users
        SET failed_logins = failed_logins + 1,
-           last_failed_at = clock_timestamp(),
+           last_failed_at = coalesce(CAST(:now AS timestamptz), clock_timestamp()),
            locked_until = CASE WHEN failed_logins + 1 >= :max_failures
-                               THEN clock_timestamp() + make_interval(secs => :lock_seconds)
+                               THEN coalesce(CAST(:now AS timestamptz), clock_timestamp())
+                                    + make_interval(secs => :lock_seconds)
                                ELSE locked_until END
      WHERE id = :id
     RETURNING failed_logins, locked_until
@@ -268,15 +271,22 @@ LIST_AUDIT = text(
 
 # ---- rate limits -------------------------------------------------------------------------
 # One row per bucket and fixed window; the upsert makes concurrent hits count exactly.
+# :now is the injected clock's instant (gis_service.clock); NULL reads the database's.
 RATE_HIT = text(
     """
     INSERT INTO rate_limits (bucket, window_start, hits)
-    VALUES (:bucket, to_timestamp(floor(extract(epoch FROM now()) / :window) * :window), 1)
+    VALUES (:bucket,
+            to_timestamp(floor(extract(epoch FROM coalesce(CAST(:now AS timestamptz), now()))
+                               / :window) * :window),
+            1)
     ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + 1
     RETURNING hits,
-              extract(epoch FROM window_start + make_interval(secs => :window) - now())
-                  AS seconds_left
+              extract(epoch FROM window_start + make_interval(secs => :window)
+                                 - coalesce(CAST(:now AS timestamptz), now())) AS seconds_left
     """
 )
 
-RATE_PRUNE = text("DELETE FROM rate_limits WHERE window_start < now() - interval '1 day'")
+RATE_PRUNE = text(
+    "DELETE FROM rate_limits"
+    " WHERE window_start < coalesce(CAST(:now AS timestamptz), now()) - interval '1 day'"
+)

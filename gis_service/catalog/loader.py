@@ -18,6 +18,7 @@ from gis_service.catalog.problems import (
     validate,
 )
 from gis_service.catalog.schemas import (
+    AssessmentDef,
     CalendarDef,
     CareDef,
     Catalog,
@@ -31,6 +32,7 @@ HAZARD_CATEGORIES_DIR = "hazard_categories"
 DEPARTMENTS_FILE = "departments.yaml"
 CALENDAR_FILE = "calendar.yaml"
 CARE_FILE = "care.yaml"
+ASSESSMENT_FILE = "assessment.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
@@ -136,21 +138,19 @@ def _load_departments(path: Path, problems: Problems) -> tuple[dict[str, Departm
     return departments, named
 
 
-def _load_calendar(path: Path, problems: Problems) -> CalendarDef | None:
-    """The working calendar (working hours, weekend, the office's days off and workdays)."""
-    return _load_mapping(path, CalendarDef, "working_hours: ..., first_year, last_year", problems)
-
-
-def _load_mapping(path: Path, model: type[BaseModel], hint: str, problems: Problems) -> Any:
-    """A file holding one mapping (the calendar, care.yaml), validated; None when broken."""
+def _load_mapping(path: Path, model: type[BaseModel], needs: str, problems: Problems) -> Any:
+    """One file holding one mapping (calendar.yaml: working hours, weekend, the office's days;
+    assessment.yaml: weights, grades, points; care.yaml: categories under care and needs)."""
     if not path.is_file():
-        problems.add(path, "", f"file not found; create it with {hint}")
+        problems.add(path, "", f"file not found; create it with {needs}")
         return None
     doc = read_yaml(path, problems)
     if doc is None:
         return None
     if not isinstance(doc.data, dict):
-        problems.add(path, "", f"the file must hold a mapping ({hint})", line_of(doc.node, ()))
+        problems.add(
+            path, "", f"the file must hold a mapping ({needs}: ...)", line_of(doc.node, ())
+        )
         return None
     return validate(model, doc.data, doc, problems)
 
@@ -236,15 +236,18 @@ def load_catalog(layers_dir: Path) -> Catalog:
     categories, category_docs, _ = _load_folder(
         layers_dir / HAZARD_CATEGORIES_DIR, HazardCategoryDef, problems
     )
-    calendar = _load_calendar(layers_dir / CALENDAR_FILE, problems)
-    care = _load_mapping(
-        layers_dir / CARE_FILE, CareDef, "categories: [...] and needs: [...]", problems
+    calendar = _load_mapping(
+        layers_dir / CALENDAR_FILE, CalendarDef, "working_hours, first_year, last_year", problems
     )
+    assessment = _load_mapping(
+        layers_dir / ASSESSMENT_FILE, AssessmentDef, "weights and grades", problems
+    )
+    care = _load_mapping(layers_dir / CARE_FILE, CareDef, "categories and needs", problems)
     _check_classes(facility_types, facility_docs, problems)
     _check_references(
         category_docs, department_codes, facility_codes, problems.rel(departments_path), problems
     )
-    if problems.items or calendar is None or care is None:
+    if problems.items or calendar is None or assessment is None or care is None:
         # Stable sort: a file's problems stay together, in the order they were found.
         raise LayerError(sorted(problems.items, key=lambda p: p.file))
     return Catalog(
@@ -252,5 +255,6 @@ def load_catalog(layers_dir: Path) -> Catalog:
         hazard_categories=dict(sorted(categories.items())),
         departments=departments,
         calendar=calendar,
+        assessment=assessment,
         care=care,
     )

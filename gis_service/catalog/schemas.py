@@ -336,6 +336,48 @@ class CareDef(_Strict):
         return out
 
 
+IndicatorKey = Literal[
+    "on_time_handle_rate",
+    "on_time_close_rate",
+    "close_rate",
+    "satisfaction_rate",
+    "no_rework_rate",
+    "accept_rate",
+]
+PointsRule = Literal["valid_report", "on_time_handle", "overdue_task", "dissatisfied_callback"]
+
+
+class AssessmentDef(BaseModel):
+    """layers/assessment.yaml: weights of the composite (综合指标值), grade thresholds and
+    the points rules of grid workers (微网格长积分)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    weights: dict[IndicatorKey, float] = Field(min_length=1)
+    grades: dict[str, float] = Field(min_length=1)
+    points: dict[PointsRule, int] = Field(default_factory=dict)
+    points_roles: list[str] = Field(default_factory=list)
+
+    @field_validator("weights")
+    @classmethod
+    def _sum_to_one(cls, v: dict[str, float]) -> dict[str, float]:
+        if any(w < 0 for w in v.values()):
+            raise ValueError("weights are not negative")
+        if abs(sum(v.values()) - 1) > 1e-6:
+            raise ValueError(f"weights must add up to 1, not {sum(v.values()):g}")
+        return v
+
+    @field_validator("grades")
+    @classmethod
+    def _descending(cls, v: dict[str, float]) -> dict[str, float]:
+        floors = list(v.values())
+        if floors != sorted(floors, reverse=True) or len(set(floors)) != len(floors):
+            raise ValueError("list grades from the highest threshold down, each different")
+        if floors[-1] != 0:
+            raise ValueError("the last grade must start at 0, so every score gets one")
+        return v
+
+
 class Catalog(_Strict):
     """The whole catalog, keyed by code, and the working calendar."""
 
@@ -344,3 +386,4 @@ class Catalog(_Strict):
     departments: dict[str, DepartmentDef]
     calendar: CalendarDef
     care: CareDef
+    assessment: AssessmentDef

@@ -213,14 +213,10 @@ _SCOPED_PERIOD = """
        AND h.reported_at >= CAST(:since AS timestamptz)
        AND h.reported_at < CAST(:until AS timestamptz)
 """
-_COMMUNITY_OF = (
-    "(SELECT (e ->> 'id')::bigint FROM jsonb_array_elements(h.grid_chain) e"
-    " WHERE e ->> 'level' = 'community' LIMIT 1)"
-)
-_GRID_OF = (
-    "(SELECT (e ->> 'id')::bigint FROM jsonb_array_elements(h.grid_chain) e"
-    " WHERE e ->> 'level' = 'grid' LIMIT 1)"
-)
+# The community and the grid of a case: the 2nd and 3rd grids of its path (street first);
+# the joins below keep only those of the right level (a special grid may sit there instead).
+_COMMUNITY_OF = "h.grid_path[2]"
+_GRID_OF = "h.grid_path[3]"
 # A case closed on time: its handler fed back by the deadline (the clock stops at 反馈).
 _ON_TIME = "(h.resolved_at IS NOT NULL AND (h.due_at IS NULL OR h.resolved_at <= h.due_at))"
 _REAL_CLOSE = "(h.status = 'closed' AND h.duplicate_of_id IS NULL AND h.closed_at IS NOT NULL)"
@@ -285,7 +281,8 @@ DASHBOARD = text(
                                   'median_hours_to_close', round(x.median::numeric, 2))
                               ORDER BY x.n DESC, g.code), '[]'::json)
                            FROM (SELECT h.unit_id AS id, count(*) AS n,
-                                        count(*) FILTER (WHERE h.status NOT IN {_CLOSED}) AS open,
+                                        count(*) FILTER (WHERE h.status NOT IN {_CLOSED})
+                                            AS open,
                                         count(*) FILTER (WHERE {_REAL_CLOSE}) AS closed,
                                         count(*) FILTER (WHERE {_REAL_CLOSE} AND {_ON_TIME})
                                             AS on_time,
@@ -294,7 +291,7 @@ DASHBOARD = text(
                                             FILTER (WHERE {_REAL_CLOSE}) AS median
                                    FROM comm h WHERE h.unit_id IS NOT NULL
                                   GROUP BY h.unit_id) x
-                           JOIN grids g ON g.id = x.id),
+                           JOIN grids g ON g.id = x.id AND g.level = 'community'),
         'by_grid', (SELECT coalesce(json_agg(json_build_object(
                              'grid_id', x.id, 'name', g.name, 'code', g.code,
                              'context', (SELECT a.name FROM grids a WHERE a.id = g.parent_id),
@@ -303,6 +300,8 @@ DASHBOARD = text(
                       FROM (SELECT h.unit_id AS id, count(*) AS n,
                                    count(*) FILTER (WHERE h.status NOT IN {_CLOSED}) AS open
                               FROM grid h WHERE h.unit_id IS NOT NULL
+                               AND EXISTS (SELECT 1 FROM grids l
+                                            WHERE l.id = h.unit_id AND l.level = 'grid')
                              GROUP BY h.unit_id ORDER BY n DESC LIMIT :top) x
                       JOIN grids g ON g.id = x.id),
         'oldest_open', (SELECT coalesce(json_agg(o ORDER BY o.reported_at, o.id), '[]'::json)

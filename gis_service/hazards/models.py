@@ -14,6 +14,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     SmallInteger,
     Text,
     Uuid,
@@ -90,6 +91,9 @@ class Hazard(Base):
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     accept_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     close_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rework_count: Mapped[int] = mapped_column(Integer)
+    receipt_digest: Mapped[bytes | None] = mapped_column(LargeBinary)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

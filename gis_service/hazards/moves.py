@@ -24,14 +24,27 @@ from gis_service.errors import (
 )
 from gis_service.hazards import photos as photo_store
 from gis_service.hazards import sql
+from gis_service.hazards.exceptions import (
+    callback_changes,
+    exception_changes,
+    record_callback,
+    record_exception_step,
+)
 from gis_service.hazards.history import record_event, store_photos
 from gis_service.hazards.photos import Photo
-from gis_service.hazards.policy import authorize_move, moves_for, principal_tag
+from gis_service.hazards.policy import authorize_move, case_facts, moves_for, principal_tag
 from gis_service.hazards.queries import lookup_ref
 from gis_service.hazards.schemas import ActionIn
 from gis_service.hazards.states import CLOSED_STATUSES, STATUS_NAMES_ZH
 from gis_service.hazards.versions import etag
-from gis_service.hazards.workflow import allowed_actions, is_allowed, target_status
+from gis_service.hazards.workflow import (
+    EXCEPTION_OF_ACTION,
+    EXCEPTIONS,
+    MOVES,
+    allowed_actions,
+    is_allowed,
+    target_status,
+)
 from gis_service.idempotency import earlier, remember
 from gis_service.idempotency import fingerprint as body_fingerprint
 from gis_service.instants import check_recorded
@@ -68,10 +81,19 @@ def _unused_fields(action: str, body: ActionIn) -> None:
         "dispatch": {"assignee_person_id", "assignee_department"},
         "escalate": {"assignee_department"},
         "mark_duplicate": {"duplicate_of"},
+        "request_extension": {"extension", "extension_days"},
+        "callback": {"rating"},
     }.get(action, set())
     sent = {
         f
-        for f in ("assignee_person_id", "assignee_department", "duplicate_of")
+        for f in (
+            "assignee_person_id",
+            "assignee_department",
+            "duplicate_of",
+            "extension",
+            "extension_days",
+            "rating",
+        )
         if getattr(body, f) is not None
     }
     extra = sorted(sent - takes)
@@ -177,6 +199,7 @@ def _changes(
         # Rework keeps the 处置 deadline; the 结案 clock starts again at the next report back.
         cols["resolved_at"] = None
         cols["close_due_at"] = None
+        cols["rework_count"] = hazard.rework_count + 1
     elif action == "close":
         cols["closed_at"] = now
     elif action == "reopen":
@@ -221,9 +244,102 @@ def _changes(
         cols["duplicate_of_id"] = other.id
         cols["closed_at"] = now
         data["duplicate_of"] = {"id": other.id, "public_code": other.public_code}
+    elif action in EXCEPTION_OF_ACTION:
+        cols, data = exception_changes(hazard, body, principal)
+    elif action == "resume":
+        # 缓办 ends: the working time that was left when it began runs again from now.
+        cols["due_at"] = hazard.resume_due
+        cols["suspended_at"] = None
+        data["due_at"] = hazard.resume_due.isoformat() if hazard.resume_due else None
+    elif action == "callback":
+        data = callback_changes(hazard, body)
+    elif action == "rework":
+        cols = rework_columns(hazard)
+        data["reason"] = "回访不满意"
     elif action == "comment":
         pass
     return cols, data
+
+
+def rework_columns(hazard: Row) -> dict[str, Any]:
+    """返工 after an unsatisfied callback: back to the same handler with a new 处置 deadline."""
+    return {
+        "closed_at": None,
+        "verified_at": None,
+        "resolved_at": None,
+        "close_due_at": None,
+        "due_at": hazard.handle_due,
+        "rework_count": hazard.rework_count + 1,
+    }
+
+
+def _guard_refusal(action: str, hazard: Row, facts: list[str]) -> Conflict:
+    """409 for a move the state allows but the case's facts do not."""
+    guard = MOVES[action].guard or ""
+    if guard == "no_pending":
+        kind = hazard.pending_kind
+        return Conflict(
+            f"A {EXCEPTIONS[kind]['name_zh']} request is waiting for approval on "
+            f"{hazard.public_code}; it must be decided first.",
+            code="request_pending",
+            pending=kind,
+        )
+    if guard.startswith("pending:"):
+        kind = guard.split(":", 1)[1]
+        return Conflict(
+            f"There is no {EXCEPTIONS[kind]['name_zh']} request waiting on {hazard.public_code}.",
+            code="no_such_request",
+            needs=kind,
+        )
+    return Conflict(
+        "Rework (返工) follows an unsatisfied callback (不满意) within the window after 结案.",
+        code="rework_not_open",
+    )
+
+
+def commit_move(
+    conn: Connection,
+    hazard: Row,
+    action: str,
+    cols: dict[str, Any],
+    data: dict[str, Any],
+    principal: Principal,
+    note: str | None,
+    ip: str | None,
+    occurred_at: datetime | None = None,
+) -> tuple[str, int, int]:
+    """Write a checked move inside the caller's transaction: the compare-and-set UPDATE, the
+    history event and the audit row; returns the new state, version and event id.
+    ``occurred_at`` is when an offline phone made the move (None: now)."""
+    to_status = target_status(action, hazard.status)
+    sets = list(cols)  # column names are ours, never the client's
+    new_version = conn.execute(
+        sql.move_statement(sets),
+        {
+            "status": to_status,
+            "id": hazard.id,
+            "version": hazard.version,
+            **{f"c_{k}": v for k, v in cols.items()},
+        },
+    ).scalar()
+    if new_version is None:  # pragma: no cover - the row lock makes this unreachable
+        raise StaleVersion("The hazard changed meanwhile; reload.", version=hazard.version)
+    data["principal"] = principal_tag(principal)
+    event_id = record_event(
+        conn, hazard.id, action, hazard.status, to_status, principal, note, data, occurred_at
+    )
+    before = {"status": hazard.status, "version": hazard.version}
+    before.update({k: getattr(hazard, k, None) for k in cols if hasattr(hazard, k)})
+    after = {"status": to_status, "version": new_version, **cols}
+    for key in ("exception", "callback"):
+        if key in data:
+            after[key] = data[key]
+    if occurred_at is not None:
+        after["occurred_at"] = occurred_at
+    record(
+        conn, principal, f"hazard.{action}", "hazard", hazard.id, before, after, hazard.grid_id, ip
+    )
+    return to_status, new_version, event_id
 
 
 def apply_move(
@@ -263,7 +379,7 @@ def apply_move(
         with transaction(conn):
             hazard = conn.execute(
                 sql.LOCK_HAZARD,
-                {"id": hazard_id},
+                {"id": hazard_id, "rework_days": settings.callback_rework_days},
             ).first()
             if hazard is None:
                 raise NotFound(f"Hazard {hazard_id} does not exist.", id=hazard_id)
@@ -289,8 +405,11 @@ def apply_move(
                     etag=etag(hazard.version),
                     sent=expected,
                 )
-            if not is_allowed(action, hazard.status):
-                allowed = allowed_actions(hazard.status)
+            facts = case_facts(hazard)
+            if is_allowed(action, hazard.status) and not is_allowed(action, hazard.status, facts):
+                raise _guard_refusal(action, hazard, facts)
+            if not is_allowed(action, hazard.status, facts):
+                allowed = allowed_actions(hazard.status, facts)
                 raise Conflict(
                     f"'{action}' is not possible while the hazard is {hazard.status} "
                     f"({STATUS_NAMES_ZH[hazard.status]}). Allowed now: {', '.join(allowed)}.",
@@ -303,51 +422,16 @@ def apply_move(
             if action == "comment" and not body.note and not photos:
                 raise Invalid("A comment needs a note or photos.")
             cols, data = _changes(conn, settings, hazard, body, principal)
-            to_status = target_status(action, hazard.status)
-            sets = list(cols)  # column names are ours, never the client's
-            new_version = conn.execute(
-                sql.move_statement(sets),
-                {
-                    "status": to_status,
-                    "id": hazard.id,
-                    "version": hazard.version,
-                    **{f"c_{k}": v for k, v in cols.items()},
-                },
-            ).scalar()
-            if new_version is None:  # pragma: no cover - the row lock makes this unreachable
-                raise StaleVersion("The hazard changed meanwhile; reload.", version=hazard.version)
-            data["principal"] = principal_tag(principal)
-            event_id = record_event(
-                conn,
-                hazard.id,
-                action,
-                hazard.status,
-                to_status,
-                principal,
-                body.note,
-                data,
-                body.occurred_at,
+            to_status, new_version, event_id = commit_move(
+                conn, hazard, action, cols, data, principal, body.note, ip, body.occurred_at
             )
+            if action in EXCEPTION_OF_ACTION:
+                record_exception_step(conn, hazard, body, principal, data)
+            elif action == "callback":
+                assert body.rating is not None  # callback_changes checked it
+                record_callback(conn, hazard, body.rating, body.note, "staff", principal.name)
             photo_ids, written = store_photos(
                 conn, settings, hazard.id, event_id, photos, principal_tag(principal)
-            )
-            before = {"status": hazard.status, "version": hazard.version}
-            before.update({k: getattr(hazard, k, None) for k in cols if hasattr(hazard, k)})
-            after = {"status": to_status, "version": new_version, **cols}
-            if photo_ids:
-                after["photos"] = photo_ids
-            if body.occurred_at is not None:
-                after["occurred_at"] = body.occurred_at
-            record(
-                conn,
-                principal,
-                f"hazard.{action}",
-                "hazard",
-                hazard.id,
-                before,
-                after,
-                hazard.grid_id,
-                ip,
             )
             result = MoveResult(
                 hazard.id, action, hazard.status, to_status, new_version, event_id, photo_ids

@@ -66,9 +66,11 @@ def lookup_ref(conn: Connection, ref: str) -> Row | None:
     return conn.execute(sql.HAZARD_REF, {"id": as_id, "code": ref.upper()}).first()
 
 
-def moves_offered(conn: Connection, hazard_id: int, principal: Principal) -> list[str]:
+def moves_offered(
+    conn: Connection, hazard_id: int, principal: Principal, rework_days: int
+) -> list[str]:
     """The moves ``principal`` may make on a hazard now (for the client's buttons)."""
-    row = conn.execute(sql.HAZARD_ROW, {"id": hazard_id}).one()
+    row = conn.execute(sql.HAZARD_ROW, {"id": hazard_id, "rework_days": rework_days}).one()
     return moves_for(principal, row)
 
 

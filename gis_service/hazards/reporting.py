@@ -20,7 +20,7 @@ from gis_service.db.transaction import transaction
 from gis_service.errors import Forbidden, Invalid
 from gis_service.geo.datums import to_wgs84
 from gis_service.hazards import photos as photo_store
-from gis_service.hazards import sql
+from gis_service.hazards import receipts, sql
 from gis_service.hazards.history import record_event, store_photos
 from gis_service.hazards.photos import Photo
 from gis_service.hazards.policy import principal_tag
@@ -39,6 +39,8 @@ class ReportResult:
     facility: dict[str, Any] | None = None
     duplicates: list[dict[str, Any]] = field(default_factory=list)
     photo_ids: list[str] = field(default_factory=list)
+    # The reporter's receipt token (回执): shown once; a retry gets a fresh one.
+    receipt: str | None = None
 
 
 def _deg(metres: float, lat: float) -> float:
@@ -187,7 +189,8 @@ def _outside(conn: Connection, lon: float, lat: float, report: ReportIn) -> Inva
 def _replay(
     conn: Connection, key: str, fp: str, report: ReportIn, cat: HazardCategoryDef
 ) -> ReportResult | None:
-    """The earlier hazard of a retried report; 422 when the key came with another body."""
+    """The earlier hazard of a retried report, with a fresh receipt; 422 when the key came
+    with another body."""
     row = conn.execute(sql.SELECT_BY_IDEMPOTENCY_KEY, {"key": key}).first()
     if row is None:
         return None
@@ -206,6 +209,7 @@ def _replay(
         duplicates=duplicate_suggestions(
             conn, cat.code, cat.duplicate_radius_m, lon, lat, exclude=row.id
         ),
+        receipt=receipts.issue(conn, row.id),  # the first receipt was shown once; a fresh one
     )
 
 
@@ -368,4 +372,5 @@ def write_report(
     duplicates = duplicate_suggestions(
         conn, cat.code, cat.duplicate_radius_m, lon, lat, exclude=hazard_id
     )
-    return ReportResult(hazard_id, True, facility, duplicates, photo_ids)
+    receipt = receipts.issue(conn, hazard_id)
+    return ReportResult(hazard_id, True, facility, duplicates, photo_ids, receipt)

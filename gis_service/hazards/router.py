@@ -8,12 +8,21 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from gis_service.auth.deps import PUBLIC_READ, ClientIp, limit_anonymous_reports, require
 from gis_service.auth.principal import Principal
 from gis_service.errors import Forbidden, Invalid, NotFound
 from gis_service.geo.areas import parse_lonlat
-from gis_service.hazards import moves, queries, reporting, sql, supervision
+from gis_service.hazards import (
+    exceptions,
+    moves,
+    queries,
+    receipts,
+    reporting,
+    sql,
+    supervision,
+)
 from gis_service.hazards.deps import (
     FilterDep,
     action_body,
@@ -59,6 +68,8 @@ def list_hazards(
 # Declared before /hazards/{hazard_id} so that "overdue" and "workflow" are not taken for ids.
 
 REPORT_ACCESS = require(scopes={"report"}, allow_anonymous=True)
+# A receipt's holder answers the callback: anyone with the link (keys need 'report').
+ANYONE_REPORTING = require(scopes={"report"}, allow_anonymous=True)
 READ_STAFF = require(scopes={"read"})
 HazardId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
@@ -135,6 +146,9 @@ def report_hazard(
         created=result.created,
         facility=result.facility,
         duplicate_suggestions=result.duplicates,
+        receipt={"token": result.receipt, "url": receipts.receipt_url(result.receipt)}
+        if result.receipt
+        else None,
     )
     return JSONResponse(
         feature,
@@ -344,6 +358,7 @@ HazardRef = Annotated[
 )
 def get_hazard(
     conn: Conn,
+    settings: SettingsDep,
     hazard_id: HazardRef,
     crs: Crs,
     principal: Annotated[Principal, Depends(PUBLIC_READ)],
@@ -362,7 +377,9 @@ def get_hazard(
     headers = {"ETag": etag(version), "Cache-Control": "no-cache"}
     if principal.authenticated:
         feature = json.loads(body)
-        feature["properties"]["allowed_actions"] = queries.moves_offered(conn, ref.id, principal)
+        feature["properties"]["allowed_actions"] = queries.moves_offered(
+            conn, ref.id, principal, settings.callback_rework_days
+        )
         return GeoJSONResponse(json.dumps(feature, ensure_ascii=False), headers=headers)
     return GeoJSONResponse(body, headers=headers)
 
@@ -404,3 +421,75 @@ def hazard_photo(
         media_type=media_type,
         headers={"Cache-Control": cache, "X-Content-Type-Options": "nosniff"},
     )
+
+
+# ---- exceptions and receipts --------------------------------------------------------------------
+ReceiptToken = Annotated[
+    str,
+    Path(
+        pattern=r"^rc_[A-Za-z0-9_-]{20,64}$",
+        description="The token of the receipt link given with the report.",
+    ),
+]
+
+
+class CallbackIn(BaseModel):
+    """The reporter's answer to the callback (回访)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    rating: Literal["satisfied", "basically_satisfied", "dissatisfied"] = Field(
+        description="satisfied (满意), basically_satisfied (基本满意), dissatisfied (不满意)."
+    )
+    comment: str | None = Field(default=None, max_length=2000)
+    rework: bool = Field(
+        default=False, description="不满意 only: ask for the case to be handled again (返工)."
+    )
+
+
+@router.get(
+    "/exceptions",
+    summary="Exception requests (延期, 缓办, 退回, 作废) in your scope: the approval queue",
+)
+def exception_requests(
+    conn: Conn,
+    page: PageDep,
+    principal: Annotated[Principal, Depends(require(scopes={"read_private"}))],
+    status: Annotated[
+        Literal["pending", "approved", "refused"],
+        Query(description="pending (待审批, default), approved or refused."),
+    ] = "pending",
+) -> dict:
+    """Each request with its case, reason, requester and role, and the decision once made;
+    newest first. Approve or refuse through the case's actions (approve_extension, …)."""
+    return exceptions.pending_requests(
+        conn, principal.scope_filter(), status, page.limit, page.offset
+    )
+
+
+@router.get(
+    "/receipts/{token}",
+    summary="The reporter's receipt (回执): follow the case, see whether a callback is due",
+    dependencies=[Depends(PUBLIC_READ)],
+    responses={404: {"description": "No case has this receipt."}},
+)
+def receipt(conn: Conn, settings: SettingsDep, token: ReceiptToken) -> dict:
+    """Public fields and steps of the reporter's own case (no names, no notes)."""
+    return receipts.view(conn, settings, token)
+
+
+@router.post(
+    "/receipts/{token}/callback",
+    summary="The reporter answers the callback (回访): 满意, 基本满意 or 不满意, maybe 返工",
+    dependencies=[Depends(ANYONE_REPORTING)],
+    responses={
+        404: {"description": "No case has this receipt."},
+        409: {"description": "Not closed yet, already answered, or the rework window passed."},
+    },
+)
+def receipt_callback(
+    conn: Conn, settings: SettingsDep, ip: ClientIp, token: ReceiptToken, body: CallbackIn
+) -> dict:
+    """The link is the reporter's capability: whoever holds it answers for the case. 不满意
+    with rework within the window sends the case back to its handler."""
+    return receipts.answer(conn, settings, token, body.rating, body.comment, body.rework, ip)

@@ -87,8 +87,12 @@ class ActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     action: Literal[ACTIONS] = Field(  # type: ignore[valid-type]
-        description="accept, reject, dispatch, start, resolve, verify, fail_verification, "
-        "close, escalate, reopen, mark_duplicate or comment."
+        description="One of the moves of GET /api/v1/hazards/workflow: accept, reject, "
+        "dispatch, start, resolve, verify, fail_verification, close, escalate, reopen, "
+        "mark_duplicate, the exception requests and decisions (request_extension, "
+        "approve_extension, refuse_extension, request_suspension, approve_suspension, "
+        "refuse_suspension, resume, send_back, approve_send_back, refuse_send_back, "
+        "request_void, approve_void, refuse_void), callback, rework or comment."
     )
     note: str | None = Field(default=None, max_length=4000)
     assignee_person_id: int | None = Field(
@@ -104,6 +108,19 @@ class ActionIn(BaseModel):
         max_length=64,
         description="mark_duplicate: id or public code of the open hazard this one repeats.",
     )
+    extension: str | None = Field(
+        default=None,
+        max_length=32,
+        description="request_extension: the time asked for, e.g. '2 工作日' or '4 工作时'.",
+    )
+    extension_days: int | None = Field(
+        default=None, ge=1, le=90, description="request_extension: whole 工作日 (1-90)."
+    )
+    rating: Literal["satisfied", "basically_satisfied", "dissatisfied"] | None = Field(
+        default=None,
+        description="callback: satisfied (满意), basically_satisfied (基本满意) or "
+        "dissatisfied (不满意).",
+    )
     version: int | None = Field(
         default=None,
         ge=1,
@@ -116,7 +133,7 @@ class ActionIn(BaseModel):
         "sent later); recorded on the step, deadlines still count from its arrival.",
     )
 
-    @field_validator("note", "assignee_department", "duplicate_of")
+    @field_validator("note", "assignee_department", "duplicate_of", "extension")
     @classmethod
     def _blank_is_none(cls, v: str | None) -> str | None:
         return v or None

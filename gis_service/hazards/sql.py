@@ -285,8 +285,21 @@ DUPLICATE_SUGGESTIONS = text(
 
 # The row a move works on, locked for the rest of the transaction: a concurrent move waits
 # here, then sees the new version and gets 412.
+# What the guards of the moves look at (gis_service.hazards.policy.case_facts): the request
+# waiting for a decision, and whether an unsatisfied callback may still send the case back.
+_CASE_FACTS = """
+           x.id AS pending_id, x.kind AS pending_kind, x.requester_role,
+           x.requested_by AS pending_requested_by,
+           EXISTS (SELECT 1 FROM case_callbacks cb
+                    WHERE cb.hazard_id = h.id AND cb.closed_at = h.closed_at) AS callback_taken,
+           (h.status = 'closed'
+            AND h.closed_at > now() - make_interval(days => CAST(:rework_days AS integer))
+            AND EXISTS (SELECT 1 FROM case_callbacks cb
+                         WHERE cb.hazard_id = h.id AND cb.closed_at = h.closed_at
+                           AND cb.rating = 'dissatisfied')) AS rework_open"""
+
 LOCK_HAZARD = text(
-    """
+    f"""
     SELECT h.id, h.public_code, h.status, h.version, h.category_code, h.grid_id, h.grid_path,
            h.grid_chain, h.assignee_person_id, h.assignee_department_id, h.department_id,
            h.due_at, h.dispatched_at, h.closed_at, h.duplicate_of_id,
@@ -296,9 +309,18 @@ LOCK_HAZARD = text(
            -- The deadlines a move may start, in working time from now (migration 0006).
            gis_work_due(now(), c.time_limits -> 'handle') AS handle_due,
            gis_work_due(now(), c.time_limits -> 'close') AS close_due,
+           h.suspended_at, h.rework_count, h.reported_at,
+           -- an approved extension moves the 处置 deadline by the time asked for
+           gis_work_due(h.due_at, x.extension) AS extension_due,
+           -- 缓办 ends: the working time left at its start runs again from now
+           CASE WHEN h.suspended_at IS NOT NULL THEN
+               gis_work_add(now(), greatest(0, gis_work_seconds(h.suspended_at, h.due_at)))
+           END AS resume_due,
+           {_CASE_FACTS},
            now() AS now
       FROM hazards h
       JOIN hazard_categories c ON c.code = h.category_code
+      LEFT JOIN case_exceptions x ON x.hazard_id = h.id AND x.status = 'pending'
      WHERE h.id = :id
        FOR UPDATE OF h
     """
@@ -523,8 +545,90 @@ MY_TASKS = text(
 
 # What the permission rule needs of a hazard (status, subtree, assignee).
 HAZARD_ROW = text(
+    f"""
+    SELECT h.id, h.public_code, h.status, h.grid_path, h.assignee_person_id, {_CASE_FACTS}
+      FROM hazards h
+      LEFT JOIN case_exceptions x ON x.hazard_id = h.id AND x.status = 'pending'
+     WHERE h.id = :id
     """
-    SELECT id, public_code, status, grid_path, assignee_person_id
-      FROM hazards WHERE id = :id
+)
+
+
+# ---- exceptions, callbacks and receipts ------------------------------------------------------
+INSERT_EXCEPTION = text(
+    """
+    INSERT INTO case_exceptions (hazard_id, kind, reason, extension, from_status, requested_by,
+                                 requester_name, requester_role, requester_person_id, grid_path)
+    VALUES (:hazard_id, :kind, :reason, CAST(:extension AS jsonb), :from_status, :requested_by,
+            :requester_name, :requester_role, :requester_person_id,
+            CAST(:grid_path AS bigint[]))
+    """
+)
+
+DECIDE_EXCEPTION = text(
+    """
+    UPDATE case_exceptions
+       SET status = :status, decided_by = :decided_by, decider_name = :decider_name,
+           decider_role = :decider_role, decided_at = now(), decision_note = :note
+     WHERE id = :id AND status = 'pending'
+    """
+)
+
+INSERT_CALLBACK = text(
+    """
+    INSERT INTO case_callbacks (hazard_id, rating, comment, via, taken_by, closed_at,
+                                handler_person_id, handler_department_id, grid_path)
+    VALUES (:hazard_id, :rating, :comment, :via, :taken_by, :closed_at, :handler_person_id,
+            :handler_department_id, CAST(:grid_path AS bigint[]))
+    """
+)
+
+# The approval queue: requests inside a scope (NULL: everywhere), newest first.
+EXCEPTION_LIST = text(
+    """
+    SELECT x.id, x.hazard_id, h.public_code, h.status AS hazard_status, x.kind, x.status,
+           x.reason, x.extension, x.requester_name, x.requester_role, x.requested_at,
+           x.decider_name, x.decider_role, x.decided_at, x.decision_note,
+           h.grid_chain -> -1 ->> 'name' AS grid_name,
+           (SELECT name_zh FROM hazard_categories WHERE code = h.category_code) AS category_name,
+           count(*) OVER () AS matched
+      FROM case_exceptions x
+      JOIN hazards h ON h.id = x.hazard_id
+     WHERE x.status = :status
+       AND (CAST(:scope AS bigint[]) IS NULL OR x.grid_path && CAST(:scope AS bigint[]))
+     ORDER BY x.requested_at DESC, x.id DESC
+     LIMIT :limit OFFSET :offset
+    """
+)
+
+SET_RECEIPT = text("UPDATE hazards SET receipt_digest = :digest WHERE id = :id")
+
+# What a reporter sees through the receipt link: public fields and the steps, no actors.
+RECEIPT_VIEW = text(
+    f"""
+    SELECT h.id, h.public_code, h.status, h.category_code, c.name_zh AS category_name,
+           h.description, h.address, h.reported_at, h.closed_at, h.due_at, h.accept_due_at,
+           h.grid_chain -> -1 ->> 'name' AS grid_name,
+           (SELECT s.name FROM {_STATUS_NAMES} AS s (code, name) WHERE s.code = h.status)
+               AS status_name,
+           (SELECT json_agg(json_build_object('action', e.action, 'to_status', e.to_status,
+                                              'at', e.created_at) ORDER BY e.created_at, e.id)
+              FROM hazard_events e WHERE e.hazard_id = h.id) AS steps,
+           (SELECT json_build_object('rating', cb.rating, 'comment', cb.comment,
+                                     'at', cb.created_at, 'rework', cb.rework)
+              FROM case_callbacks cb WHERE cb.hazard_id = h.id AND cb.closed_at = h.closed_at
+             ORDER BY cb.id DESC LIMIT 1) AS callback
+      FROM hazards h
+      JOIN hazard_categories c ON c.code = h.category_code
+     WHERE h.receipt_digest = :digest
+    """
+)
+
+RECEIPT_HAZARD = text("SELECT id FROM hazards WHERE receipt_digest = :digest")
+
+MARK_CALLBACK_REWORK = text(
+    """
+    UPDATE case_callbacks SET rework = true
+     WHERE hazard_id = :hazard_id AND closed_at = :closed_at
     """
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-# Mirrors the CHECK constraint hazards_status of migration 0001 (a test compares them).
+# Mirrors the CHECK constraint hazards_status of migration 0007 (a test compares them).
 HAZARD_STATUSES = (
     "reported",
     "accepted",
@@ -15,8 +15,10 @@ HAZARD_STATUSES = (
     "resolved",
     "verified",
     "closed",
+    "suspended",
+    "voided",
 )
-CLOSED_STATUSES = ("closed", "rejected")
+CLOSED_STATUSES = ("closed", "rejected", "voided")
 OPEN_STATUSES = tuple(s for s in HAZARD_STATUSES if s not in CLOSED_STATUSES)
 # The states in which the deadline clock runs: past due_at, the hazard is overdue.
 CLOCK_STATUSES = ("accepted", "dispatched", "in_progress")
@@ -29,6 +31,8 @@ STATUS_NAMES_ZH = {
     "resolved": "已反馈",
     "verified": "已核查",
     "closed": "已结案",
+    "suspended": "缓办中",
+    "voided": "已作废",
 }
 
 # Where a report comes from, and the note its first history step carries.

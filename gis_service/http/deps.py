@@ -12,6 +12,7 @@ from fastapi import Depends, Query, Request
 from sqlalchemy import Connection, Engine
 
 from gis_service.catalog.schemas import Catalog
+from gis_service.clock import Clock
 from gis_service.config import Settings
 from gis_service.errors import BadRequest, Invalid
 from gis_service.geo.areas import MAX_RADIUS_M, BBox, Near, parse_bbox, parse_lonlat
@@ -42,6 +43,11 @@ async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
+async def get_clock(request: Request) -> Clock:
+    """The app's clock (the database's, unless a test gave another)."""
+    return request.app.state.clock
+
+
 def get_conn(request: Request) -> Iterator[Connection]:
     """A pooled connection for one request; reads run in autocommit-free read transactions."""
     with request.app.state.engine.connect() as conn:
@@ -51,6 +57,7 @@ def get_conn(request: Request) -> Iterator[Connection]:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
 Conn = Annotated[Connection, Depends(get_conn)]
 
 

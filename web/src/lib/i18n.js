@@ -10,6 +10,18 @@
 export const ERROR_TEXT = {
   // working calendar
   far_date: '日期超出可计算范围（2000—2100 年），请检查日期。',
+  // exceptions (延期、缓办、退回、作废), callbacks (回访) and 吹哨报到
+  request_pending: '该案件已有待审批的申请，请先审批后再提交新的申请。',
+  no_such_request: '该案件没有待审批的此类申请。',
+  request_decided: '该申请已被他人审批，页面已更新。',
+  approval_needs_higher_role: '审批需由申请人的上级角色办理（例如网格员的申请由社区审批，社区的申请由街道审批）。',
+  rework_not_open: '只有回访不满意且在返工期限内的案件才能返工。',
+  callback_taken: '该案件本次结案后已回访过。',
+  not_closed: '案件尚未结案，结案后才能回访评价。',
+  rework_refused: '只有“不满意”时才能要求返工。',
+  rework_window_passed: '已超过结案后可要求返工的期限。',
+  receipt_not_found: '找不到与此回执链接对应的案件，请核对链接。',
+  case_closed: '案件已办结，不能再吹哨。',
   // accounts and sessions
   login_failed: '账号或密码错误，请重新输入。',
   account_disabled: '此账号已停用，请联系管理员。',
@@ -101,10 +113,22 @@ export const ACTION_NAMES = {
   escalate: '吹哨',
   reopen: '重新打开',
   mark_duplicate: '标记重复',
-  send_back: '退回',
+  send_back: '申请退回',
   request_extension: '延期申请',
   approve_extension: '同意延期',
   refuse_extension: '不同意延期',
+  request_suspension: '缓办申请',
+  approve_suspension: '同意缓办',
+  refuse_suspension: '不同意缓办',
+  resume: '恢复办理',
+  approve_send_back: '同意退回',
+  refuse_send_back: '不同意退回',
+  request_void: '作废申请',
+  approve_void: '同意作废',
+  refuse_void: '不同意作废',
+  callback: '回访',
+  rework: '回访不满意返工',
+  whistle: '吹哨报到',
   comment: '备注',
 };
 

@@ -17,8 +17,10 @@ import { GM } from './context.js';
 
 const ORDER = [
   'accept', 'reject', 'dispatch', 'start', 'resolve', 'verify', 'fail_verification', 'close',
-  'send_back', 'request_extension', 'approve_extension', 'refuse_extension', 'escalate',
-  'mark_duplicate', 'reopen', 'comment',
+  'send_back', 'approve_send_back', 'refuse_send_back', 'request_extension', 'approve_extension',
+  'refuse_extension', 'request_suspension', 'approve_suspension', 'refuse_suspension', 'resume',
+  'request_void', 'approve_void', 'refuse_void', 'escalate', 'mark_duplicate', 'reopen',
+  'callback', 'rework', 'comment',
 ];
 const PRIMARY = new Set(['accept', 'dispatch', 'start', 'resolve', 'verify', 'close', 'approve_extension']);
 const MAX_PHOTOS = 5;
@@ -33,10 +35,21 @@ const FORMS = {
   verify: { note: 'optional', noteLabel: '核查意见（可选）', closeToo: true, button: '核查通过' },
   fail_verification: { note: 'required', noteLabel: '不通过的理由（返工要求）', button: '核查不通过，返工' },
   close: { note: 'optional', noteLabel: '结案意见（可选）', button: '确认结案' },
-  send_back: { note: 'required', noteLabel: '退回的理由', button: '退回' },
+  send_back: { note: 'required', noteLabel: '退回的理由', button: '申请退回' },
   request_extension: { note: 'required', noteLabel: '延期理由', days: true, button: '提交延期申请' },
   approve_extension: { note: 'optional', noteLabel: '审批意见（可选）', button: '同意延期' },
   refuse_extension: { note: 'required', noteLabel: '不同意的理由', button: '不同意延期' },
+  approve_send_back: { note: 'optional', noteLabel: '审批意见（可选）', button: '同意退回' },
+  refuse_send_back: { note: 'required', noteLabel: '不同意的理由', button: '不同意退回' },
+  request_suspension: { note: 'required', noteLabel: '缓办理由', button: '提交缓办申请' },
+  approve_suspension: { note: 'optional', noteLabel: '审批意见（可选）', button: '同意缓办' },
+  refuse_suspension: { note: 'required', noteLabel: '不同意的理由', button: '不同意缓办' },
+  resume: { note: 'optional', noteLabel: '说明（可选）', button: '恢复办理' },
+  request_void: { note: 'required', noteLabel: '作废理由', button: '提交作废申请' },
+  approve_void: { note: 'optional', noteLabel: '审批意见（可选）', button: '同意作废' },
+  refuse_void: { note: 'required', noteLabel: '不同意的理由', button: '不同意作废' },
+  callback: { note: 'optional', noteLabel: '回访记录（可选）', rating: true, button: '保存回访' },
+  rework: { note: 'required', noteLabel: '返工要求', button: '退回返工' },
   escalate: { note: 'optional', noteLabel: '吹哨说明（可选）', department: true, button: '吹哨' },
   mark_duplicate: { note: 'optional', noteLabel: '说明（可选）', duplicateOf: true, button: '标记为重复' },
   reopen: { note: 'required', noteLabel: '重新打开的理由', button: '重新打开' },
@@ -66,6 +79,12 @@ function formHtml(action, draft, p) {
   }
   if (spec.duplicateOf) {
     body += `<label class="gm-field">原隐患编号 <em>*</em><input name="duplicate_of" data-gm="duplicate-of" placeholder="例如 YH20261130-000001" value="${esc(d.duplicateOf || '')}"></label>`;
+  }
+  if (spec.rating) {
+    body +=
+      '<label class="gm-field">群众评价 <em>*</em><select name="rating" data-gm="rating">' +
+      '<option value="satisfied">满意</option><option value="basically_satisfied">基本满意</option>' +
+      '<option value="dissatisfied">不满意</option></select></label>';
   }
   if (spec.days) {
     body += `<label class="gm-field">延长天数 <em>*</em><input name="days" type="number" min="1" max="90" value="${esc(d.days || 3)}" data-gm="days"></label>`;
@@ -181,6 +200,7 @@ function readForm(form, action) {
     department: get('[data-gm=department]') ? get('[data-gm=department]').value : '',
     duplicateOf: get('[data-gm=duplicate-of]') ? get('[data-gm=duplicate-of]').value.trim() : '',
     days: get('[data-gm=days]') ? +get('[data-gm=days]').value : null,
+    rating: get('[data-gm=rating]') ? get('[data-gm=rating]').value : null,
     closeToo: get('[data-gm=close-too]') ? get('[data-gm=close-too]').checked : false,
     files,
   };
@@ -205,6 +225,7 @@ function fieldsOf(draft) {
   if (draft.action === 'escalate' && draft.department) f.assignee_department = draft.department;
   if (draft.action === 'mark_duplicate') f.duplicate_of = draft.duplicateOf;
   if (draft.action === 'request_extension') f.extension_days = draft.days;
+  if (draft.action === 'callback') f.rating = draft.rating;
   return f;
 }
 
@@ -217,10 +238,21 @@ const DONE = {
   verify: '核查通过',
   fail_verification: '核查不通过，已退回返工',
   close: '已结案',
-  send_back: '已退回',
+  send_back: '退回申请已提交，待社区审批',
   request_extension: '延期申请已提交，待社区审批',
   approve_extension: '已同意延期',
   refuse_extension: '已不同意延期',
+  approve_send_back: '已同意退回，待重新派遣',
+  refuse_send_back: '已不同意退回',
+  request_suspension: '缓办申请已提交，待上级审批',
+  approve_suspension: '已同意缓办，计时暂停',
+  refuse_suspension: '已不同意缓办',
+  resume: '已恢复办理',
+  request_void: '作废申请已提交，待上级审批',
+  approve_void: '已作废',
+  refuse_void: '已不同意作废',
+  callback: '回访已记录',
+  rework: '已退回返工',
   escalate: '已吹哨',
   mark_duplicate: '已标记为重复件',
   reopen: '已重新打开',

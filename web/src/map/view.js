@@ -123,8 +123,10 @@ function geometryBounds(geom) {
 
 function panelPadding() {
   const pad = GM.state.field ? [20, 20] : [40, 40];
-  const open = document.body.classList.contains('gm-panel-open') && !GM.state.field && window.innerWidth > 640;
-  return { paddingTopLeft: open ? [420, 40] : pad, paddingBottomRight: pad };
+  const side = window.innerWidth > 640 || GM.state.embed; // the panel at the side, not a sheet
+  const open = document.body.classList.contains('gm-panel-open') && !GM.state.field && side;
+  const width = window.innerWidth > 640 ? 420 : 316;
+  return { paddingTopLeft: open ? [width, 40] : pad, paddingBottomRight: pad };
 }
 
 /** Fit the map to a GeoJSON geometry (WGS84), leaving room for the panel. */

@@ -1,5 +1,6 @@
-"""Helpers of the account and permission tests: a demo database of their own (they write
-users, keys, tokens and reports), users of every role bound to known grids, and credentials."""
+"""Helpers of the account and permission tests (which write users, keys, tokens and reports
+in a copy of the demo district of their own): users of every role bound to known grids, and
+credentials."""
 
 from __future__ import annotations
 
@@ -12,30 +13,9 @@ from sqlalchemy import Engine, text
 
 from gis_service.auth import service
 from gis_service.auth.principal import Principal
-from gis_service.config import PROJECT_ROOT, Settings
-from gis_service.db import migrate
-from gis_service.db.cluster import Cluster
-from gis_service.db.engine import make_engine
+from gis_service.config import Settings
 
 PASSWORD = "correct horse battery staple"
-
-
-def demo_database(cluster: Cluster, name: str) -> str:
-    """A migrated database with the demo district, for tests that write."""
-    from gis_service.catalog import load_catalog
-    from gis_service.demo.loader import load_demo
-
-    url = cluster.ensure_database(f"{name}_{uuid.uuid4().hex[:8]}")
-    eng = make_engine(url, pool_size=1)
-    migrate.upgrade(eng)
-    load_demo(
-        eng,
-        load_catalog(PROJECT_ROOT / "layers"),
-        PROJECT_ROOT / "data" / "erqi_410103_wgs84.geojson",
-        seed=Settings().demo_seed,
-    )
-    eng.dispose()
-    return url
 
 
 def app_settings(url: str, data_dir: Path, **overrides: Any) -> Settings:

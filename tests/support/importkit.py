@@ -12,13 +12,11 @@ import pyogrio
 import shapely
 from sqlalchemy import Engine, text
 
-from gis_service.db import migrate
-from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
 from gis_service.interchange.load import ImportOptions, run_import
 from gis_service.interchange.mapping import build_mapping
 from gis_service.interchange.report import Report
-from tests.conftest import new_database
+from tests.support.databases import CATALOG, Databases
 
 X0, Y0 = 113.600, 34.700
 D = 0.01  # ~0.9 km × 1.1 km
@@ -100,17 +98,10 @@ def write(gdf: gpd.GeoDataFrame, folder: Path, fmt: str, name: str = "grids") ->
     return path
 
 
-def fresh(cluster: Cluster, prefix: str = "imp") -> tuple[str, Engine]:
+def fresh(databases: Databases, prefix: str = "imp") -> tuple[str, Engine]:
     """A new migrated database (with the layer catalog synced) and an engine on it."""
-    from gis_service.catalog import load_catalog, sync_catalog
-    from gis_service.config import PROJECT_ROOT
-
-    url = new_database(cluster, prefix)
-    eng = make_engine(url, pool_size=2)
-    migrate.upgrade(eng)
-    with eng.begin() as conn:
-        sync_catalog(conn, load_catalog(PROJECT_ROOT / "layers"))
-    return url, eng
+    url = databases.new(prefix, CATALOG)
+    return url, make_engine(url, pool_size=2)
 
 
 def imp(engine: Engine, path: Path, layer: str = "grids", **kw: Any) -> Report:

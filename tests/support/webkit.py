@@ -1,6 +1,6 @@
 """What the browser tests share: Debian's Chromium through Playwright (one browser per test
-session), a real uvicorn server on a loopback port over a fresh demo database, pages that
-record every request and console error, and accounts made by the CLI.
+session), the server they drive (over a copy of the demo district; conftest.py starts it),
+pages that record every request and console error, and accounts made by the CLI.
 
 Playwright never downloads a browser: it launches /usr/bin/chromium. Screenshots go to
 test-artifacts/ (git-ignored)."""
@@ -10,11 +10,8 @@ from __future__ import annotations
 import base64
 import os
 import re
-import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,13 +42,6 @@ FAKE_TILE = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGPY+B8AAr8B3vbJeBIAAAAASUVORK5CYII="
 )
 AMAP_TILES = re.compile(r"^https?://webrd0\d\.is\.autonavi\.com/")
-
-
-def free_port() -> int:
-    """A free loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -112,14 +102,9 @@ class Site:
         return c
 
 
-def start_site(url: str, data_dir: Path) -> tuple[Site, object, threading.Thread]:
-    """uvicorn on a free loopback port, serving the app on the database at url."""
-    import uvicorn
-
-    from gis_service.app import create_app
-    from gis_service.db.engine import make_engine
-
-    settings = Settings(
+def site_settings(url: str, data_dir: Path) -> Settings:
+    """Settings of the browser tests' server (tests/support/servers.py) on the database at url."""
+    return Settings(
         database_url=url,
         data_dir=data_dir,
         load_demo=False,
@@ -127,17 +112,6 @@ def start_site(url: str, data_dir: Path) -> tuple[Site, object, threading.Thread
         login_ip_per_minute=10_000,
         anon_reports_per_hour=10_000,
     )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    return Site(f"http://127.0.0.1:{port}", make_engine(url, pool_size=2), url), server, thread
 
 
 @dataclass

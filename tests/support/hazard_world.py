@@ -1,6 +1,6 @@
 """A small hand-made district for the hazard tests: two communities with one grid each that
 share a boundary, their leaders, a few manholes, and one user of every role with a bearer
-token. Built in a fresh database (migrated, catalog synced) per test module."""
+token. Built once per session as a template; each test module works in a copy of its own."""
 
 from __future__ import annotations
 
@@ -15,12 +15,9 @@ from sqlalchemy import Engine, text
 
 from gis_service.app import create_app
 from gis_service.auth.service import create_user, issue_token
-from gis_service.catalog import load_catalog, sync_catalog
-from gis_service.config import PROJECT_ROOT, Settings
-from gis_service.db import migrate
-from gis_service.db.cluster import Cluster
+from gis_service.config import Settings
 from gis_service.db.engine import make_engine
-from tests.conftest import new_database
+from tests.support.databases import CATALOG, Databases, Template
 
 # The street is the square 113.60..113.62 × 34.70..34.72; the communities (and their grids)
 # are its west and east halves, sharing the meridian 113.61.
@@ -125,21 +122,14 @@ USERS = {
 }
 
 
-@contextmanager
-def build_world(
-    pg_cluster: Cluster, tmp_path: Path, prefix: str, **settings_kw: object
-) -> Iterator[World]:
-    """Create the database, the district, the users and a client; drop it all afterwards."""
-    url = new_database(pg_cluster, prefix)
-    engine = make_engine(url, pool_size=4)
-    migrate.upgrade(engine)
-    catalog = load_catalog(PROJECT_ROOT / "layers")
+def _build(engine: Engine) -> dict[str, str]:
+    """The district and one user of every role, each with a bearer token (by username)."""
     with engine.begin() as conn:
-        sync_catalog(conn, catalog)
         for statement in SETUP.split(";"):
             if statement.strip():
                 conn.execute(text(statement))
-    world_tokens: dict[str, str] = {}
+    settings = Settings(database_url=engine.url.render_as_string(False), load_demo=False)
+    tokens: dict[str, str] = {}
     with engine.connect() as conn:
         for username, (role, grid, person) in USERS.items():
             user = create_user(
@@ -153,8 +143,22 @@ def build_world(
                 person_id=person,
             )
             with conn.begin():
-                _, token, *_ = issue_token(conn, _settings(url, tmp_path), user["id"], "bearer")
-            world_tokens[username] = token
+                _, token, *_ = issue_token(conn, settings, user["id"], "bearer")
+            tokens[username] = token
+    return tokens
+
+
+WORLD = Template("hazard_world", CATALOG, _build)
+"""The hand-made district with its users and their tokens; ``built(WORLD)`` is the tokens."""
+
+
+@contextmanager
+def build_world(
+    databases: Databases, tmp_path: Path, prefix: str, **settings_kw: object
+) -> Iterator[World]:
+    """A copy of the world's database and a client on it; drop it all afterwards."""
+    url = databases.new(prefix, WORLD)
+    engine = make_engine(url, pool_size=4)
     settings = _settings(url, tmp_path, **settings_kw)
     with TestClient(create_app(settings)) as client:
         yield World(
@@ -177,10 +181,10 @@ def build_world(
                 "east_leader": 8005,
                 "field": 8006,
             },
-            tokens=world_tokens,
+            tokens=dict(databases.built(WORLD)),
         )
     engine.dispose()
-    pg_cluster.drop_database(url.split("/")[-1].split("?")[0])
+    databases.drop(url)
 
 
 def _settings(url: str, tmp_path: Path, **kw: object) -> Settings:

@@ -9,7 +9,7 @@ from uuid import uuid4
 
 from sqlalchemy import text
 
-from tests.hazard_world import World
+from tests.support.hazard_world import World
 
 CARE_SETUP = """
 INSERT INTO grids (id, code, name, level, parent_id, geom, valid_from) VALUES

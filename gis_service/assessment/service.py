@@ -1,0 +1,300 @@
+"""The assessment with no HTTP: counts from the per-case flags (assessment.sql), the rates
+derived from them by the formulas below, the weighted composite (综合指标值) and its grade
+from layers/assessment.yaml, the points ranking, and the cases behind any figure.
+
+Formulas (each figure names its source; see layers/README.md for the standard's role):
+- 上报数 reported; 立案数 accepted; 立案率 = 立案数 / 上报数.
+- 应结案数 = 立案数 − 作废数; 结案率 = 结案数 / 应结案数; 按期结案率 = 按期结案数 / 应结案数
+  (GB/T 30428.4 / CJ/T 292 结案率 and 按期结案率, both over the cases filed).
+- 应处置数 = dispatched cases handled or past their 处置 deadline; 按期处置率 = 按期处置数 /
+  应处置数; 超期数 = 应处置数 − 按期处置数 (处置 deadlines in working time).
+- 返工率 = cases reworked (failed 核查 or 回访不满意) / cases handled at least once.
+- 满意率 = (满意 + 基本满意) / 回访数 (the hotline assessments' 满意率).
+- 异常件占比 = cases with an approved 延期/缓办/退回/作废 / 立案数.
+- per department: 处置率 = 处置数 / 派遣数; 按时报到率 = 按时报到 / 吹哨次数.
+- per person: 有效上报率 = 有效上报 / 上报数 (有效: 立案 and not 作废); 按时核查率 = 核查 within
+  the category's 结案 limit from the report back / 核查数; 准确派遣率 = (派遣数 − 被退回的派遣) /
+  派遣数.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from gis_service.assessment import sql
+from gis_service.catalog.schemas import AssessmentDef
+from gis_service.errors import Invalid
+
+LEVELS = ("street", "community", "grid")
+FLAGS = tuple(sql.FLAGS)
+
+
+def rate(numerator: int, denominator: int) -> float | None:
+    """A percentage with two decimals; None when there is nothing to divide by."""
+    return None if not denominator else round(100.0 * numerator / denominator, 2)
+
+
+def area_rates(row: dict[str, Any]) -> dict[str, float | None]:
+    """The rates of one area from its counts (formulas in the module docstring)."""
+    due_close = row["accepted"] - row["voided"]
+    return {
+        "accept_rate": rate(row["accepted"], row["reported"]),
+        "on_time_handle_rate": rate(row["on_time_handle"], row["due_handle"]),
+        "on_time_close_rate": rate(row["on_time_close"], due_close),
+        "close_rate": rate(row["closed"], due_close),
+        "rework_rate": rate(row["reworked"], row["handled"]),
+        "satisfaction_rate": rate(row["satisfied"], row["called_back"]),
+        "exception_rate": rate(row["excepted"], row["accepted"]),
+    }
+
+
+def composite(rates: dict[str, float | None], cfg: AssessmentDef) -> tuple[float | None, str]:
+    """综合指标值 = Σ weight × indicator (percent), over the indicators that have a value,
+    with their weights scaled back to 1; and the grade of the first threshold it reaches."""
+    values = dict(rates)
+    rework = rates.get("rework_rate")
+    values["no_rework_rate"] = None if rework is None else 100.0 - rework
+    used = {k: w for k, w in cfg.weights.items() if values.get(k) is not None}
+    total = sum(used.values())
+    if not total:
+        return None, "—"
+    score = round(sum(w * float(values[k]) for k, w in used.items()) / total, 2)  # type: ignore[arg-type]
+    grade = next(g for g, floor in cfg.grades.items() if score >= floor)
+    return score, grade
+
+
+def _params(
+    since: datetime, until: datetime, scope: list[int] | None, grid: int | None
+) -> dict[str, Any]:
+    if since >= until:
+        raise Invalid(
+            "'from' must be before 'to'.", since=since.isoformat(), until=until.isoformat()
+        )
+    if (until - since).days > 366:
+        raise Invalid("Assess at most a year at once.")
+    return {"since": since, "until": until, "scope": scope, "grid": grid}
+
+
+def areas(
+    conn: Connection,
+    cfg: AssessmentDef,
+    since: datetime,
+    until: datetime,
+    level: str,
+    scope: list[int] | None,
+    grid: int | None,
+) -> list[dict[str, Any]]:
+    """Per area of ``level``: counts, rates, the 7-day median and the composite with grade."""
+    rows = conn.execute(sql.AREAS, {**_params(since, until, scope, grid), "level": level}).all()
+    out = []
+    for r in rows:
+        item = dict(r._mapping)
+        med = item.pop("median_work_hours_to_close_7d")
+        item["median_work_hours_to_close_7d"] = None if med is None else float(med)
+        rates = area_rates(item)
+        score, grade = composite(rates, cfg)
+        out.append({**item, **rates, "composite": score, "grade": grade})
+    return out
+
+
+def departments(
+    conn: Connection, since: datetime, until: datetime, scope: list[int] | None, grid: int | None
+) -> list[dict[str, Any]]:
+    """Per department: 应处置, 按时处置, 超期处置, 处置率, 返工率, 吹哨报到 on time."""
+    rows = conn.execute(sql.DEPARTMENTS, _params(since, until, scope, grid)).all()
+    out = []
+    for r in rows:
+        item = dict(r._mapping)
+        item["handle_rate"] = rate(item["handled"], item["dispatched"])
+        item["on_time_handle_rate"] = rate(item["on_time_handle"], item["due_handle"])
+        item["rework_rate"] = rate(item["reworked"], item["handled"])
+        item["whistle_on_time_rate"] = rate(item["whistle_on_time"], item["whistle_calls"])
+        out.append(item)
+    return out
+
+
+def people(
+    conn: Connection, since: datetime, until: datetime, scope: list[int] | None, grid: int | None
+) -> dict[str, Any]:
+    """Per person (and summed per role): 上报数, 有效上报率, 按时核查率, 准确派遣率."""
+    rows = conn.execute(sql.PEOPLE, _params(since, until, scope, grid)).all()
+    persons = []
+    roles: dict[str, dict[str, int]] = {}
+    keys = (
+        "reports",
+        "valid_reports",
+        "verifications",
+        "verifications_on_time",
+        "dispatches",
+        "dispatches_sent_back",
+    )
+    for r in rows:
+        item = dict(r._mapping)
+        persons.append({**item, **_person_rates(item)})
+        bucket = roles.setdefault(item["role"] or "other", dict.fromkeys(keys, 0))
+        for k in keys:
+            bucket[k] += item[k]
+    return {
+        "people": persons,
+        "roles": [{"role": k, **v, **_person_rates(v)} for k, v in sorted(roles.items())],
+    }
+
+
+def _person_rates(item: dict[str, Any]) -> dict[str, float | None]:
+    return {
+        "valid_report_rate": rate(item["valid_reports"], item["reports"]),
+        "on_time_verification_rate": rate(item["verifications_on_time"], item["verifications"]),
+        "accurate_dispatch_rate": rate(
+            item["dispatches"] - item["dispatches_sent_back"], item["dispatches"]
+        ),
+    }
+
+
+def points(
+    conn: Connection,
+    cfg: AssessmentDef,
+    since: datetime,
+    until: datetime,
+    scope: list[int] | None,
+    grid: int | None,
+) -> list[dict[str, Any]]:
+    """积分 per grid worker from the rules of layers/assessment.yaml, ranked (ties share)."""
+    rows = conn.execute(
+        sql.POINTS, {**_params(since, until, scope, grid), "roles": list(cfg.points_roles)}
+    ).all()
+    out = []
+    for r in rows:
+        item = dict(r._mapping)
+        item["points"] = sum(int(item[rule]) * value for rule, value in cfg.points.items())
+        out.append(item)
+    out.sort(key=lambda x: (-x["points"], x["name"], x["person_id"]))
+    rank = 0
+    for i, item in enumerate(out):
+        if i == 0 or item["points"] != out[i - 1]["points"]:
+            rank = i + 1
+        item["rank"] = rank
+    return out
+
+
+def cases(
+    conn: Connection,
+    since: datetime,
+    until: datetime,
+    scope: list[int] | None,
+    grid: int | None,
+    flag: str,
+    by: str,
+    key: str | None,
+    limit: int,
+    offset: int,
+) -> dict[str, Any]:
+    """The cases behind one figure (a flag of the per-case table), for an area, department
+    or person."""
+    rows = conn.execute(
+        text(sql.drill(flag, by)),
+        {**_params(since, until, scope, grid), "key": key, "limit": limit, "offset": offset},
+    ).all()
+    items = []
+    for r in rows:
+        item = dict(r._mapping)
+        item.pop("matched")
+        for k in ("reported_at", "due_at", "resolved_at", "closed_at"):
+            item[k] = item[k].isoformat() if item[k] else None
+        item["url"] = f"/api/v1/hazards/{r.id}"
+        items.append(item)
+    return {
+        "indicator": flag,
+        "by": by,
+        "key": key,
+        "number_matched": rows[0].matched if rows else 0,
+        "number_returned": len(items),
+        "items": items,
+    }
+
+
+# Column headings of the tables in Chinese, for CSV and XLSX.
+HEADINGS: dict[str, str] = {
+    "area_id": "区域ID",
+    "code": "编码",
+    "name": "名称",
+    "reported": "上报数",
+    "accepted": "立案数",
+    "accept_rate": "立案率(%)",
+    "voided": "作废数",
+    "closed": "结案数",
+    "close_rate": "结案率(%)",
+    "on_time_close": "按期结案数",
+    "on_time_close_rate": "按期结案率(%)",
+    "due_handle": "应处置数",
+    "on_time_handle": "按期处置数",
+    "on_time_handle_rate": "按期处置率(%)",
+    "overdue": "超期数",
+    "handled": "处置数",
+    "reworked": "返工数",
+    "rework_rate": "返工率(%)",
+    "called_back": "回访数",
+    "satisfied": "满意数(含基本满意)",
+    "dissatisfied": "不满意数",
+    "satisfaction_rate": "满意率(%)",
+    "excepted": "异常件数",
+    "exception_rate": "异常件占比(%)",
+    "dispatched": "派遣数",
+    "median_work_hours_to_close_7d": "近7日结案时长中位数(工作时)",
+    "composite": "综合指标值",
+    "grade": "等级",
+    "handle_rate": "处置率(%)",
+    "whistle_calls": "吹哨次数",
+    "whistle_on_time": "按时报到",
+    "whistle_late": "迟报或未报",
+    "whistle_on_time_rate": "按时报到率(%)",
+    "person_id": "人员ID",
+    "role": "角色",
+    "reports": "上报数",
+    "valid_reports": "有效上报数",
+    "valid_report_rate": "有效上报率(%)",
+    "verifications": "核查数",
+    "verifications_on_time": "按时核查数",
+    "on_time_verification_rate": "按时核查率(%)",
+    "dispatches": "派遣数",
+    "dispatches_sent_back": "被退回的派遣",
+    "accurate_dispatch_rate": "准确派遣率(%)",
+    "rank": "名次",
+    "points": "积分",
+    "grid_name": "网格",
+    "valid_report": "有效上报",
+    "overdue_task": "超期任务",
+    "dissatisfied_callback": "回访不满意",
+}
+
+
+def table_csv(rows: list[dict[str, Any]]) -> bytes:
+    """Rows as CSV with Chinese headings (UTF-8 with BOM, so Excel opens it right)."""
+    out = io.StringIO()
+    if rows:
+        keys = list(rows[0])
+        writer = csv.writer(out)
+        writer.writerow([HEADINGS.get(k, k) for k in keys])
+        for r in rows:
+            writer.writerow(["" if r[k] is None else r[k] for k in keys])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def table_xlsx(rows: list[dict[str, Any]], title: str) -> bytes:
+    """Rows as an XLSX sheet with Chinese headings."""
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title[:31])
+    if rows:
+        keys = list(rows[0])
+        sheet.append([HEADINGS.get(k, k) for k in keys])
+        for r in rows:
+            sheet.append([r[k] for k in keys])
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()

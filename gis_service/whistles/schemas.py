@@ -1,0 +1,58 @@
+"""Request bodies of 吹哨报到: calling parties in, and a called party's move."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from gis_service.catalog.schemas import CODE_PATTERN
+from gis_service.whistles.workflow import WHISTLE_ACTIONS
+
+
+class Party(BaseModel):
+    """One called party: a department (code) or a partner unit (id)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    department: str | None = Field(default=None, pattern=CODE_PATTERN, max_length=64)
+    partner_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+
+    @model_validator(mode="after")
+    def _one(self) -> Party:
+        if (self.department is None) == (self.partner_id is None):
+            raise ValueError("name either department (a code) or partner_id, not both")
+        return self
+
+
+class WhistleIn(BaseModel):
+    """社区吹哨: call one or more parties in, with a report-in and an act deadline."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    parties: list[Party] = Field(min_length=1, max_length=10)
+    report_in: str = Field(
+        default="2 工作时", max_length=32, description="Time to report in (报到), e.g. '2 工作时'."
+    )
+    act: str = Field(default="3 工作日", max_length=32, description="Time to act, e.g. '3 工作日'.")
+    note: str | None = Field(default=None, max_length=4000)
+
+    @field_validator("parties")
+    @classmethod
+    def _distinct(cls, v: list[Party]) -> list[Party]:
+        keys = [(p.department, p.partner_id) for p in v]
+        if len(set(keys)) != len(keys):
+            raise ValueError("a party is listed twice")
+        return v
+
+
+class WhistleActionIn(BaseModel):
+    """A called party's move: 报到, 报告进展, 办结, or the community's 撤回."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    action: Literal[WHISTLE_ACTIONS] = Field(  # type: ignore[valid-type]
+        description="report_in (报到), progress (报告进展), finish (办结) or withdraw (撤回)."
+    )
+    note: str | None = Field(default=None, max_length=4000)
+    version: int = Field(ge=1, le=2**31 - 1, description="The call's version you read.")
