@@ -33,7 +33,7 @@ from gis_service.hazards.deps import (
 from gis_service.hazards.photos import Upload, validate_all
 from gis_service.hazards.photos import file_for as photo_file_for
 from gis_service.hazards.policy import may_read_private
-from gis_service.hazards.schemas import IDEMPOTENCY_KEY_PATTERN, ActionIn, ReportIn
+from gis_service.hazards.schemas import ActionIn, ReportIn
 from gis_service.hazards.states import STATUS_NAMES_ZH
 from gis_service.hazards.versions import etag, parse_if_match
 from gis_service.hazards.workflow import state_table
@@ -41,6 +41,7 @@ from gis_service.http.deps import (
     CatalogDep,
     Conn,
     Crs,
+    IdempotencyKey,
     SettingsDep,
     instant_param,
     reject_unknown_query,
@@ -111,15 +112,7 @@ def report_hazard(
     principal: Annotated[Principal, Depends(REPORT_ACCESS)],
     _limited: Annotated[None, Depends(limit_anonymous_reports)],
     parsed: Annotated[tuple[ReportIn, list[Upload]], Depends(report_body)],
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            pattern=IDEMPOTENCY_KEY_PATTERN,
-            description="A client key (8-200 printable characters): a retry with the same key "
-            "and body returns the first report instead of creating another.",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Route the report to the finest grid containing the point (the grid chain, responsible
     person and department are snapshotted), snap it to the nearest facility of the category's
@@ -187,16 +180,7 @@ def act_on_hazard(
         str | None,
         Header(alias="If-Match", description='The ETag of GET /hazards/{id}, such as "3".'),
     ] = None,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            pattern=IDEMPOTENCY_KEY_PATTERN,
-            description="A client key (8-200 printable characters): the same move sent again "
-            "with the same key (an offline queue retrying) returns the first result instead "
-            "of a 412.",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """One move with a note and optional photos, recorded in the hazard's history and the
     audit log. Send If-Match with the ETag you read: two people acting on the same hazard at

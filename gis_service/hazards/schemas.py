@@ -16,7 +16,6 @@ from gis_service.idempotency import KEY_PATTERN
 
 Source = Literal["patrol", "resident", "camera", "hotline", "superior"]
 Severity = Literal["low", "medium", "high", "critical"]
-IDEMPOTENCY_KEY_PATTERN = KEY_PATTERN
 # Fields a phone adds when it sends work it did offline; left out of a report's fingerprint
 # when absent, so that the fingerprints of reports from before they existed stay the same.
 OFFLINE_FIELDS = ("observed_at", "patrol_ref")
@@ -54,7 +53,7 @@ class ReportIn(BaseModel):
     )
     idempotency_key: str | None = Field(
         default=None,
-        pattern=IDEMPOTENCY_KEY_PATTERN,
+        pattern=KEY_PATTERN,
         description="Same as the Idempotency-Key header (8-200 printable characters).",
     )
     observed_at: datetime | None = Field(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query, Request
 from sqlalchemy import Connection, Engine
 
 from gis_service.catalog.schemas import Catalog
@@ -17,6 +17,7 @@ from gis_service.config import Settings
 from gis_service.errors import BadRequest, Invalid
 from gis_service.geo.areas import MAX_RADIUS_M, BBox, Near, parse_bbox, parse_lonlat
 from gis_service.geo.datums import Datum, to_wgs84
+from gis_service.idempotency import KEY_PATTERN
 from gis_service.instants import parse_instant
 
 # The query parsers below are async on purpose: they only parse, and FastAPI runs a sync
@@ -86,6 +87,18 @@ async def crs_query(
 
 
 Crs = Annotated[Datum, Depends(crs_query)]
+
+# The Idempotency-Key header of every write a phone may retry (reports, moves, visits, patrols).
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=KEY_PATTERN,
+        description="A client key (8-200 printable characters): the same request sent again "
+        "with the same key (an offline queue retrying) returns the first result instead of "
+        "acting twice; the key sent with another body is refused (422).",
+    ),
+]
 
 
 async def point_query(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
@@ -14,10 +14,16 @@ from gis_service.auth.deps import ClientIp, require
 from gis_service.auth.principal import Principal
 from gis_service.db.limits import BIGINT_MAX
 from gis_service.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from gis_service.http.deps import Conn, Crs, SettingsDep, instant_param, reject_unknown_query
+from gis_service.http.deps import (
+    Conn,
+    Crs,
+    IdempotencyKey,
+    SettingsDep,
+    instant_param,
+    reject_unknown_query,
+)
 from gis_service.http.listing import PageDep, page_links
 from gis_service.http.responses import GeoJSONResponse
-from gis_service.idempotency import KEY_PATTERN
 from gis_service.patrols import gpx, service
 from gis_service.patrols.schemas import PatrolIn
 
@@ -29,15 +35,6 @@ PATROL_WRITE = require(scopes={"write"})
 PATROL_READ = require(scopes={"read_private"})
 COUNTS_READ = require(scopes={"read"})
 PatrolId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="A patrol.")]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        pattern=KEY_PATTERN,
-        description="A client key (8-200 printable characters): the same track sent again "
-        "(an offline queue retrying) returns the first patrol.",
-    ),
-]
 _WRITE_RESPONSES = {
     200: {"description": "A retry (same Idempotency-Key, or the same ref): the first patrol."},
     201: {"description": "Stored: the patrol as a GeoJSON Feature with its times."},

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from gis_service.auth.deps import ClientIp, require
@@ -18,13 +18,13 @@ from gis_service.http.deps import (
     CatalogDep,
     Conn,
     Crs,
+    IdempotencyKey,
     SettingsDep,
     instant_param,
     reject_unknown_query,
 )
 from gis_service.http.listing import PageDep
 from gis_service.http.responses import RawJSONResponse
-from gis_service.idempotency import KEY_PATTERN
 from gis_service.visits import service
 from gis_service.visits.schemas import VisitIn
 
@@ -67,15 +67,7 @@ def log_visit(
     principal: Annotated[Principal, Depends(VISIT_WRITE)],
     parsed: Annotated[tuple[VisitIn, list[Upload]], Depends(visit_body)],
     crs: Crs,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            pattern=KEY_PATTERN,
-            description="A client key (8-200 printable characters): the same visit sent again "
-            "(an offline queue retrying) returns the first one instead of logging another.",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Who (you), whom, when (``visited_at`` as the phone recorded it), where (GPS and its
     accuracy), what was found (text, up to 5 photos, the tick list of needs). With
