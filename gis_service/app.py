@@ -23,11 +23,15 @@ from gis_service.field.router import router as field_router
 from gis_service.grids.router import router as grids_router
 from gis_service.hazards.router import router as hazards_router
 from gis_service.http.errors import install_error_handlers
+from gis_service.http.observability import install_observability
 from gis_service.http.routes import document_access
 from gis_service.http.security import install_security
 from gis_service.interchange.router import router as interchange_router
 from gis_service.ogc.router import router as ogc_router
 from gis_service.open311.router import router as open311_router
+from gis_service.ops import metrics
+from gis_service.ops.router import anyone_alive
+from gis_service.ops.router import router as ops_router
 from gis_service.patrols.router import router as patrols_router
 from gis_service.search.router import router as search_router
 from gis_service.system.router import router as system_router
@@ -57,6 +61,7 @@ def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) 
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         engine.dispose()
+        metrics.worker_exit()
 
     app = FastAPI(
         title="gis-service 网格地图服务",
@@ -70,12 +75,16 @@ def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) 
     app.state.settings = settings
     app.state.engine = engine
     app.state.catalog = catalog
+    from gis_service.db.migrate import head
+
+    app.state.schema_head = head(engine)  # /ready compares the database with it
     app.state.clock = clock
     install_error_handlers(app)
     # Who may call each route is declared by a require(...) dependency (gis_service.auth);
     # these routers are read-only public map data, so they are declared as a whole.
     public = [Depends(PUBLIC_READ)]
-    app.include_router(system_router, dependencies=public)
+    # /health is liveness: it must answer without the database (anonymous callers need none).
+    app.include_router(system_router, dependencies=[Depends(anyone_alive)])
     # Grids mix public reads with staff-only reassignment; each route declares its own.
     app.include_router(grids_router)
     app.include_router(facilities_router, dependencies=public)
@@ -96,6 +105,7 @@ def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) 
     app.include_router(visits_router)
     app.include_router(patrols_router)
     app.include_router(field_router)
+    app.include_router(ops_router)  # /metrics, /ready, audit export: declared per route
     app.include_router(whistles_router)  # 吹哨报到: declared per route
     app.include_router(assessment_router)  # 考核评价: staff
     install_viewer(app)
@@ -104,5 +114,7 @@ def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) 
     # GeoJSON and vector tiles shrink 3-5x; clients that ask for gzip get it (level 5: most
     # of the gain for a fraction of level 9's CPU). Already-encoded responses pass as they are.
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
+    # Outermost: the metrics and the request log see every answer, 413s and gzip included.
+    install_observability(app, engine)
     document_access(app)
     return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from gis_service.console import fail
 from gis_service.db.cluster import ClusterError
 from gis_service.grids.cli import grids_app
 from gis_service.interchange.cli import export_app, import_app
+from gis_service.ops.cli import audit_app, backup_app, doctor, photos_app, pitr_app, restore
 
 app = typer.Typer(
     help="gis-service: 网格化基层治理地图服务 (grid-governance map service).",
@@ -39,6 +39,13 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
 app.add_typer(grids_app, name="grids")
+# Operations (issue 16): gis_service/ops.
+app.add_typer(backup_app, name="backup")
+app.command()(restore)
+app.command()(doctor)
+app.add_typer(pitr_app, name="pitr")
+app.add_typer(photos_app, name="photos")
+app.add_typer(audit_app, name="audit")
 
 
 def _settings() -> Settings:
@@ -63,14 +70,19 @@ def serve(
     ] = None,
 ) -> None:
     """Start PostGIS if needed, migrate, load the demo once, and serve the API."""
+    settings = _settings()
+    # Before anything imports prometheus_client (gis_service.app does): see metrics_env.
+    from gis_service.ops.metrics_env import prepare_multiprocess_dir
+
+    prepare_multiprocess_dir(settings.data_path / "run")
     import uvicorn
 
     from gis_service.app import create_app
     from gis_service.catalog import LayerError
+    from gis_service.http.observability import configure_logging
     from gis_service.runtime import prepare
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    settings = _settings()
+    configure_logging(settings)
     if host:
         settings.host = host
     if port:
@@ -86,11 +98,18 @@ def serve(
         f"database ready ({where}) in {time.perf_counter() - t0:.1f}s: "
         + ", ".join(f"{k} {v:.1f}s" for k, v in prepared.timings.items())
     )
+    if prepared.backup:
+        typer.echo(f"backed up before migrating: {prepared.backup['archive']}")
     if prepared.demo:
         typer.echo(f"demo: {prepared.demo.get('status', prepared.demo)}")
     typer.echo(f"serving on http://{settings.host}:{settings.port} (API docs: /docs)")
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,  # configure_logging's JSON handler, not uvicorn's own
+        access_log=False,  # its lines carry query strings (api_key=…); ours carry routes
     )
 
 
@@ -98,8 +117,16 @@ def serve(
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "heads") -> None:
     """Apply migrations up to REVISION (default: the newest)."""
     from gis_service.db import migrate
+    from gis_service.ops.pgtools import OpsError
+    from gis_service.ops.upgrade import backup_before_upgrade
 
     engine = _engine()
+    try:
+        pre = backup_before_upgrade(engine, _settings())
+    except OpsError as exc:
+        fail(f"the backup before migrating failed, nothing was migrated: {exc}")
+    if pre:
+        typer.echo(f"backed up before migrating: {pre['archive']}")
     migrate.upgrade(engine, revision)
     typer.echo(f"database at revision {migrate.current(engine)}")
 

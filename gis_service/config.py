@@ -172,7 +172,45 @@ class Settings(BaseSettings):
         "comma-separated; empty = the socket peer is the client.",
     )
 
-    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    # Operations: backups, point-in-time recovery, metrics, logs, hygiene (issue 16).
+    backup_dir: Path | None = Field(
+        default=None,
+        description="Where `gis-service backup` writes archives; default <data>/backups (put it "
+        "on another disk).",
+    )
+    backup_before_upgrade: bool = Field(
+        default=True,
+        description="Back up automatically before `serve` or `db upgrade` migrates a database "
+        "that has data.",
+    )
+    backup_pause_before_publish: float = Field(
+        default=0.0,
+        ge=0,
+        le=600,
+        description="Testing only: seconds a backup waits, fully written, before it renames its "
+        "archive to the final name (the kill -9 test stops it there).",
+    )
+    wal_archive_dir: Path | None = Field(
+        default=None,
+        description="Turn on WAL archiving of the embedded cluster into this folder (base "
+        "backups under base/, WAL under wal/) for `restore --until`.",
+    )
+    photo_archive_dir: Path | None = Field(
+        default=None,
+        description="Where `gis-service photos archive` moves old photos; default "
+        "<data>/photo-archive.",
+    )
+    metrics_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or CIDRs that may read /metrics without credentials, "
+        "comma-separated (e.g. 127.0.0.1/32,10.0.0.0/8); admins and API keys with scope "
+        "metrics may always.",
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="Log lines as JSON (one object a line) or plain text."
+    )
+
+    @field_validator("cors_origins", "trusted_proxies", "metrics_allow", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         """Accept ``a,b`` from the environment as well as a list."""
@@ -202,6 +240,16 @@ class Settings(BaseSettings):
     def photos_path(self) -> Path:
         """Where hazard photos are stored."""
         return self.data_path / "photos"
+
+    @property
+    def backups_path(self) -> Path:
+        """Where backups go unless --to says otherwise."""
+        return (self.backup_dir or self.data_path / "backups").expanduser().absolute()
+
+    @property
+    def photo_archive_path(self) -> Path:
+        """Where archived photos go."""
+        return (self.photo_archive_dir or self.data_path / "photo-archive").expanduser().absolute()
 
     @property
     def embedded(self) -> bool:

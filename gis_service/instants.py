@@ -7,7 +7,7 @@ when it names none. Callers wrap the ``ValueError`` in the error their protocol 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 # The last moment of a day that has a successor; the day 9999-12-31 ends at datetime.max.
 _LAST_MOMENT = datetime.max.replace(tzinfo=UTC)
@@ -17,12 +17,15 @@ def _is_date(raw: str) -> bool:
     return len(raw) == 10
 
 
-def parse_instant(raw: str) -> datetime:
-    """A date (midnight UTC) or an ISO 8601 date-time (UTC when it names no zone)."""
+def parse_instant(raw: str, zone: tzinfo = UTC) -> datetime:
+    """A date (midnight UTC) or an ISO 8601 date-time (UTC when it names no zone).
+
+    People in the office type local wall-clock times (``restore --until``, audit export):
+    those callers pass their ``zone``, which then stands in for UTC in both rules."""
     if _is_date(raw):
-        return datetime.combine(date.fromisoformat(raw), time(), tzinfo=UTC)
+        return datetime.combine(date.fromisoformat(raw), time(), tzinfo=zone)
     parsed = datetime.fromisoformat(raw)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
 
 
 # How far ahead of the server's clock a phone's clock may run (minutes of drift are common).

@@ -27,6 +27,7 @@ class Prepared:
     catalog: Catalog
     timings: dict[str, float] = field(default_factory=dict)
     demo: dict | None = None
+    backup: dict | None = None
 
 
 def prepare(settings: Settings, load_demo: bool | None = None) -> Prepared:
@@ -37,6 +38,12 @@ def prepare(settings: Settings, load_demo: bool | None = None) -> Prepared:
     url = resolve_url(settings, start=True)
     timings["database"] = time.perf_counter() - t0
     engine = make_engine(url)
+    t1 = time.perf_counter()
+    from gis_service.ops.upgrade import backup_before_upgrade
+
+    pre_upgrade = backup_before_upgrade(engine, settings)
+    if pre_upgrade:
+        timings["backup"] = time.perf_counter() - t1
     t1 = time.perf_counter()
     migrate.upgrade(engine)
     timings["migrations"] = time.perf_counter() - t1
@@ -57,4 +64,6 @@ def prepare(settings: Settings, load_demo: bool | None = None) -> Prepared:
         )
         timings["demo"] = time.perf_counter() - t3
     log.info("prepared database in %s", json.dumps({k: round(v, 2) for k, v in timings.items()}))
-    return Prepared(url=url, engine=engine, catalog=catalog, timings=timings, demo=demo)
+    return Prepared(
+        url=url, engine=engine, catalog=catalog, timings=timings, demo=demo, backup=pre_upgrade
+    )

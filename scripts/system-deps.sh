@@ -6,7 +6,7 @@ set -euo pipefail
 
 mode=${1:-run}
 pg_major=${GIS_PG_MAJOR:-15}
-packages=("postgresql-${pg_major}" "postgresql-${pg_major}-postgis-3")
+packages=("postgresql-${pg_major}" "postgresql-${pg_major}-postgis-3" lz4)
 # The web map's assets are installed with npm (web/package-lock.json); any node >= 18 will do.
 if ! command -v npm >/dev/null 2>&1; then
   packages+=(nodejs npm)

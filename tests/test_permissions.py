@@ -553,7 +553,8 @@ def _resolves_principal(route) -> bool:
     stack = [route.dependant.dependencies] if route.dependant is not None else []
     while stack:
         for dep in stack.pop():
-            if dep.call is current_principal:
+            # Some routes resolve the caller lazily, only when credentials are presented.
+            if dep.call is current_principal or getattr(dep.call, "gis_resolves_caller", False):
                 return True
             stack.append(dep.dependencies)
     return False

@@ -31,6 +31,7 @@ SCOPES: dict[str, str] = {
     "dispatch": "accept, reject, dispatch, verify, close and escalate hazards inside the scope",
     "export": "export data of the scope",
     "import": "import grids, facilities and people",
+    "metrics": "read /metrics (Prometheus); addresses in GIS_METRICS_ALLOW need no key",
     "admin": "manage users, API keys and read the audit log",
 }
 # Scopes an API key may be given (admin is for people only).

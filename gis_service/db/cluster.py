@@ -28,6 +28,7 @@ _MAX_SOCKET_PATH = 100
 _SOCKET_NAME = ".s.PGSQL.5432"
 _FALLBACK_ROOT = Path("/var/lib/gis-service/clusters")
 _INSTALL_HINT = "apt-get install postgresql-15 postgresql-15-postgis-3"
+RUNTIME_CONF = "gis-service.runtime.conf"
 
 
 class ClusterError(RuntimeError):
@@ -76,6 +77,11 @@ class Cluster:
     db_name: str = "gis"
     pg_bin: Path | None = None
     extra_conf: dict[str, str] = field(default_factory=dict)
+    # Settings written to RUNTIME_CONF at every start (WAL archiving, recovery): unlike
+    # extra_conf, which initdb writes once, they follow the settings of the process starting it.
+    runtime_conf: dict[str, str] = field(default_factory=dict)
+    # Folders the server writes to (the WAL archive): made and given to its user at start.
+    runtime_dirs: list[Path] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).expanduser().absolute()
@@ -279,6 +285,27 @@ class Cluster:
         with open(conf_path, "a") as fh:
             fh.write("\n# gis-service embedded cluster\n" + lines)
 
+    def write_runtime_conf(self) -> None:
+        """Write runtime_conf where postgresql.conf includes it (read at the next start)."""
+        conf_path = self.pgdata / "postgresql.conf"
+        include = f"include_if_exists = '{RUNTIME_CONF}'\n"
+        if include not in conf_path.read_text():
+            with open(conf_path, "a") as fh:
+                fh.write(include)
+        path = self.pgdata / RUNTIME_CONF
+        path.write_text("".join(f"{k} = {v}\n" for k, v in self.runtime_conf.items()))
+        user = self._user
+        os.chown(path, user.pw_uid, user.pw_gid)
+        for folder in self.runtime_dirs:
+            folder.mkdir(parents=True, exist_ok=True)
+            os.chown(folder, user.pw_uid, user.pw_gid)
+            os.chmod(folder, 0o700)
+            if self.run_as_root_user and not self._reachable_by_user(folder):
+                raise ClusterError(
+                    f"The postgres user cannot write to {folder}; choose a folder outside "
+                    "private homes (such as /root) for it."
+                )
+
     def start(self) -> bool:
         """Init if needed and start; return False if it was already running (then reuse it)."""
         with self._lock():
@@ -286,6 +313,7 @@ class Cluster:
             self._ensure_socket_dir()
             if self.status() == "running":
                 return False
+            self.write_runtime_conf()
             self._run(
                 [
                     str(self.bin_dir / "pg_ctl"),

@@ -10,7 +10,15 @@ from gis_service.db.cluster import Cluster
 
 def cluster_for(settings: Settings) -> Cluster:
     """The embedded cluster that lives under the data folder."""
-    return Cluster(settings.data_path / "pg", db_name=settings.db_name, pg_bin=settings.pg_bin)
+    from gis_service.ops.walconf import archive_conf, archive_dirs
+
+    return Cluster(
+        settings.data_path / "pg",
+        db_name=settings.db_name,
+        pg_bin=settings.pg_bin,
+        runtime_conf=archive_conf(settings),
+        runtime_dirs=archive_dirs(settings),
+    )
 
 
 def normalise_url(url: str) -> str:

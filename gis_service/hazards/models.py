@@ -139,3 +139,6 @@ class HazardPhoto(Base):
     had_gps: Mapped[bool] = mapped_column(Boolean)
     uploaded_by: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Migration 0007: set once `gis-service photos archive` has moved the files.
+    archived_to: Mapped[str | None] = mapped_column(Text)
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

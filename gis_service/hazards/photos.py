@@ -270,9 +270,12 @@ def file_for(
     content_type: str,
     variant: str,
     owner: str | None = None,
+    archived_to: str | None = None,
 ) -> tuple[Path, str]:
-    """The path and media type of one variant of a stored photo."""
+    """The path and media type of one variant of a stored photo (archived ones included)."""
     folder = photo_dir(settings, hazard_id, photo_id, owner)
+    if archived_to:
+        folder = settings.photo_archive_path / folder.relative_to(settings.photos_path)
     if variant == "thumb":
         return folder / "thumb.jpg", "image/jpeg"
     return folder / f"{variant}.{EXTENSIONS[content_type]}", content_type

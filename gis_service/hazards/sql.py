@@ -391,7 +391,7 @@ INSERT_PHOTO = text(
 
 SELECT_PHOTO = text(
     """
-    SELECT ph.id, ph.content_type, h.grid_path
+    SELECT ph.id, ph.content_type, ph.archived_to, h.grid_path
       FROM hazard_photos ph
       JOIN hazards h ON h.id = ph.hazard_id
      WHERE ph.hazard_id = :hazard_id AND ph.id = CAST(:photo_id AS uuid)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from gis_service import __version__
-from gis_service.http.deps import Conn
 
 router = APIRouter(tags=["system"])
 
@@ -20,8 +20,13 @@ HEALTH = text(
 )
 
 
-@router.get("/health", summary="Database and PostGIS versions")
-def health(conn: Conn) -> dict:
-    """Report the service, PostgreSQL, PostGIS and schema versions."""
-    row = conn.execute(HEALTH).mappings().one()
-    return {"status": "ok", "service": __version__, "database": dict(row)}
+@router.get("/health", summary="Liveness, with database and PostGIS versions")
+def health(request: Request) -> dict:
+    """Liveness: 200 while the process answers. It reports the PostgreSQL, PostGIS and schema
+    versions when the database answers, and null when it does not (readiness is /ready)."""
+    try:
+        with request.app.state.engine.connect() as conn:
+            database = dict(conn.execute(HEALTH).mappings().one())
+    except DBAPIError:
+        database = None
+    return {"status": "ok", "service": __version__, "database": database}

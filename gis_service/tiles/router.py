@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Path, Request, Response
 
 from gis_service.http.deps import Conn
 from gis_service.http.errors import error_body
+from gis_service.ops.metrics import tile_cache
 from gis_service.tiles import schemas, service
 from gis_service.tiles.tilesets import LAYERS, MAX_ZOOM, MIN_ZOOM
 
@@ -81,6 +82,8 @@ def get_tile(
 ) -> Response:
     """A tile in EPSG:3857 (XYZ scheme), with ETag and Cache-Control; 204 when empty."""
     data = service.tile(conn, service.get_layer(layer), z, x, y)
+    # No tile cache yet: every tile is rendered, a miss (the cache will count its hits).
+    tile_cache(layer, hit=False)
     headers = {"Cache-Control": service.CACHE_CONTROL}
     if data is None:
         return Response(status_code=204, headers=headers)

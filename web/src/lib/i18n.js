@@ -59,6 +59,7 @@ export const ERROR_TEXT = {
   bad_json: '提交的数据格式有误，请刷新页面后重试。',
   // reads and parameters
   not_found: '未找到相应的内容（可能已删除或不在您的管辖范围）。',
+  not_ready: '服务尚未就绪（数据库不可用或数据库结构待升级），请稍后再试或联系管理员。',
   no_grid_at_date: '该日期此处尚未划定网格。',
   invalid_parameter: '填写的内容有误，请检查后重试。',
   bad_request: '请求有误，请刷新页面后重试。',
