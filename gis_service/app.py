@@ -32,6 +32,7 @@ from gis_service.open311.router import router as open311_router
 from gis_service.ops import metrics
 from gis_service.ops.router import anyone_alive
 from gis_service.ops.router import router as ops_router
+from gis_service.orders.router import router as orders_router
 from gis_service.patrols.router import router as patrols_router
 from gis_service.search.router import router as search_router
 from gis_service.system.router import router as system_router
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) 
     app.include_router(ops_router)  # /metrics, /ready, audit export: declared per route
     app.include_router(whistles_router)  # 吹哨报到: declared per route
     app.include_router(assessment_router)  # 考核评价: staff
+    app.include_router(orders_router)  # 三单制: declared per route
     install_viewer(app)
 
     install_security(app, settings)

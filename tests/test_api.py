@@ -105,7 +105,7 @@ def test_summary_matches_the_database(demo_client: TestClient, demo_engine, grid
     sub = body["subtree"]
     open_sql = (
         "SELECT count(*) FROM hazards WHERE grid_path @> ARRAY[CAST(:g AS bigint)]"
-        " AND status NOT IN ('closed', 'rejected')"
+        " AND status NOT IN ('closed', 'rejected', 'voided')"
     )
     assert sub["open_hazards"] == _scalar(demo_engine, open_sql, g=gid)
     assert sum(sub["open_hazards_by_category"].values()) == sub["open_hazards"]
@@ -218,7 +218,9 @@ def test_hazard_with_history_and_no_private_fields(demo_client: TestClient, demo
     r = demo_client.get(f"/api/v1/hazards/{hid}")
     h = r.json()
     actions = [e["action"] for e in h["properties"]["history"]]
-    assert actions[0] == "report" and actions[-1] == "close"
+    # the demo's history calls some closed cases back (回访) after their close
+    last_close = len(actions) - 1 - actions[::-1].index("close")
+    assert actions[0] == "report" and set(actions[last_close + 1 :]) <= {"callback"}, actions
     for text_ in (r.text, demo_client.get("/api/v1/hazards", params={"limit": 1000}).text):
         for field in PRIVATE:
             assert field not in text_

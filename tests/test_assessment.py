@@ -335,3 +335,45 @@ def test_scope_formats_and_bad_input(world: World) -> None:
             "/api/v1/assessment/cases", params={**PERIOD, **params}, headers=world.auth("street")
         )
         assert r.status_code == 422, (params, r.text)
+
+
+def test_the_demo_month_looks_real(demo_engine) -> None:
+    """The demo district carries a working history, so the dashboard's assessment shows
+    figures: callbacks, approved and pending exceptions, 吹哨 calls (some late), partner
+    units, and every community assessed over the last 30 days."""
+    from datetime import UTC, datetime, timedelta
+
+    from gis_service.assessment import service
+    from gis_service.catalog import load_catalog
+    from gis_service.config import PROJECT_ROOT
+    from gis_service.orders import service as orders
+
+    cfg = load_catalog(PROJECT_ROOT / "layers").assessment
+    with demo_engine.connect() as conn:
+        counts = conn.execute(
+            text(
+                "SELECT (SELECT count(*) FROM case_callbacks),"
+                " (SELECT count(*) FROM case_exceptions WHERE status = 'approved'),"
+                " (SELECT count(*) FROM case_exceptions WHERE status = 'pending'),"
+                " (SELECT count(*) FROM whistle_calls),"
+                " (SELECT count(*) FROM whistle_calls WHERE reported_in_at > report_due_at),"
+                " (SELECT count(*) FROM partner_units),"
+                " (SELECT count(*) FROM hazards WHERE status = 'voided'),"
+                " (SELECT count(*) FROM volunteers),"
+                " (SELECT count(*) FROM service_orders WHERE status = 'rated')"
+            )
+        ).one()
+        assert all(n > 0 for n in counts), counts
+        now = datetime.now(UTC)
+        rows = service.areas(conn, cfg, now - timedelta(days=30), now, "community", None, None)
+        points = service.points(conn, cfg, now - timedelta(days=30), now, None, None)
+        served = orders.volunteer_stats(
+            conn, now - timedelta(days=30), now, "community", None, None
+        )
+    assert len(rows) >= 3 and all(r["reported"] > 0 for r in rows)
+    scored = [r for r in rows if r["composite"] is not None]
+    assert scored and {r["grade"] for r in scored} <= {"优", "良", "中", "差"}
+    sat = [r["satisfaction_rate"] for r in rows if r["satisfaction_rate"] is not None]
+    assert sat and 70 <= sum(sat) / len(sat) <= 100
+    assert points and points[0]["rank"] == 1
+    assert served and sum(a["hours"] for a in served) > 0

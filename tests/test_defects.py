@@ -30,10 +30,10 @@ def test_hazards_draw_above_facility_icons_and_stay_clickable(browser, site: Sit
         """
         SELECT h.id, ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat, h.facility_id FROM hazards h
           JOIN facilities f ON f.id = h.facility_id
-         WHERE h.status NOT IN ('closed', 'rejected')
+         WHERE h.status NOT IN ('closed', 'rejected', 'voided')
            AND ST_DWithin(h.geom::geography, f.geom::geography, 3)
            AND NOT EXISTS (SELECT 1 FROM hazards o WHERE o.id <> h.id
-                  AND o.status NOT IN ('closed', 'rejected')
+                  AND o.status NOT IN ('closed', 'rejected', 'voided')
                   AND ST_DWithin(o.geom, h.geom, 0.0003))
          ORDER BY h.id LIMIT 1
         """

@@ -298,6 +298,7 @@ def test_missing_folders_are_problems(tmp_path: Path) -> None:
         "layers/departments.yaml",
         "layers/facility_types",
         "layers/hazard_categories",
+        "layers/services.yaml",
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -141,19 +143,33 @@ def test_one_version_of_a_code_at_a_time(fresh: Engine) -> None:
         assert conn.execute(text("SELECT count(*) FROM grids WHERE code='S1'")).scalar() == 2
 
 
-def test_migration_lists_match_the_state_machine() -> None:
-    """The CHECK constraints of migration 0007 list every state and action the code uses."""
+def _migration(name: str) -> Any:
+    """The module of migrations/versions/<name>.py, loaded by path (the folder is no package)."""
     import importlib.util
 
     from gis_service.config import PROJECT_ROOT
-    from gis_service.hazards.states import HAZARD_STATUSES
-    from gis_service.hazards.workflow import ACTIONS
 
-    path = PROJECT_ROOT / "migrations" / "versions" / "0007_case_exceptions.py"
-    spec = importlib.util.spec_from_file_location("m0007", path)
+    path = PROJECT_ROOT / "migrations" / "versions" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"m_{name}", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_migration_lists_match_the_state_machine() -> None:
+    """The CHECK constraints of migration 0007 list every state and action the code uses."""
+    from gis_service.hazards.states import HAZARD_STATUSES
+    from gis_service.hazards.workflow import ACTIONS
+
+    module = _migration("0007_case_exceptions")
     assert set(module.STATUSES) == set(HAZARD_STATUSES)
     # report, update (imports) and whistle (吹哨报到) are events that are not moves
     assert set(module.ACTIONS) == set(ACTIONS) | {"report", "update", "whistle"}
+
+
+def test_order_states_match_migration_0009() -> None:
+    """The CHECK constraint of service orders lists the order machine's states."""
+    from gis_service.orders.workflow import ORDER_STATUSES
+
+    assert set(_migration("0009_service_orders").STATUSES) == set(ORDER_STATUSES)

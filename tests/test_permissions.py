@@ -57,6 +57,7 @@ ANONYMOUS_WRITES = {
     ("POST", "/api/v1/hazards"),  # resident reports, rate-limited
     ("POST", "/api/v1/locate"),  # a batch read sent as a body
     ("POST", "/api/v1/receipts/{token}/callback"),  # the receipt link is the capability
+    ("POST", "/api/v1/orders"),  # 群众点单, rate-limited like reports
 }
 
 # Callers of the matrix: users of each role (bound to the grid that fits the role) and keys.
@@ -132,6 +133,7 @@ class World:
     allowed_phones: dict[str, set[str] | None]
     public_codes: dict[str, str]
     calls: dict[str, int]
+    registry: dict[tuple[str, str], int]
     care: dict[str, dict[str, int]] = field(default_factory=dict)
     care_names: dict[str, set[str]] = field(default_factory=dict)
     all_care_names: set[str] = field(default_factory=set)
@@ -208,6 +210,32 @@ def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
             ).scalar_one()
             for v, hid in (("inside", scopes.inside_hazard), ("outside", scopes.outside_hazard))
         }
+        registry = {}
+        for v, gid in (("inside", scopes.grid), ("outside", scopes.other_grid)):
+            registry[("volunteers", v)] = conn.execute(
+                text(
+                    "INSERT INTO volunteers (name, skills, grid_id, grid_path)"
+                    " SELECT '矩阵志愿者', '{}', id, path FROM grids WHERE id = :g RETURNING id"
+                ),
+                {"g": gid},
+            ).scalar_one()
+            registry[("partner_units", v)] = conn.execute(
+                text(
+                    "INSERT INTO partner_units (name, grid_id, grid_path)"
+                    " SELECT '矩阵单位' || :v, id, path FROM grids WHERE id = :g RETURNING id"
+                ),
+                {"g": gid, "v": v},
+            ).scalar_one()
+            registry[("orders", v)] = conn.execute(
+                text(
+                    "INSERT INTO service_orders (public_code, service_type, description, geom,"
+                    " grid_id, grid_path)"
+                    " SELECT 'FW-MATRIX-' || :v, 'wheelchair_delivery', '矩阵', "
+                    " ST_PointOnSurface(geom), id, path"
+                    " FROM grids WHERE id = :g RETURNING id"
+                ),
+                {"g": gid, "v": v},
+            ).scalar_one()
         conn.commit()
         public_codes = {
             v: conn.execute(
@@ -237,6 +265,7 @@ def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
         allowed_phones={},
         public_codes=public_codes,
         calls=calls,
+        registry=registry,
     )
     w.care = _care_objects(w)
     w.allowed_phones = _allowed_phones(w)
@@ -425,6 +454,10 @@ PATH_PARAMS: dict[str, PathFiller] = {
     "household_id": lambda w, v, c: w.care[v]["household"],
     "visit_id": lambda w, v, c: w.care[v]["visit"],
     "patrol_id": lambda w, v, c: w.care[v]["patrol"],
+    # 三单制: an order, a volunteer and a partner unit inside and outside the scope
+    "order_id": lambda w, v, c: w.registry[("orders", v)],
+    "volunteer_id": lambda w, v, c: w.registry[("volunteers", v)],
+    "partner_id": lambda w, v, c: w.registry[("partner_units", v)],
 }
 
 
@@ -441,6 +474,7 @@ SCOPED_PARAMS = {
     "grid_id", "hazard_id", "facility_id", "feature_id", "token_id", "x", "request_id",
     "call_id",
     "person_id", "household_id", "visit_id", "patrol_id",
+    "order_id", "volunteer_id", "partner_id",
 }  # fmt: skip
 
 

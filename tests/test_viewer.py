@@ -36,7 +36,7 @@ def _busiest_micro_grid(site: Site) -> int:
     row = site.one(
         """
         SELECT h.grid_id AS id FROM hazards h JOIN grids g ON g.id = h.grid_id
-         WHERE g.level = 'micro_grid' AND h.status NOT IN ('closed', 'rejected')
+         WHERE g.level = 'micro_grid' AND h.status NOT IN ('closed', 'rejected', 'voided')
          GROUP BY h.grid_id ORDER BY count(*) DESC, h.grid_id LIMIT 1
         """
     )
@@ -220,8 +220,9 @@ def test_amap_keeps_features_under_their_gcj02_pixel(browser, site: Site) -> Non
     hz = site.one(
         """
         SELECT h.id, h.public_code, ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat FROM hazards h
-         WHERE h.status NOT IN ('closed', 'rejected') AND NOT EXISTS (
-               SELECT 1 FROM hazards o WHERE o.id <> h.id AND o.status NOT IN ('closed', 'rejected')
+         WHERE h.status NOT IN ('closed', 'rejected', 'voided') AND NOT EXISTS (
+               SELECT 1 FROM hazards o WHERE o.id <> h.id
+                  AND o.status NOT IN ('closed', 'rejected', 'voided')
                   AND ST_DWithin(o.geom, h.geom, 0.0005))
          ORDER BY h.id LIMIT 1
         """

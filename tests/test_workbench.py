@@ -494,3 +494,115 @@ def test_lookup_by_public_code_and_search_context(browser, site: Site) -> None:
     page.wait_for_selector(f'header[data-hazard-id="{hz["id"]}"]')
     _clean(tab, site)
     _close(tab)
+
+
+def test_dashboard_assessment_panel_opens_the_cases(browser, site: Site) -> None:
+    """The 考核评价 panel shows the assessment API's figures, and a figure opens its cases."""
+    admin = site.create_user(f"kh.{uuid.uuid4().hex[:6]}", "admin", None, "考核员")
+    tab = _open(browser, site, "/dashboard", user=admin, viewport=WIDE)
+    page = tab.page
+    page.select_option("[data-gm=d-period]", "30")
+    page.wait_for_selector("body[data-assessment-loaded]")
+    params = tab.js("GMDash.params")
+    api = page.request.get(
+        site.base + "/api/v1/assessment/areas",
+        params={"from": params["since"], "to": params["until"], "level": "street"},
+    ).json()
+    # the whole territory compares its streets; choosing a street compares its communities
+    assert api["areas"], "the demo's month has cases in every street"
+    shown = page.locator("[data-composite]").all_inner_texts()
+    assert [None if x == "—" else float(x) for x in shown] == [a["composite"] for a in api["areas"]]
+    assert "综合指标值" in page.inner_text("[data-gm=d-assessment]")
+    first = api["areas"][0]
+    button = page.locator(f'tr[data-area="{first["area_id"]}"] .dash-fig[data-flag="reported"]')
+    assert button.inner_text() == str(first["reported"])
+    button.click()
+    page.wait_for_selector("[data-gm=d-drill] tr[data-hazard-id]")
+    assert f"涉及 {first['reported']} 件" in page.inner_text("[data-gm=d-drill]")
+    rows = page.locator("[data-gm=d-drill] tr[data-hazard-id]").count()
+    assert rows == min(50, first["reported"])
+    assert page.locator("#dash-points tr").count() > 1  # the points ranking has people
+    # 志愿服务 per area: the same hours as the API, and the table is in Chinese
+    served = page.request.get(
+        site.base + "/api/v1/assessment/volunteers",
+        params={"from": params["since"], "to": params["until"], "level": "street"},
+    ).json()["areas"]
+    assert served, "the demo's month has service orders"
+    shown_hours = page.locator("[data-gm=d-volunteers] [data-hours]").all_inner_texts()
+    assert [float(h) for h in shown_hours] == [a["hours"] for a in served]
+    assert "服务时长（小时）" in page.inner_text("[data-gm=d-volunteers]")
+    tab.shot("workbench/dashboard-assessment", full=True)
+    _clean(tab, site)
+    _close(tab)
+
+
+def test_desk_service_order_from_order_to_rating(browser, site: Site) -> None:
+    """三单制 on the workbench: a resident's order (placed through the API, anonymously) waits
+    in 待派单 of its community; the community user 派单s it to a volunteer of the community,
+    records 接单 and 完成 with the hours, then the resident's 评价; the API agrees at each
+    step and the badges move with it."""
+    row = site.one(
+        """
+        SELECT ST_X(ST_PointOnSurface(m.geom)) AS lon, ST_Y(ST_PointOnSurface(m.geom)) AS lat,
+               c.id AS community, c.code AS community_code
+          FROM grids m JOIN grids c ON c.id = m.path[2]
+         WHERE m.level = 'micro_grid' AND m.valid_to IS NULL AND c.level = 'community'
+           AND EXISTS (SELECT 1 FROM volunteers v WHERE v.grid_path @> ARRAY[c.id])
+         ORDER BY m.id LIMIT 1
+        """
+    )
+    placed = httpx.post(
+        site.base + "/api/v1/orders",
+        json={"service_type": "wheelchair_delivery", "lon": row["lon"], "lat": row["lat"],
+              "description": "老人出院，需借用轮椅一周", "resident_phone": "100-5555-0101"},
+    )  # fmt: skip
+    assert placed.status_code == 201, placed.text
+    oid, code = placed.json()["id"], placed.json()["public_code"]
+    user = site.create_user(f"sq.{uuid.uuid4().hex[:6]}", "community_staff",
+                            row["community_code"], "赵社区")  # fmt: skip
+    tab = _open(browser, site, "/desk", user=user, viewport=WIDE)
+    page = tab.page
+    page.wait_for_selector("body[data-desk-ready]")
+    api = site.client(user)
+
+    def count(status: str) -> int:
+        return api.get("/api/v1/orders", params={"status": status, "limit": 1}).json()[
+            "numberMatched"
+        ]
+
+    page.click('[data-kind="orders"]')
+    page.wait_for_selector("body[data-orders-for=ordered]")
+    page.wait_for_function(
+        f"document.querySelector('[data-order-count=ordered]').textContent === '{count('ordered')}'"
+    )
+    assert page.inner_text('[data-kind-count="orders"]') == str(count("ordered"))
+    page.click(f'tr[data-order-id="{oid}"]')
+    page.wait_for_selector(f'header[data-order-id="{oid}"][data-order-status="ordered"]')
+    assert "100-5555-0101" in page.inner_text("[data-gm=o-detail]")  # staff in scope see it
+    # 派单: the choices are the community's own volunteers and partner units
+    vols = api.get("/api/v1/volunteers", params={"grid": row["community"]}).json()["items"]
+    options = page.locator("[data-gm=o-assignee] option").evaluate_all(
+        "els => els.map(e => e.value)"
+    )
+    assert [o for o in options if o.startswith("v:")] == [f"v:{v['id']}" for v in vols]
+    page.select_option("[data-gm=o-assignee]", f"v:{vols[0]['id']}")
+    page.click('form[data-order-move="dispatch"] button')
+    page.wait_for_selector(f'header[data-order-id="{oid}"][data-order-status="dispatched"]')
+    page.click('form[data-order-move="take"] button')
+    page.wait_for_selector(f'header[data-order-id="{oid}"][data-order-status="taken"]')
+    page.fill("[data-gm=o-hours]", "1.5")
+    page.click('form[data-order-move="finish"] button')
+    page.wait_for_selector(f'header[data-order-id="{oid}"][data-order-status="done"]')
+    page.select_option("[data-gm=o-rating]", "satisfied")
+    page.click('form[data-order-move="rate"] button')
+    page.wait_for_selector(f'header[data-order-id="{oid}"][data-order-status="rated"]')
+    detail = page.inner_text("[data-gm=o-detail]")
+    assert "已评价" in detail and "派单" in detail and "服务时长 1.5 小时" in detail
+    assert page.locator("[data-gm=o-detail] form").count() == 0  # nothing left to do
+    got = api.get(f"/api/v1/orders/{oid}").json()["features"][0]["properties"]
+    assert (got["status"], got["hours"], got["rating"]) == ("rated", 1.5, "satisfied")
+    assert got["volunteer"]["id"] == vols[0]["id"] and got["public_code"] == code
+    assert [h["action"] for h in got["history"]] == ["order", "dispatch", "take", "finish", "rate"]
+    tab.shot("workbench/desk-orders", full=True)
+    _clean(tab, site)
+    _close(tab)

@@ -19,6 +19,7 @@ from gis_service.errors import Invalid
 from gis_service.hazards import supervision
 from gis_service.http.deps import CatalogDep, Conn, SettingsDep, instant_param, reject_unknown_query
 from gis_service.http.listing import PageDep
+from gis_service.orders import service as orders_service
 
 router = APIRouter(
     prefix="/api/v1/assessment",
@@ -214,6 +215,29 @@ def assess_points(
     rows = service.points(conn, catalog.assessment, period.since, period.until, scope, grid)
     body = {**_head(period), "rules": catalog.assessment.points, "ranking": rows}
     return _table(body, rows, fmt, "积分排名")
+
+
+@router.get(
+    "/volunteers",
+    summary="志愿服务 per area: service orders, hours, volunteers, party members",
+    responses=_FILES,
+    response_model=None,
+)
+def assess_volunteers(
+    conn: Conn,
+    period: PeriodDep,
+    principal: Annotated[Principal, Depends(STAFF)],
+    fmt: FmtQuery = "json",
+    level: Annotated[
+        Literal["street", "community", "grid"], Query(description="The areas compared.")
+    ] = "community",
+) -> Response | dict:
+    """三单制 orders placed in the period per area: orders, done, 志愿服务时长 (hours),
+    volunteers and party members who served, and the residents' satisfaction."""
+    scope, grid = _scope(conn, principal, period)
+    service.check_period(period.since, period.until)
+    rows = orders_service.volunteer_stats(conn, period.since, period.until, level, scope, grid)
+    return _table({**_head(period), "level": level, "areas": rows}, rows, fmt, "志愿服务")
 
 
 @router.get(

@@ -15,6 +15,17 @@ Formulas (each figure names its source; see layers/README.md for the standard's 
 - per person: 有效上报率 = 有效上报 / 上报数 (有效: 立案 and not 作废); 按时核查率 = 核查 within
   the category's 结案 limit from the report back / 核查数; 准确派遣率 = (派遣数 − 被退回的派遣) /
   派遣数.
+- 近7日结案用时中位数 = the median of the working hours from report to 结案 of the area's
+  cases closed in the period's last 7 days (working time, as the deadlines).
+- 综合指标值 = Σ weight × rate over the rates that have a value, the weights (assessment.yaml)
+  scaled back to 1; 1 − 返工率 enters as "no_rework_rate". Grade: the first of 优/良/中/差 whose
+  floor it reaches (GB/T 30428.4 assesses by weighted rates; weights are the office's).
+- 积分 = Σ rule value × count per grid worker (有效上报, 按期处置, 超期任务, 回访不满意; values in
+  assessment.yaml); ties share a rank.
+- 志愿服务 (orders.service.volunteer_stats): 点单数, 完成数 (done or rated), 服务时长 = Σ hours
+  of done orders, 服务志愿者 and 其中党员 = distinct volunteers of done orders, 满意率 = (满意 +
+  基本满意) / 评价数, over the orders placed in the period.
+- 0/0 is no value (shown "—"), never 0% or 100%. Every rate is a percentage with two decimals.
 """
 
 from __future__ import annotations
@@ -68,15 +79,20 @@ def composite(rates: dict[str, float | None], cfg: AssessmentDef) -> tuple[float
     return score, grade
 
 
-def _params(
-    since: datetime, until: datetime, scope: list[int] | None, grid: int | None
-) -> dict[str, Any]:
+def check_period(since: datetime, until: datetime) -> None:
+    """A period runs forwards and spans at most a year (366 days)."""
     if since >= until:
         raise Invalid(
             "'from' must be before 'to'.", since=since.isoformat(), until=until.isoformat()
         )
     if (until - since).days > 366:
         raise Invalid("Assess at most a year at once.")
+
+
+def _params(
+    since: datetime, until: datetime, scope: list[int] | None, grid: int | None
+) -> dict[str, Any]:
+    check_period(since, until)
     return {"since": since, "until": until, "scope": scope, "grid": grid}
 
 
@@ -269,6 +285,12 @@ HEADINGS: dict[str, str] = {
     "valid_report": "有效上报",
     "overdue_task": "超期任务",
     "dissatisfied_callback": "回访不满意",
+    "orders": "点单数",
+    "done": "完成数",
+    "hours": "志愿服务时长(小时)",
+    "volunteers": "服务志愿者数",
+    "party_members": "其中党员",
+    "rated": "评价数",
 }
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from gis_service.errors import Conflict, StaleVersion
+
 
 @dataclass(frozen=True)
 class Move:
@@ -84,3 +86,26 @@ class Machine:
             }
             for m in self.moves
         ]
+
+
+def check_move(
+    machine: Machine, action: str, status: str, sent: int, version: int, what: str
+) -> None:
+    """Refuse a move on a stale copy (412) or from a state that does not allow it (409);
+    ``what`` names the case in the message, e.g. "Order FW20261130-000001"."""
+    if sent != version:
+        raise StaleVersion(
+            f"{what} changed since you loaded it (you sent version {sent}, it is now "
+            f"{version}). Reload it.",
+            version=version,
+        )
+    if not machine.is_allowed(action, status):
+        allowed = machine.allowed(status)
+        raise Conflict(
+            f"'{action}' is not possible while {what} is {status} "
+            f"({machine.statuses[status]}). Allowed now: {', '.join(allowed) or 'none'}.",
+            code="move_not_allowed",
+            status=status,
+            action=action,
+            allowed=allowed,
+        )

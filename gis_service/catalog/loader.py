@@ -25,6 +25,7 @@ from gis_service.catalog.schemas import (
     DepartmentDef,
     FacilityTypeDef,
     HazardCategoryDef,
+    ServicesDef,
 )
 
 FACILITY_TYPES_DIR = "facility_types"
@@ -33,6 +34,7 @@ DEPARTMENTS_FILE = "departments.yaml"
 CALENDAR_FILE = "calendar.yaml"
 CARE_FILE = "care.yaml"
 ASSESSMENT_FILE = "assessment.yaml"
+SERVICES_FILE = "services.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
@@ -243,11 +245,12 @@ def load_catalog(layers_dir: Path) -> Catalog:
         layers_dir / ASSESSMENT_FILE, AssessmentDef, "weights and grades", problems
     )
     care = _load_mapping(layers_dir / CARE_FILE, CareDef, "categories and needs", problems)
+    services = _load_mapping(layers_dir / SERVICES_FILE, ServicesDef, "types", problems)
     _check_classes(facility_types, facility_docs, problems)
     _check_references(
         category_docs, department_codes, facility_codes, problems.rel(departments_path), problems
     )
-    if problems.items or calendar is None or assessment is None or care is None:
+    if problems.items or calendar is None or assessment is None or care is None or services is None:
         # Stable sort: a file's problems stay together, in the order they were found.
         raise LayerError(sorted(problems.items, key=lambda p: p.file))
     return Catalog(
@@ -257,4 +260,5 @@ def load_catalog(layers_dir: Path) -> Catalog:
         calendar=calendar,
         assessment=assessment,
         care=care,
+        services=dict(services.types),
     )

@@ -378,6 +378,24 @@ class AssessmentDef(BaseModel):
         return v
 
 
+class ServiceTypeDef(BaseModel):
+    """A service residents may order (三单制 需求清单) and the skills that fit it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name_zh: str = Field(min_length=1)
+    skills: list[str] = Field(default_factory=list)
+    description_zh: str | None = None
+
+
+class ServicesDef(BaseModel):
+    """layers/services.yaml: the services of the 三单制 by code."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    types: dict[Code, ServiceTypeDef] = Field(min_length=1)
+
+
 class Catalog(_Strict):
     """The whole catalog, keyed by code, and the working calendar."""
 
@@ -387,3 +405,4 @@ class Catalog(_Strict):
     calendar: CalendarDef
     care: CareDef
     assessment: AssessmentDef
+    services: dict[str, ServiceTypeDef]

@@ -27,7 +27,9 @@ from shapely.ops import substring
 
 from gis_service.demo.fieldwork import FieldWork, generate_fieldwork
 
-GENERATOR_VERSION = "3"
+# 3: the working history (callbacks, exceptions, 吹哨, partner units) of demo/history.py;
+# 4: households, people under care, a month of visits and patrols (demo/fieldwork.py)
+GENERATOR_VERSION = "4"
 DIVISION_CODE = "410103"  # 二七区, Zhengzhou (GB/T 2260)
 GRID_SIZE = 1e-7  # degrees, ~1 cm: the precision every grid vertex is snapped to
 HAZARD_PREFIX = "DEMO-"

@@ -35,6 +35,7 @@ from gis_service.demo.generator import (
     generate,
     iter_levels,
 )
+from gis_service.demo.history import add_history, remove_history
 
 log = logging.getLogger(__name__)
 
@@ -293,6 +294,7 @@ def _check_orphans(cur: Cursor) -> None:
 def _delete_demo(cur: Cursor) -> dict[str, int]:
     """Remove every demo row (events and assignments go with their hazards, grids, people)."""
     deleted: dict[str, int] = {}
+    remove_history(cur)  # volunteers and orders point at the demo's grids
     cur.execute(DELETE_PATROLS, {"principal": DEMO_PRINCIPAL})
     deleted["patrols"] = cur.rowcount
     cur.execute(DELETE_HOUSEHOLDS)
@@ -615,6 +617,8 @@ def _load(
 
         t = time.perf_counter()
         _insert(cur, data)
+        services = {code: t.name_zh for code, t in catalog.services.items()}
+        history = add_history(cur, HAZARD_PREFIX, services)
         cur.execute(ANALYZE)
         timings["insert"] = time.perf_counter() - t
 
@@ -630,6 +634,7 @@ def _load(
             "status": "loaded",
             **meta,
             "deleted": deleted,
+            "history": history,
             "timings": {k: round(v, 2) for k, v in timings.items()},
         }
     finally:

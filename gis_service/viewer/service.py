@@ -29,6 +29,7 @@ from sqlalchemy import Connection, text
 from gis_service.catalog.schemas import REPORT_CLASS_NAMES_ZH, SEVERITY_NAMES_ZH, Catalog
 from gis_service.config import Settings
 from gis_service.hazards.states import CLOCK_STATUSES, OPEN_STATUSES, STATUS_NAMES_ZH
+from gis_service.orders.workflow import ORDER_MACHINE
 from gis_service.tiles.tilesets import LAYERS
 from gis_service.viewer import assets
 
@@ -208,6 +209,10 @@ def base_config(settings: Settings, catalog: Catalog) -> dict[str, Any]:
             k: {"name": SEVERITY_NAMES_ZH[k], "color": SEVERITY_COLORS[k]}
             for k in SEVERITY_NAMES_ZH
         },
+        # 三单制: the services one may order and the order machine (the desk's buttons)
+        "services": {code: t.name_zh for code, t in catalog.services.items()},
+        "orderStatuses": ORDER_MACHINE.statuses,
+        "orderMoves": ORDER_MACHINE.table(),
     }
 
 

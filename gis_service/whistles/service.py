@@ -11,8 +11,9 @@ from sqlalchemy import Connection
 
 from gis_service.auth.audit import record
 from gis_service.auth.principal import Principal
+from gis_service.cases.machine import check_move
 from gis_service.db.transaction import transaction
-from gis_service.errors import Conflict, Forbidden, Invalid, NotFound, StaleVersion, Unauthorized
+from gis_service.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from gis_service.hazards.history import record_event
 from gis_service.hazards.policy import principal_tag
 from gis_service.hazards.states import CLOSED_STATUSES
@@ -160,22 +161,8 @@ def act(
                 f"You may not '{body.action}' this call: it needs the '{move.scope}' scope.",
                 needs_scope=move.scope,
             )
-        if body.version != call.version:
-            raise StaleVersion(
-                f"The call changed since you loaded it (you sent version {body.version}, it is "
-                f"now {call.version}). Reload it.",
-                version=call.version,
-            )
-        if not WHISTLE_MACHINE.is_allowed(body.action, call.status):
-            allowed = WHISTLE_MACHINE.allowed(call.status)
-            raise Conflict(
-                f"'{body.action}' is not possible while the call is {call.status} "
-                f"({WHISTLE_STATUSES[call.status]}). Allowed now: {', '.join(allowed) or 'none'}.",
-                code="move_not_allowed",
-                status=call.status,
-                action=body.action,
-                allowed=allowed,
-            )
+        check_move(WHISTLE_MACHINE, body.action, call.status, body.version, call.version,
+                   f"吹哨 call {call.id}")  # fmt: skip
         if body.action in ("progress", "withdraw") and not body.note:
             raise Invalid(f"'{body.action}' needs a note.", action=body.action)
         cols: dict[str, Any] = {}

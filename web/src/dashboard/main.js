@@ -2,9 +2,11 @@
  * Apache ECharts (served locally, like every library here). Every figure comes from one
  * answer of GET /api/v1/stats/dashboard for the chosen unit and period, unchanged: reported
  * and closed per day or week, by category, by community, 按期结案率 and median time to
- * close per community, the busiest grids, the oldest open hazards and a heat map. */
+ * close per community, the busiest grids, the oldest open hazards and a heat map; below them
+ * the 考核评价 panel (assessment.js). */
 
 import { api } from '../lib/api.js';
+import { drawAssessment } from './assessment.js';
 import { $, esc, pageConfig, show, toast } from '../lib/dom.js';
 import { addDays, beijingMidnight, fmtHours, fmtPercent, fmtTime, todayBeijing } from '../lib/format.js';
 import { errorText } from '../lib/i18n.js';
@@ -203,6 +205,9 @@ async function load() {
     kpis(d);
     draw(d);
     document.body.setAttribute('data-dash-loaded', '1');
+    document.body.removeAttribute('data-assessment-loaded');
+    const opt = form.grid.selectedOptions[0];
+    drawAssessment({ grid: params.grid, since: params.since, until: params.until, level: (opt && opt.dataset.level) || 'community' });
   } catch (e) {
     toast(`统计加载失败：${errorText(e)}`, 'error');
   }
@@ -215,15 +220,17 @@ async function start(me) {
   }
   started = true;
   const sel = document.querySelector('[data-gm=d-grid]');
-  const root = me.grid ? [[me.grid.id, me.grid.name]] : [['', '全辖区']];
+  // The assessment compares the areas one level below the chosen unit.
+  const below = { street: 'community', community: 'grid', grid: 'grid' };
+  const root = me.grid ? [[me.grid.id, me.grid.name, below[me.grid.level] || 'grid']] : [['', '全辖区', 'street']];
   let units = [];
   try {
     const level = !me.grid ? 'street' : me.grid.level === 'street' ? 'community' : me.grid.level === 'community' ? 'grid' : null;
-    if (level) units = (await api('/api/v1/units', { level })).items.map((u) => [u.id, `　${u.name}`]);
+    if (level) units = (await api('/api/v1/units', { level })).items.map((u) => [u.id, `　${u.name}`, below[level] || 'grid']);
   } catch (e) {
     units = [];
   }
-  sel.innerHTML = root.concat(units).map(([v, t]) => `<option value="${esc(v)}">${esc(t)}</option>`).join('');
+  sel.innerHTML = root.concat(units).map(([v, t, l]) => `<option value="${esc(v)}" data-level="${l}">${esc(t)}</option>`).join('');
   $('dash-controls').addEventListener('change', load);
   window.addEventListener('resize', () => Object.values(charts).forEach((c) => c.resize()));
   await load();

@@ -11,6 +11,7 @@ import { addDays, beijingMidnight, dueText, fmtTime } from '../lib/format.js';
 import { errorText, SOURCE_NAMES } from '../lib/i18n.js';
 import { bindSearch } from '../lib/search.js';
 import { mountUserBar, refreshSession, staffGate } from '../lib/session.js';
+import { mountOrders } from './orders.js';
 
 const cfg = pageConfig();
 const QUEUES = [
@@ -322,6 +323,7 @@ async function start(me) {
   if (!state.queue) state.queue = me.role === 'grid_leader' || me.role === 'field_staff' ? 'mine' : 'to_accept';
   renderTabs();
   bindUi();
+  mountOrders();
   await fillFilters();
   await Promise.all([refreshCounts(), loadRows(false)]);
   if (state.scroll) $('desk-tablewrap').scrollTop = state.scroll;

@@ -22,6 +22,9 @@ export const ERROR_TEXT = {
   rework_window_passed: '已超过结案后可要求返工的期限。',
   receipt_not_found: '找不到与此回执链接对应的案件，请核对链接。',
   case_closed: '案件已办结，不能再吹哨。',
+  // 三单制 service orders and their registries
+  assignee_out_of_area: '只能派给本社区的志愿者或共建单位，请重新选择。',
+  name_taken: '已有同名的共建单位，请换一个名称。',
   // accounts and sessions
   login_failed: '账号或密码错误，请重新输入。',
   account_disabled: '此账号已停用，请联系管理员。',
