@@ -351,8 +351,15 @@ def _care_names(w: World) -> tuple[dict[str, set[str]], set[str]]:
          WHERE CAST(:scope AS bigint[]) IS NULL OR g.path && CAST(:scope AS bigint[])
         """
     )
+    # A fictional name the demo also gave a staff member or a volunteer is no probe: those
+    # are listed under their own rules.
+    others = text(
+        "SELECT name FROM people UNION SELECT name FROM volunteers"
+        " UNION SELECT name FROM partner_units"
+    )
     with w.engine.connect() as conn:
         every = set(conn.execute(sql, {"scope": None}).scalars())
+        every -= set(conn.execute(others).scalars())
         out: dict[str, set[str]] = {"anonymous": set(), "key_revoked": set()}
         for role, user in w.users.items():
             root = user["grid_id"]
