@@ -222,6 +222,59 @@ def test_visit_raises_a_hazard_and_a_service_need_in_one_step(world: World) -> N
     assert visit["service_need"]["note"] == "需要志愿者每周帮忙买菜"
 
 
+def test_a_service_need_with_a_type_becomes_a_service_order(world: World) -> None:
+    body = {
+        "findings": "老人腿脚不便，出门困难",
+        "service_need": "需要借用轮椅",
+        "service_type": "wheelchair_delivery",
+    }
+    r = _visit(world, key="visit-order-0001", **body)
+    assert r.status_code == 201, r.text
+    need = r.json()["service_need"]
+    assert need["status"] == "ordered" and need["order"]["public_code"].startswith("FW")
+    order = need["order"]["id"]
+    sql = "SELECT {} FROM service_orders WHERE id = :id"
+    assert world.scalar(sql.format("service_type"), id=order) == "wheelchair_delivery"
+    assert world.scalar(sql.format("resident_name"), id=order) == "孙秀英"
+    assert world.scalar(sql.format("grid_id"), id=order) == world.grids["west_grid"] or (
+        world.scalar(
+            "SELECT parent_id FROM grids WHERE id = (SELECT grid_id FROM service_orders"
+            " WHERE id = :id)",
+            id=order,
+        )
+        == world.grids["west_grid"]
+    )
+    visit_id = r.json()["id"]
+    events = world.scalar(
+        "SELECT count(*) FROM service_order_events WHERE order_id = :id AND action = 'order'"
+        " AND (data->>'visit_id')::bigint = :v",
+        id=order,
+        v=visit_id,
+    )
+    assert events == 1
+    # The offline queue sends it again: the same visit and order, not a second one.
+    again = _visit(world, key="visit-order-0001", **body)
+    assert again.status_code == 200 and again.json()["service_need"]["order"]["id"] == order
+    assert (
+        world.scalar(
+            "SELECT count(*) FROM service_orders WHERE resident_name = '孙秀英'"
+            " AND service_type = 'wheelchair_delivery'"
+        )
+        == 1
+    )
+    # A service the list does not know, or a type without the need, is refused; nothing stays.
+    before = world.scalar("SELECT count(*) FROM visits")
+    for fields, code in (
+        ({"service_need": "修灯", "service_type": "no_such_service"}, "invalid_parameter"),
+        ({"findings": "看望", "service_type": "wheelchair_delivery"}, None),
+    ):
+        bad = _visit(world, **fields)
+        assert bad.status_code == 422, bad.text
+        if code:
+            assert bad.json()["code"] == code and "services.yaml" in bad.json()["message"]
+    assert world.scalar("SELECT count(*) FROM visits") == before
+
+
 def test_visit_refuses_what_it_should(world: World) -> None:
     now = datetime.now(UTC)
     cases = [

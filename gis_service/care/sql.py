@@ -63,7 +63,7 @@ PERSON = text(f"SELECT {_PERSON_COLUMNS} FROM care_roster r WHERE r.id = :id")
 # Where a person lives, for scope checks of a write (a visit) before anything is read out.
 PERSON_PLACE = text(
     """
-    SELECT r.id, r.household_id, r.grid_id, r.grid_path, r.every_days,
+    SELECT r.id, r.household_id, r.grid_id, r.grid_path, r.every_days, r.name, r.address,
            ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat
       FROM care_roster r WHERE r.id = :id
     """

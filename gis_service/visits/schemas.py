@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gis_service.catalog.schemas import CODE_PATTERN
 from gis_service.db.limits import BIGINT_MAX
 from gis_service.geo.datums import Datum
 from gis_service.hazards.schemas import Severity
@@ -47,6 +48,12 @@ class VisitIn(BaseModel):
         max_length=2000,
         description="Raise a service need (居民点单) for the community, in words.",
     )
+    service_type: str | None = Field(
+        default=None,
+        pattern=CODE_PATTERN,
+        description="With service_need: a service of layers/services.yaml; the need becomes a "
+        "service order (三单制) for the person, at their household, in the same step.",
+    )
     patrol_ref: UUID | None = Field(default=None, description="The patrol it was made on.")
 
     @field_validator("lon", "lat", "accuracy_m")
@@ -63,7 +70,14 @@ class VisitIn(BaseModel):
             return [x.strip() for x in v.split(",") if x.strip()]
         return v
 
-    @field_validator("findings", "hazard_category", "hazard_description", "service_need")
+    @field_validator(
+        "findings",
+        "hazard_category",
+        "hazard_description",
+        "service_need",
+        "service_type",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, v: str | None) -> str | None:
         return v or None
@@ -76,4 +90,6 @@ class VisitIn(BaseModel):
             raise ValueError("a hazard needs hazard_category and hazard_description")
         if self.hazard_severity and not self.hazard_category:
             raise ValueError("hazard_severity without hazard_category")
+        if self.service_type and not self.service_need:
+            raise ValueError("service_type without service_need (what the person needs)")
         return self

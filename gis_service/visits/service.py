@@ -28,6 +28,7 @@ from gis_service.hazards.schemas import ReportIn
 from gis_service.hazards.supervision import scoped_grid
 from gis_service.idempotency import earlier, fingerprint, remember
 from gis_service.instants import check_recorded
+from gis_service.orders.service import check_service
 from gis_service.visits import needs, sql
 from gis_service.visits.schemas import VisitIn
 
@@ -59,6 +60,8 @@ def _check(body: VisitIn, catalog: Catalog, settings: Settings) -> datetime:
             needs=unknown,
             known=sorted(known),
         )
+    if body.service_type:
+        check_service(catalog, body.service_type)
     if body.hazard_category and body.hazard_category not in catalog.hazard_categories:
         raise Invalid(
             f"Unknown hazard category {body.hazard_category!r}.",
@@ -190,11 +193,15 @@ def record_visit(
             if body.service_need:
                 need = needs.raise_service_need(
                     conn,
+                    catalog=catalog,
+                    tz=settings.local_timezone,
                     visit_id=visit.id,
-                    person_id=person.id,
-                    grid_id=person.grid_id,
+                    person=person,
+                    where=home or where,
                     note=body.service_need,
+                    service_type=body.service_type,
                     principal=principal,
+                    ip=ip,
                 )
             conn.execute(sql.TOUCH_PERSON, {"id": person.id, "visited_at": at})
             photo_ids, folders = photo_store.store(

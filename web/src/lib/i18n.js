@@ -64,6 +64,7 @@ export const ERROR_TEXT = {
   outside_scope: '不在您的管辖范围内，请由所在网格的工作人员办理。',
   bad_recorded_time: '记录时间不正确（在将来，或离线保存过久），请检查手机时间。',
   hazard_needs_location: '随走访上报隐患需要位置，请先定位。',
+  order_needs_location: '随走访点单需要位置，请先定位或核对住户地址。',
   track_out_of_order: '轨迹点的时间顺序有误，未能上传。',
   outside_china: '轨迹点不在中国境内，请检查定位和坐标系。',
   track_too_short: '轨迹点太少，未能上传。',
