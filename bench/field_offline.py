@@ -73,7 +73,7 @@ _STORED = """async () => {
 # Queue n writes through the app's own outbox module (the same instance the page uses).
 _QUEUE = """async ([n, tag]) => {
   const url = performance.getEntriesByType('resource').map((e) => e.name)
-    .find((u) => u.endsWith('/lib/outbox.js'));
+    .find((u) => new URL(u).pathname.endsWith('/lib/outbox.js'));
   const outbox = await import(url);
   const db = await new Promise((ok) => {
     const r = indexedDB.open('gis-field');
@@ -106,7 +106,7 @@ _QUEUE = """async ([n, tag]) => {
 
 _FLUSH = """async () => {
   const url = performance.getEntriesByType('resource').map((e) => e.name)
-    .find((u) => u.endsWith('/lib/outbox.js'));
+    .find((u) => new URL(u).pathname.endsWith('/lib/outbox.js'));
   const outbox = await import(url);
   const t0 = performance.now();
   let s;
