@@ -10,6 +10,7 @@ by a reload and stopped is uploaded as one track.
 from __future__ import annotations
 
 import io
+import re
 import time
 from datetime import datetime
 
@@ -325,3 +326,25 @@ def test_patrol_survives_a_reload_and_uploads_as_one_track(
     assert stamps == sorted(stamps) and len(stamps) == 7
     assert _real_errors(tab) == [] and _off_machine(tab, site) == []
     _close(tab)
+
+
+def test_the_field_app_installs_and_its_worker_never_caches_the_api(site: Site) -> None:
+    """The manifest names the field page and icons that exist; the worker script carries the
+    assets' version, is revalidated on every start and leaves /api/ to the network."""
+    import httpx
+
+    m = httpx.get(site.base + "/manifest.webmanifest")
+    assert m.status_code == 200 and m.headers["content-type"].startswith(
+        "application/manifest+json"
+    )
+    manifest = m.json()
+    assert manifest["start_url"] == "/map?mode=field" and manifest["display"] == "standalone"
+    assert manifest["short_name"] == "网格外勤"
+    for icon in manifest["icons"]:
+        r = httpx.get(site.base + icon["src"])
+        assert r.status_code == 200 and r.content[:8] == b"\x89PNG\r\n\x1a\n", icon
+    sw = httpx.get(site.base + "/sw.js")
+    assert sw.status_code == 200 and sw.headers["content-type"].startswith("text/javascript")
+    assert sw.headers["cache-control"] == "no-cache"
+    assert re.search(r"const VERSION = '[0-9a-f]{8,}';", sw.text), sw.text[:600]
+    assert "/api/" not in sw.text.split("self.addEventListener('fetch'")[1]
