@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.gzip import GZipMiddleware
 
 from gis_service import __version__
@@ -17,13 +21,16 @@ from gis_service.catalog import load_catalog
 from gis_service.clock import DATABASE_CLOCK, Clock
 from gis_service.config import Settings
 from gis_service.db.engine import make_engine, resolve_url
+from gis_service.db.reads import Reads
 from gis_service.desk.router import router as desk_router
 from gis_service.facilities.router import router as facilities_router
 from gis_service.field.router import router as field_router
 from gis_service.grids.router import router as grids_router
+from gis_service.grids.service import maintain_cards
 from gis_service.hazards.router import router as hazards_router
+from gis_service.http.deps import install_read_your_writes
 from gis_service.http.errors import install_error_handlers
-from gis_service.http.observability import install_observability
+from gis_service.http.observability import configure_logging, install_observability
 from gis_service.http.routes import document_access
 from gis_service.http.security import install_security
 from gis_service.interchange.router import router as interchange_router
@@ -37,6 +44,7 @@ from gis_service.patrols.router import router as patrols_router
 from gis_service.search.router import router as search_router
 from gis_service.system.router import router as system_router
 from gis_service.tiles.router import router as tiles_router
+from gis_service.tiles.service import prune_cache as prune_tile_cache
 from gis_service.viewer.router import install as install_viewer
 from gis_service.visits.router import router as visits_router
 from gis_service.whistles.router import router as whistles_router
@@ -50,17 +58,65 @@ read grids, facilities (部件) and hazards (隐患). Coordinates are WGS84 unle
 `gcj02` (AMap, WeChat) or `bd09` (Baidu). Errors are JSON `{code, message, details}`.
 """
 
+log = logging.getLogger(__name__)
+
+# How often each worker fills missing grid cards, rebuilds the ones the clock made stale and
+# drops old tiles from the tile cache.
+MAINTENANCE_S = 60.0
+
+
+def _maintain(engine) -> None:
+    filled, refreshed = maintain_cards(engine)
+    if filled or refreshed:
+        log.info("grid cards: %d built, %d refreshed", filled, refreshed)
+    with engine.begin() as conn:
+        pruned = prune_tile_cache(conn)
+    if pruned:
+        log.info("tile cache: %d old tiles dropped", pruned)
+
+
+async def _maintain_forever(engine) -> None:
+    """Keep the grid cards complete and fresh (locate is right without them, only slower)
+    and the tile cache small."""
+    while True:
+        try:
+            await run_in_threadpool(_maintain, engine)
+        except Exception as exc:  # a database restart must not end the loop
+            log.warning("maintenance failed: %s", exc)
+        await asyncio.sleep(MAINTENANCE_S)
+
+
+def create_worker_app() -> FastAPI:
+    """The app of one worker of ``serve --workers N``: the parent's settings come through the
+    environment, and each worker sets up the service's logging itself (it starts afresh)."""
+    settings = Settings()
+    configure_logging(settings)
+    return create_app(settings)
+
 
 def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) -> FastAPI:
     """Build the app; the database must already be migrated (``gis-service serve`` does it)."""
     settings = settings or Settings()
     # Validate layers/ at start-up: a broken file stops the service with the file and field.
     catalog = load_catalog(settings.layers_dir)
-    engine = make_engine(resolve_url(settings))
+    url = resolve_url(settings)
+    engine = make_engine(url)
+    reads = Reads(
+        url,
+        settings.replica_urls,
+        pool_size=settings.read_pool_size,
+        max_lag_s=settings.replica_max_lag_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await reads.start()
+        cards = asyncio.create_task(_maintain_forever(engine))
         yield
+        cards.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cards
+        await reads.close()
         engine.dispose()
         metrics.worker_exit()
 
@@ -75,6 +131,7 @@ def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) 
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.reads = reads
     app.state.catalog = catalog
     from gis_service.db.migrate import head
 
@@ -119,4 +176,6 @@ def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) 
     # Outermost: the metrics and the request log see every answer, 413s and gzip included.
     install_observability(app, engine)
     document_access(app)
+    if settings.replica_urls:
+        install_read_your_writes(app)
     return app

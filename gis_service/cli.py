@@ -29,6 +29,12 @@ layers_app = typer.Typer(
     help="Facility types and hazard categories in layers/.", no_args_is_help=True
 )
 pg_app = typer.Typer(help="The embedded PostgreSQL/PostGIS cluster.", no_args_is_help=True)
+replica_app = typer.Typer(
+    help="Streaming replicas of the embedded cluster (pg_basebackup -R), for read scaling "
+    "and failover; see docs/scale-out.md.",
+    no_args_is_help=True,
+)
+pg_app.add_typer(replica_app, name="replica")
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(layers_app, name="layers")
@@ -68,16 +74,26 @@ def serve(
     demo: Annotated[
         bool | None, typer.Option("--demo/--no-demo", help="Load the demo on first start.")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes (GIS_WORKERS; default: the number of cores).",
+        ),
+    ] = None,
 ) -> None:
     """Start PostGIS if needed, migrate, load the demo once, and serve the API."""
+    import os
+
     settings = _settings()
-    # Before anything imports prometheus_client (gis_service.app does): see metrics_env.
+    # Before anything imports prometheus_client (gis_service.app does): see metrics_env. The
+    # workers of --workers N inherit the folder through the environment.
     from gis_service.ops.metrics_env import prepare_multiprocess_dir
 
     prepare_multiprocess_dir(settings.data_path / "run")
     import uvicorn
 
-    from gis_service.app import create_app
     from gis_service.catalog import LayerError
     from gis_service.http.observability import configure_logging
     from gis_service.runtime import prepare
@@ -102,13 +118,37 @@ def serve(
         typer.echo(f"backed up before migrating: {prepared.backup['archive']}")
     if prepared.demo:
         typer.echo(f"demo: {prepared.demo.get('status', prepared.demo)}")
-    typer.echo(f"serving on http://{settings.host}:{settings.port} (API docs: /docs)")
+    n = workers or settings.workers or os.cpu_count() or 1
+    typer.echo(
+        f"serving on http://{settings.host}:{settings.port} with {n} worker"
+        f"{'s' if n > 1 else ''} (API docs: /docs)"
+    )
+    if n == 1:
+        # Imported only here: with several workers each imports the app itself, and this
+        # process would spend seconds importing what it never runs.
+        from gis_service.app import create_app
+
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            log_config=None,  # configure_logging's JSON handler, not uvicorn's own
+            access_log=False,  # its lines carry query strings (api_key=…); ours carry routes
+        )
+        return
+    # Each worker process builds its own app from the environment; what it shares with the
+    # others (sessions, rate limits, login lock-outs, idempotency keys, tile cache, grid
+    # cards) lives in PostgreSQL, and its own caches only hold public data for seconds.
+    os.environ["GIS_HOST"], os.environ["GIS_PORT"] = settings.host, str(settings.port)
     uvicorn.run(
-        create_app(settings),
+        "gis_service.app:create_worker_app",
+        factory=True,
+        workers=n,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        log_config=None,  # configure_logging's JSON handler, not uvicorn's own
+        log_config=None,  # configure_logging's JSON handler, set up in each worker
         access_log=False,  # its lines carry query strings (api_key=…); ours carry routes
     )
 
@@ -275,3 +315,59 @@ def pg_status() -> None:
     if state == "running":
         typer.echo(f"pid:     {cluster.pid()}")
     sys.exit(0 if state == "running" else 3)
+
+
+ReplicaName = Annotated[str, typer.Argument(help="Replica name: lower-case letters, digits, _.")]
+
+
+@replica_app.command("add")
+def replica_add(name: ReplicaName = "replica1") -> None:
+    """Make a streaming replica of the running embedded cluster and start it."""
+    from gis_service.db.replica import add_replica, replica_url
+
+    settings = _settings()
+    try:
+        replica = add_replica(_cluster(), settings.data_path, name)
+    except ClusterError as exc:
+        fail(str(exc))
+    url = replica_url(replica)
+    typer.echo(f"replica {name} streaming from the primary: {replica.home}")
+    typer.echo(f"read from it with:  GIS_REPLICA_URLS={url}")
+
+
+@replica_app.command("list")
+def replica_list() -> None:
+    """The replicas of the embedded cluster, whether they run, and their URLs."""
+    from gis_service.db.replica import list_replicas, replica_url
+
+    settings = _settings()
+    for name, replica in list_replicas(_cluster(), settings.data_path):
+        typer.echo(f"{name}\t{replica.status()}\t{replica_url(replica)}")
+
+
+@replica_app.command("promote")
+def replica_promote(name: ReplicaName) -> None:
+    """Promote a replica to primary, after the primary is gone (docs/scale-out.md, runbook)."""
+    from gis_service.db.replica import promote, replica_cluster, replica_url
+
+    settings = _settings()
+    try:
+        replica = replica_cluster(_cluster(), settings.data_path, name)
+        promote(replica)
+    except ClusterError as exc:
+        fail(str(exc))
+    typer.echo(f"replica {name} is now a primary; point the service at it with:")
+    typer.echo(f"  DATABASE_URL={replica_url(replica)}")
+
+
+@replica_app.command("remove")
+def replica_remove(name: ReplicaName) -> None:
+    """Stop and delete a replica, and drop its replication slot on the primary."""
+    from gis_service.db.replica import remove_replica
+
+    settings = _settings()
+    try:
+        remove_replica(_cluster(), settings.data_path, name)
+    except ClusterError as exc:
+        fail(str(exc))
+    typer.echo(f"replica {name} removed")

@@ -1,4 +1,5 @@
-"""Where "now" comes from for the rules that count time: login slowdown and lock, rate limits.
+"""Where "now" comes from for the rules that count time: login slowdown and lock, rate limits,
+the expiry of sessions and bearer tokens.
 
 The real clock is PostgreSQL's: ``DatabaseClock.now()`` is None, and each statement then
 reads the database's own ``now()`` or ``clock_timestamp()``, so every worker and host keeps

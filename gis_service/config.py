@@ -24,6 +24,17 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "GIS_DATABASE_URL"),
         description="SQLAlchemy URL of an existing PostGIS database; unset = embedded cluster.",
     )
+    replica_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Streaming replicas that hot reads may use, comma-separated URLs "
+        "(gis-service pg replica add prints one); empty = every read on the primary.",
+    )
+    replica_max_lag_seconds: float = Field(
+        default=5.0, gt=0, description="A replica further behind the primary is skipped."
+    )
+    read_pool_size: int = Field(
+        default=8, ge=1, le=100, description="Connections per worker for hot reads, per server."
+    )
     data_dir: Path = Field(default=Path("./var"), description="Where the embedded cluster lives.")
     host: str = Field(default="127.0.0.1", description="HTTP bind address.")
     port: int = Field(default=8000, ge=1, le=65535, description="HTTP port.")
@@ -40,6 +51,9 @@ class Settings(BaseSettings):
     load_demo: bool = Field(default=True, description="Load the demo district on first start.")
     demo_seed: int = Field(default=20241122, description="Seed of the demo generator.")
     log_level: str = Field(default="info", description="uvicorn log level.")
+    workers: int | None = Field(
+        default=None, ge=1, le=64, description="Worker processes; unset = the number of cores."
+    )
 
     # Bounds on the work one request may cause.
     default_limit: int = Field(default=100, ge=1, description="Page size when none is asked.")
@@ -210,7 +224,9 @@ class Settings(BaseSettings):
         default="json", description="Log lines as JSON (one object a line) or plain text."
     )
 
-    @field_validator("cors_origins", "trusted_proxies", "metrics_allow", mode="before")
+    @field_validator(
+        "cors_origins", "trusted_proxies", "replica_urls", "metrics_allow", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: object) -> object:
         """Accept ``a,b`` from the environment as well as a list."""

@@ -17,13 +17,18 @@ def _is_date(raw: str) -> bool:
     return len(raw) == 10
 
 
+def parse_date(raw: str, zone: tzinfo = UTC) -> datetime:
+    """A date (YYYY-MM-DD) as its midnight in ``zone`` (UTC unless the caller says)."""
+    return datetime.combine(date.fromisoformat(raw), time(), tzinfo=zone)
+
+
 def parse_instant(raw: str, zone: tzinfo = UTC) -> datetime:
     """A date (midnight UTC) or an ISO 8601 date-time (UTC when it names no zone).
 
     People in the office type local wall-clock times (``restore --until``, audit export):
     those callers pass their ``zone``, which then stands in for UTC in both rules."""
     if _is_date(raw):
-        return datetime.combine(date.fromisoformat(raw), time(), tzinfo=zone)
+        return parse_date(raw, zone)
     parsed = datetime.fromisoformat(raw)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
 

@@ -14,6 +14,7 @@ from gis_service.catalog.schemas import Catalog
 from gis_service.config import Settings
 from gis_service.db import migrate
 from gis_service.db.engine import make_engine, resolve_url
+from gis_service.tiles.service import sync_layers as sync_tile_layers
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ def prepare(settings: Settings, load_demo: bool | None = None) -> Prepared:
     t2 = time.perf_counter()
     with engine.begin() as conn:
         sync_catalog(conn, catalog, settings.local_timezone)
+        sync_tile_layers(conn)
     timings["layers"] = time.perf_counter() - t2
     demo = None
     if settings.load_demo if load_demo is None else load_demo:

@@ -196,8 +196,11 @@ def test_community_indicators(world: World) -> None:
               "satisfied", "dissatisfied")  # fmt: skip
     assert [west[k] for k in counts] == [5, 4, 1, 2, 3, 1, 2, 1, 2, 1, 1, 2, 1, 1]
     assert [east[k] for k in counts] == [3, 3, 0, 2, 2, 2, 0, 2, 2, 0, 0, 1, 1, 0]
-    # 立案率 4/5; 按期处置率 1/3; 按期结案率 and 结案率 over 4 − 1 voided = 3; 返工率 1/2;
-    # 满意率 1/2; 异常件占比 1/4
+    # 应结案: W1, W2 closed and W3 past its 处置 deadline (W5 voided, W4 never filed) = 3;
+    # E2, E3 closed, E1 due 11-05 is still inside its limit at the period's end = 2
+    assert (west["due_close"], east["due_close"]) == (3, 2)
+    # 立案率 4/5; 按期处置率 1/3; 按期结案率 1/3 and 结案率 2/3; 返工率 1/2; 满意率 1/2;
+    # 异常件占比 1/4
     assert west["accept_rate"] == 80.0
     assert west["on_time_handle_rate"] == 33.33
     assert west["on_time_close_rate"] == 33.33
@@ -209,10 +212,10 @@ def test_community_indicators(world: World) -> None:
     assert west["composite"] == 44.17 and west["grade"] == "差"
     assert west["median_work_hours_to_close_7d"] is None  # nothing closed 10-25..10-31
     assert east["accept_rate"] == 100.0 and east["on_time_handle_rate"] == 100.0
-    assert east["on_time_close_rate"] == 66.67 and east["close_rate"] == 66.67
+    assert east["on_time_close_rate"] == 100.0 and east["close_rate"] == 100.0  # 2 of 2
     assert east["rework_rate"] == 0.0 and east["satisfaction_rate"] == 100.0
-    # 0.30·100 + 0.25·66.67 + 0.20·66.67 + 0.15·100 + 0.10·100 = 85.0015
-    assert east["composite"] == 85.0 and east["grade"] == "良"
+    # 0.30·100 + 0.25·100 + 0.20·100 + 0.15·100 + 0.10·100 = 100
+    assert east["composite"] == 100.0 and east["grade"] == "优"
     assert east["median_work_hours_to_close_7d"] == 2.0  # E3: 09:00 to 11:00
 
 
@@ -225,7 +228,8 @@ def test_street_totals(world: World) -> None:
         2,
     )
     assert street["on_time_handle_rate"] == 60.0  # 3 of 5
-    assert street["close_rate"] == 66.67  # 4 of 6
+    assert street["close_rate"] == 80.0  # 4 of the 5 due to close (W1, W2, W3, E2, E3)
+    assert street["on_time_close_rate"] == 60.0  # W1, E2, E3
     assert street["satisfaction_rate"] == 66.67  # 2 of 3
 
 
@@ -250,6 +254,9 @@ def test_department_indicators(world: World) -> None:
     )
     assert med["handle_rate"] == 50.0 and med["on_time_handle_rate"] == 100.0
     assert med["whistle_on_time_rate"] == 100.0
+    # 满意率 per department: 城管局 W1 满意, W2 不满意; 调解委员会 E2 基本满意 (E1 not called back)
+    assert (city["called_back"], city["satisfied"], city["satisfaction_rate"]) == (2, 1, 50.0)
+    assert (med["called_back"], med["satisfied"], med["satisfaction_rate"]) == (1, 1, 100.0)
 
 
 def test_people_indicators(world: World) -> None:
@@ -270,6 +277,12 @@ def test_people_indicators(world: World) -> None:
     roles = {r["role"]: r for r in body["roles"]}
     assert roles["community_staff"]["accurate_dispatch_rate"] == 85.71  # 6 of 7
     assert roles["community_staff"]["on_time_verification_rate"] == 80.0  # 4 of 5
+    # 满意率 per handler (the case's assignee): 8006 handled W1 (满意), 8004 handled W2 (不满意);
+    # E2 went to a department only; 8004 is a handler with no report, verification or dispatch
+    assert (people[8006]["called_back"], people[8006]["satisfaction_rate"]) == (1, 100.0)
+    assert (people[8004]["called_back"], people[8004]["satisfaction_rate"]) == (1, 0.0)
+    assert people[8004]["reports"] == 0 and people[8004]["valid_report_rate"] is None
+    assert people[8002]["satisfaction_rate"] is None  # a dispatcher handles nothing
 
 
 def test_points_ranking(world: World) -> None:

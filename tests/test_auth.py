@@ -193,6 +193,40 @@ def test_bearer_token_lifecycle(client: TestClient, engine: Engine) -> None:
     assert anon.post("/api/v1/auth/tokens", json={}).status_code == 401
 
 
+def test_sessions_and_tokens_expire_on_the_clock(url: str, data_dir: Path, engine: Engine) -> None:
+    user = make_user(engine, "viewer", grid=find_scopes(engine).community)
+    clock = ManualClock()
+    app = create_app(app_settings(url, data_dir, session_ttl_hours=8), clock=clock)
+    with TestClient(app) as c:
+        r = c.post(
+            "/api/v1/auth/tokens",
+            json={"username": user["username"], "password": PASSWORD, "ttl_days": 1},
+        )
+        assert r.status_code == 201, r.text
+        bearer = {"Authorization": f"Bearer {r.json()['token']}"}
+        r = _login(c, user["username"])
+        assert r.status_code == 200, r.text
+        assert datetime.fromisoformat(r.json()["expires_at"]) == clock.now() + timedelta(hours=8)
+
+        def live() -> list[str]:
+            return [t["kind"] for t in c.get("/api/v1/auth/tokens", headers=bearer).json()]
+
+        clock.advance(8 * 3600 - 1)
+        assert c.get("/api/v1/auth/me").json()["kind"] == "user"  # the session, a second left
+        assert sorted(live()) == ["bearer", "session"]
+        clock.advance(1)
+        # An expired session is a stale cookie: the caller is anonymous, the map still works.
+        assert c.get("/api/v1/auth/me").json()["kind"] == "anonymous"
+        assert c.get("/api/v1/users").status_code == 401
+        assert live() == ["bearer"]
+        clock.advance(16 * 3600 - 1)
+        assert c.get("/api/v1/auth/me", headers=bearer).json()["kind"] == "user"
+        clock.advance(1)
+        # An expired bearer token is refused, never downgraded to anonymous.
+        r = c.get("/api/v1/auth/me", headers=bearer)
+        assert r.status_code == 401 and "expired" in r.json()["message"]
+
+
 def test_logout_revokes_the_session(client: TestClient, engine: Engine) -> None:
     user = make_user(engine, "admin")
     c = TestClient(client.app)

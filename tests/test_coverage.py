@@ -1,12 +1,18 @@
-"""Coverage check: the demo district is clean; each seeded defect is caught, one each."""
+"""Coverage check: the demo district is clean; each seeded defect is caught, one each; the
+API is for grid maintainers, in their own area."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
 
+from gis_service.app import create_app
+from gis_service.db.engine import make_engine
 from gis_service.grids.coverage import check_coverage
+from tests.support.authkit import app_settings, bearer_for, make_user
 from tests.support.databases import Databases
 from tests.support.importkit import D, box, fresh, imp, tree, write
 
@@ -38,12 +44,19 @@ def _broken(prefix: str, dx: float):
 
 
 @pytest.fixture(scope="module")
-def seeded(databases: Databases, tmp_path_factory: pytest.TempPathFactory):
-    _url, eng = fresh(databases, "cov")
+def seeded_url(databases: Databases, tmp_path_factory: pytest.TempPathFactory):
+    url, eng = fresh(databases, "cov")
     folder: Path = tmp_path_factory.mktemp("cov")
     for prefix, (dx, _) in DEFECTS.items():
         report = imp(eng, write(_broken(prefix, dx), folder / prefix, "gpkg"))
         assert report.ok, report.text()
+    eng.dispose()
+    return url
+
+
+@pytest.fixture(scope="module")
+def seeded(seeded_url: str):
+    eng = make_engine(seeded_url, pool_size=2)
     yield eng
     eng.dispose()
 
@@ -77,10 +90,31 @@ def test_demo_district_is_clean(demo_engine) -> None:
     assert body["clean"], body["counts"]
 
 
-def test_check_api(demo_client) -> None:
-    r = demo_client.get("/api/v1/grids/check?root=410103001")
-    assert r.status_code == 200 and r.headers["content-type"].startswith("application/geo+json")
-    body = r.json()
-    assert body["type"] == "FeatureCollection" and body["clean"]
-    assert demo_client.get("/api/v1/grids/check?root=NOPE").status_code == 404
-    assert demo_client.get("/api/v1/grids/check?rooot=1").status_code == 400
+def test_check_api_is_for_grid_maintainers_in_their_area(
+    seeded_url: str, seeded, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    settings = app_settings(seeded_url, tmp_path_factory.mktemp("cov-app"))
+    with seeded.connect() as conn:
+        street = conn.execute(text("SELECT id FROM grids WHERE code = 'CGS'")).scalar_one()
+    admin = bearer_for(seeded, settings, make_user(seeded, "admin")["id"])
+    staff = bearer_for(seeded, settings, make_user(seeded, "street_staff", grid=street)["id"])
+    viewer = bearer_for(seeded, settings, make_user(seeded, "viewer", grid=street)["id"])
+    url = "/api/v1/grids/check"
+    with TestClient(create_app(settings)) as client:
+        r = client.get(url, params={"root": "CCS"}, headers=admin)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/geo+json")
+        body = r.json()
+        assert body["type"] == "FeatureCollection" and body["clean"], body["counts"]
+        assert body["grids_checked"] == 15
+        # Street staff check their own street when they name none, and nothing outside it.
+        own = client.get(url, headers=staff).json()
+        assert own["root"] == "CGS" and own["counts"]["gap"] == 1, own["counts"]
+        assert client.get(url, params={"root": "CGC0"}, headers=staff).status_code == 200
+        outside = client.get(url, params={"root": "CCS"}, headers=staff)
+        assert outside.status_code == 403 and outside.json()["code"] == "forbidden"
+        # Not public: the check costs geometry work on every grid of the subtree.
+        assert client.get(url, params={"root": "CCS"}).status_code == 401
+        assert client.get(url, params={"root": "CCS"}, headers=viewer).status_code == 403
+        assert client.get(url, params={"root": "NOPE"}, headers=admin).status_code == 404
+        assert client.get(url, params={"root": "NOPE"}, headers=staff).status_code == 404
+        assert client.get(url, params={"rooot": "1"}, headers=admin).status_code == 400

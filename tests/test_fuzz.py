@@ -1,13 +1,13 @@
 """Property-based fuzzing with schemathesis against our own OpenAPI document, in process
-(ASGI), as an admin so that every operation is reached. Bounded for CI: a few valid and a few
-invalid examples per operation, and a time budget for the whole run.
+(ASGI), as an admin so that every operation is reached. Bounded for CI by a fixed number of
+valid and invalid examples per operation, drawn from a fixed seed: every run sends the same
+cases to every operation (no wall-clock budget that would test less on a busy machine).
 
 It must find no 500 and no response that breaks the documented schema.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +26,6 @@ from tests.support.authkit import app_settings, bearer_for, make_user
 from tests.support.databases import DEMO, Databases
 
 EXAMPLES = {GenerationMode.POSITIVE: 4, GenerationMode.NEGATIVE: 2}
-TIME_BUDGET_S = 40.0  # the whole fuzz run; operations after it are skipped, not failed
 _METHODS = ("get", "put", "post", "patch", "delete")
 
 # The operations, listed at collection time from a database-less app (same code, same schema).
@@ -39,7 +38,6 @@ LABELS = [
     for method in item
     if method in _METHODS
 ]
-_clock: dict[str, float] = {}
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +60,6 @@ def fuzz_schema(fuzz_app):
 
 @pytest.mark.parametrize("label", LABELS)
 def test_fuzz(label: str, fuzz_app, fuzz_schema) -> None:
-    start = _clock.setdefault("start", time.monotonic())
-    if time.monotonic() - start > TIME_BUDGET_S:
-        pytest.skip("fuzz time budget spent")
     operation = fuzz_schema.find_operation_by_label(label)
     assert operation is not None, label
     engine, admin_id = fuzz_app.state.fuzz_admin

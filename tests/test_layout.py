@@ -168,3 +168,49 @@ def test_cycle_finder_finds_a_circle() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
     assert find_cycles(graph) == [["a", "b", "c"]]
     assert find_cycles({"a": {"b"}, "b": set()}) == []
+
+
+def _is_router(module: str) -> bool:
+    return module.rsplit(".", 1)[-1] in ("router", "deps") and module.startswith("gis_service.")
+
+
+def test_routers_run_no_sql() -> None:
+    """A route's parameter reaches its SQL through the domain's service and sql modules
+    (router → service → sql): no router or deps module writes SQL text or runs a statement.
+    (Lists hand the sql module's statements to gis_service.http.listing, which pages them.)"""
+    offenders = []
+    for module in MODULES:
+        if not _is_router(module) or module.startswith("gis_service.http"):
+            continue
+        for node in ast.walk(_tree(module)):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name in ("execute", "text"):
+                offenders.append(f"{module}:{node.lineno} calls {name}()")
+    assert not offenders, "SQL belongs in sql.py, run by a service: " + "; ".join(offenders)
+
+
+def test_app_state_is_read_through_the_dependencies() -> None:
+    """Settings, catalog and clock come from gis_service.http.deps (get_settings and its
+    siblings), not from request.app.state read here and there; the engine too, outside the
+    HTTP edge (an edge helper may open a connection of its own on it, off the event loop)."""
+    shared = {"settings", "catalog", "clock"}
+    readers = {"gis_service.app", "gis_service.http.deps"}
+    offenders = []
+    for module in MODULES:
+        if module in readers:
+            continue
+        watched = shared if is_http_module(module) else shared | {"engine"}
+        for node in ast.walk(_tree(module)):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in watched
+                and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "state"
+            ):
+                offenders.append(f"{module}:{node.lineno} reads state.{node.attr}")
+    assert not offenders, "use SettingsDep, EngineDep, CatalogDep or ClockDep: " + "; ".join(
+        offenders
+    )

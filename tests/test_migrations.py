@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from gis_service.auth.roles import ROLES
 from gis_service.db import migrate
 from gis_service.db.engine import make_engine
-from gis_service.db.models import metadata
+from gis_service.facilities.states import FACILITY_STATUSES
+from gis_service.grids.levels import GRID_LEVELS
+from gis_service.hazards.states import HAZARD_STATUSES
 from tests.support.databases import POSTGIS, Databases
 
 SQUARE = "ST_Multi(ST_MakeEnvelope(113.60, 34.70, 113.61, 34.71, 4326))"
@@ -41,13 +45,24 @@ def test_up_down_up(fresh: Engine) -> None:
     assert migrate.current(fresh) == migrate.head(fresh)
 
 
-def test_models_match_migrated_tables(engine: Engine) -> None:
-    """Every model column exists in the migrated database with the same nullability."""
-    insp = inspect(engine)
-    for name, table in metadata.tables.items():
-        db_cols = {c["name"]: c for c in insp.get_columns(name)}
-        model_cols = {c.name for c in table.columns}
-        assert model_cols == set(db_cols), f"{name}: models and migrations disagree"
+def _check_values(conn, constraint: str) -> list[str]:
+    """The quoted values a CHECK (column IN (…)) constraint allows, in its order."""
+    definition = conn.execute(
+        text("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = :name"),
+        {"name": constraint},
+    ).scalar_one()
+    return re.findall(r"'([a-z_]+)'::text", definition)
+
+
+def test_python_lists_mirror_the_schema(engine: Engine) -> None:
+    """The lists the code keeps of states, roles and levels are the ones the schema enforces:
+    the migrations are the one description of the tables, and these are their mirrors."""
+    with engine.connect() as conn:
+        assert _check_values(conn, "hazards_status") == list(HAZARD_STATUSES)
+        assert _check_values(conn, "facilities_status") == list(FACILITY_STATUSES)
+        assert _check_values(conn, "users_role") == list(ROLES)
+        levels = conn.execute(text("SELECT code FROM grid_levels ORDER BY rank")).scalars()
+        assert tuple(levels) == GRID_LEVELS
 
 
 def _insert_grid(conn, code: str, level: str, geom: str = SQUARE, parent: str | None = None):
@@ -166,6 +181,13 @@ def test_migration_lists_match_the_state_machine() -> None:
     assert set(module.STATUSES) == set(HAZARD_STATUSES)
     # report, update (imports) and whistle (吹哨报到) are events that are not moves
     assert set(module.ACTIONS) == set(ACTIONS) | {"report", "update", "whistle"}
+
+
+def test_tile_cache_triggers_know_the_closed_states() -> None:
+    """The tile-cache triggers' migration treats as closed exactly the code's closed states."""
+    from gis_service.hazards.states import CLOSED_STATUSES
+
+    assert set(_migration("0011_tile_cache").CLOSED_STATUSES) == set(CLOSED_STATUSES)
 
 
 def test_order_states_match_migration_0009() -> None:

@@ -16,7 +16,7 @@ import requests
 import xmltodict
 from georeport import GeoReport
 
-from gis_service.auth.service import create_key
+from gis_service.auth.admin import create_key
 from tests.support.databases import Databases
 from tests.support.hazard_world import World, build_world, jpeg_with_gps
 from tests.support.servers import Server

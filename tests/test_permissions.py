@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from gis_service.app import create_app
+from gis_service.auth import admin as auth_admin
 from gis_service.auth import service as auth_service
 from gis_service.auth.access import Access
 from gis_service.auth.deps import current_principal
@@ -181,7 +182,7 @@ def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
     revoked, revoked_secret = key_for(engine, ["read", "report"])
     throwaway_key, _ = key_for(engine, ["read"])
     with engine.connect() as conn:
-        auth_service.revoke_key(conn, None, revoked["id"], None)
+        auth_admin.revoke_key(conn, None, revoked["id"], None)
         points = {
             name: tuple(
                 conn.execute(

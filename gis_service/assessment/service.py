@@ -4,14 +4,18 @@ from layers/assessment.yaml, the points ranking, and the cases behind any figure
 
 Formulas (each figure names its source; see layers/README.md for the standard's role):
 - 上报数 reported; 立案数 accepted; 立案率 = 立案数 / 上报数.
-- 应结案数 = 立案数 − 作废数; 结案率 = 结案数 / 应结案数; 按期结案率 = 按期结案数 / 应结案数
-  (GB/T 30428.4 / CJ/T 292 结案率 and 按期结案率, both over the cases filed).
+- 应结案数 = cases filed (立案, not 作废) that are closed or past their 处置 or 结案 deadline
+  at the period's end (or now); 结案率 = 结案数 / 应结案数; 按期结案率 = 按期结案数 / 应结案数
+  (GB/T 30428.4 / CJ/T 292 结案率 and 按期结案率: a case still inside its limits is not yet
+  due to close, so a busy last week does not read as late work).
 - 应处置数 = dispatched cases handled or past their 处置 deadline; 按期处置率 = 按期处置数 /
   应处置数; 超期数 = 应处置数 − 按期处置数 (处置 deadlines in working time).
 - 返工率 = cases reworked (failed 核查 or 回访不满意) / cases handled at least once.
 - 满意率 = (满意 + 基本满意) / 回访数 (the hotline assessments' 满意率).
 - 异常件占比 = cases with an approved 延期/缓办/退回/作废 / 立案数.
-- per department: 处置率 = 处置数 / 派遣数; 按时报到率 = 按时报到 / 吹哨次数.
+- per department: 处置率 = 处置数 / 派遣数; 按时报到率 = 按时报到 / 吹哨次数; 满意率 as above
+  over the department's cases.
+- per handler (the case's assignee): 满意率 as above over the cases they handle.
 - per person: 有效上报率 = 有效上报 / 上报数 (有效: 立案 and not 作废); 按时核查率 = 核查 within
   the category's 结案 limit from the report back / 核查数; 准确派遣率 = (派遣数 − 被退回的派遣) /
   派遣数.
@@ -52,7 +56,7 @@ def rate(numerator: int, denominator: int) -> float | None:
 
 def area_rates(row: dict[str, Any]) -> dict[str, float | None]:
     """The rates of one area from its counts (formulas in the module docstring)."""
-    due_close = row["accepted"] - row["voided"]
+    due_close = row["due_close"]
     return {
         "accept_rate": rate(row["accepted"], row["reported"]),
         "on_time_handle_rate": rate(row["on_time_handle"], row["due_handle"]),
@@ -121,7 +125,7 @@ def areas(
 def departments(
     conn: Connection, since: datetime, until: datetime, scope: list[int] | None, grid: int | None
 ) -> list[dict[str, Any]]:
-    """Per department: 应处置, 按时处置, 超期处置, 处置率, 返工率, 吹哨报到 on time."""
+    """Per department: 应处置, 按时处置, 超期处置, 处置率, 返工率, 满意率, 吹哨报到 on time."""
     rows = conn.execute(sql.DEPARTMENTS, _params(since, until, scope, grid)).all()
     out = []
     for r in rows:
@@ -130,6 +134,7 @@ def departments(
         item["on_time_handle_rate"] = rate(item["on_time_handle"], item["due_handle"])
         item["rework_rate"] = rate(item["reworked"], item["handled"])
         item["whistle_on_time_rate"] = rate(item["whistle_on_time"], item["whistle_calls"])
+        item["satisfaction_rate"] = rate(item["satisfied"], item["called_back"])
         out.append(item)
     return out
 
@@ -137,7 +142,8 @@ def departments(
 def people(
     conn: Connection, since: datetime, until: datetime, scope: list[int] | None, grid: int | None
 ) -> dict[str, Any]:
-    """Per person (and summed per role): 上报数, 有效上报率, 按时核查率, 准确派遣率."""
+    """Per person (and summed per role): 上报数, 有效上报率, 按时核查率, 准确派遣率, and as
+    handler the 满意率 of the callbacks of their cases."""
     rows = conn.execute(sql.PEOPLE, _params(since, until, scope, grid)).all()
     persons = []
     roles: dict[str, dict[str, int]] = {}
@@ -148,6 +154,8 @@ def people(
         "verifications_on_time",
         "dispatches",
         "dispatches_sent_back",
+        "called_back",
+        "satisfied",
     )
     for r in rows:
         item = dict(r._mapping)
@@ -168,6 +176,7 @@ def _person_rates(item: dict[str, Any]) -> dict[str, float | None]:
         "accurate_dispatch_rate": rate(
             item["dispatches"] - item["dispatches_sent_back"], item["dispatches"]
         ),
+        "satisfaction_rate": rate(item["satisfied"], item["called_back"]),
     }
 
 
@@ -242,6 +251,7 @@ HEADINGS: dict[str, str] = {
     "accepted": "立案数",
     "accept_rate": "立案率(%)",
     "voided": "作废数",
+    "due_close": "应结案数",
     "closed": "结案数",
     "close_rate": "结案率(%)",
     "on_time_close": "按期结案数",

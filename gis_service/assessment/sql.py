@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from gis_service.hazards.states import real_close_sql
+from gis_service.whistles.sql import late_sql
+
 # Per-case flags; the names are the indicator keys of gis_service.assessment.service.
-CASES = """
+CASES = f"""
     WITH p AS (
         SELECT CAST(:since AS timestamptz) AS t0, CAST(:until AS timestamptz) AS t1,
                least(CAST(:until AS timestamptz), now()) AS t_eval
@@ -23,13 +26,18 @@ CASES = """
                true AS reported,
                (h.accepted_at IS NOT NULL) AS accepted,
                (h.status = 'voided') AS voided,
-               (h.status = 'closed' AND h.duplicate_of_id IS NULL) AS closed,
+               {real_close_sql("h")} AS closed,
+               -- 应结案: filed (not voided) and closed, or past its 处置 or 结案 deadline; a
+               -- case still inside its limits is not yet due to close (CJ/T 292 应结案数)
+               (h.accepted_at IS NOT NULL AND h.status <> 'voided'
+                AND (h.status = 'closed' OR h.due_at < p.t_eval OR h.close_due_at < p.t_eval))
+                   AS due_close,
                -- 应处置: dispatched, and handled or past its 处置 deadline
                (h.due_at IS NOT NULL AND (h.resolved_at IS NOT NULL OR h.due_at < p.t_eval))
                    AS due_handle,
                (h.due_at IS NOT NULL AND h.resolved_at IS NOT NULL AND h.resolved_at <= h.due_at)
                    AS on_time_handle,
-               (h.status = 'closed' AND h.duplicate_of_id IS NULL
+               ({real_close_sql("h")}
                 AND (h.due_at IS NULL OR h.resolved_at <= h.due_at)
                 AND (h.close_due_at IS NULL OR h.closed_at <= h.close_due_at)) AS on_time_close,
                -- handled at least once (a report back exists)
@@ -56,6 +64,7 @@ FLAGS: dict[str, str] = {
     "reported": "c.reported",
     "accepted": "c.accepted",
     "voided": "c.voided",
+    "due_close": "c.due_close",
     "closed": "c.closed",
     "due_handle": "c.due_handle",
     "on_time_handle": "c.on_time_handle",
@@ -69,23 +78,12 @@ FLAGS: dict[str, str] = {
     "dissatisfied": "c.rating = 'dissatisfied'",
 }
 
-_COUNTS = """
-           count(*) AS reported,
-           count(*) FILTER (WHERE c.accepted) AS accepted,
-           count(*) FILTER (WHERE c.voided) AS voided,
-           count(*) FILTER (WHERE c.closed) AS closed,
-           count(*) FILTER (WHERE c.due_handle) AS due_handle,
-           count(*) FILTER (WHERE c.on_time_handle) AS on_time_handle,
-           count(*) FILTER (WHERE c.due_handle AND NOT c.on_time_handle) AS overdue,
-           count(*) FILTER (WHERE c.on_time_close) AS on_time_close,
-           count(*) FILTER (WHERE c.handled) AS handled,
-           count(*) FILTER (WHERE c.reworked) AS reworked,
-           count(*) FILTER (WHERE c.excepted) AS excepted,
-           count(*) FILTER (WHERE c.dispatched) AS dispatched,
-           count(*) FILTER (WHERE c.rating IS NOT NULL) AS called_back,
-           count(*) FILTER (WHERE c.rating IN ('satisfied', 'basically_satisfied')) AS satisfied,
-           count(*) FILTER (WHERE c.rating = 'dissatisfied') AS dissatisfied
-"""
+# Every count the aggregates report: one per flag, and the cases dispatched (the base of
+# the 处置率), each counted by its drill-down condition so figure and cases agree.
+_COUNTS = ",\n".join(
+    f"count(*) FILTER (WHERE {cond}) AS {key}"
+    for key, cond in {**FLAGS, "dispatched": "c.dispatched"}.items()
+)
 
 # The area of a case at a level: its chain's grid of that level (the routing snapshot).
 AREAS = text(
@@ -105,7 +103,7 @@ AREAS = text(
           FROM hazards h
           CROSS JOIN p
           CROSS JOIN LATERAL jsonb_array_elements(h.grid_chain) AS e
-         WHERE h.status = 'closed' AND h.duplicate_of_id IS NULL
+         WHERE {real_close_sql("h")}
            AND h.closed_at >= p.t1 - interval '7 days' AND h.closed_at < p.t1
            AND e ->> 'level' = :level
            AND (CAST(:scope AS bigint[]) IS NULL OR h.grid_path && CAST(:scope AS bigint[]))
@@ -129,9 +127,7 @@ DEPARTMENTS = text(
                count(*) AS whistle_calls,
                count(*) FILTER (WHERE w.reported_in_at <= w.report_due_at)
                    AS whistle_on_time,
-               count(*) FILTER (WHERE w.reported_in_at > w.report_due_at
-                                   OR (w.reported_in_at IS NULL AND w.status <> 'withdrawn'
-                                       AND w.report_due_at < p.t_eval)) AS whistle_late
+               count(*) FILTER (WHERE {late_sql("w", "p.t_eval")}) AS whistle_late
           FROM whistle_calls w
           CROSS JOIN p
          WHERE w.called_at >= p.t0 AND w.called_at < p.t1 AND w.department_id IS NOT NULL
@@ -150,6 +146,7 @@ DEPARTMENTS = text(
            coalesce(d.on_time_handle, 0) AS on_time_handle,
            coalesce(d.overdue, 0) AS overdue, coalesce(d.handled, 0) AS handled,
            coalesce(d.reworked, 0) AS reworked,
+           coalesce(d.called_back, 0) AS called_back, coalesce(d.satisfied, 0) AS satisfied,
            coalesce(w.whistle_calls, 0) AS whistle_calls,
            coalesce(w.whistle_on_time, 0) AS whistle_on_time,
            coalesce(w.whistle_late, 0) AS whistle_late
@@ -210,8 +207,17 @@ PEOPLE = text(
           FROM ev WHERE ev.action = 'dispatch'
          GROUP BY 1
     ),
+    -- handlers: the callbacks (回访) of the cases they handle, as the cases' own rating
+    han AS (
+        SELECT c.assignee_person_id AS person_id,
+               count(*) FILTER (WHERE c.rating IS NOT NULL) AS called_back,
+               count(*) FILTER (WHERE c.rating IN ('satisfied', 'basically_satisfied'))
+                   AS satisfied
+          FROM c WHERE c.assignee_person_id IS NOT NULL AND c.rating IS NOT NULL
+         GROUP BY 1
+    ),
     who AS (SELECT person_id FROM rep UNION SELECT person_id FROM ver
-            UNION SELECT person_id FROM dis)
+            UNION SELECT person_id FROM dis UNION SELECT person_id FROM han)
     SELECT w.person_id, pe.name,
            (SELECT u.role FROM users u WHERE u.person_id = w.person_id ORDER BY u.id LIMIT 1)
                AS role,
@@ -219,12 +225,14 @@ PEOPLE = text(
            coalesce(ver.verifications, 0) AS verifications,
            coalesce(ver.verifications_on_time, 0) AS verifications_on_time,
            coalesce(dis.dispatches, 0) AS dispatches,
-           coalesce(dis.dispatches_sent_back, 0) AS dispatches_sent_back
+           coalesce(dis.dispatches_sent_back, 0) AS dispatches_sent_back,
+           coalesce(han.called_back, 0) AS called_back, coalesce(han.satisfied, 0) AS satisfied
       FROM who w
       JOIN people pe ON pe.id = w.person_id
       LEFT JOIN rep ON rep.person_id = w.person_id
       LEFT JOIN ver ON ver.person_id = w.person_id
       LEFT JOIN dis ON dis.person_id = w.person_id
+      LEFT JOIN han ON han.person_id = w.person_id
      ORDER BY pe.name, w.person_id
     """
 )
@@ -262,7 +270,8 @@ POINTS = text(
     )
     SELECT counts.*, pe.name,
            (SELECT g.name FROM grid_assignments a JOIN grids g ON g.id = a.grid_id
-             WHERE a.person_id = counts.person_id AND a.valid_to IS NULL
+             WHERE a.person_id = counts.person_id
+               AND gis_valid_at(a.valid_from, a.valid_to, now())
              ORDER BY a.is_primary DESC, a.id LIMIT 1) AS grid_name
       FROM counts JOIN people pe ON pe.id = counts.person_id
     """

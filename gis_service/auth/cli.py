@@ -100,13 +100,13 @@ def users_create(
     ] = False,
 ) -> None:
     """Create a user; prompts for the password (at least 10 characters)."""
-    from gis_service.auth import service
+    from gis_service.auth import admin
 
     if role not in ROLES:
         fail(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
     password = _read_password(password_stdin)
     user = _run(
-        service.create_user,
+        admin.create_user,
         None,
         username=username,
         display_name=name or username,
@@ -126,9 +126,9 @@ def users_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List users with role, scope grid, state and last login."""
-    from gis_service.auth import service
+    from gis_service.auth import admin
 
-    rows = _run(service.list_users, role, None if all_ else True, 10000, 0)
+    rows = _run(admin.list_users, role, None if all_ else True, 10000, 0)
     columns = ["id", "username", "display_name", "role", "grid_code", "active", "last_login_at"]
     _print_rows(rows, columns, as_json)
 
@@ -136,27 +136,27 @@ def users_list(
 @users_app.command("disable")
 def users_disable(username: Annotated[str, typer.Argument(help="Username or id.")]) -> None:
     """Disable a user and end all their sessions and tokens."""
-    from gis_service.auth import service
+    from gis_service.auth import admin
 
-    user = _run(service.set_active, None, username, False, None)
+    user = _run(admin.set_active, None, username, False, None)
     typer.echo(f"disabled user {user['username']}; their sessions and tokens are revoked")
 
 
 @users_app.command("enable")
 def users_enable(username: Annotated[str, typer.Argument(help="Username or id.")]) -> None:
     """Re-enable a disabled user."""
-    from gis_service.auth import service
+    from gis_service.auth import admin
 
-    user = _run(service.set_active, None, username, True, None)
+    user = _run(admin.set_active, None, username, True, None)
     typer.echo(f"enabled user {user['username']}")
 
 
 @users_app.command("unlock")
 def users_unlock(username: Annotated[str, typer.Argument(help="Username or id.")]) -> None:
     """Clear a lock after too many failed logins."""
-    from gis_service.auth import service
+    from gis_service.auth import admin
 
-    user = _run(service.unlock, None, username, None)
+    user = _run(admin.unlock, None, username, None)
     typer.echo(f"unlocked user {user['username']}")
 
 
@@ -168,10 +168,10 @@ def users_set_password(
     ] = False,
 ) -> None:
     """Set a new password; ends the user's sessions and tokens and clears any lock."""
-    from gis_service.auth import service
+    from gis_service.auth import admin
 
     password = _read_password(password_stdin)
-    user = _run(service.set_password, None, username, password, None)
+    user = _run(admin.set_password, None, username, password, None)
     typer.echo(f"password of {user['username']} changed; their sessions and tokens are revoked")
 
 
@@ -187,9 +187,9 @@ def keys_create(
     ] = None,
 ) -> None:
     """Create an API key and print it ONCE (only its SHA-256 digest is stored)."""
-    from gis_service.auth import service
+    from gis_service.auth import admin
 
-    key, secret = _run(service.create_key, None, name=name, scopes=scope or ["read"], grid=grid)
+    key, secret = _run(admin.create_key, None, name=name, scopes=scope or ["read"], grid=grid)
     scope_words = f"grid {key['grid_code']}" if key["grid_id"] else "the whole territory"
     typer.echo(
         f"created API key {key['id']} ({key['prefix']}) '{key['name']}', scopes "
@@ -205,9 +205,9 @@ def keys_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List API keys: prefix, scopes, subtree, when last used (never the secret)."""
-    from gis_service.auth import service
+    from gis_service.auth import admin
 
-    rows = _run(service.list_keys, all_, 10000, 0)
+    rows = _run(admin.list_keys, all_, 10000, 0)
     columns = ["id", "prefix", "name", "scopes", "grid_code", "revoked_at", "last_used_at"]
     _print_rows(rows, columns, as_json)
 
@@ -217,7 +217,7 @@ def keys_revoke(
     key: Annotated[str, typer.Argument(help="Key id or prefix (gsk_xxxxxxxx).")],
 ) -> None:
     """Revoke an API key at once."""
-    from gis_service.auth import service
+    from gis_service.auth import admin
 
-    row = _run(service.revoke_key, None, key, None)
+    row = _run(admin.revoke_key, None, key, None)
     typer.echo(f"revoked API key {row['id']} ({row['prefix']}) '{row['name']}'")

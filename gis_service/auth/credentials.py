@@ -15,6 +15,7 @@ from gis_service.auth import sql
 from gis_service.auth.principal import Principal
 from gis_service.auth.roles import ROLE_SCOPES
 from gis_service.auth.tokens import MAX_SECRET_LENGTH, digest
+from gis_service.clock import DATABASE_CLOCK, Clock
 from gis_service.db.transaction import transaction
 from gis_service.errors import Unauthorized
 
@@ -63,13 +64,20 @@ def authenticate_api_key(conn: Connection, raw_key: str, ip: str | None) -> Prin
 
 
 def authenticate_token(
-    conn: Connection, raw: str, kind: Literal["session", "bearer"], ip: str | None
+    conn: Connection,
+    raw: str,
+    kind: Literal["session", "bearer"],
+    ip: str | None,
+    clock: Clock = DATABASE_CLOCK,
 ) -> tuple[Principal, bytes | None] | None:
-    """The user principal of a session or bearer token and its CSRF digest, or None."""
+    """The user principal of a session or bearer token unexpired by the clock's now and its
+    CSRF digest, or None."""
     if not raw or len(raw) > MAX_SECRET_LENGTH:
         return None
     with transaction(conn):
-        row = conn.execute(sql.TOKEN_PRINCIPAL, {"hash": digest(raw), "kind": kind}).first()
+        row = conn.execute(
+            sql.TOKEN_PRINCIPAL, {"hash": digest(raw), "kind": kind, "now": clock.now()}
+        ).first()
         if row is None:
             return None
         if _stale(row.last_used_at):

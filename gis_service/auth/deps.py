@@ -19,8 +19,9 @@ from gis_service.auth.credentials import authenticate_api_key, authenticate_toke
 from gis_service.auth.principal import ANONYMOUS, Principal
 from gis_service.auth.roles import ROLES
 from gis_service.auth.tokens import MAX_SECRET_LENGTH, digest
+from gis_service.clock import Clock
 from gis_service.errors import Forbidden, Unauthorized
-from gis_service.http.deps import ClockDep, Conn, EngineDep, SettingsDep, settings_of
+from gis_service.http.deps import ClockDep, EngineDep, SettingsDep, get_clock, settings_of
 
 SESSION_COOKIE = "gis_session"
 CSRF_COOKIE = "gis_csrf"
@@ -82,7 +83,7 @@ def _check_csrf(request: Request, csrf_hash: bytes | None) -> None:
         )
 
 
-async def current_principal(request: Request, conn: Conn) -> Principal:
+async def current_principal(request: Request) -> Principal:
     """The caller: X-API-Key / api_key, else a Bearer token, else the session cookie
     (with a CSRF check on unsafe methods), else anonymous.
 
@@ -93,8 +94,12 @@ async def current_principal(request: Request, conn: Conn) -> Principal:
     if cached is not None:
         return cached
     if _presents_credentials(request):
-        # Checking credentials reads the database: do it off the event loop.
-        principal = await run_in_threadpool(_resolve, request, conn)
+        # Checking credentials reads (and now and then writes) the database through the
+        # synchronous engine: off the event loop, on a connection of its own, so that the
+        # async routes take none for anonymous callers. Token expiry is judged by the app's
+        # clock (the database's, unless a test's).
+        clock = await get_clock(request)
+        principal = await run_in_threadpool(_resolve_on_own_connection, request, clock)
     else:
         # Most public-map requests carry nothing to check; they skip the thread hand-off.
         principal = ANONYMOUS
@@ -113,7 +118,12 @@ def _presents_credentials(request: Request) -> bool:
     )
 
 
-def _resolve(request: Request, conn: Connection) -> Principal:
+def _resolve_on_own_connection(request: Request, clock: Clock) -> Principal:
+    with request.app.state.engine.connect() as conn:
+        return _resolve(request, conn, clock)
+
+
+def _resolve(request: Request, conn: Connection, clock: Clock) -> Principal:
     key = (
         request.headers.get(API_KEY_HEADER)
         or request.query_params.get(API_KEY_FIELD)
@@ -126,13 +136,13 @@ def _resolve(request: Request, conn: Connection) -> Principal:
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
             raise Unauthorized("The Authorization header must be 'Bearer <token>'.")
-        found = authenticate_token(conn, credentials.strip(), "bearer", client_ip(request))
+        found = authenticate_token(conn, credentials.strip(), "bearer", client_ip(request), clock)
         if found is None:
             raise Unauthorized("The bearer token is not valid, has expired or was revoked.")
         return found[0]
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        found = authenticate_token(conn, cookie, "session", client_ip(request))
+        found = authenticate_token(conn, cookie, "session", client_ip(request), clock)
         if found is not None:
             principal, csrf_hash = found
             if request.method not in SAFE_METHODS:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
-from gis_service.auth import ratelimit, schemas, service
+from gis_service.auth import admin, ratelimit, schemas, service
 from gis_service.auth.deps import (
     ADMIN_ONLY,
     CSRF_COOKIE,
@@ -203,7 +203,14 @@ def create_token(
         )
     elif principal.kind == "user":
         issued = service.create_bearer_for(
-            conn, settings, principal, name=body.name, ttl_seconds=ttl, ip=ip, user_agent=ua
+            conn,
+            settings,
+            principal,
+            name=body.name,
+            ttl_seconds=ttl,
+            ip=ip,
+            user_agent=ua,
+            clock=clock,
         )
     elif principal.kind == "api_key":
         raise Forbidden("An API key cannot create user tokens.")
@@ -229,11 +236,13 @@ def create_token(
 def list_tokens(
     conn: Conn,
     principal: Annotated[Principal, Depends(LoggedIn)],
+    clock: ClockDep,
     include_revoked: Annotated[bool, Query(description="Also revoked and expired ones.")] = False,
 ) -> list[schemas.TokenOut]:
     """The caller's sessions and tokens, newest first (never the secrets)."""
     assert principal.id is not None
-    return [schemas.TokenOut(**r) for r in service.list_tokens(conn, principal.id, include_revoked)]
+    rows = service.list_tokens(conn, principal.id, include_revoked, clock)
+    return [schemas.TokenOut(**r) for r in rows]
 
 
 @router.delete(
@@ -271,7 +280,7 @@ def list_users(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> schemas.UserList:
     """Users by username, with role, scope grid, and lock state."""
-    rows = service.list_users(conn, role, active, limit, offset)
+    rows = admin.list_users(conn, role, active, limit, offset)
     return schemas.UserList(users=[schemas.UserOut(**r) for r in rows], limit=limit, offset=offset)
 
 
@@ -288,7 +297,7 @@ def create_user(
 ) -> schemas.UserOut:
     """A new account with a role, bound to a grid (scope root); the password is stored as an
     argon2 hash."""
-    user = service.create_user(
+    user = admin.create_user(
         conn,
         principal,
         username=body.username,
@@ -311,16 +320,16 @@ def create_user(
 )
 def get_user(user_id: Id, conn: Conn, _: Admin) -> schemas.UserOut:
     """One account."""
-    return schemas.UserOut(**service.get_user(conn, user_id))
+    return schemas.UserOut(**admin.get_user(conn, user_id))
 
 
 def _user_action(action: str, summary: str, doc: str) -> None:
     def handler(user_id: Id, request: Request, conn: Conn, principal: Admin) -> schemas.UserOut:
         ip = client_ip(request)
         if action == "unlock":
-            user = service.unlock(conn, principal, user_id, ip)
+            user = admin.unlock(conn, principal, user_id, ip)
         else:
-            user = service.set_active(conn, principal, user_id, action == "enable", ip)
+            user = admin.set_active(conn, principal, user_id, action == "enable", ip)
         return schemas.UserOut(**user)
 
     handler.__doc__ = doc
@@ -357,7 +366,7 @@ def list_keys(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> schemas.KeyList:
     """Keys with their scopes, subtree and when each was last used (never the secret)."""
-    rows = service.list_keys(conn, include_revoked, limit, offset)
+    rows = admin.list_keys(conn, include_revoked, limit, offset)
     return schemas.KeyList(keys=[schemas.KeyOut(**r) for r in rows], limit=limit, offset=offset)
 
 
@@ -374,7 +383,7 @@ def create_key(
 ) -> JSONResponse:
     """A key for another system (12345 hotline, 一网通办, a mini program). The secret is in
     this response only; the service stores its SHA-256 digest."""
-    key, secret = service.create_key(
+    key, secret = admin.create_key(
         conn,
         principal,
         name=body.name,
@@ -397,7 +406,7 @@ def create_key(
 )
 def revoke_key(key_id: Id, request: Request, conn: Conn, principal: Admin) -> schemas.KeyOut:
     """Revoke at once; requests with the key get 401 from now on."""
-    return schemas.KeyOut(**service.revoke_key(conn, principal, key_id, client_ip(request)))
+    return schemas.KeyOut(**admin.revoke_key(conn, principal, key_id, client_ip(request)))
 
 
 # ---- audit (admin) -----------------------------------------------------------------------
@@ -434,10 +443,10 @@ def list_audit(
     user_id: int | None = None
     if user:
         try:
-            user_id = service.find_user(conn, user)["id"]
+            user_id = admin.find_user(conn, user)["id"]
         except DomainError:
             return schemas.AuditPage(entries=[], limit=limit, offset=offset)
-    rows = service.list_audit(
+    rows = admin.list_audit(
         conn,
         grid=grid,
         object_type=object_type,

@@ -19,6 +19,7 @@ _SCOPE_JOIN = """
          ORDER BY c.valid_from DESC LIMIT 1) cur ON true
 """
 
+# :now is the injected clock's instant (gis_service.clock); NULL reads the database's.
 TOKEN_PRINCIPAL = text(
     f"""
     SELECT t.id AS token_id, t.kind, t.csrf_hash, t.last_used_at,
@@ -28,7 +29,8 @@ TOKEN_PRINCIPAL = text(
       JOIN users u ON u.id = t.user_id
       {_SCOPE_JOIN.format(owner="u")}
      WHERE t.token_hash = :hash AND t.kind = :kind
-       AND t.revoked_at IS NULL AND t.expires_at > now() AND u.active
+       AND t.revoked_at IS NULL AND t.expires_at > coalesce(CAST(:now AS timestamptz), now())
+       AND u.active
     """
 )
 
@@ -96,10 +98,12 @@ LOGIN_OK = text(
 
 INSERT_TOKEN = text(
     """
-    INSERT INTO auth_tokens (user_id, kind, name, token_hash, csrf_hash, expires_at, ip,
-                             user_agent)
+    INSERT INTO auth_tokens (user_id, kind, name, token_hash, csrf_hash, created_at,
+                             expires_at, ip, user_agent)
     VALUES (:user_id, :kind, :name, :token_hash, :csrf_hash,
-            now() + make_interval(secs => :ttl_seconds), :ip, :user_agent)
+            coalesce(CAST(:now AS timestamptz), now()),
+            coalesce(CAST(:now AS timestamptz), now()) + make_interval(secs => :ttl_seconds),
+            :ip, :user_agent)
     RETURNING id, created_at, expires_at
     """
 )
@@ -124,7 +128,9 @@ LIST_TOKENS = text(
     """
     SELECT id, kind, name, created_at, expires_at, revoked_at, last_used_at, ip, user_agent
       FROM auth_tokens
-     WHERE user_id = :user_id AND (:include_revoked OR (revoked_at IS NULL AND expires_at > now()))
+     WHERE user_id = :user_id
+       AND (:include_revoked
+            OR (revoked_at IS NULL AND expires_at > coalesce(CAST(:now AS timestamptz), now())))
      ORDER BY created_at DESC, id DESC
      LIMIT 200
     """

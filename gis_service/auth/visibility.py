@@ -12,9 +12,6 @@ from typing import Any
 
 from gis_service.auth.principal import Principal
 
-# Closed hazards are not on the public map: only staff in scope see them.
-PUBLIC_HAZARD_STATUSES_SQL = "('closed', 'rejected')"
-
 
 def private_params(principal: Principal) -> dict[str, Any]:
     """Bound parameters for :func:`private_sql`."""

@@ -10,6 +10,16 @@ from dataclasses import dataclass, field
 from gis_service.errors import Conflict, StaleVersion
 
 
+def sql_list(values: Iterable[str]) -> str:
+    """A SQL list of our own constants, such as ``('closed', 'rejected')`` (no user input)."""
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+def sql_names(names: dict[str, str]) -> str:
+    """A SQL VALUES list (code, name) of our own constants, to name a state in a query."""
+    return "(VALUES " + ", ".join(f"('{k}', '{v}')" for k, v in names.items()) + ")"
+
+
 @dataclass(frozen=True)
 class Move:
     """One action: the states it may start from and the state it leads to (None: stays)."""

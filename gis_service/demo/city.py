@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, text
 
+from gis_service.hazards.states import CLOSED_SQL
+
 log = logging.getLogger(__name__)
 
 # Lattice: 5 × 4 streets of 3 km; 4 × 4 communities each; 3 × 3 grids each; 6 × 6 micro-grids.
@@ -120,7 +122,7 @@ FACILITIES = """
       FROM typed
 """
 
-HAZARDS = """
+HAZARDS = f"""
     WITH cats AS (
         SELECT code, default_severity, sla_hours,
                row_number() OVER (ORDER BY code) - 1 AS k, count(*) OVER () AS total
@@ -149,7 +151,7 @@ HAZARDS = """
            CASE WHEN pts.st IN ('resolved', 'verified', 'closed')
                 THEN pts.at + interval '1 day' END,
            CASE WHEN pts.st IN ('verified', 'closed') THEN pts.at + interval '2 days' END,
-           CASE WHEN pts.st IN ('closed', 'rejected') THEN pts.at + interval '3 days' END
+           CASE WHEN pts.st IN {CLOSED_SQL} THEN pts.at + interval '3 days' END
       FROM pts JOIN cats ON cats.k = pts.pick % cats.total
 """
 

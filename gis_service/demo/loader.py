@@ -36,6 +36,7 @@ from gis_service.demo.generator import (
     iter_levels,
 )
 from gis_service.demo.history import add_history, remove_history
+from gis_service.grids.levels import GRID_LEVELS
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ DELETE_GRIDS_OF_LEVEL = """
     DELETE FROM grids WHERE attributes->>'demo' = 'true' AND level = %(level)s
 """
 DELETE_PEOPLE = "DELETE FROM people WHERE attributes->>'demo' = 'true'"
-DELETE_LEVELS = ("special", "micro_grid", "grid", "community", "street")
+DELETE_LEVELS = tuple(reversed(GRID_LEVELS))  # children before their parents
 
 # Codes the demo would take that real rows already hold (grid codes are unique over time,
 # facility codes for ever).

@@ -67,7 +67,15 @@ async def desk_filter_query(
 
 FilterDep = Annotated[DeskFilter, Depends(desk_filter_query)]
 Queue = Literal[
-    "to_accept", "to_dispatch", "in_progress", "to_verify", "overdue", "due_24h", "mine"
+    "to_accept",
+    "to_dispatch",
+    "in_progress",
+    "to_verify",
+    "to_approve",
+    "suspended",
+    "overdue",
+    "due_24h",
+    "mine",
 ]
 _NOT_IN_SCOPE = {404: {"description": "The grid does not exist or lies outside your scope."}}
 
@@ -80,7 +88,9 @@ def queue_counts(
 ) -> dict:
     """Counts of the desk's queues over the caller's grid subtree (and the cases assigned to
     them): to_accept (待受理: reported), to_dispatch (待派遣: accepted), in_progress (处置中:
-    dispatched or in progress), to_verify (待核查: resolved or verified), overdue (已逾期),
+    dispatched or in progress), to_verify (待核查: resolved or verified), to_approve (待审批:
+    a request for 延期, 缓办, 退回 or 作废 waits for its decision), suspended (缓办中: the
+    clock stopped until resumed), overdue (已逾期),
     due_24h (24 工作时内到期: due within 24 working hours, clock running) and mine (我的任务:
     assigned to my person, clock running, wherever it lies). The filters narrow every queue
     alike."""

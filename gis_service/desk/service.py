@@ -24,6 +24,8 @@ QUEUE_NAMES_ZH = {
     "to_dispatch": "待派遣",
     "in_progress": "处置中",
     "to_verify": "待核查",
+    "to_approve": "待审批",
+    "suspended": "缓办中",
     "overdue": "已逾期",
     "due_24h": "24 工作时内到期",
     "mine": "我的任务",

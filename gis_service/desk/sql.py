@@ -6,10 +6,21 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from gis_service.hazards.states import CLOCK_SQL, CLOSED_SQL, due_soon_sql, overdue_sql
+from gis_service.hazards.states import (
+    CLOCK_SQL,
+    CLOSED_SQL,
+    STATUS_ORDER_SQL,
+    due_soon_sql,
+    overdue_sql,
+    real_close_sql,
+)
 
 _CLOCK = CLOCK_SQL
 _CLOSED = CLOSED_SQL
+
+# IN, not EXISTS: the planner hashes the few pending requests once instead of probing the
+# index for each of the 120,000 open cases of a city (0.56 s instead of 1.17 s for the counts).
+_PENDING = "h.id IN (SELECT x.hazard_id FROM case_exceptions x WHERE x.status = 'pending')"
 
 # Each queue as a condition on a hazard row h (the work of the closed loop that waits).
 QUEUE_CONDITIONS: dict[str, str] = {
@@ -17,6 +28,10 @@ QUEUE_CONDITIONS: dict[str, str] = {
     "to_dispatch": "h.status = 'accepted'",
     "in_progress": "h.status IN ('dispatched', 'in_progress')",
     "to_verify": "h.status IN ('resolved', 'verified')",
+    # a request for 延期, 缓办, 退回 or 作废 waits for its decision
+    "to_approve": _PENDING,
+    # 缓办: the clock stops until someone resumes it, so it must stay in sight
+    "suspended": "h.status = 'suspended'",
     "overdue": overdue_sql("h"),
     # due within 24 working hours (工作时): the calendar's rule, like every deadline
     "due_24h": due_soon_sql("h"),
@@ -64,10 +79,7 @@ SORTS: dict[str, str] = {
         "CASE h.severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END"
     ),
     "category": "h.category_code",
-    "status": (
-        "array_position(ARRAY['reported', 'accepted', 'dispatched', 'in_progress', 'resolved',"
-        " 'verified', 'closed', 'rejected'], h.status)"
-    ),
+    "status": f"array_position({STATUS_ORDER_SQL}, h.status)",
     "code": "h.public_code",
     "grid": "h.grid_chain -> -1 ->> 'code'",
 }
@@ -85,8 +97,10 @@ def queue_rows(queue: str, sort: str, descending: bool):
                  WHERE e ->> 'level' = 'community' LIMIT 1) AS community_name,
                h.grid_chain -> 0 ->> 'name' AS street_name,
                h.reported_at, h.due_at,
-               (h.due_at < now() AND h.status IN {_CLOCK}) AS overdue,
+               {overdue_sql("h")} AS overdue,
                p.name AS assignee_name, d.name_zh AS department_name,
+               (SELECT x.kind FROM case_exceptions x
+                 WHERE x.hazard_id = h.id AND x.status = 'pending') AS pending_kind,
                h.version, count(*) OVER () AS matched
           FROM hazards h
           JOIN hazard_categories c ON c.code = h.category_code
@@ -108,7 +122,7 @@ UNITS = text(
               FROM unnest(g.path[1:array_length(g.path, 1) - 1]) WITH ORDINALITY AS u (gid, ord)
               JOIN grids a ON a.id = u.gid) AS context
       FROM grids g
-     WHERE g.valid_to IS NULL AND g.valid_from <= now()
+     WHERE g.valid_to IS NULL AND gis_valid_at(g.valid_from, g.valid_to, now())
        AND g.level = :level
        AND (CAST(:scope AS bigint[]) IS NULL OR g.path && CAST(:scope AS bigint[]))
        AND (CAST(:within AS bigint) IS NULL OR g.path @> ARRAY[CAST(:within AS bigint)])
@@ -129,7 +143,7 @@ CANDIDATES = text(
           FROM grid_assignments a
           JOIN grids g ON g.id = a.grid_id
           JOIN people p ON p.id = a.person_id, h
-         WHERE a.valid_from <= now() AND (a.valid_to IS NULL OR a.valid_to > now())
+         WHERE gis_valid_at(a.valid_from, a.valid_to, now())
            AND g.valid_to IS NULL AND p.active
            AND (CAST(:scope AS bigint[]) IS NULL OR g.path && CAST(:scope AS bigint[]))
          ORDER BY g.geom <-> h.geom
@@ -193,7 +207,7 @@ LEDGER_ROWS = text(
            (h.closed_at AT TIME ZONE :tz) AS closed_local,
            h.reported_at, h.due_at, h.closed_at,
            p.name AS handler_name, d.name_zh AS department_name,
-           (h.due_at < now() AND h.status IN {_CLOCK}) AS overdue
+           {overdue_sql("h")} AS overdue
       FROM hazards h
       JOIN hazard_categories c ON c.code = h.category_code
       LEFT JOIN people p ON p.id = h.assignee_person_id
@@ -219,7 +233,7 @@ _COMMUNITY_OF = "h.grid_path[2]"
 _GRID_OF = "h.grid_path[3]"
 # A case closed on time: its handler fed back by the deadline (the clock stops at 反馈).
 _ON_TIME = "(h.resolved_at IS NOT NULL AND (h.due_at IS NULL OR h.resolved_at <= h.due_at))"
-_REAL_CLOSE = "(h.status = 'closed' AND h.duplicate_of_id IS NULL AND h.closed_at IS NOT NULL)"
+_REAL_CLOSE = f"({real_close_sql('h')} AND h.closed_at IS NOT NULL)"
 _HOURS_TO_CLOSE = "extract(epoch FROM h.closed_at - h.reported_at) / 3600"
 
 # Everything the dashboard draws, in one statement. :step is '1 day' or '1 week'; periods
@@ -257,7 +271,7 @@ DASHBOARD = text(
         'total', (SELECT count(*) FROM m),
         'open', (SELECT count(*) FROM m WHERE status NOT IN {_CLOSED}),
         'closed', (SELECT count(*) FROM m WHERE status = 'closed'),
-        'overdue', (SELECT count(*) FROM m h WHERE h.due_at < now() AND h.status IN {_CLOCK}),
+        'overdue', (SELECT count(*) FROM m h WHERE {overdue_sql("h")}),
         'series', (SELECT coalesce(json_agg(json_build_object(
                             'period', to_char(b.start, 'YYYY-MM-DD'),
                             'reported', coalesce(r.n, 0), 'closed', coalesce(c.n, 0))

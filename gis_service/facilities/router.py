@@ -10,11 +10,12 @@ from fastapi.responses import Response
 from gis_service.errors import Invalid, NotFound
 from gis_service.facilities import service, sql
 from gis_service.facilities.service import FacilityFilter
+from gis_service.facilities.states import FACILITY_STATUSES
 from gis_service.http.deps import (
     BBoxDep,
     CatalogDep,
-    Conn,
     Crs,
+    Db,
     NearDep,
     PointQuery,
     point_query,
@@ -27,7 +28,6 @@ router = APIRouter(
     prefix="/api/v1", tags=["facilities"], dependencies=[Depends(reject_unknown_query)]
 )
 
-FACILITY_STATUSES = ("planned", "in_service", "damaged", "under_repair", "retired")
 MAX_K = 100
 
 
@@ -71,8 +71,8 @@ async def facility_filter_query(
 
 
 @router.get("/facilities", response_class=GeoJSONResponse, summary="Facilities, filtered")
-def list_facilities(
-    conn: Conn,
+async def list_facilities(
+    db: Db,
     request: Request,
     flt: Annotated[FacilityFilter, Depends(facility_filter_query)],
     page: PageDep,
@@ -81,14 +81,15 @@ def list_facilities(
 ) -> Response:
     """Facilities by bbox, type, status, grid, or within ``radius`` metres of ``near``."""
     statements = (sql.FACILITY_LIST, sql.FACILITY_LIST_CSV)
-    return list_response(conn, request, page, fmt, statements, flt.as_params(crs), "facilities")
+    params = flt.as_params(crs)
+    return await list_response(db, request, page, fmt, statements, params, "facilities")
 
 
 @router.get(
     "/facilities/nearest", response_class=GeoJSONResponse, summary="The k nearest facilities"
 )
-def nearest_facilities(
-    conn: Conn,
+async def nearest_facilities(
+    db: Db,
     catalog: CatalogDep,
     point: Annotated[PointQuery, Depends(point_query)],
     k: Annotated[int, Query(ge=1, le=MAX_K, description="How many.")] = 5,
@@ -96,7 +97,7 @@ def nearest_facilities(
 ) -> GeoJSONResponse:
     """The k nearest facilities (KNN on the spatial index), nearest first, with distances."""
     types = _codes(type, catalog.facility_types, "type")
-    body = service.nearest(conn, point.lon, point.lat, k, types, point.crs)
+    body = await service.nearest(db, point.lon, point.lat, k, types, point.crs)
     return GeoJSONResponse(body)
 
 
@@ -105,11 +106,11 @@ def nearest_facilities(
     response_class=GeoJSONResponse,
     summary="One facility with its grid chain",
 )
-def get_facility(
-    conn: Conn, facility_id: Annotated[int, Path(ge=1, le=2**63 - 1)], crs: Crs
+async def get_facility(
+    db: Db, facility_id: Annotated[int, Path(ge=1, le=2**63 - 1)], crs: Crs
 ) -> GeoJSONResponse:
     """A facility as a GeoJSON Feature with the grids it lies in."""
-    body = service.facility_feature(conn, facility_id, crs)
+    body = await service.facility_feature(db, facility_id, crs)
     if body is None:
         raise NotFound(f"Facility {facility_id} does not exist.", id=facility_id)
     return GeoJSONResponse(body)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
-
+from gis_service.db.reads import ReadDb
 from gis_service.facilities import sql
 from gis_service.geo.areas import BBox, Near, bbox_params, near_params
 from gis_service.geo.datums import Datum
@@ -36,14 +35,14 @@ class FacilityFilter:
         }
 
 
-def nearest(
-    conn: Connection, lon: float, lat: float, k: int, types: list[str] | None, crs: Datum
+async def nearest(
+    db: ReadDb, lon: float, lat: float, k: int, types: list[str] | None, crs: Datum
 ) -> str:
     """The k facilities nearest a WGS84 point, as a FeatureCollection text."""
     params = {"lon": lon, "lat": lat, "k": k, "types": types, "crs": crs.value}
-    return conn.execute(sql.FACILITY_NEAREST, params).scalar()
+    return await db.val(sql.FACILITY_NEAREST, params)
 
 
-def facility_feature(conn: Connection, facility_id: int, crs: Datum) -> str | None:
+async def facility_feature(db: ReadDb, facility_id: int, crs: Datum) -> str | None:
     """One facility as a Feature text with its grid chain, or None."""
-    return conn.execute(sql.FACILITY_FEATURE, {"id": facility_id, "crs": crs.value}).scalar()
+    return await db.val(sql.FACILITY_FEATURE, {"id": facility_id, "crs": crs.value})

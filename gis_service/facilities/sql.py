@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from gis_service.db.geojson import feature_collection_sql, geometry_json
+from gis_service.hazards.states import open_sql
 
 _MATCHED = """
     SELECT f.*
@@ -106,7 +107,7 @@ FACILITY_FEATURE = text(
             'attributes', t.attributes, 'created_at', t.created_at, 'updated_at', t.updated_at,
             'grid_chain', gis_grid_chain(gis_finest_grid(ST_PointOnSurface(t.geom))),
             'open_hazards', (SELECT count(*) FROM hazards h WHERE h.facility_id = t.id
-                               AND h.status NOT IN ('closed', 'rejected'))))::text
+                               AND {open_sql("h")})))::text
       FROM facilities t JOIN facility_types ft ON ft.code = t.type_code
      WHERE t.id = :id
     """

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from gis_service.grids.sql import ROOT_IDS
+from gis_service.hazards.states import open_sql
 
 # Open hazards whose routing (grid and chain of ids) is not what the current grids give:
 # 'move' when the finest grid is now another code, 'relink' when it is the same code in a new
@@ -19,7 +20,7 @@ _CANDIDATES = f"""
                h.grid_chain, h.responsible_person_id,
                gis_finest_grid(h.geom, now()) AS new_grid
           FROM hazards h
-         WHERE h.status NOT IN ('closed', 'rejected')
+         WHERE {open_sql("h")}
            AND (CAST(:codes AS text[]) IS NULL OR h.public_code = ANY (CAST(:codes AS text[])))
     ),
     c AS MATERIALIZED (
@@ -64,7 +65,7 @@ REASSIGN_APPLY = text(
                      FROM grid_assignments a JOIN people p ON p.id = a.person_id
                     WHERE a.person_id = gis_responsible_person(c.new_id, now())
                       AND a.grid_id = ANY (c.new_path) AND a.is_primary
-                      AND a.valid_from <= now() AND (a.valid_to IS NULL OR a.valid_to > now())
+                      AND gis_valid_at(a.valid_from, a.valid_to, now())
                     ORDER BY array_position(c.new_path, a.grid_id) DESC
                     LIMIT 1),
                version = h.version + 1,

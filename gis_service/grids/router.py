@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
@@ -18,6 +18,7 @@ from gis_service.geo.datums import to_wgs84
 from gis_service.grids import schemas, service, sql
 from gis_service.grids.changes import changes
 from gis_service.grids.coverage import Tolerances, check_coverage
+from gis_service.grids.levels import Level
 from gis_service.grids.reassign import reassign
 from gis_service.grids.service import GridFilter
 from gis_service.hazards.deps import FilterDep, hazard_list
@@ -27,6 +28,7 @@ from gis_service.http.deps import (
     BBoxDep,
     Conn,
     Crs,
+    Db,
     PointQuery,
     SettingsDep,
     instant_param,
@@ -41,6 +43,10 @@ router = APIRouter(prefix="/api/v1", tags=["grids"], dependencies=[Depends(rejec
 
 PUBLIC = [Depends(PUBLIC_READ)]
 DISPATCHERS = require(roles={"admin", "street_staff"}, scopes={"dispatch"})
+# The coverage check is a tool of those who draw and import the grids, and it costs
+# geometry work on every grid of the subtree: not a public read (a loop of anonymous calls
+# would keep the database busy).
+MAINTAINERS = require(roles={"admin", "street_staff"}, scopes={"import"})
 
 _ERRORS = {
     404: {
@@ -53,7 +59,6 @@ _ERRORS = {
 }
 
 GridId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Grid id.")]
-Level = Literal["street", "community", "grid", "micro_grid", "special"]
 
 
 @router.get(
@@ -64,8 +69,8 @@ Level = Literal["street", "community", "grid", "micro_grid", "special"]
     responses=_ERRORS,
     summary="Which grids (and who) is responsible for this point",
 )
-def locate(
-    conn: Conn,
+async def locate(
+    db: Db,
     point: Annotated[PointQuery, Depends(point_query)],
     at: At,
     principal: CurrentPrincipal,
@@ -73,9 +78,9 @@ def locate(
     """The chain of grids (street → community → grid → micro-grid) covering the point, each
     with its responsible people (names and work phones; mobile phones for staff in scope);
     the finest also carries its open-hazard count."""
-    body = service.locate(conn, point.lon, point.lat, at, principal)
+    body = await service.locate(db, point.lon, point.lat, at, principal)
     if body is None and at is not None:
-        first = service.first_grid_from(conn, point.lon, point.lat)
+        first = await service.first_grid_from(db, point.lon, point.lat)
         if first is not None and first > at:
             raise NotFound(
                 f"No grid covered this point on {at:%Y-%m-%d}: the first grid here began on "
@@ -88,7 +93,7 @@ def locate(
                 first_grid_from=first.isoformat(),
             )
     if body is None:
-        near = service.nearest_grid(conn, point.lon, point.lat)
+        near = await service.nearest_grid(db, point.lon, point.lat)
         detail = {"lon": point.input_lon, "lat": point.input_lat, "crs": point.crs.value}
         message = "No grid covers this point; it lies outside the governed territory."
         if near:
@@ -112,8 +117,8 @@ def locate(
     response_model=schemas.BatchLocateResult,
     summary="Locate many points at once",
 )
-def locate_batch(
-    conn: Conn, settings: SettingsDep, body: schemas.BatchLocateRequest, at: At
+async def locate_batch(
+    db: Db, settings: SettingsDep, body: schemas.BatchLocateRequest, at: At
 ) -> RawJSONResponse:
     """For each point, its finest grid id, code and chain of ids, or null when outside."""
     limit = settings.max_batch
@@ -126,7 +131,9 @@ def locate_batch(
     lons = [p[0] for p in body.points]
     lats = [p[1] for p in body.points]
     wlons, wlats = to_wgs84(lons, lats, body.crs)
-    results = service.locate_many(conn, [float(x) for x in wlons], [float(y) for y in wlats], at)
+    results = await service.locate_many(
+        db, [float(x) for x in wlons], [float(y) for y in wlats], at
+    )
     return RawJSONResponse(f'{{"count": {len(lons)}, "results": {results}}}')
 
 
@@ -147,11 +154,11 @@ async def grid_filter_query(
     return GridFilter(level=level, parent=parent, ancestor=within, bbox=bbox, q=q, at=at)
 
 
-def _grid_list(
-    conn: Conn, request: Request, flt: GridFilter, page: Page, fmt: FormatDep, crs: Crs
+async def _grid_list(
+    db: Db, request: Request, flt: GridFilter, page: Page, fmt: FormatDep, crs: Crs
 ) -> Response:
     statements = (sql.GRID_LIST, sql.GRID_LIST_CSV)
-    return list_response(conn, request, page, fmt, statements, flt.as_params(crs), "grids")
+    return await list_response(db, request, page, fmt, statements, flt.as_params(crs), "grids")
 
 
 @router.get(
@@ -160,8 +167,8 @@ def _grid_list(
     response_class=GeoJSONResponse,
     summary="Grids, filtered and paged",
 )
-def list_grids(
-    conn: Conn,
+async def list_grids(
+    db: Db,
     request: Request,
     flt: Annotated[GridFilter, Depends(grid_filter_query)],
     page: PageDep,
@@ -169,7 +176,7 @@ def list_grids(
     crs: Crs,
 ) -> Response:
     """Grids by level, parent, subtree, bbox or a text search on name and code."""
-    return _grid_list(conn, request, flt, page, fmt, crs)
+    return await _grid_list(db, request, flt, page, fmt, crs)
 
 
 # ---- the grids' lifecycle: coverage, the changes feed, reassignment after a redraw --------
@@ -178,14 +185,24 @@ def list_grids(
 
 @router.get(
     "/grids/check",
-    dependencies=PUBLIC,
     response_class=GeoJSONResponse,
+    responses={
+        401: {"description": "Not logged in"},
+        403: {"description": "Not a grid maintainer, or the subtree lies outside your area"},
+        404: {"description": "No current grid has this code"},
+    },
     summary="Coverage check: gaps, overlaps, children outside their parent, slivers, no leader",
 )
 def grids_check(
     conn: Conn,
+    principal: Annotated[Principal, Depends(MAINTAINERS)],
     root: Annotated[
-        str | None, Query(min_length=1, max_length=64, description="Grid code of the subtree.")
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="Grid code of the subtree (default: the caller's area).",
+        ),
     ] = None,
     sliver_m2: Annotated[float, Query(gt=0, le=10000, description="Slivers: smaller than.")] = 10.0,
     sliver_width_m: Annotated[
@@ -194,6 +211,7 @@ def grids_check(
     noise_m2: Annotated[float, Query(ge=0, le=1, description="Ignored: smaller than.")] = 0.01,
 ) -> GeoJSONResponse:
     """Each finding is a Feature with its geometry and area in m² (on the spheroid)."""
+    root = service.scoped_root(conn, principal, root)
     try:
         body = check_coverage(conn, root, Tolerances(noise_m2, sliver_m2, sliver_width_m))
     except LookupError as exc:
@@ -268,17 +286,19 @@ def reassign_apply(
     responses=_ERRORS,
     summary="One grid as a GeoJSON Feature",
 )
-def get_grid(conn: Conn, grid_id: GridId, crs: Crs, principal: CurrentPrincipal) -> GeoJSONResponse:
+async def get_grid(
+    db: Db, grid_id: GridId, crs: Crs, principal: CurrentPrincipal
+) -> GeoJSONResponse:
     """A grid with its chain, people and open-hazard count (whole subtree); staff in scope
     also see the people's mobile phones."""
-    body = service.grid_feature(conn, grid_id, crs, principal)
+    body = await service.grid_feature(db, grid_id, crs, principal)
     if body is None:
         raise NotFound(f"Grid {grid_id} does not exist.", id=grid_id)
     return GeoJSONResponse(body)
 
 
-def _require(conn: Conn, grid_id: int) -> None:
-    if not service.exists(conn, grid_id):
+async def _require(db: Db, grid_id: int) -> None:
+    if not await service.exists(db, grid_id):
         raise NotFound(f"Grid {grid_id} does not exist.", id=grid_id)
 
 
@@ -289,12 +309,12 @@ def _require(conn: Conn, grid_id: int) -> None:
     responses=_ERRORS,
     summary="The grids directly under a grid",
 )
-def grid_children(
-    conn: Conn, request: Request, grid_id: GridId, page: PageDep, fmt: FormatDep, crs: Crs
+async def grid_children(
+    db: Db, request: Request, grid_id: GridId, page: PageDep, fmt: FormatDep, crs: Crs
 ) -> Response:
     """Current child grids, by level and code."""
-    _require(conn, grid_id)
-    return _grid_list(conn, request, GridFilter(parent=grid_id), page, fmt, crs)
+    await _require(db, grid_id)
+    return await _grid_list(db, request, GridFilter(parent=grid_id), page, fmt, crs)
 
 
 @router.get(
@@ -304,10 +324,10 @@ def grid_children(
     responses=_ERRORS,
     summary="The grids above a grid, street first",
 )
-def grid_ancestors(conn: Conn, grid_id: GridId, crs: Crs) -> GeoJSONResponse:
+async def grid_ancestors(db: Db, grid_id: GridId, crs: Crs) -> GeoJSONResponse:
     """The chain above the grid as a FeatureCollection, street first."""
-    _require(conn, grid_id)
-    return GeoJSONResponse(service.ancestors(conn, grid_id, crs))
+    await _require(db, grid_id)
+    return GeoJSONResponse(await service.ancestors(db, grid_id, crs))
 
 
 @router.get(
@@ -318,11 +338,11 @@ def grid_ancestors(conn: Conn, grid_id: GridId, crs: Crs) -> GeoJSONResponse:
     responses=_ERRORS,
     summary="People, open hazards and facilities of a grid's subtree",
 )
-def grid_summary(conn: Conn, grid_id: GridId, principal: CurrentPrincipal) -> RawJSONResponse:
+async def grid_summary(db: Db, grid_id: GridId, principal: CurrentPrincipal) -> RawJSONResponse:
     """Responsible people with roles and work phones (mobile phones for staff in scope); open
     and overdue hazards by category and status; facility counts by type; all for the grid's
     whole subtree."""
-    body = service.summary(conn, grid_id, principal)
+    body = await service.summary(db, grid_id, principal)
     if body is None:
         raise NotFound(f"Grid {grid_id} does not exist.", id=grid_id)
     return RawJSONResponse(body)
@@ -335,8 +355,8 @@ def grid_summary(conn: Conn, grid_id: GridId, principal: CurrentPrincipal) -> Ra
     responses=_ERRORS,
     summary="Hazards in a grid's subtree (open ones by default)",
 )
-def grid_hazards(
-    conn: Conn,
+async def grid_hazards(
+    db: Db,
     request: Request,
     grid_id: GridId,
     flt: FilterDep,
@@ -345,9 +365,9 @@ def grid_hazards(
     crs: Crs,
 ) -> Response:
     """Hazards routed into this grid or below; ``status`` defaults to open."""
-    _require(conn, grid_id)
+    await _require(db, grid_id)
     statuses = flt.statuses
     if "status" not in request.query_params:
         statuses = list(OPEN_STATUSES)
     flt = replace(flt, grid=grid_id, statuses=statuses)
-    return hazard_list(conn, request, flt, page, fmt, crs)
+    return await hazard_list(db, request, flt, page, fmt, crs)

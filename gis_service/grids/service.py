@@ -6,19 +6,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from gis_service.auth.principal import ANONYMOUS, Principal
 from gis_service.auth.visibility import private_params
-from gis_service.db import prepared
+from gis_service.db.reads import ReadDb
 from gis_service.errors import Forbidden, NotFound
 from gis_service.geo.areas import BBox, bbox_params
 from gis_service.geo.datums import Datum
 from gis_service.grids import sql
 
 
-def locate(
-    conn: Connection,
+async def locate(
+    db: ReadDb,
     lon: float,
     lat: float,
     at: datetime | None = None,
@@ -27,38 +27,38 @@ def locate(
     """The grid chain at a WGS84 point as a JSON text, or None when no grid covers it
     (mobile phones only for a caller who may read private fields there)."""
     params = {"lon": lon, "lat": lat, "at": at, **private_params(principal)}
-    return prepared.scalar(conn, sql.LOCATE, params)
+    return await db.val(sql.LOCATE, params)
 
 
-def locate_many(
-    conn: Connection, lons: list[float], lats: list[float], at: datetime | None = None
+async def locate_many(
+    db: ReadDb, lons: list[float], lats: list[float], at: datetime | None = None
 ) -> str:
     """For each WGS84 point, its finest grid and chain of ids (or null), as a JSON array."""
-    return conn.execute(sql.LOCATE_BATCH, {"xs": lons, "ys": lats, "at": at}).scalar() or "[]"
+    return await db.val(sql.LOCATE_BATCH, {"xs": lons, "ys": lats, "at": at}) or "[]"
 
 
-def nearest_grid(conn: Connection, lon: float, lat: float) -> dict[str, Any] | None:
+async def nearest_grid(db: ReadDb, lon: float, lat: float) -> dict[str, Any] | None:
     """The nearest current street-level grid and its distance in metres (for error messages)."""
-    row = conn.execute(sql.NEAREST_GRID, {"lon": lon, "lat": lat}).mappings().first()
+    row = await db.row(sql.NEAREST_GRID, {"lon": lon, "lat": lat})
     return dict(row) if row else None
 
 
-def first_grid_from(conn: Connection, lon: float, lat: float) -> datetime | None:
+async def first_grid_from(db: ReadDb, lon: float, lat: float) -> datetime | None:
     """When the first grid ever covering the point began, or None when none ever did."""
-    return conn.execute(sql.FIRST_GRID_AT_POINT, {"lon": lon, "lat": lat}).scalar()
+    return await db.val(sql.FIRST_GRID_AT_POINT, {"lon": lon, "lat": lat})
 
 
-def grid_feature(
-    conn: Connection, grid_id: int, crs: Datum = Datum.wgs84, principal: Principal = ANONYMOUS
+async def grid_feature(
+    db: ReadDb, grid_id: int, crs: Datum = Datum.wgs84, principal: Principal = ANONYMOUS
 ) -> str | None:
     """One grid as a GeoJSON Feature text, or None."""
     params = {"id": grid_id, "crs": crs.value, **private_params(principal)}
-    return conn.execute(sql.GRID_FEATURE, params).scalar()
+    return await db.val(sql.GRID_FEATURE, params)
 
 
-def exists(conn: Connection, grid_id: int) -> bool:
+async def exists(db: ReadDb, grid_id: int) -> bool:
     """Whether a grid row with this id exists (any version)."""
-    return conn.execute(sql.GRID_EXISTS, {"id": grid_id}).first() is not None
+    return await db.val(sql.GRID_EXISTS, {"id": grid_id}) is not None
 
 
 @dataclass(frozen=True)
@@ -86,14 +86,14 @@ class GridFilter:
         }
 
 
-def ancestors(conn: Connection, grid_id: int, crs: Datum) -> str | None:
+async def ancestors(db: ReadDb, grid_id: int, crs: Datum) -> str | None:
     """The grid's ancestors, street first, as a FeatureCollection text."""
-    return conn.execute(sql.GRID_ANCESTORS, {"id": grid_id, "crs": crs.value}).scalar()
+    return await db.val(sql.GRID_ANCESTORS, {"id": grid_id, "crs": crs.value})
 
 
-def summary(conn: Connection, grid_id: int, principal: Principal = ANONYMOUS) -> str | None:
+async def summary(db: ReadDb, grid_id: int, principal: Principal = ANONYMOUS) -> str | None:
     """People, open and overdue hazards, and facility counts for a grid's subtree (JSON text)."""
-    return conn.execute(sql.GRID_SUMMARY, {"id": grid_id, **private_params(principal)}).scalar()
+    return await db.val(sql.GRID_SUMMARY, {"id": grid_id, **private_params(principal)})
 
 
 def scoped_root(conn: Connection, principal: Principal, root: str | None) -> str | None:
@@ -106,5 +106,14 @@ def scoped_root(conn: Connection, principal: Principal, root: str | None) -> str
     if path is None:
         raise NotFound(f"No grid has the code '{root}'.", root=root)
     if not principal.in_scope(path):
-        raise Forbidden(f"Grid {root} lies outside your area; export your own subtree.")
+        raise Forbidden(
+            f"Grid {root} lies outside your area; name a grid inside it, or none for all of it."
+        )
     return root
+
+
+def maintain_cards(engine: Engine) -> tuple[int, int]:
+    """Fill missing grid cards and rebuild stale ones; (filled, refreshed)."""
+    with engine.begin() as conn:
+        filled, refreshed = conn.execute(sql.MAINTAIN_CARDS).one()
+    return int(filled), int(refreshed)

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from gis_service.auth.visibility import private_sql
 from gis_service.db.geojson import feature_collection_sql, geometry_json
+from gis_service.hazards.states import open_sql, overdue_sql
 
 # Mobile phones are private: only callers who may read private fields in the grid's subtree
 # (bound parameters of gis_service.auth.visibility) get them; everyone else the work phone.
@@ -33,62 +34,76 @@ _PEOPLE = (
        JOIN people p ON p.id = a.person_id
        JOIN assignment_roles r ON r.code = a.role
       WHERE a.grid_id = {grid}.id
-        AND a.valid_from <= {at} AND (a.valid_to IS NULL OR a.valid_to > {at}))
+        AND gis_valid_at(a.valid_from, a.valid_to, {at}))
 """
 )
 
-_OPEN = "h.status NOT IN ('closed', 'rejected')"
+_OPEN = open_sql("h")
 
 # Every version id of the grid whose code is bound as :root (a redrawn grid keeps its code).
 ROOT_IDS = "(SELECT array_agg(id) FROM grids WHERE code = CAST(:root AS text))"
+# A grid's locate entry (names, level, people) as JSON text: its card when the answer is for
+# now and the card is fresh, else built on the spot by the same definition
+# (gis_grid_cards, migration 0010). Private callers in scope get the version with mobile
+# phones. {gid} is the grid id, {path} its path (street first), q the query's point and time.
+_ENTRY = (
+    """
+    (SELECT CASE WHEN """
+    + private_sql("{path}")
+    + """ THEN e.private ELSE e.public END
+       FROM (SELECT k.public, k.private FROM grid_cards k
+              WHERE k.grid_id = {gid} AND q.is_now
+                AND (k.fresh_until IS NULL OR k.fresh_until > now())
+             UNION ALL
+             SELECT c.public, c.private FROM gis_grid_cards(ARRAY[{gid}], q.at) c
+             LIMIT 1) e)
+"""
+)
 
 # Locate one point: the chain of grids down to the finest one (gis_finest_grid holds the
-# boundary rule), each with its people, the finest with its open-hazard count, plus any
-# special grids (专属网格) covering the point. One round trip.
+# boundary rule), each entry from its card, the finest with its open-hazard count (the one
+# part computed per request), plus any special grids (专属网格) covering the point. The
+# entries are text ending in '}': the open-hazard count is spliced in before it, so no entry
+# is parsed or rebuilt. One round trip.
 LOCATE = text(
     f"""
     WITH q AS (
         SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS pt,
-               coalesce(CAST(:at AS timestamptz), now()) AS at
+               coalesce(CAST(:at AS timestamptz), now()) AS at,
+               CAST(:at AS timestamptz) IS NULL AS is_now
     ),
     finest AS (
         SELECT gis_finest_grid(q.pt, q.at) AS id FROM q
     ),
     chain AS (
-        SELECT g.*, u.ord, (g.id = f.id) AS is_finest
-          FROM finest f
+        SELECT u.ord, u.gid = f.id AS is_finest,
+               {_ENTRY.format(gid="u.gid", path="fg.path[1:u.ord]")} AS entry
+          FROM q, finest f
           JOIN grids fg ON fg.id = f.id
           CROSS JOIN LATERAL unnest(fg.path) WITH ORDINALITY AS u (gid, ord)
-          JOIN grids g ON g.id = u.gid
     )
     SELECT json_build_object(
         'point', json_build_object('lon', :lon, 'lat', :lat),
         'at', (SELECT at FROM q),
         'chain', (
-            SELECT json_agg(
-                json_build_object(
-                    'id', c.id, 'code', c.code, 'name', c.name, 'level', c.level,
-                    'level_name', l.name_zh, 'level_name_en', l.name_en,
-                    'people', {_PEOPLE.format(grid="c", at="q.at")},
-                    'open_hazards', CASE WHEN c.is_finest THEN (
-                        SELECT count(*) FROM hazards h WHERE h.grid_id = c.id AND {_OPEN})
-                    END)
-                ORDER BY c.ord)
-              FROM chain c JOIN grid_levels l ON l.code = c.level, q
+            SELECT ('[' || string_agg(
+                        left(c.entry, -1) || ', "open_hazards" : '
+                        || CASE WHEN c.is_finest
+                                THEN (SELECT count(*) FROM hazards h
+                                       WHERE h.grid_id = finest.id AND {_OPEN})::text
+                                ELSE 'null' END
+                        || '}}', ', ' ORDER BY c.ord) || ']')::json
+              FROM chain c
         ),
         'special_grids', (
-            SELECT coalesce(json_agg(json_build_object(
-                       'id', s.id, 'code', s.code, 'name', s.name, 'level', s.level,
-                       'level_name', l.name_zh, 'level_name_en', l.name_en,
-                       'people', {_PEOPLE.format(grid="s", at="q.at")})
-                   ORDER BY s.code), '[]'::json)
+            SELECT coalesce(json_agg({_ENTRY.format(gid="s.id", path="s.path")}::json
+                                     ORDER BY s.code), '[]'::json)
               FROM q, LATERAL (
-                  SELECT DISTINCT g.*
+                  SELECT DISTINCT g.id, g.code, g.path
                     FROM grid_parts p JOIN grids g ON g.id = p.grid_id
                    WHERE p.rank = 5 AND ST_Covers(p.geom, q.pt)
-                     AND g.valid_from <= q.at AND (g.valid_to IS NULL OR g.valid_to > q.at)
+                     AND gis_valid_at(g.valid_from, g.valid_to, q.at)
               ) s
-              JOIN grid_levels l ON l.code = s.level
         )
     )::text AS body
       FROM finest
@@ -143,7 +158,7 @@ _LEADER = """
     (SELECT json_build_object('name', p.name, 'role', a.role, 'work_phone', p.work_phone)
        FROM grid_assignments a JOIN people p ON p.id = a.person_id
       WHERE a.grid_id = t.id AND a.is_primary
-        AND a.valid_from <= now() AND (a.valid_to IS NULL OR a.valid_to > now())
+        AND gis_valid_at(a.valid_from, a.valid_to, now())
       LIMIT 1)
 """
 
@@ -153,8 +168,7 @@ _GRID_MATCHED = """
     SELECT g.*
       FROM grids g
      WHERE (CAST(:at AS timestamptz) IS NULL AND g.valid_to IS NULL
-            OR g.valid_from <= CAST(:at AS timestamptz)
-               AND (g.valid_to IS NULL OR g.valid_to > CAST(:at AS timestamptz)))
+            OR gis_valid_at(g.valid_from, g.valid_to, CAST(:at AS timestamptz)))
        AND (CAST(:level AS text) IS NULL OR g.level = :level)
        AND (CAST(:parent AS bigint) IS NULL OR g.parent_id = :parent)
        AND (CAST(:ancestor AS bigint) IS NULL OR g.path @> ARRAY[CAST(:ancestor AS bigint)])
@@ -216,13 +230,13 @@ GRID_EXISTS = text("SELECT id FROM grids WHERE id = :id")
 
 # Everything about a grid and its whole subtree, as one JSON object (one round trip).
 GRID_SUMMARY = text(
-    """
+    f"""
     WITH g AS (SELECT * FROM grids WHERE id = :id),
     sub AS (SELECT s.* FROM grids s, g WHERE s.path @> ARRAY[g.id] AND s.valid_to IS NULL),
     hz AS (
         SELECT h.category_code, h.status, h.due_at
           FROM hazards h, g
-         WHERE h.grid_path @> ARRAY[g.id] AND h.status NOT IN ('closed', 'rejected')
+         WHERE h.grid_path @> ARRAY[g.id] AND {_OPEN}
     ),
     fac AS (
         SELECT f.type_code, count(*) AS n
@@ -240,40 +254,29 @@ GRID_SUMMARY = text(
                                  FROM grids a WHERE a.id = ANY (g.path)),
                      'area_m2', round(ST_Area(g.geom::geography)::numeric, 1))
                    FROM g),
-        'people', (SELECT coalesce(json_agg(json_build_object(
-                       'id', p.id, 'name', p.name, 'role', a.role, 'role_name', r.name_zh,
-                       'role_name_en', r.name_en, 'work_phone', p.work_phone,
-                       'is_primary', a.is_primary)::jsonb /*MOBILE*/
-                       ORDER BY a.is_primary DESC, r.rank, p.name), '[]'::json)
-                     FROM g
-                     JOIN grid_assignments a ON a.grid_id = g.id
-                     JOIN people p ON p.id = a.person_id
-                     JOIN assignment_roles r ON r.code = a.role
-                    WHERE a.valid_from <= now() AND (a.valid_to IS NULL OR a.valid_to > now())),
+        'people', {_PEOPLE.format(grid="g", at="now()")},
         'subtree', json_build_object(
-            'grids_by_level', (SELECT coalesce(json_object_agg(level, n), '{}'::json)
+            'grids_by_level', (SELECT coalesce(json_object_agg(level, n), '{{}}'::json)
                                  FROM (SELECT level, count(*) AS n FROM sub
                                         WHERE id <> :id GROUP BY level) x),
             'open_hazards', (SELECT count(*) FROM hz),
-            'overdue_hazards', (SELECT count(*) FROM hz
-                                 WHERE due_at < now()
-                                   AND status IN ('accepted', 'dispatched', 'in_progress')),
+            'overdue_hazards', (SELECT count(*) FROM hz WHERE {overdue_sql("hz")}),
             'open_hazards_by_category', (
-                SELECT coalesce(json_object_agg(category_code, n), '{}'::json)
+                SELECT coalesce(json_object_agg(category_code, n), '{{}}'::json)
                   FROM (SELECT category_code, count(*) AS n FROM hz GROUP BY 1) x),
             'open_hazards_by_status', (
-                SELECT coalesce(json_object_agg(status, n), '{}'::json)
+                SELECT coalesce(json_object_agg(status, n), '{{}}'::json)
                   FROM (SELECT status, count(*) AS n FROM hz GROUP BY 1) x),
-            'facilities_by_type', (SELECT coalesce(json_object_agg(type_code, n), '{}'::json)
+            'facilities_by_type', (SELECT coalesce(json_object_agg(type_code, n), '{{}}'::json)
                                      FROM fac),
             'facilities', (SELECT coalesce(sum(n), 0) FROM fac),
             'people', (SELECT count(DISTINCT a.person_id)
                          FROM grid_assignments a JOIN sub ON sub.id = a.grid_id
-                        WHERE a.valid_to IS NULL OR a.valid_to > now())
+                        WHERE gis_valid_at(a.valid_from, a.valid_to, now()))
         )
     )::text
       FROM g
-    """.replace("/*MOBILE*/", _MOBILE.format(grid="g"))
+    """
 )
 
 # Batch locate: each point's finest grid and its chain of ids, in input order; null when
@@ -281,15 +284,15 @@ GRID_SUMMARY = text(
 LOCATE_BATCH = text(
     """
     SELECT json_agg(
-               CASE WHEN g.id IS NULL THEN NULL
-                    ELSE json_build_object('grid_id', g.id, 'code', g.code, 'chain', g.path)
-               END ORDER BY t.i)::text
+               -- The grid by id, one index probe per point (a scalar subquery, so the planner
+               -- cannot turn it into a hash join that reads every grid: a prepared statement
+               -- does not know the batch's size). NULL when no grid covers the point.
+               (SELECT json_build_object('grid_id', g.id, 'code', g.code, 'chain', g.path)
+                  FROM grids g
+                 WHERE g.id = gis_finest_grid(ST_SetSRID(ST_MakePoint(t.x, t.y), 4326),
+                                              coalesce(CAST(:at AS timestamptz), now())))
+               ORDER BY t.i)::text
       FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) WITH ORDINALITY AS t (x, y, i)
-      LEFT JOIN LATERAL (
-          SELECT gis_finest_grid(ST_SetSRID(ST_MakePoint(t.x, t.y), 4326),
-                                 coalesce(CAST(:at AS timestamptz), now())) AS id
-      ) f ON true
-      LEFT JOIN grids g ON g.id = f.id
     """
 )
 
@@ -306,3 +309,6 @@ FIRST_GRID_AT_POINT = text(
 # The latest version's path of a grid code, and the code of a grid id (subtree checks).
 GRID_CODE_PATH = text("SELECT path FROM grids WHERE code = :code ORDER BY valid_from DESC LIMIT 1")
 CODE_OF = text("SELECT code FROM grids WHERE id = :id")
+# Build the cards a bulk import left missing and rebuild those the clock made stale
+# (migration 0010); locate is right without them, only slower.
+MAINTAIN_CARDS = text("SELECT gis_fill_grid_cards(), gis_refresh_due_grid_cards()")

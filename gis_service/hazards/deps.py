@@ -22,7 +22,7 @@ from gis_service.hazards.photos import Upload, check_count
 from gis_service.hazards.queries import HazardFilter, list_params
 from gis_service.hazards.schemas import ActionIn, ReportIn
 from gis_service.hazards.states import CLOSED_STATUSES, HAZARD_STATUSES, OPEN_STATUSES
-from gis_service.http.deps import BBoxDep, CatalogDep, Conn, NearDep, SettingsDep
+from gis_service.http.deps import BBoxDep, CatalogDep, Db, NearDep, SettingsDep
 from gis_service.http.listing import OutputFormat, Page, list_response
 
 M = TypeVar("M", bound=BaseModel)
@@ -223,10 +223,10 @@ async def hazard_filter_query(
 FilterDep = Annotated[HazardFilter, Depends(hazard_filter_query)]
 
 
-def hazard_list(
-    conn: Conn, request: Request, flt: HazardFilter, page: Page, fmt: OutputFormat, crs: Datum
+async def hazard_list(
+    db: Db, request: Request, flt: HazardFilter, page: Page, fmt: OutputFormat, crs: Datum
 ) -> Response:
     """A hazard list as GeoJSON or CSV (for /hazards and /grids/{id}/hazards)."""
     statements = (sql.HAZARD_LIST, sql.HAZARD_LIST_CSV)
     params = list_params(flt, crs)
-    return list_response(conn, request, page, fmt, statements, params, "hazards")
+    return await list_response(db, request, page, fmt, statements, params, "hazards")

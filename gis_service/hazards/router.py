@@ -41,6 +41,7 @@ from gis_service.http.deps import (
     CatalogDep,
     Conn,
     Crs,
+    Db,
     IdempotencyKey,
     SettingsDep,
     instant_param,
@@ -58,11 +59,11 @@ router = APIRouter(prefix="/api/v1", tags=["hazards"], dependencies=[Depends(rej
     summary="Hazards, filtered and paged",
     dependencies=[Depends(PUBLIC_READ)],
 )
-def list_hazards(
-    conn: Conn, request: Request, flt: FilterDep, page: PageDep, fmt: FormatDep, crs: Crs
+async def list_hazards(
+    db: Db, request: Request, flt: FilterDep, page: PageDep, fmt: FormatDep, crs: Crs
 ) -> Response:
     """Hazards by status, category, grid subtree, bbox, distance and time; newest first."""
-    return hazard_list(conn, request, flt, page, fmt, crs)
+    return await hazard_list(db, request, flt, page, fmt, crs)
 
 
 # ---- the write side and supervision -----------------------------------------------------------

@@ -11,16 +11,14 @@ from gis_service.auth.visibility import private_sql
 from gis_service.db.geojson import feature_collection_sql, geometry_json
 from gis_service.hazards.states import (
     CLOCK_SQL,
-    STATUS_NAMES_ZH,
+    STATUS_NAMES_SQL,
     accept_overdue_sql,
     close_overdue_sql,
     due_soon_sql,
     open_sql,
     overdue_sql,
+    real_close_sql,
 )
-
-# Status names as a VALUES list built from a constant of ours (no user input in it).
-_STATUS_NAMES = "(VALUES " + ", ".join(f"('{k}', '{v}')" for k, v in STATUS_NAMES_ZH.items()) + ")"
 
 OVERDUE = overdue_sql("t")
 
@@ -51,7 +49,7 @@ _PROPERTIES = f"""
         'description', t.description,
         'severity', t.severity,
         'status', t.status,
-        'status_name', (SELECT s.name FROM {_STATUS_NAMES} AS s (code, name)
+        'status_name', (SELECT s.name FROM {STATUS_NAMES_SQL} AS s (code, name)
                          WHERE s.code = t.status),
         'source', t.source,
         'address', t.address,
@@ -132,6 +130,15 @@ HAZARD_FEATURE_V = text(
                            FROM people p WHERE p.id = t.assignee_person_id),
             'assignee_department', (SELECT json_build_object('code', d.code, 'name', d.name_zh)
                                       FROM departments d WHERE d.id = t.assignee_department_id),
+            -- The request waiting for a decision, so the approver sees what is asked.
+            'pending_request', (SELECT json_build_object(
+                                    'id', x.id, 'kind', x.kind,
+                                    'extension', x.extension ->> 'text',
+                                    'reason', CASE WHEN {_PRIVATE} THEN x.reason END,
+                                    'requester', CASE WHEN {_PRIVATE} THEN x.requester_name END,
+                                    'requested_at', x.requested_at)
+                                  FROM case_exceptions x
+                                 WHERE x.hazard_id = t.id AND x.status = 'pending'),
             'photos', {_PHOTOS_OF.format(where="ph.hazard_id = t.id")},
             'reporter', CASE WHEN {_PRIVATE} THEN json_build_object(
                             'name', t.reporter_name, 'phone', t.reporter_phone,
@@ -143,6 +150,9 @@ HAZARD_FEATURE_V = text(
                                    'note', CASE WHEN {_PRIVATE} THEN e.note END,
                                    'at', e.created_at,
                                    'occurred_at', e.occurred_at,
+                                   -- 延期: the time asked for, and the deadline it gave.
+                                   'extension', e.data #>> '{{exception,extension,text}}',
+                                   'new_due_at', e.data #>> '{{exception,due_at}}',
                                    'photos', {_PHOTOS_OF.format(where="ph.event_id = e.id")})
                                ORDER BY e.created_at, e.id), '[]'::json)
                           FROM hazard_events e WHERE e.hazard_id = t.id))
@@ -201,7 +211,7 @@ INSERT_HAZARD = text(
               JOIN people p ON p.id = a.person_id
               JOIN assignment_roles ar ON ar.code = a.role
              WHERE a.person_id = r.person_id AND a.grid_id = ANY (r.path) AND a.is_primary
-               AND a.valid_from <= r.at AND (a.valid_to IS NULL OR a.valid_to > r.at)
+               AND gis_valid_at(a.valid_from, a.valid_to, r.at)
              ORDER BY array_position(r.path, a.grid_id) DESC
              LIMIT 1),
            (SELECT id FROM departments WHERE code = :department),
@@ -224,7 +234,7 @@ NEAREST_GRID = text(
     c AS (
         SELECT g.id, g.code, g.name, g.level, g.geom
           FROM grids g, q
-         WHERE g.valid_from <= now() AND (g.valid_to IS NULL OR g.valid_to > now())
+         WHERE gis_valid_at(g.valid_from, g.valid_to, now())
            AND g.level IN (SELECT code FROM grid_levels WHERE territorial)
          ORDER BY g.geom <-> q.pt
          LIMIT 20
@@ -490,13 +500,11 @@ STATS = text(
         'median_hours_to_close', (
             SELECT round((percentile_cont(0.5) WITHIN GROUP (
                        ORDER BY extract(epoch FROM closed_at - reported_at)) / 3600)::numeric, 2)
-              FROM m WHERE status = 'closed' AND closed_at IS NOT NULL
-                       AND duplicate_of_id IS NULL),
+              FROM m h WHERE {real_close_sql("h")} AND h.closed_at IS NOT NULL),
         'median_work_hours_to_close', (
             SELECT round((percentile_cont(0.5) WITHIN GROUP (
                        ORDER BY gis_work_seconds(reported_at, closed_at)) / 3600)::numeric, 2)
-              FROM m WHERE status = 'closed' AND closed_at IS NOT NULL
-                       AND duplicate_of_id IS NULL),
+              FROM m h WHERE {real_close_sql("h")} AND h.closed_at IS NOT NULL),
         'top_grids', (SELECT coalesce(json_agg(json_build_object(
                                  'grid_id', x.grid_id, 'code', x.code, 'name', x.name,
                                  'level', x.level, 'open', x.n, 'overdue', x.overdue)
@@ -609,7 +617,7 @@ RECEIPT_VIEW = text(
     SELECT h.id, h.public_code, h.status, h.category_code, c.name_zh AS category_name,
            h.description, h.address, h.reported_at, h.closed_at, h.due_at, h.accept_due_at,
            h.grid_chain -> -1 ->> 'name' AS grid_name,
-           (SELECT s.name FROM {_STATUS_NAMES} AS s (code, name) WHERE s.code = h.status)
+           (SELECT s.name FROM {STATUS_NAMES_SQL} AS s (code, name) WHERE s.code = h.status)
                AS status_name,
            (SELECT json_agg(json_build_object('action', e.action, 'to_status', e.to_status,
                                               'at', e.created_at) ORDER BY e.created_at, e.id)

@@ -3,7 +3,7 @@ Python and as SQL, so every query and check uses the same lists."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from gis_service.cases.machine import sql_list, sql_names
 
 # Mirrors the CHECK constraint hazards_status of migration 0007 (a test compares them).
 HAZARD_STATUSES = (
@@ -45,18 +45,22 @@ SOURCE_NOTES = {
 }
 
 
-def sql_list(values: Iterable[str]) -> str:
-    """A SQL list of our own constants, such as ``('closed', 'rejected')`` (no user input)."""
-    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
-
-
 CLOSED_SQL = sql_list(CLOSED_STATUSES)
 CLOCK_SQL = sql_list(CLOCK_STATUSES)
+# (code, name) of every state, to name a hazard's state inside a query.
+STATUS_NAMES_SQL = sql_names(STATUS_NAMES_ZH)
+# The states in their order along the loop, to sort by state.
+STATUS_ORDER_SQL = "ARRAY[" + ", ".join(f"'{s}'" for s in HAZARD_STATUSES) + "]"
 
 
 def open_sql(alias: str) -> str:
     """SQL: is the hazard row ``alias`` open (neither closed nor rejected)?"""
     return f"{alias}.status NOT IN {CLOSED_SQL}"
+
+
+def real_close_sql(alias: str) -> str:
+    """SQL: is ``alias`` closed for real (结案, not closed as a duplicate of another case)?"""
+    return f"({alias}.status = 'closed' AND {alias}.duplicate_of_id IS NULL)"
 
 
 def overdue_sql(alias: str) -> str:

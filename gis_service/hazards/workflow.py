@@ -131,6 +131,10 @@ EXCEPTION_OF_ACTION: dict[str, tuple[str, str]] = {
     for step in ("request", "approve", "refuse")
 }
 
+# The main line of the loop: the moves a case makes from report to close when nothing goes
+# sideways (no rejection, rework, escalation or reopening).
+MAIN_LINE: tuple[str, ...] = ("accept", "dispatch", "start", "resolve", "verify", "close")
+
 
 def allowed_actions(status: str, facts: tuple[str, ...] | list[str] | None = None) -> list[str]:
     """The actions the state machine allows from ``status`` (before any permission check)."""
@@ -150,3 +154,11 @@ def is_allowed(action: str, status: str, facts: tuple[str, ...] | list[str] | No
 def state_table() -> list[dict[str, object]]:
     """Every move with its sources and target, for the API docs and the README."""
     return HAZARD_MACHINE.table()
+
+
+def main_line_states() -> tuple[str, ...]:
+    """The states along the main line, 'reported' first and 'closed' last."""
+    states = ["reported"]
+    for action in MAIN_LINE:
+        states.append(target_status(action, states[-1]))
+    return tuple(states)

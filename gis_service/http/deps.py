@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine
 from gis_service.catalog.schemas import Catalog
 from gis_service.clock import Clock
 from gis_service.config import Settings
+from gis_service.db.reads import ReadDb
 from gis_service.errors import BadRequest, Invalid
 from gis_service.geo.areas import MAX_RADIUS_M, BBox, Near, parse_bbox, parse_lonlat
 from gis_service.geo.datums import Datum, to_wgs84
@@ -60,6 +61,57 @@ CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 Conn = Annotated[Connection, Depends(get_conn)]
+
+# The primary's WAL position after a client's last write (hex), so its reads see that write.
+LSN_COOKIE = "gis_lsn"
+# Long enough for any healthy replica to replay the write; replicas lagging more are skipped.
+LSN_COOKIE_MAX_AGE_S = 60
+
+
+async def get_reads(request: Request) -> ReadDb:
+    """The async read pools (primary and replicas), with what this client must see."""
+    raw = request.cookies.get(LSN_COOKIE, "")
+    try:
+        min_lsn = int(raw, 16) if raw and len(raw) <= 16 else 0
+    except ValueError:
+        min_lsn = 0
+    return ReadDb(request.app.state.reads, min_lsn)
+
+
+Db = Annotated[ReadDb, Depends(get_reads)]
+
+
+def install_read_your_writes(app) -> None:
+    """After a successful write, give the client the primary's WAL position (cookie), so its
+    next reads go only to replicas that have replayed that far (or to the primary).
+
+    Pure ASGI, and installed only when there are replicas: no cost on any other request.
+    """
+    inner = app.build_middleware_stack
+
+    def build():
+        asgi = inner()
+
+        async def middleware(scope, receive, send):
+            if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+                return await asgi(scope, receive, send)
+
+            async def send_with_lsn(message):
+                if message["type"] == "http.response.start" and message["status"] < 400:
+                    lsn = await app.state.reads.current_lsn()
+                    cookie = (
+                        f"{LSN_COOKIE}={lsn:x}; Max-Age={LSN_COOKIE_MAX_AGE_S}; Path=/; "
+                        "HttpOnly; SameSite=Lax"
+                    )
+                    headers = [*message.get("headers", []), (b"set-cookie", cookie.encode())]
+                    message = {**message, "headers": headers}
+                await send(message)
+
+            return await asgi(scope, receive, send_with_lsn)
+
+        return middleware
+
+    app.build_middleware_stack = build
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,10 @@ from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import Connection, TextClause
 from sqlalchemy.dialects import postgresql
+from starlette.concurrency import run_in_threadpool
 
 from gis_service.config import Settings
-from gis_service.db import prepared
+from gis_service.db.reads import ReadDb
 from gis_service.http.deps import get_settings
 from gis_service.http.responses import GeoJSONResponse
 
@@ -91,15 +92,15 @@ def page_links(request: Request, page: Page, returned: int, matched: int) -> lis
     return links
 
 
-def collection_response(
-    conn: Connection, stmt: TextClause, params: dict[str, Any], request: Request, page: Page
+async def collection_response(
+    db: ReadDb, stmt: TextClause, params: dict[str, Any], request: Request, page: Page
 ) -> GeoJSONResponse:
     """Run a statement that returns (body text, matched, returned) and add paging links.
 
     The FeatureCollection comes from PostgreSQL as text; only the links are spliced in here,
     so no feature is parsed in Python.
     """
-    row = prepared.fetch(conn, stmt, {**params, **page.as_params()})[0]
+    row = await db.row(stmt, {**params, **page.as_params()})
     body, matched, returned = row[0], row[1], row[2]
     links = json.dumps(page_links(request, page, returned, matched), ensure_ascii=False)
     # The SQL ends its object with '"features" : [...]}': splice links before the final brace.
@@ -127,8 +128,8 @@ def csv_response(
     )
 
 
-def list_response(
-    conn: Connection,
+async def list_response(
+    db: ReadDb,
     request: Request,
     page: Page,
     fmt: OutputFormat,
@@ -139,5 +140,10 @@ def list_response(
     """A list as a GeoJSON page (``statements[0]``) or as CSV (``statements[1]``)."""
     geojson, csv = statements
     if fmt is OutputFormat.csv:
-        return csv_response(conn, csv, {**params, **page.as_params()}, filename)
-    return collection_response(conn, geojson, params, request, page)
+        # COPY runs on the synchronous engine, off the event loop, on its own connection.
+        def run() -> Response:
+            with request.app.state.engine.connect() as conn:
+                return csv_response(conn, csv, {**params, **page.as_params()}, filename)
+
+        return await run_in_threadpool(run)
+    return await collection_response(db, geojson, params, request, page)

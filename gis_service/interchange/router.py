@@ -146,6 +146,9 @@ def download_export(
     except LookupError as exc:
         shutil.rmtree(folder, ignore_errors=True)
         raise NotFound(str(exc), root=root) from exc
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)  # no temp file outlives a failed export
+        raise
     headers = {"X-Feature-Count": str(result.count), "X-CRS": result.crs}
     if result.warnings:
         headers["X-Export-Warnings"] = (

@@ -135,29 +135,42 @@ BULK_OFF = "SELECT set_config('gis.bulk_import', 'off', true)"
 
 # New grids and new versions in one statement: fresh ids, paths derived down the file's own
 # tree (parents outside the file come from the database), then the ST_Subdivide pieces that
-# point lookups use — exactly what the row triggers would do, but set-based.
+# point lookups use — exactly what the row triggers would do, but set-based. The tree is
+# walked on narrow rows (ids and codes; file codes are unique, validation saw to it), and
+# each row's name, geometry and attributes are read once, at the insert: walked with their
+# geometries, the recursive CTE spilled to disk and hashed 100,000 geometries twice.
+# Parents outside the file come from imp_parents (STAGE_PARENTS), analysed, so the planner
+# hashes them: against grids itself, whose statistics lag a freshly loaded parent layer, it
+# compared every row with every current grid (11 M comparisons for 100,000 micro-grids).
+STAGE_PARENTS = """
+    CREATE TEMP TABLE imp_parents ON COMMIT DROP AS
+    SELECT g.code, g.id, g.path
+      FROM grids g
+     WHERE g.valid_to IS NULL
+       AND g.code IN (SELECT DISTINCT parent_code FROM imp_grids WHERE parent_code IS NOT NULL)
+"""
 INSERT_GRIDS = """
     WITH RECURSIVE
     w AS MATERIALIZED (
-        SELECT nextval(CAST(%(seq)s AS regclass)) AS id,
-               s.code, s.name, s.level, s.parent_code, s.attributes, ST_Multi(s.geom) AS geom
+        SELECT nextval(CAST(%(seq)s AS regclass)) AS id, s.rn, s.code, s.parent_code
           FROM imp_grids s
          WHERE NOT EXISTS (SELECT 1 FROM imp_grid_cmp c WHERE c.code = s.code AND NOT c.changed)
     ),
-    tree (id, code, name, level, attributes, geom, parent_id, path) AS (
-        SELECT w.id, w.code, w.name, w.level, w.attributes, w.geom, p.id,
-               CASE WHEN p.id IS NULL THEN ARRAY[w.id] ELSE p.path || w.id END
+    tree (id, rn, code, parent_id, path) AS (
+        SELECT w.id, w.rn, w.code, p.id, coalesce(p.path, '{}') || w.id
           FROM w
-          LEFT JOIN grids p ON p.code = w.parent_code AND p.valid_to IS NULL
+          LEFT JOIN imp_parents p ON p.code = w.parent_code
          WHERE w.parent_code IS NULL
             OR NOT EXISTS (SELECT 1 FROM w w2 WHERE w2.code = w.parent_code)
         UNION ALL
-        SELECT w.id, w.code, w.name, w.level, w.attributes, w.geom, t.id, t.path || w.id
+        SELECT w.id, w.rn, w.code, t.id, t.path || w.id
           FROM tree t JOIN w ON w.parent_code = t.code
     ),
     ins AS (
         INSERT INTO grids (id, code, name, level, parent_id, path, geom, attributes, valid_from)
-        SELECT id, code, name, level, parent_id, path, geom, attributes, %(t)s FROM tree
+        SELECT t.id, t.code, s.name, s.level, t.parent_id, t.path, ST_Multi(s.geom),
+               s.attributes, %(t)s
+          FROM tree t JOIN imp_grids s ON s.rn = t.rn
         RETURNING id, level, geom
     )
     INSERT INTO grid_parts (grid_id, rank, geom)
@@ -215,7 +228,7 @@ STAGE_LEADERS = f"""
           SELECT a.id AS a_id, a.person_id, a.created_at
             FROM grid_assignments a
            WHERE a.grid_id = g.id AND a.is_primary
-             AND a.valid_from <= %(t)s AND (a.valid_to IS NULL OR a.valid_to > %(t)s)
+             AND gis_valid_at(a.valid_from, a.valid_to, %(t)s)
            LIMIT 1
       ) cur ON true
       LEFT JOIN people cp ON cp.id = cur.person_id

@@ -1,12 +1,11 @@
-"""Checks that need no database, vectorised over the whole file: missing values, codes,
-levels, duplicate codes, geometry types, empty geometries and coordinate ranges."""
+"""The rows of each layer (grids, facilities, people) checked and prepared for staging,
+with no database and vectorised over the whole file: missing values, codes, levels, types,
+statuses, phones and geometry, each finding naming the row and the field."""
 
 from __future__ import annotations
 
-import json
-import math
 import re
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -14,23 +13,36 @@ import pandas as pd
 import shapely
 
 from gis_service.facilities.codes import component_code_problem, looks_like_component_code
+from gis_service.facilities.states import FACILITY_STATUSES
+from gis_service.interchange.checks import (
+    CODE_RE,
+    LINE,
+    MULTILINE,
+    MULTIPOINT,
+    MULTIPOLYGON,
+    PHONE_RE,
+    POINT,
+    POLYGON,
+    TEXT_DRIVERS,
+    TYPE_NAMES,
+    attributes_json,
+    check_codes,
+    check_geometry,
+    check_required,
+    ewkb_hex,
+    field_values,
+    text_values,
+)
 from gis_service.interchange.mapping import (
-    DERIVED,
     FALSE_WORDS,
     FIELDS,
     LEVEL_ALIASES,
     TRUE_WORDS,
     FieldMapping,
 )
-from gis_service.interchange.reader import CHINA_BOX, Source
-from gis_service.interchange.report import ImportRefused, Report
+from gis_service.interchange.reader import Source
+from gis_service.interchange.report import Report
 
-# Formats whose cells arrive as text: numbers and booleans in them are recognised.
-TEXT_DRIVERS = ("CSV", "XLSX", "KML")
-CODE_RE = r"^[0-9A-Za-z._-]{1,64}$"
-PHONE_RE = r"^[0-9+() -]{3,32}$"
-LEVELS = ("street", "community", "grid", "micro_grid", "special")
-FACILITY_STATUSES = ("planned", "in_service", "damaged", "under_repair", "retired")
 STATUS_ALIASES = {
     "规划": "planned",
     "在用": "in_service",
@@ -40,239 +52,6 @@ STATUS_ALIASES = {
     "报废": "retired",
 }
 
-# shapely type ids
-_POINT, _LINE, _POLYGON, _MULTIPOINT, _MULTILINE, _MULTIPOLYGON = 0, 1, 3, 4, 5, 6
-_TYPE_NAMES = {
-    -1: "none",
-    0: "Point",
-    1: "LineString",
-    2: "LinearRing",
-    3: "Polygon",
-    4: "MultiPoint",
-    5: "MultiLineString",
-    6: "MultiPolygon",
-    7: "GeometryCollection",
-}
-
-
-def text_values(series: pd.Series) -> np.ndarray:
-    """A column as stripped text, None for blanks; 410103001.0 (a numeric field) → '410103001'."""
-    if pd.api.types.is_float_dtype(series.dtype):
-        vals = series.to_numpy()
-        out = np.full(len(vals), None, dtype=object)
-        ok = ~np.isnan(vals)
-        integral = ok & (np.mod(np.where(ok, vals, 0), 1) == 0)
-        out[integral] = [str(int(v)) for v in vals[integral]]
-        rest = ok & ~integral
-        out[rest] = [repr(float(v)) for v in vals[rest]]
-        return out
-    if pd.api.types.is_integer_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
-        return np.asarray([str(v) for v in series.to_numpy()], dtype=object)
-    vals = series.to_numpy(dtype=object)
-    out = np.empty(len(vals), dtype=object)
-    for i, v in enumerate(vals):
-        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NaT:
-            out[i] = None
-        else:
-            s = str(v).strip()
-            out[i] = s or None
-    return out
-
-
-def _field_values(
-    frame: pd.DataFrame, columns: dict[str, str], mapping: FieldMapping, name: str
-) -> np.ndarray:
-    """A mapped field's text values, or its default, or all None."""
-    if name in columns:
-        return text_values(frame[columns[name]])
-    if name in mapping.defaults:
-        return np.full(len(frame), mapping.defaults[name] or None, dtype=object)
-    return np.full(len(frame), None, dtype=object)
-
-
-def _infer(value: str) -> Any:
-    """A CSV/XLSX cell as the JSON value it spells (numbers without leading zeros, booleans)."""
-    low = value.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if re.fullmatch(r"-?(0|[1-9]\d{0,15})", value):
-        return int(value)
-    if re.fullmatch(r"-?(0|[1-9]\d*)\.\d+", value):
-        return float(value)
-    if value[:1] in "[{":
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _plain(value: Any, tabular: bool) -> Any:
-    """A cell as a JSON-ready value, or None to drop it."""
-    if value is None or value is pd.NaT:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, str):
-        value = value.strip()
-        if value == "":
-            return None
-        return _infer(value) if tabular else value
-    return value
-
-
-def attributes_json(
-    frame: pd.DataFrame, used: set[str], tabular: bool, extra_ignore: frozenset[str] = frozenset()
-) -> np.ndarray:
-    """Every column no field uses, per row, as a JSON object text (nulls left out)."""
-    cols = [
-        c
-        for c in frame.columns
-        if c not in used and str(c).lower() not in DERIVED and str(c).lower() not in extra_ignore
-    ]
-    n = len(frame)
-    if not cols:
-        return np.full(n, "{}", dtype=object)
-    data = {c: frame[c].to_numpy(dtype=object) for c in cols}
-    out = np.empty(n, dtype=object)
-    for i in range(n):
-        obj = {}
-        for c in cols:
-            v = _plain(data[c][i], tabular)
-            if v is not None:
-                obj[str(c)] = v
-        out[i] = json.dumps(obj, ensure_ascii=False, sort_keys=True)
-    return out
-
-
-def ewkb_hex(geoms: np.ndarray) -> np.ndarray:
-    """Hex EWKB with SRID 4326, which COPY reads straight into a geometry column."""
-    return shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
-
-
-def check_required(report: Report, columns: dict[str, str], mapping: FieldMapping, req) -> None:
-    """Refuse the file when a required field has neither a column nor a default."""
-    missing = [f for f in req if f not in columns and f not in mapping.defaults]
-    if missing:
-        raise ImportRefused(
-            f"no column for {', '.join(missing)}",
-            "name the columns with --field "
-            + " ".join(f"{m}=COLUMN" for m in missing)
-            + " (or in a mapping YAML), or give a constant with --default "
-            + f"{missing[0]}=VALUE",
-            missing=missing,
-        )
-
-
-def _check_codes(report: Report, codes: np.ndarray, offset: int, field: str | None) -> None:
-    s = pd.Series(codes, dtype=object)
-    blank = s.isna().to_numpy()
-    for i in np.flatnonzero(blank):
-        report.error(
-            "missing_value",
-            "the code is empty",
-            "give every row a code (text such as 410103001001)",
-            row=int(i) + 1 + offset,
-            field=field,
-        )
-    bad = (~blank) & ~s.fillna("").str.match(CODE_RE).to_numpy()
-    for i in np.flatnonzero(bad):
-        report.error(
-            "bad_code",
-            "a code may hold only letters, digits, '.', '_' and '-' (1–64 characters)",
-            "remove spaces and other characters from the code",
-            row=int(i) + 1 + offset,
-            field=field,
-            value=str(codes[i])[:80],
-        )
-    dup = (~blank) & s.duplicated(keep=False).to_numpy()
-    if dup.any():
-        groups: dict[str, list[int]] = {}
-        for i in np.flatnonzero(dup):
-            groups.setdefault(codes[i], []).append(int(i) + 1 + offset)
-        for code, rows in groups.items():
-            for r in rows:
-                others = [x for x in rows if x != r][:5]
-                report.error(
-                    "duplicate_code",
-                    f"the code also appears in row(s) {', '.join(map(str, others))}",
-                    "give each feature its own code; a redrawn grid appears once, with its "
-                    "new boundary",
-                    row=r,
-                    field=field,
-                    code=code,
-                )
-
-
-def _check_geometry(
-    report: Report,
-    geoms: np.ndarray,
-    codes: np.ndarray | None,
-    offset: int,
-    allowed: tuple[int, ...],
-    wanted: str,
-    fix: str,
-) -> np.ndarray:
-    """Empty, missing, wrong-type and out-of-range geometries; returns the usable mask."""
-    missing = shapely.is_missing(geoms)
-    empty = missing.copy()
-    empty[~missing] = shapely.is_empty(geoms[~missing])
-    for i in np.flatnonzero(empty):
-        report.error(
-            "empty_geometry",
-            "the feature has no geometry (or an empty one)",
-            f"draw the {wanted} or delete the row",
-            row=int(i) + 1 + offset,
-            field="geometry",
-            code=codes[i] if codes is not None else None,
-        )
-    types = shapely.get_type_id(geoms)
-    wrong = ~empty & ~np.isin(types, allowed)
-    for i in np.flatnonzero(wrong):
-        report.error(
-            "wrong_geometry_type",
-            f"the geometry is a {_TYPE_NAMES.get(int(types[i]), 'geometry')}; "
-            f"this layer takes {wanted}",
-            fix,
-            row=int(i) + 1 + offset,
-            field="geometry",
-            code=codes[i] if codes is not None else None,
-        )
-    usable = ~empty & ~wrong
-    if usable.any():
-        b = shapely.bounds(geoms)
-        out = usable & ((b[:, 0] < -180) | (b[:, 2] > 180) | (b[:, 1] < -90) | (b[:, 3] > 90))
-        for i in np.flatnonzero(out):
-            report.error(
-                "coordinates_out_of_range",
-                f"after conversion the feature lies at {b[i, 0]:.6g}, {b[i, 1]:.6g}, which is "
-                "not lon/lat",
-                "check the coordinate system: give --crs with the file's real one "
-                "(e.g. EPSG:4547 for CGCS2000 Gauss-Krüger metres)",
-                row=int(i) + 1 + offset,
-                field="geometry",
-                code=codes[i] if codes is not None else None,
-            )
-        usable &= ~out
-        x0, y0, x1, y1 = CHINA_BOX
-        far = usable & ((b[:, 2] < x0) | (b[:, 0] > x1) | (b[:, 3] < y0) | (b[:, 1] > y1))
-        if far.any():
-            first = int(np.flatnonzero(far)[0])
-            report.warn(
-                "outside_china",
-                f"{int(far.sum())} feature(s) lie outside China (first: row {first + 1 + offset})",
-                "check the coordinate system (lon and lat swapped? wrong --crs?)",
-                row=first + 1 + offset,
-                field="geometry",
-            )
-    return usable
-
 
 def prepare_grids(source: Source, mapping: FieldMapping, report: Report) -> pd.DataFrame:
     """The grid rows ready for staging: text fields, level codes, attributes, geometry."""
@@ -280,13 +59,13 @@ def prepare_grids(source: Source, mapping: FieldMapping, report: Report) -> pd.D
     columns = mapping.resolve([str(c) for c in frame.columns])
     check_required(report, columns, mapping, ("code", "name", "level"))
     off = source.row_offset
-    codes = _field_values(frame, columns, mapping, "code")
-    names = _field_values(frame, columns, mapping, "name")
-    raw_levels = _field_values(frame, columns, mapping, "level")
-    parents = _field_values(frame, columns, mapping, "parent")
-    leaders = _field_values(frame, columns, mapping, "leader_name")
-    phones = _field_values(frame, columns, mapping, "leader_phone")
-    _check_codes(report, codes, off, columns.get("code"))
+    codes = field_values(frame, columns, mapping, "code")
+    names = field_values(frame, columns, mapping, "name")
+    raw_levels = field_values(frame, columns, mapping, "level")
+    parents = field_values(frame, columns, mapping, "parent")
+    leaders = field_values(frame, columns, mapping, "leader_name")
+    phones = field_values(frame, columns, mapping, "leader_phone")
+    check_codes(report, codes, off, columns.get("code"))
     for i in np.flatnonzero(pd.isna(names)):
         report.error(
             "missing_value",
@@ -333,12 +112,12 @@ def prepare_grids(source: Source, mapping: FieldMapping, report: Report) -> pd.D
             field=columns.get("leader_name"),
             code=codes[i],
         )
-    usable = _check_geometry(
+    usable = check_geometry(
         report,
         source.geoms,
         codes,
         off,
-        (_POLYGON, _MULTIPOLYGON),
+        (POLYGON, MULTIPOLYGON),
         "polygons",
         "draw the grid as an area (Polygon or MultiPolygon); in QGIS: Vector › Geometry "
         "Tools › Lines to Polygons",
@@ -388,11 +167,11 @@ def prepare_facilities(
     columns = mapping.resolve([str(c) for c in frame.columns])
     check_required(report, columns, mapping, ("code", "type"))
     off = source.row_offset
-    codes = _field_values(frame, columns, mapping, "code")
-    names = _field_values(frame, columns, mapping, "name")
-    raw_types = _field_values(frame, columns, mapping, "type")
-    raw_status = _field_values(frame, columns, mapping, "status")
-    _check_codes(report, codes, off, columns.get("code"))
+    codes = field_values(frame, columns, mapping, "code")
+    names = field_values(frame, columns, mapping, "name")
+    raw_types = field_values(frame, columns, mapping, "type")
+    raw_status = field_values(frame, columns, mapping, "status")
+    check_codes(report, codes, off, columns.get("code"))
     lookup: dict[str, str] = {}
     for code, t in types.items():
         for key in (code, t.get("name_zh"), t.get("name_en"), t.get("class_code")):
@@ -438,27 +217,27 @@ def prepare_facilities(
     geoms = source.geoms.copy()
     # A MultiPoint holding one point is a point (common in Shapefiles).
     tid = shapely.get_type_id(geoms)
-    single = (tid == _MULTIPOINT) & (shapely.get_num_geometries(geoms) == 1)
+    single = (tid == MULTIPOINT) & (shapely.get_num_geometries(geoms) == 1)
     if single.any():
         geoms[single] = shapely.get_geometry(geoms[single], 0)
-    usable = _check_geometry(
+    usable = check_geometry(
         report,
         geoms,
         codes,
         off,
-        (_POINT, _LINE, _MULTILINE),
+        (POINT, LINE, MULTILINE),
         "points or lines",
         "draw the facility as a point (covers, chargers, cameras) or a line (pipes, walls)",
     )
     tid = shapely.get_type_id(geoms)
     for i in np.flatnonzero(usable & ~pd.isna(type_codes)):
         kind = types[type_codes[i]]["kind"]
-        is_point = tid[i] == _POINT
+        is_point = tid[i] == POINT
         if (kind == "point") != is_point:
             report.error(
                 "wrong_geometry_type",
                 f"a {type_codes[i]} is a {kind}, but the geometry is a "
-                f"{_TYPE_NAMES.get(int(tid[i]))}",
+                f"{TYPE_NAMES.get(int(tid[i]))}",
                 f"draw it as a {kind}, or correct the type",
                 row=int(i) + 1 + off,
                 field="geometry",
@@ -546,12 +325,12 @@ def prepare_people(
     columns = mapping.resolve([str(c) for c in frame.columns])
     check_required(report, columns, mapping, ("name", "grid"))
     off = source.row_offset
-    names = _field_values(frame, columns, mapping, "name")
-    phones = _field_values(frame, columns, mapping, "phone")
-    mobiles = _field_values(frame, columns, mapping, "mobile")
-    grids = _field_values(frame, columns, mapping, "grid")
-    raw_roles = _field_values(frame, columns, mapping, "role")
-    raw_primary = _field_values(frame, columns, mapping, "primary")
+    names = field_values(frame, columns, mapping, "name")
+    phones = field_values(frame, columns, mapping, "phone")
+    mobiles = field_values(frame, columns, mapping, "mobile")
+    grids = field_values(frame, columns, mapping, "grid")
+    raw_roles = field_values(frame, columns, mapping, "role")
+    raw_primary = field_values(frame, columns, mapping, "primary")
     for arr, what, field in ((names, "name", "name"), (grids, "grid code", "grid")):
         for i in np.flatnonzero(pd.isna(arr)):
             report.error(
@@ -630,7 +409,7 @@ def prepare_care(
     columns = mapping.resolve([str(c) for c in frame.columns])
     check_required(report, columns, mapping, ("household", "address", "grid", "name", "categories"))
     off = source.row_offset
-    values = {f: _field_values(frame, columns, mapping, f) for f in FIELDS["care"]}
+    values = {f: field_values(frame, columns, mapping, f) for f in FIELDS["care"]}
     for name, what in (
         ("household", "household code (户编号)"),
         ("address", "address (地址)"),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gis_service.catalog.schemas import Catalog
+from gis_service.facilities.states import FACILITY_STATUSES
 from gis_service.ogc import sql
 from gis_service.ogc.cql2 import BOOLEAN, DATETIME, INTEGER, NUMBER, STRING
 
@@ -26,6 +27,7 @@ ITEMS_PARAMS = frozenset(
         "f",
         "limit",
         "offset",
+        "cursor",
         "bbox",
         "bbox-crs",
         "crs",
@@ -56,7 +58,6 @@ GRID_LEVELS: tuple[tuple[str, str, str], ...] = (
         "Special grids (专属网格: schools, hospitals, companies; an overlay on the hierarchy)",
     ),
 )
-FACILITY_STATUSES = ("planned", "in_service", "damaged", "under_repair", "retired")
 OPEN_HAZARD_STATUSES = (
     "reported",
     "accepted",

@@ -16,12 +16,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from typing import Any
 
 import shapely
 import shapely.wkt
 from shapely.errors import GEOSException
+
+from gis_service.instants import parse_date, parse_instant
 
 MAX_LENGTH = 4096
 MAX_DEPTH = 20
@@ -191,15 +193,12 @@ def _parse_wkt(wkt: str, pos: int) -> str:
 def _parse_instant(text: str, kind: str, pos: int) -> datetime:
     """A DATE('YYYY-MM-DD') or TIMESTAMP('…Z') value, as an aware UTC datetime."""
     try:
-        if kind == "date" or len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
-        value = datetime.fromisoformat(text)
+        return parse_date(text) if kind == "date" else parse_instant(text)
     except ValueError as exc:
         raise Cql2Error(
             f"{kind} literal {text!r} at position {pos + 1} is not an RFC 3339 "
             f"{'date (YYYY-MM-DD)' if kind == 'date' else 'timestamp (YYYY-MM-DDThh:mm:ssZ)'}"
         ) from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class _Parser:

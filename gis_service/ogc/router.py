@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 
 from gis_service.config import Settings
 from gis_service.errors import NotFound
-from gis_service.http.deps import CatalogDep, Conn, SettingsDep
+from gis_service.http.deps import CatalogDep, Conn, Db, SettingsDep
 from gis_service.http.errors import error_body
 from gis_service.ogc import schemas, service
 from gis_service.ogc.collections import CollectionDef
@@ -63,7 +64,25 @@ def _meta(request: Request, allowed: frozenset[str] = service.META_PARAMS) -> No
 
 
 def _collection(conn: Connection, state: service.OgcState, collection_id: str) -> CollectionDef:
-    coll = state.registry(conn).get(collection_id)
+    return _found(state.registry(conn).get(collection_id), collection_id)
+
+
+async def _collection_async(
+    request: Request, state: service.OgcState, collection_id: str
+) -> CollectionDef:
+    """The collection, from the registry (rebuilt off the event loop when it is stale)."""
+    registry = state.fresh_registry()
+    if registry is None:
+
+        def rebuild() -> dict[str, CollectionDef]:
+            with request.app.state.engine.connect() as conn:
+                return state.registry(conn)
+
+        registry = await run_in_threadpool(rebuild)
+    return _found(registry.get(collection_id), collection_id)
+
+
+def _found(coll: CollectionDef | None, collection_id: str) -> CollectionDef:
     if coll is None:
         raise NotFound(
             f"No collection '{collection_id}'; see /ogc/collections for the list.",
@@ -169,18 +188,18 @@ def queryables(
     openapi_extra=_ITEMS_DOC,
     summary="Features, one page at a time",
 )
-def items(
+async def items(
     request: Request,
-    conn: Conn,
+    db: Db,
     state: State,
     settings: SettingsDep,
     collection_id: CollectionId,
 ) -> Response:
     """GeoJSON features (CRS84) with numberMatched, numberReturned and self/alternate/next
     links; filter by bbox, datetime, queryable=value or a CQL2-text filter."""
-    coll = _collection(conn, state, collection_id)
+    coll = await _collection_async(request, state, collection_id)
     query = service.parse_items_query(coll, _pairs(request), settings)
-    body = service.items_body(conn, coll, query, _base(request))
+    body = await service.items_body(db, coll, query, _base(request))
     media = GEOJSON if query.fmt == "geojson" else JSON
     return Response(body, media_type=media, headers=_CRS_HEADER)
 
@@ -191,15 +210,15 @@ def items(
     openapi_extra=_ITEM_DOC,
     summary="One feature",
 )
-def item(
+async def item(
     request: Request,
-    conn: Conn,
+    db: Db,
     state: State,
     collection_id: CollectionId,
     feature_id: Annotated[str, Path(description="The feature's id.")],
 ) -> Response:
     """A GeoJSON Feature with self, alternate and collection links."""
-    coll = _collection(conn, state, collection_id)
+    coll = await _collection_async(request, state, collection_id)
     pairs = _pairs(request)
     service.check_params(pairs, service.ITEM_PARAMS)
     params = dict(pairs)
@@ -216,7 +235,7 @@ def item(
         raise missing from exc
     if not 1 <= fid < 2**63:
         raise missing
-    body = service.item_body(conn, coll, fid, fmt, _base(request))
+    body = await service.item_body(db, coll, fid, fmt, _base(request))
     if body is None:
         raise missing
     media = GEOJSON if fmt == "geojson" else JSON

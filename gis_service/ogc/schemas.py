@@ -121,6 +121,12 @@ def parameters(settings: Settings) -> dict[str, dict[str, Any]]:
             "rather than computing it.",
             {"type": "integer", "minimum": 0, "default": 0},
         ),
+        "cursor": _query(
+            "cursor",
+            "The id the page starts after (keyset paging). The next link sets it, so that a "
+            "deep page costs what the first does; offset then only numbers the page.",
+            {"type": "integer", "minimum": 0},
+        ),
         "bbox": _query(
             "bbox",
             "minLon,minLat,maxLon,maxLat in CRS84 (or six numbers with heights, ignored).",
@@ -178,6 +184,7 @@ ITEMS_PARAMETER_NAMES = (
     "f-features",
     "limit",
     "offset",
+    "cursor",
     "bbox",
     "bbox-crs",
     "crs",

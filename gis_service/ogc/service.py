@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, TextClause
 
 from gis_service.catalog.schemas import Catalog
 from gis_service.config import Settings
+from gis_service.db.reads import ReadDb
 from gis_service.errors import BadRequest, DomainError
 from gis_service.geo.areas import parse_bbox
 from gis_service.instants import instant_span
@@ -110,12 +111,18 @@ class OgcState:
         self._registry_at = 0.0
         self._extents: dict[str, tuple[float, Extent]] = {}
 
+    def fresh_registry(self) -> dict[str, CollectionDef] | None:
+        """The registry if it is still fresh, else None (then call registry())."""
+        with self._lock:
+            age = clock.monotonic() - self._registry_at
+            return self._registry if age < REGISTRY_TTL_S else None
+
     def registry(self, conn: Connection) -> dict[str, CollectionDef]:
         """Every collection by id (grid attribute keys are discovered from the data)."""
         now = clock.monotonic()
-        with self._lock:
-            if self._registry is not None and now - self._registry_at < REGISTRY_TTL_S:
-                return self._registry
+        fresh = self.fresh_registry()
+        if fresh is not None:
+            return fresh
         registry = build_registry(self.catalog, discover_grid_attributes(conn))
         with self._lock:
             self._registry, self._registry_at = registry, now
@@ -395,6 +402,8 @@ class ItemsQuery:
     params: dict[str, Any] = field(default_factory=dict)
     passthrough: list[tuple[str, str]] = field(default_factory=list)
     f_given: bool = False
+    # The id the page starts after (keyset paging, set by our next links); None = offset.
+    cursor: int | None = None
 
 
 def parse_items_query(
@@ -411,6 +420,7 @@ def parse_items_query(
     if "limit" in q:
         limit = min(_parse_int("limit", q["limit"], 1), settings.max_limit)
     offset = _parse_int("offset", q["offset"], 0, 2**53) if "offset" in q else 0
+    cursor = _parse_int("cursor", q["cursor"], 0, 2**63 - 1) if "cursor" in q else None
     check_crs("crs", q.get("crs"))
     check_crs("bbox-crs", q.get("bbox-crs"))
     check_crs("filter-crs", q.get("filter-crs"))
@@ -430,7 +440,7 @@ def parse_items_query(
             )
         columns = sorted({queryables[n][0] for n in names})
 
-    out = ItemsQuery(limit, offset, fmt, columns, f_given="f" in q)
+    out = ItemsQuery(limit, offset, fmt, columns, f_given="f" in q, cursor=cursor)
     out.params.update(coll.params)
     out.params.update({f"pn_{i}": p.name for i, p in enumerate(coll.props)})
 
@@ -470,15 +480,23 @@ def parse_items_query(
         except cql2.Cql2Error as exc:  # OGC 19-079r2 /req/filter/filter-param: invalid → 400
             raise BadRequest(f"Invalid filter: {exc}", filter=q["filter"][:200]) from exc
 
-    out.passthrough = [(k, v) for k, v in pairs if k not in ("limit", "offset", "f")]
+    out.passthrough = [(k, v) for k, v in pairs if k not in ("limit", "offset", "cursor", "f")]
     return out
 
 
 # ---- features ------------------------------------------------------------------------------------
 
 
-def items_body(conn: Connection, coll: CollectionDef, q: ItemsQuery, base: str) -> str:
+async def items_body(db: ReadDb, coll: CollectionDef, q: ItemsQuery, base: str) -> str:
     """The FeatureCollection text for one page, built by PostgreSQL."""
+    stmt, params = items_statement(coll, q, base)
+    return await db.val(stmt, params)
+
+
+def items_statement(
+    coll: CollectionDef, q: ItemsQuery, base: str
+) -> tuple[TextClause, dict[str, Any]]:
+    """The statement that builds one page's FeatureCollection text, and its parameters."""
     path = f"{base}/collections/{coll.id}/items"
     media = GEOJSON if q.fmt == "geojson" else JSON
     other_fmt, other_media = ("json", JSON) if q.fmt == "geojson" else ("geojson", GEOJSON)
@@ -497,21 +515,24 @@ def items_body(conn: Connection, coll: CollectionDef, q: ItemsQuery, base: str) 
     if q.offset > 0:  # OGC 17-069r4 /rec/core/fc-prev (optional)
         prev = [("limit", q.limit), ("offset", max(0, q.offset - q.limit))]
         links.append(link(href(path, q.passthrough + fpair + prev), "prev", media, "Previous page"))
-    next_page = [("limit", q.limit), ("offset", q.offset + q.limit)]
+    # The next link pages by keyset: offset numbers the page, and cursor (the last id of this
+    # page, appended by the SQL) lets the next page start at that id instead of skipping
+    # offset rows, so reading a layer to the end costs the same for every page.
+    next_page = [("limit", q.limit), ("offset", q.offset + q.limit), ("cursor", "")]
     next_href = href(path, q.passthrough + fpair + next_page)
     params = {
         **q.params,
         "_limit": q.limit,
-        "_offset": q.offset,
+        "_offset": q.offset if q.cursor is None else q.cursor,
         "_links": _dumps(links),
         "_type": media,
         "_next": next_href,
         "_next_title": "Next page",
     }
-    return conn.execute(sql.items(coll, q.where, q.columns), params).scalar_one()
+    return sql.items(coll, q.where, q.columns, keyset=q.cursor is not None), params
 
 
-def item_body(conn: Connection, coll: CollectionDef, fid: int, fmt: str, base: str) -> str | None:
+async def item_body(db: ReadDb, coll: CollectionDef, fid: int, fmt: str, base: str) -> str | None:
     """One Feature text with its self, alternate and collection links, or None."""
     here = f"{base}/collections/{coll.id}/items/{fid}"
     media, other_fmt, other_media = (
@@ -529,7 +550,7 @@ def item_body(conn: Connection, coll: CollectionDef, fid: int, fmt: str, base: s
         "_links": _dumps(links),
     }
     columns = list(range(len(coll.props)))
-    return conn.execute(sql.item(coll, columns), params).scalar()
+    return await db.val(sql.item(coll, columns), params)
 
 
 def _dumps(value: Any) -> str:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import TextClause, text
 
+from gis_service.hazards.states import open_sql
+
 if TYPE_CHECKING:
     from gis_service.ogc.collections import CollectionDef
 
@@ -32,7 +34,7 @@ _GRID_LEADER = """(SELECT p.{column}
        JOIN people p ON p.id = a.person_id
        JOIN assignment_roles r ON r.code = a.role
       WHERE a.grid_id = g.id AND r.leader
-        AND a.valid_from <= now() AND (a.valid_to IS NULL OR a.valid_to > now())
+        AND gis_valid_at(a.valid_from, a.valid_to, now())
       ORDER BY a.is_primary DESC, r.rank, a.id
       LIMIT 1)"""
 GRID_LEADER_NAME = _GRID_LEADER.format(column="name")
@@ -44,10 +46,10 @@ FACILITY_FROM = """
 """
 
 # Open = not closed and not rejected (the partial index hazards_open_due_idx uses the same rule).
-HAZARD_FROM = """
+HAZARD_FROM = f"""
       FROM hazards h
       JOIN hazard_categories c ON c.code = h.category_code
-     WHERE h.status NOT IN ('closed', 'rejected')
+     WHERE {open_sql("h")}
 """
 HAZARD_OVERDUE = "coalesce(h.due_at < now(), false)"
 
@@ -106,7 +108,8 @@ def source(coll: CollectionDef) -> str:
 
 def _properties(alias: str, columns: Sequence[int]) -> str:
     """json_build_object of the chosen properties; their names are bound (:pn_N)."""
-    pairs = [f":pn_{i}, {alias}.c{i}" for i in columns]
+    # Typed: json_build_object takes "any", from which a prepared statement infers nothing.
+    pairs = [f"CAST(:pn_{i} AS text), {alias}.c{i}" for i in columns]
     if not pairs:
         return "'{}'::json"
     # json_build_object takes at most 100 arguments: build large objects in pieces.
@@ -126,33 +129,51 @@ def _feature(alias: str, columns: Sequence[int], links: bool = False) -> str:
     )
 
 
-def items(coll: CollectionDef, where: Sequence[str], columns: Sequence[int]) -> TextClause:
+def items(
+    coll: CollectionDef, where: Sequence[str], columns: Sequence[int], keyset: bool = False
+) -> TextClause:
     """The FeatureCollection for one page, with numberMatched, numberReturned and links.
 
-    Bound: the source's parameters, the filter's, :_limit, :_offset, :_links (JSON array of
-    the fixed links), :_type, :_next and :_next_title (the next link, kept only while
-    offset + numberReturned < numberMatched; OGC 17-069r4 /req/core/fc-next-1).
+    Bound: the source's parameters, the filter's, :_limit, :_offset (with ``keyset``, the id
+    the page starts after), :_links (JSON array of the fixed links), :_type, :_next and
+    :_next_title (the next link, kept only while more features follow; the page's last id is
+    appended to it; OGC 17-069r4 /req/core/fc-next-1).
     """
     cond = " AND ".join(where) if where else "TRUE"
-    picked = "".join(f", c{i}" for i in columns)
+    # One more id than the page holds tells whether a next page exists without counting.
+    window = (
+        "WHERE id > :_offset ORDER BY id LIMIT :_limit + 1"
+        if keyset
+        else "ORDER BY id LIMIT :_limit + 1 OFFSET :_offset"
+    )
+    picked = "".join(f", s.c{i}" for i in columns)
+    # The page's ids are picked on a narrow projection first: PostgreSQL drops the unused
+    # property columns of ``hits``, so the rows OFFSET skips never compute their per-row
+    # subqueries (leader name and phone, parent code). Only the page's rows are then read
+    # again, by id, with their properties: the last page costs about what the first does.
     return text(
         f"""
         WITH hits AS NOT MATERIALIZED (
             SELECT * FROM ({source(coll)}) s
              WHERE {cond}
         ),
+        span AS MATERIALIZED (SELECT id FROM hits {window}),
+        ids AS MATERIALIZED (SELECT id FROM span ORDER BY id LIMIT :_limit),
         page AS MATERIALIZED (
-            SELECT id, geom{picked} FROM hits ORDER BY id LIMIT :_limit OFFSET :_offset
+            SELECT s.id, s.geom{picked}
+              FROM ({source(coll)}) s
+             WHERE s.id = ANY (ARRAY(SELECT id FROM ids))
         )
         SELECT json_build_object(
             'type', 'FeatureCollection',
             'timeStamp', date_trunc('second', now()),
             'numberMatched', m.n,
             'numberReturned', r.n,
-            'links', CAST(:_links AS jsonb) || CASE WHEN :_offset + r.n < m.n
+            'links', CAST(:_links AS jsonb) || CASE WHEN (SELECT count(*) FROM span) > r.n
                 THEN jsonb_build_array(jsonb_build_object(
                     'rel', 'next', 'type', CAST(:_type AS text),
-                    'title', CAST(:_next_title AS text), 'href', CAST(:_next AS text)))
+                    'title', CAST(:_next_title AS text),
+                    'href', CAST(:_next AS text) || (SELECT max(id) FROM ids)))
                 ELSE '[]'::jsonb END,
             'features', coalesce(
                 (SELECT json_agg({_feature("p", columns)} ORDER BY p.id) FROM page p),

@@ -15,41 +15,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-
 from gis_service.auth import audit
 from gis_service.config import Settings
 from gis_service.db.engine import make_engine
+from gis_service.db.transaction import transaction
 from gis_service.hazards.states import CLOSED_STATUSES
 from gis_service.ops.backup import Log
 from gis_service.ops.files import fsync_dir, tree_size
 from gis_service.ops.pgtools import database_for
+from gis_service.ops.sql import CANDIDATES, LEFTOVERS, MARK
 
 BATCH = 500
-
-CANDIDATES = text(
-    """
-    SELECT ph.hazard_id, ph.id::text AS id
-      FROM hazard_photos ph
-      JOIN hazards h ON h.id = ph.hazard_id
-     WHERE h.status = ANY (CAST(:closed AS text[]))
-       AND h.closed_at < :cutoff
-       AND ph.archived_to IS NULL
-     ORDER BY ph.hazard_id, ph.id
-    """
-)
-
-MARK = text(
-    """
-    UPDATE hazard_photos SET archived_to = :rel, archived_at = now()
-     WHERE id = CAST(:id AS uuid) AND archived_to IS NULL
-    """
-)
-
-# Originals left behind by a run that stopped after its commit.
-LEFTOVERS = text(
-    "SELECT hazard_id, id::text AS id FROM hazard_photos WHERE archived_to IS NOT NULL"
-)
 
 
 def _copy_synced(src: Path, dst: Path) -> None:
@@ -100,7 +76,7 @@ def archive_photos(
                         _copy_synced(src, dst_root / rel)
                         bytes_moved += tree_size(src)
                     done.append((hazard_id, pid, rel))
-                with conn.begin():
+                with transaction(conn):
                     for _, pid, rel in done:
                         conn.execute(MARK, {"rel": rel, "id": pid})
                     audit.record(

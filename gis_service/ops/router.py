@@ -9,20 +9,19 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.exc import DBAPIError
-from starlette.concurrency import run_in_threadpool
 
 from gis_service.auth.access import Access
 from gis_service.auth.deps import (
     ADMIN_ONLY,
-    _presents_credentials,
     client_ip,
     credentials_not_needed,
     current_principal,
 )
-from gis_service.auth.principal import ANONYMOUS, Principal
+from gis_service.auth.principal import Principal
 from gis_service.errors import Invalid
+from gis_service.http.deps import EngineDep, SettingsDep
 from gis_service.http.errors import error_body
-from gis_service.ops import metrics, sql
+from gis_service.ops import metrics, readiness
 from gis_service.ops.audit_export import export_rows, parse_range
 from gis_service.ops.pgtools import OpsError
 
@@ -31,9 +30,8 @@ router = APIRouter(tags=["system"])
 _METRICS_ACCESS = Access(scopes=frozenset({"metrics"}))
 
 
-def address_allowed(request: Request) -> bool:
-    """True when the caller's address lies in GIS_METRICS_ALLOW."""
-    allowed = request.app.state.settings.metrics_allow
+def address_allowed(request: Request, allowed: list[str]) -> bool:
+    """True when the caller's address lies in ``allowed`` (GIS_METRICS_ALLOW)."""
     if not allowed:
         return False
     try:
@@ -53,13 +51,9 @@ async def caller_if_any(request: Request) -> Principal:
     """The caller, resolved on a connection of its own only when credentials are presented:
     routes that must answer while the database is down (liveness, metrics) use this instead
     of a pooled connection per request. Bogus credentials are still 401."""
-    if not _presents_credentials(request):
-        return ANONYMOUS
-    conn = await run_in_threadpool(request.app.state.engine.connect)
-    try:
-        return await current_principal(request, conn)
-    finally:
-        await run_in_threadpool(conn.close)
+    # current_principal takes no connection for anonymous callers and checks credentials on
+    # a connection of its own.
+    return await current_principal(request)
 
 
 async def anyone_alive(request: Request) -> None:
@@ -71,10 +65,10 @@ anyone_alive.gis_access = Access(allow_anonymous=True)  # type: ignore[attr-defi
 anyone_alive.gis_resolves_caller = True  # type: ignore[attr-defined]
 
 
-async def metrics_reader(request: Request) -> None:
+async def metrics_reader(request: Request, settings: SettingsDep, engine: EngineDep) -> None:
     """Admit GIS_METRICS_ALLOW addresses as they are, others with the metrics scope (so a
     scraper from an allowed address gets its figures while the database is down)."""
-    if address_allowed(request):
+    if address_allowed(request, settings.metrics_allow):
         return
     _METRICS_ACCESS.check(await caller_if_any(request))
 
@@ -99,13 +93,13 @@ _PROTECTED = {
     },
     dependencies=[Depends(metrics_reader)],
 )
-def get_metrics(request: Request) -> Response:
+def get_metrics(engine: EngineDep) -> Response:
     """Requests and latency per route template, database pool use, open hazards by status,
     overdue hazards, import runs and tile cache use, summed over every worker. Also open to
     callers from an address in GIS_METRICS_ALLOW."""
     from prometheus_client import CONTENT_TYPE_LATEST
 
-    return Response(metrics.exposition(request.app.state.engine), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics.exposition(engine), media_type=CONTENT_TYPE_LATEST)
 
 
 def _not_ready(message: str, **details: object) -> JSONResponse:
@@ -122,23 +116,16 @@ def _not_ready(message: str, **details: object) -> JSONResponse:
     responses={503: {"description": "The database is unreachable or migrations are pending."}},
     dependencies=[Depends(credentials_not_needed())],
 )
-def ready(request: Request) -> Response:
+def ready(request: Request, engine: EngineDep) -> Response:
     """200 when the database answers and its schema is at this release's newest revision; 503
     otherwise (for a load balancer). /health only says the process is alive."""
-    engine = request.app.state.engine
-    current = None
-    for attempt in (1, 2):
-        try:
-            with engine.connect() as conn:
-                current = conn.execute(sql.READY).scalar()
-            break
-        except DBAPIError as exc:
-            # After a database restart the pool's first connection is stale: one retry.
-            if attempt == 2 or not exc.connection_invalidated:
-                return _not_ready(
-                    "The database is not reachable; check that PostGIS is running "
-                    "(gis-service pg status) or that DATABASE_URL is right."
-                )
+    try:
+        current = readiness.schema_revision(engine)
+    except DBAPIError:
+        return _not_ready(
+            "The database is not reachable; check that PostGIS is running "
+            "(gis-service pg status) or that DATABASE_URL is right."
+        )
     head = request.app.state.schema_head
     if current != head:
         return _not_ready(
@@ -166,7 +153,8 @@ def ready(request: Request) -> Response:
     dependencies=[Depends(ADMIN_ONLY)],
 )
 def export_audit(
-    request: Request,
+    settings: SettingsDep,
+    engine: EngineDep,
     since: Annotated[
         str,
         Query(
@@ -183,12 +171,10 @@ def export_audit(
     format: Annotated[Literal["csv", "json"], Query(description="csv or json (lines).")] = "csv",
 ) -> StreamingResponse:
     """Every audit row in [since, until), oldest first, streamed (no page limit)."""
-    settings = request.app.state.settings
     try:
         start, end = parse_range(since, until, settings.local_timezone)
     except OpsError as exc:
         raise Invalid(str(exc), since=since, until=until) from exc
-    engine = request.app.state.engine
 
     def body():
         with engine.connect() as conn:

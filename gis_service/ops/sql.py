@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from gis_service.hazards.sql import OVERDUE
-from gis_service.hazards.states import OPEN_STATUSES
+from gis_service.hazards.states import open_sql
 
 # Our tables: every ordinary table outside the system schemas that no extension owns
 # (spatial_ref_sys belongs to PostGIS and is not ours to count).
@@ -59,17 +59,41 @@ HAS_PHOTO_ARCHIVE_COLUMN = """
 # ---- readiness and metrics ---------------------------------------------------------------
 READY = text("SELECT string_agg(version_num, ',' ORDER BY version_num) FROM alembic_version")
 
-_OPEN = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
-
 # One round trip per scrape: open hazards by status, overdue ones, committed imports.
 METRICS = text(
     f"""
     SELECT (SELECT coalesce(jsonb_object_agg(status, n), '{{}}')
-              FROM (SELECT status, count(*) AS n FROM hazards
-                     WHERE status IN ({_OPEN}) GROUP BY status) s) AS open_by_status,
+              FROM (SELECT h.status, count(*) AS n FROM hazards h
+                     WHERE {open_sql("h")} GROUP BY h.status) s) AS open_by_status,
            (SELECT count(*) FROM hazards t WHERE {OVERDUE}) AS overdue,
            (SELECT coalesce(jsonb_object_agg(layer, n), '{{}}')
               FROM (SELECT layer, count(*) AS n FROM import_runs GROUP BY layer) i)
                AS import_runs
     """
+)
+
+# ---- photo hygiene: archiving photos of long-closed hazards ---------------------------------
+# Photos of hazards closed before :cutoff that are not archived yet.
+CANDIDATES = text(
+    """
+    SELECT ph.hazard_id, ph.id::text AS id
+      FROM hazard_photos ph
+      JOIN hazards h ON h.id = ph.hazard_id
+     WHERE h.status = ANY (CAST(:closed AS text[]))
+       AND h.closed_at < :cutoff
+       AND ph.archived_to IS NULL
+     ORDER BY ph.hazard_id, ph.id
+    """
+)
+
+MARK = text(
+    """
+    UPDATE hazard_photos SET archived_to = :rel, archived_at = now()
+     WHERE id = CAST(:id AS uuid) AND archived_to IS NULL
+    """
+)
+
+# Originals left behind by a run that stopped after its commit.
+LEFTOVERS = text(
+    "SELECT hazard_id, id::text AS id FROM hazard_photos WHERE archived_to IS NOT NULL"
 )

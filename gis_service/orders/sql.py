@@ -5,9 +5,12 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from gis_service.auth.visibility import private_sql
-from gis_service.orders.workflow import ORDER_STATUSES
+from gis_service.cases.machine import sql_list, sql_names
+from gis_service.orders.workflow import DONE_STATUSES, ORDER_STATUSES
 
-_STATUS_NAMES = "(VALUES " + ", ".join(f"('{k}', '{v}')" for k, v in ORDER_STATUSES.items()) + ")"
+_STATUS_NAMES = sql_names(ORDER_STATUSES)
+# An order whose service was given.
+_DONE = f"o.status IN {sql_list(DONE_STATUSES)}"
 
 # 点单: routed to the finest grid at this instant, like a hazard report (gis_finest_grid).
 INSERT_ORDER = text(
@@ -146,9 +149,9 @@ VOLUNTEERS = text(
            v.skills, v.party_member, v.grid_id,
            (SELECT name FROM grids WHERE id = v.grid_id) AS grid_name, v.note, v.active,
            (SELECT count(*) FROM service_orders o
-             WHERE o.volunteer_id = v.id AND o.status IN ('done', 'rated')) AS orders_done,
+             WHERE o.volunteer_id = v.id AND {_DONE}) AS orders_done,
            (SELECT coalesce(sum(o.hours), 0) FROM service_orders o
-             WHERE o.volunteer_id = v.id AND o.status IN ('done', 'rated')) AS hours
+             WHERE o.volunteer_id = v.id AND {_DONE}) AS hours
       FROM volunteers v
      WHERE (CAST(:scope AS bigint[]) IS NULL OR v.grid_path && CAST(:scope AS bigint[]))
        AND (CAST(:skill AS text) IS NULL OR CAST(:skill AS text) = ANY (v.skills))
@@ -176,15 +179,15 @@ PARTNERS = text(
 
 # 志愿服务: orders done per community in a period, with hours, volunteers and party members.
 VOLUNTEER_STATS = text(
-    """
+    f"""
     SELECT (e ->> 'id')::bigint AS area_id, min(e ->> 'code') AS code, min(e ->> 'name') AS name,
            count(*) AS orders,
-           count(*) FILTER (WHERE o.status IN ('done', 'rated')) AS done,
-           coalesce(sum(o.hours) FILTER (WHERE o.status IN ('done', 'rated')), 0) AS hours,
-           count(DISTINCT o.volunteer_id) FILTER (WHERE o.status IN ('done', 'rated'))
+           count(*) FILTER (WHERE {_DONE}) AS done,
+           coalesce(sum(o.hours) FILTER (WHERE {_DONE}), 0) AS hours,
+           count(DISTINCT o.volunteer_id) FILTER (WHERE {_DONE})
                AS volunteers,
            count(DISTINCT o.volunteer_id) FILTER (
-               WHERE o.status IN ('done', 'rated')
+               WHERE {_DONE}
                  AND (SELECT party_member FROM volunteers WHERE id = o.volunteer_id))
                AS party_members,
            count(*) FILTER (WHERE o.rating IN ('satisfied', 'basically_satisfied')) AS satisfied,

@@ -30,3 +30,5 @@ ORDER_MACHINE = Machine(
     ),
 )
 ORDER_ACTIONS: tuple[str, ...] = ORDER_MACHINE.actions
+# The orders whose service was given (done, and rated afterwards): they count as done work.
+DONE_STATUSES: tuple[str, ...] = ("done", "rated")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from gis_service.auth.visibility import PUBLIC_HAZARD_STATUSES_SQL
+from gis_service.hazards.states import CLOSED_SQL
 
 # The names above a grid, street first, without the grid itself: "街道 › 社区".
 _CONTEXT = """
@@ -32,7 +32,7 @@ SEARCH = text(
     (SELECT 'grid', g.id, g.name, g.code, {_CONTEXT.format(path="g.path")}, g.level, g.id, 2,
             (g.name = :raw)::int * -10 + l.rank
        FROM grids g JOIN grid_levels l ON l.code = g.level
-      WHERE g.valid_to IS NULL AND g.valid_from <= now()
+      WHERE g.valid_to IS NULL AND gis_valid_at(g.valid_from, g.valid_to, now())
         AND (g.code LIKE :q || '%' OR g.name LIKE '%' || :q || '%')
       ORDER BY (g.name = :raw) DESC, l.rank, g.code
       LIMIT :limit)
@@ -41,7 +41,7 @@ SEARCH = text(
             c.name_zh || ' · ' || {_HAZARD_CONTEXT}, NULL, h.grid_id, 3, 0
        FROM hazards h JOIN hazard_categories c ON c.code = h.category_code
       WHERE h.address LIKE '%' || :q || '%'
-        AND (h.status NOT IN {PUBLIC_HAZARD_STATUSES_SQL}
+        AND (h.status NOT IN {CLOSED_SQL}
              OR (CAST(:private_all AS boolean)
                  OR h.grid_path && CAST(:private_scope AS bigint[])))
       ORDER BY h.reported_at DESC
@@ -52,7 +52,7 @@ SEARCH = text(
             g.level, g.id, 4, 0
        FROM people p
        JOIN grid_assignments a ON a.person_id = p.id
-            AND a.valid_from <= now() AND (a.valid_to IS NULL OR a.valid_to > now())
+            AND gis_valid_at(a.valid_from, a.valid_to, now())
        JOIN grids g ON g.id = a.grid_id AND g.valid_to IS NULL
        JOIN assignment_roles r ON r.code = a.role
       WHERE (CAST(:private_all AS boolean) OR g.path && CAST(:private_scope AS bigint[]))

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Request, Response
 
-from gis_service.http.deps import Conn
+from gis_service.http.deps import Conn, Db
 from gis_service.http.errors import error_body
 from gis_service.ops.metrics import tile_cache
 from gis_service.tiles import schemas, service
@@ -72,22 +72,30 @@ def get_tilejson(
     },
     summary="One Mapbox Vector Tile",
 )
-def get_tile(
-    conn: Conn,
+async def get_tile(
+    request: Request,
+    db: Db,
     layer: Annotated[str, Path(description=_LAYER_DOC)],
     z: Annotated[int, Path(ge=MIN_ZOOM, le=MAX_ZOOM, description="Zoom.")],
     x: Annotated[int, Path(ge=0, description="Column, 0 to 2^z - 1 from the west.")],
     y: Annotated[int, Path(ge=0, description="Row, 0 to 2^z - 1 from the north.")],
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """A tile in EPSG:3857 (XYZ scheme), with ETag and Cache-Control; 204 when empty."""
-    data = service.tile(conn, service.get_layer(layer), z, x, y)
-    # No tile cache yet: every tile is rendered, a miss (the cache will count its hits).
-    tile_cache(layer, hit=False)
+    """A tile in EPSG:3857 (XYZ scheme), with ETag and Cache-Control; 204 when empty. Tiles
+    come from the tile cache, which a changed hazard or facility invalidates for the tiles it
+    touches and a grid redraw for its layer; If-None-Match with the ETag answers 304."""
+    found = await service.tile(db, service.get_layer(layer), z, x, y)
     headers = {"Cache-Control": service.CACHE_CONTROL}
-    if data is None:
+    if found is not None:
+        headers["X-Cache"] = "HIT" if found.hit else "MISS"
+        tile_cache(layer, hit=found.hit)
+    if found is None or not found.data:
         return Response(status_code=204, headers=headers)
-    headers["ETag"] = service.etag(data)
-    if service.etag_matches(if_none_match, headers["ETag"]):
+    headers["ETag"] = found.etag
+    headers["Vary"] = "Accept-Encoding"
+    if service.etag_matches(if_none_match, found.etag):
         return Response(status_code=304, headers=headers)
-    return Response(data, media_type=service.MVT_MEDIA_TYPE, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(found.gz, media_type=service.MVT_MEDIA_TYPE, headers=headers)
+    return Response(found.data, media_type=service.MVT_MEDIA_TYPE, headers=headers)

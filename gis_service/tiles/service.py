@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
+import gzip
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
 
+from gis_service.db.reads import ReadDb
 from gis_service.errors import NotFound
 from gis_service.tiles import sql
 from gis_service.tiles.tilesets import LAYERS, THIN_CELLS_PER_SIDE, TileLayer
@@ -94,23 +97,55 @@ def tile_params(layer: TileLayer, z: int, x: int, y: int) -> dict[str, Any]:
     }
 
 
-def tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int) -> bytes | None:
-    """The MVT bytes of one tile; None when the zoom is outside the layer or the tile is empty.
+@dataclass(frozen=True)
+class Tile:
+    """A tile's bytes (empty: no feature), gzip-compressed, its ETag, and whether the
+    cache had it."""
 
-    Runs in the caller's transaction, with parallel query off until that transaction ends.
-    """
+    data: bytes
+    gz: bytes
+    etag: str
+    hit: bool
+
+
+# Tiles are sent gzip-compressed (3-5x smaller); the cache keeps them that way, so a hit costs
+# no compression. Level 6: nearly all of level 9's gain at a fraction of its time.
+GZIP_LEVEL = 6
+_background: set[asyncio.Task] = set()
+
+
+async def tile(db: ReadDb, layer: TileLayer, z: int, x: int, y: int) -> Tile | None:
+    """One tile from the tile cache, built and stored there when missing or stale; None
+    when the zoom is outside the layer. One statement, on the primary (it may store); the
+    compressed bytes of a new tile are added to the cache after the answer has gone."""
     check_tile_address(z, x, y)
     if not layer.covers_zoom(z):
         return None
-    conn.execute(sql.SERIAL)
-    data = conn.execute(layer.statement(z), tile_params(layer, z, x, y)).scalar()
-    # ST_AsMVT over zero rows gives an empty bytea (not NULL) on PostGIS 3.
-    return bytes(data) if data else None
+    params = tile_params(layer, z, x, y)
+    row = await db.write(sql.cached(layer.statement(z)), params)
+    data = bytes(row["data"])
+    gz = row["gz"]
+    if gz is None and data:
+        gz = gzip.compress(data, GZIP_LEVEL, mtime=0)
+        store = db.write(sql.STORE_GZ, {**params, "gz": gz, "etag": row["etag"]})
+        task = asyncio.create_task(store)
+        _background.add(task)  # keep a reference until it is done
+        task.add_done_callback(_background.discard)
+    return Tile(data, bytes(gz or b""), row["etag"], row["hit"])
 
 
-def etag(data: bytes) -> str:
-    """A strong ETag: the quoted hash of the exact bytes."""
-    return '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"'
+def sync_layers(conn: Connection) -> None:
+    """Tell the cache triggers which zooms each layer has (tile_layers)."""
+    for layer in LAYERS.values():
+        conn.execute(
+            sql.SYNC_LAYERS,
+            {"layer": layer.id, "minzoom": layer.minzoom, "maxzoom": layer.maxzoom},
+        )
+
+
+def prune_cache(conn: Connection) -> int:
+    """Drop tiles built over a day ago or under a layer version that has moved."""
+    return conn.execute(sql.PRUNE).rowcount
 
 
 def etag_matches(if_none_match: str | None, tag: str) -> bool:

@@ -10,17 +10,14 @@ buffer as a fraction of the tile), :tolerance (simplification in EPSG:3857 metre
 
 from __future__ import annotations
 
+from functools import cache
+
 from sqlalchemy import TextClause, text
 
-from gis_service.hazards.states import CLOCK_STATUSES
+from gis_service.hazards.states import CLOCK_STATUSES, open_sql, overdue_sql
 
 # Overdue means the same here as in the hazard API: past due while the deadline clock runs.
 _CLOCK = ", ".join(f"'{s}'" for s in CLOCK_STATUSES)
-
-# A tile's parallel workers take longer to start than the whole tile takes to build, and on
-# a busy server they queue behind each other; tiles are many small queries, so run serially.
-# SET LOCAL ends with the request's transaction.
-SERIAL = text("SET LOCAL max_parallel_workers_per_gather = 0")
 
 # The tile (plus its clip buffer) in 4326, compared with the untouched geom column so the
 # planner uses the GiST index; transforming the column instead would scan the whole table.
@@ -43,9 +40,14 @@ _HAZARD_GEOM = _MVT_GEOM.format(geom="ST_Transform(k.geom, 3857)")
 # The feature id goes in a column of its own: ST_AsMVT takes the id column out of the
 # properties, and popups want `id` as a property too. Rows whose geometry was clipped away
 # (NULL) are skipped by ST_AsMVT; zero rows encode as an empty bytea.
-_ENCODE = "SELECT ST_AsMVT(f, :layer, 4096, 'geom', '_fid') FROM features f"
+# Each tile statement also says when its content next changes by the clock alone
+# ({expires}: NULL when never), which the tile cache keeps with it.
+_ENCODE = (
+    "SELECT ST_AsMVT(f, :layer, 4096, 'geom', '_fid') AS mvt, {expires} AS expires_at"
+    " FROM features f"
+)
 
-_OPEN_HAZARD = "h.status NOT IN ('closed', 'rejected')"
+_OPEN_HAZARD = open_sql("h")
 
 # The thinning cell of a feature: a lattice of :cw × :ch degrees from the tile's south-west
 # corner, keyed on the south-west corner of the feature's box (the point itself for points).
@@ -70,12 +72,25 @@ _GRID_COUNTS = f"""
 """
 
 
-# Grids of one level as they stand (valid_to IS NULL, which the partial index on current
-# grids also uses). The geometry is simplified in metres before clipping so that a street at
+# A grid version or a leader that starts later changes the tile when it starts.
+_GRID_EXPIRES = f"""
+    least(
+        (SELECT min(g.valid_from) FROM grids g
+          WHERE g.geom && {_BOX} AND g.level = :level AND g.valid_to IS NULL
+            AND g.valid_from > now()),
+        (SELECT min(a.valid_from) FROM grid_assignments a
+          WHERE a.grid_id = ANY (ARRAY(SELECT id FROM shapes))
+            AND a.is_primary AND a.valid_to IS NULL AND a.valid_from > now()))
+"""
+
+
+# Grids of one level as they stand: the latest version of each (valid_to IS NULL, the
+# predicate of the partial index on current grids, which low zooms use) once in force. The
+# geometry is simplified in metres before clipping so that a street at
 # z10 does not carry thousands of sub-pixel vertices. The shapes are materialised once, then
 # the leaders (and counts) are fetched for all of them in one set-based pass each, not one
-# lookup per grid. Leader: the current open-ended primary assignee; the EXCLUDE constraint on
-# grid_assignments allows at most one per grid, so the join cannot duplicate a grid.
+# lookup per grid. Leader: the primary assignee valid now; the EXCLUDE constraint on
+# grid_assignments allows at most one at any moment, so the join cannot duplicate a grid.
 def _grid_tile(with_counts: bool) -> TextClause:
     """The grid tile statement, with or without the open-hazard count per grid."""
     counts = _GRID_COUNTS if with_counts else ""
@@ -87,7 +102,8 @@ def _grid_tile(with_counts: bool) -> TextClause:
             SELECT g.id, g.code, g.name, g.level, g.parent_id, {_GRID_GEOM} AS geom
               FROM grids g
              WHERE g.geom && {_BOX}
-               AND g.level = :level AND g.valid_to IS NULL AND g.valid_from <= now()
+               AND g.level = :level AND g.valid_to IS NULL
+               AND gis_valid_at(g.valid_from, g.valid_to, now())
         ),
         leaders AS (
             SELECT a.grid_id, p.name, r.name_zh AS role_name
@@ -95,7 +111,7 @@ def _grid_tile(with_counts: bool) -> TextClause:
               JOIN people p ON p.id = a.person_id
               JOIN assignment_roles r ON r.code = a.role
              WHERE a.grid_id = ANY (ARRAY(SELECT id FROM shapes))
-               AND a.is_primary AND a.valid_to IS NULL AND a.valid_from <= now()
+               AND a.is_primary AND gis_valid_at(a.valid_from, a.valid_to, now())
         ),
         {counts}
         features AS (
@@ -106,7 +122,7 @@ def _grid_tile(with_counts: bool) -> TextClause:
               {count_join}
              WHERE s.geom IS NOT NULL
         )
-        {_ENCODE}
+        {_ENCODE.format(expires=_GRID_EXPIRES)}
         """
     )
 
@@ -135,7 +151,7 @@ FACILITY_TILE = text(
         SELECT {_FACILITY_COLUMNS}, 1 AS count FROM facilities f WHERE f.geom && {_BOX}
     ),
     {_FACILITY_FEATURES}
-    {_ENCODE}
+    {_ENCODE.format(expires="NULL::timestamptz")}
     """
 )
 
@@ -154,7 +170,7 @@ FACILITY_TILE_THINNED = text(
         SELECT {_FACILITY_COLUMNS}, c.n AS count FROM cells c JOIN facilities f ON f.id = c.id
     ),
     {_FACILITY_FEATURES}
-    {_ENCODE}
+    {_ENCODE.format(expires="NULL::timestamptz")}
     """
 )
 
@@ -173,12 +189,18 @@ _HAZARD_FEATURES = f"""
                c.name_zh AS category_name, k.severity, k.status,
                to_char(k.reported_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
                    AS reported_at,
-               coalesce(k.due_at < now() AND k.status IN ({_CLOCK}), false) AS overdue,
+               coalesce({overdue_sql("k")}, false) AS overdue,
                k.count, {_HAZARD_GEOM} AS geom
           FROM kept k
           JOIN hazard_categories c ON c.code = k.category_code
     )
 """
+
+# The next deadline in the tile still to pass: the hazard turns overdue then (the cells of a
+# thinned tile carry their own next deadline, next_due).
+_HAZARD_EXPIRES = (
+    "(SELECT min(e.due_at) FROM {t} e WHERE e.due_at > now() AND e.status IN (" + _CLOCK + "))"
+)
 
 # Every open hazard in the tile.
 HAZARD_TILE = text(
@@ -189,7 +211,7 @@ HAZARD_TILE = text(
          WHERE h.geom && {_BOX} AND {_OPEN_HAZARD}
     ),
     {_HAZARD_FEATURES}
-    {_ENCODE}
+    {_ENCODE.format(expires=_HAZARD_EXPIRES.format(t="kept"))}
     """
 )
 
@@ -198,9 +220,11 @@ HAZARD_TILE = text(
 HAZARD_TILE_THINNED = text(
     f"""
     WITH cells AS (
-        SELECT coalesce(min(h.id) FILTER (WHERE h.due_at < now() AND h.status IN ({_CLOCK})),
+        SELECT coalesce(min(h.id) FILTER (WHERE {overdue_sql("h")}),
                         min(h.id)) AS id,
-               count(*)::integer AS n
+               count(*)::integer AS n,
+               min(h.due_at) FILTER (WHERE h.due_at > now() AND h.status IN ({_CLOCK}))
+                   AS next_due
           FROM hazards h
          WHERE h.geom && {_BOX} AND {_OPEN_HAZARD}
          GROUP BY {_CELL.format(t="h")}
@@ -209,7 +233,7 @@ HAZARD_TILE_THINNED = text(
         SELECT {_HAZARD_COLUMNS}, c.n AS count FROM cells c JOIN hazards h ON h.id = c.id
     ),
     {_HAZARD_FEATURES}
-    {_ENCODE}
+    {_ENCODE.format(expires="(SELECT min(next_due) FROM cells)")}
     """
 )
 
@@ -222,7 +246,8 @@ GRID_EXTENT = text(
     f"""
     {_EXTENT}
       FROM (SELECT ST_Extent(geom)::geometry AS e FROM grids
-             WHERE level = :level AND valid_to IS NULL AND valid_from <= now()) s
+             WHERE level = :level AND valid_to IS NULL
+               AND gis_valid_at(valid_from, valid_to, now())) s
     """
 )
 
@@ -241,5 +266,83 @@ HAZARD_EXTENT = text(
     f"""
     {_EXTENT}
       FROM (SELECT ST_Extent(geom)::geometry AS e FROM hazards h WHERE {_OPEN_HAZARD}) s
+    """
+)
+
+
+# ---- the tile cache (migration 0011) ------------------------------------------------------------
+@cache
+def cached(tile: TextClause) -> TextClause:
+    """``tile`` behind the cache: one statement that answers a valid cached tile, or builds
+    the tile (only then: the build sits under a one-time NOT EXISTS filter), stores it and
+    answers it. Returns (data, etag, hit). The versions are read in the statement's snapshot,
+    the same one the tile is built from, so a tile is stored under the versions it reflects.
+    """
+    return text(
+        f"""
+        WITH ver AS (
+            SELECT coalesce((SELECT version FROM tile_layer_versions WHERE layer = :layer), 0)
+                       AS lv,
+                   coalesce((SELECT version FROM tile_versions
+                              WHERE layer = :layer AND z = :z AND x = :x AND y = :y), 0) AS tv
+        ),
+        hit AS MATERIALIZED (
+            SELECT c.data, c.gz, c.etag
+              FROM tile_cache c, ver
+             WHERE c.layer = :layer AND c.z = :z AND c.x = :x AND c.y = :y
+               AND c.layer_version = ver.lv AND c.tile_version = ver.tv
+               AND (c.expires_at IS NULL OR c.expires_at > now())
+        ),
+        built AS MATERIALIZED (
+            SELECT coalesce(b.mvt, ''::bytea) AS mvt, b.expires_at,
+                   '"' || md5(coalesce(b.mvt, ''::bytea)) || '"' AS etag
+              FROM ({tile.text}) b
+             WHERE NOT EXISTS (SELECT 1 FROM hit)
+        ),
+        stored AS (
+            INSERT INTO tile_cache AS c
+                   (layer, z, x, y, layer_version, tile_version, etag, data, expires_at)
+            SELECT :layer, :z, :x, :y, ver.lv, ver.tv, b.etag, b.mvt, b.expires_at
+              FROM built b, ver
+            ON CONFLICT (layer, z, x, y) DO UPDATE
+               SET layer_version = EXCLUDED.layer_version,
+                   tile_version = EXCLUDED.tile_version, etag = EXCLUDED.etag,
+                   data = EXCLUDED.data, gz = NULL, expires_at = EXCLUDED.expires_at,
+                   built_at = now()
+             WHERE (c.layer_version, c.tile_version)
+                   <= (EXCLUDED.layer_version, EXCLUDED.tile_version)
+        )
+        SELECT coalesce((SELECT data FROM hit), (SELECT mvt FROM built)) AS data,
+               (SELECT gz FROM hit) AS gz,
+               coalesce((SELECT etag FROM hit), (SELECT etag FROM built)) AS etag,
+               EXISTS (SELECT 1 FROM hit) AS hit
+        """
+    )
+
+
+# A tile's gzip-compressed bytes, kept beside it once made (only if it is still that tile).
+STORE_GZ = text(
+    """
+    UPDATE tile_cache SET gz = :gz
+     WHERE layer = :layer AND z = :z AND x = :x AND y = :y AND etag = :etag AND gz IS NULL
+    """
+)
+
+# The tile layers' zooms as the triggers of migration 0011_tile_cache read them.
+SYNC_LAYERS = text(
+    """
+    INSERT INTO tile_layers (layer, minzoom, maxzoom) VALUES (:layer, :minzoom, :maxzoom)
+    ON CONFLICT (layer) DO UPDATE SET minzoom = EXCLUDED.minzoom, maxzoom = EXCLUDED.maxzoom
+     WHERE (tile_layers.minzoom, tile_layers.maxzoom) <> (EXCLUDED.minzoom, EXCLUDED.maxzoom)
+    """
+)
+
+# Old tiles out: the built long ago (a day) and those of a layer version that has moved.
+PRUNE = text(
+    """
+    DELETE FROM tile_cache c
+     WHERE c.built_at < now() - interval '1 day'
+        OR c.layer_version < coalesce(
+               (SELECT version FROM tile_layer_versions v WHERE v.layer = c.layer), 0)
     """
 )

@@ -15,6 +15,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.middleware.gzip import GZipMiddleware
 
 from gis_service.auth.deps import PUBLIC_READ
+from gis_service.catalog.schemas import Catalog
+from gis_service.config import Settings
 from gis_service.http.deps import CatalogDep, Conn, SettingsDep
 from gis_service.http.routes import PUBLIC, declare
 from gis_service.http.static import CachedStaticFiles
@@ -69,13 +71,13 @@ def map_page(request: Request, conn: Conn, settings: SettingsDep, catalog: Catal
     return HTMLResponse(cached[1], headers={"Cache-Control": "no-cache"})
 
 
-def _screen(request: Request, screen: str) -> Response:
+def _screen(settings: Settings, catalog: Catalog, screen: str) -> Response:
     missing = assets.missing_vendor_files()
     if missing:
         body = _MISSING_PAGE.format(missing=html.escape(", ".join(missing)))
         return HTMLResponse(body, status_code=503)
     ui = (assets.SRC_DIR / screen / "ui.html").read_text(encoding="utf-8")
-    page = service.build_screen(request.app.state.settings, request.app.state.catalog, screen, ui)
+    page = service.build_screen(settings, catalog, screen, ui)
     return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
 
@@ -88,10 +90,10 @@ _SCREEN_RESPONSES = {503: {"description": "The browser libraries are not install
     summary="The workbench (工作台): queues of the user's scope, beside the map",
     responses=_SCREEN_RESPONSES,
 )
-def desk_page(request: Request) -> Response:
+def desk_page(settings: SettingsDep, catalog: CatalogDep) -> Response:
     """The staff workbench. The page holds no data: it asks the user to log in and reads the
     queues from /api/v1/queues."""
-    return _screen(request, "desk")
+    return _screen(settings, catalog, "desk")
 
 
 @router.get(
@@ -100,9 +102,9 @@ def desk_page(request: Request) -> Response:
     summary="The dashboard (统计): charts of the user's scope and period",
     responses=_SCREEN_RESPONSES,
 )
-def dashboard_page(request: Request) -> Response:
+def dashboard_page(settings: SettingsDep, catalog: CatalogDep) -> Response:
     """Charts drawn with Apache ECharts from /api/v1/stats; the page holds no data."""
-    return _screen(request, "dashboard")
+    return _screen(settings, catalog, "dashboard")
 
 
 @router.get(
@@ -111,9 +113,9 @@ def dashboard_page(request: Request) -> Response:
     summary="The ledger (台账): a printable list of a unit's hazards for a period",
     responses=_SCREEN_RESPONSES,
 )
-def ledger_page(request: Request) -> Response:
+def ledger_page(settings: SettingsDep, catalog: CatalogDep) -> Response:
     """A print-ready ledger (A4) read from /api/v1/ledger; the page holds no data."""
-    return _screen(request, "ledger")
+    return _screen(settings, catalog, "ledger")
 
 
 @router.get(

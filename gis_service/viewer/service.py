@@ -61,7 +61,8 @@ _BOUNDS_SQL = text(
     """
     SELECT ST_XMin(e) AS xmin, ST_YMin(e) AS ymin, ST_XMax(e) AS xmax, ST_YMax(e) AS ymax
       FROM (SELECT ST_Extent(geom)::geometry AS e FROM grids
-             WHERE level = 'street' AND valid_to IS NULL AND valid_from <= now()) s
+             WHERE level = 'street' AND valid_to IS NULL
+               AND gis_valid_at(valid_from, valid_to, now())) s
     """
 )
 
@@ -71,7 +72,7 @@ _OUTLINE_SQL = text(
     """
     SELECT ST_AsGeoJSON(ST_SimplifyPreserveTopology(ST_Union(geom), 0.0001), 6) AS geojson
       FROM grids
-     WHERE level = 'street' AND valid_to IS NULL AND valid_from <= now()
+     WHERE level = 'street' AND valid_to IS NULL AND gis_valid_at(valid_from, valid_to, now())
     """
 )
 

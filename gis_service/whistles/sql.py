@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from gis_service.cases.machine import sql_names
 from gis_service.whistles.workflow import WHISTLE_STATUSES
 
-_STATUS_NAMES = "(VALUES " + ", ".join(f"('{k}', '{v}')" for k, v in WHISTLE_STATUSES.items()) + ")"
+_STATUS_NAMES = sql_names(WHISTLE_STATUSES)
 
 LOCK_HAZARD = text(
     """
@@ -58,8 +59,17 @@ INSERT_EVENT = text(
     """
 )
 
-# Late: reported in after the deadline, or still not reported in past it.
-LATE = "(w.reported_in_at > w.report_due_at OR (w.status = 'called' AND w.report_due_at < now()))"
+
+def late_sql(alias: str, at: str = "now()") -> str:
+    """SQL: is the call ``alias`` late at ``at``: reported in after its deadline, or still
+    not reported in past it (a call withdrawn before reporting in is not late)?"""
+    return (
+        f"({alias}.reported_in_at > {alias}.report_due_at"
+        f" OR ({alias}.status = 'called' AND {alias}.report_due_at < {at}))"
+    )
+
+
+LATE = late_sql("w")
 
 LIST_CALLS = text(
     f"""

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from gis_service.auth import service
+from gis_service.auth import admin, service
 from gis_service.auth.principal import Principal
 from gis_service.config import Settings
 
@@ -122,7 +122,7 @@ def make_user(
 ) -> dict[str, Any]:
     """Create a user with a unique name."""
     with engine.connect() as conn:
-        return service.create_user(
+        return admin.create_user(
             conn,
             None,
             username=username or f"{role.replace('_', '')}-{uuid.uuid4().hex[:8]}",
@@ -144,7 +144,7 @@ def bearer_for(engine: Engine, settings: Settings, user_id: int) -> dict[str, st
 def key_for(engine: Engine, scopes: list[str], grid: int | None = None) -> tuple[dict, str]:
     """A new API key row and its secret."""
     with engine.connect() as conn:
-        return service.create_key(
+        return admin.create_key(
             conn, None, name=f"key-{uuid.uuid4().hex[:6]}", scopes=scopes, grid=grid
         )
 

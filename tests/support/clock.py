@@ -1,5 +1,6 @@
 """A clock the tests move by hand, so time-bound rules (login slowdown and lock, rate-limit
-windows) are tested without sleeping: ``create_app(settings, clock=ManualClock(...))``."""
+windows, session and token expiry) are tested without sleeping:
+``create_app(settings, clock=ManualClock(...))``."""
 
 from __future__ import annotations
 

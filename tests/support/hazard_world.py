@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from gis_service.app import create_app
-from gis_service.auth.service import create_user, issue_token
+from gis_service.auth.admin import create_user
+from gis_service.auth.service import issue_token
 from gis_service.config import Settings
 from gis_service.db.engine import make_engine
 from tests.support.databases import CATALOG, Databases, Template

@@ -27,6 +27,7 @@ const DEPT_COLUMNS = [
   ['超期处置数', 'overdue', 'overdue'],
   ['处置率', 'handle_rate', 'handled', true],
   ['返工率', 'rework_rate', 'reworked', true],
+  ['满意率', 'satisfaction_rate', 'satisfied', true],
 ];
 
 const pct = (v) => (v == null ? '—' : `${v.toFixed(1)}%`);

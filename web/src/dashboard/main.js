@@ -20,6 +20,8 @@ const charts = {};
 const dash = (window.GMDash = { charts, data: null, ready: false });
 let heatMap = null;
 let heatLayer = null;
+// What the heat layer draws ([lat, lon, weight] each): the tests compare it with the API's.
+dash.heatCells = () => (heatLayer ? heatLayer._latlngs.map((c) => [c[0], c[1], c[2]]) : []);
 let started = false;
 
 function chart(id) {

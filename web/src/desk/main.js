@@ -1,5 +1,5 @@
 /* desk/main.js: the workbench (工作台). The queues of the user's scope — 待受理, 待派遣, 处置中,
- * 待核查, 已逾期, 24 工作时内到期, 我的任务 — each a sortable table with its count badge,
+ * 待核查, 待审批, 缓办中, 已逾期, 24 工作时内到期, 我的任务 — each a sortable table with its count badge,
  * narrowed by community, grid, category, severity, source and report date. A row opens the
  * hazard in the map beside the table (the map flies to it and its panel offers the moves)
  * while the table stays where it was; counts refresh on their own and after every move. On a
@@ -19,10 +19,14 @@ const QUEUES = [
   ['to_dispatch', '待派遣'],
   ['in_progress', '处置中'],
   ['to_verify', '待核查'],
+  ['to_approve', '待审批'],
+  ['suspended', '缓办中'],
   ['overdue', '已逾期'],
   ['due_24h', '24 工作时内到期'],
   ['mine', '我的任务'],
 ];
+// A request waiting for its decision, as the row's tag.
+const PENDING_NAMES = { extension: '延期待审批', suspension: '缓办待审批', send_back: '退回待审批', void: '作废待审批' };
 const PAGE = 50;
 const REFRESH_MS = 30000;
 const STORE = 'gm.desk';
@@ -43,10 +47,17 @@ let counts = {};
 function save() {
   try {
     const { queue, sort, order, filters, selected } = state;
-    sessionStorage.setItem(STORE, JSON.stringify({ queue, sort, order, filters, selected, scroll: $('desk-tablewrap').scrollTop }));
+    sessionStorage.setItem(STORE, JSON.stringify({ queue, sort, order, filters, selected, scroll: scrollTop() }));
   } catch (e) {
     /* private mode */
   }
+}
+
+/** Where the list is scrolled: the table scrolls beside the map, the page on a phone. */
+function scrollTop(to) {
+  const el = wide() ? $('desk-tablewrap') : document.scrollingElement;
+  if (to != null) el.scrollTop = to;
+  return el.scrollTop;
 }
 
 function restore() {
@@ -81,10 +92,17 @@ function renderTabs() {
   ).join('');
 }
 
+// Answers can arrive out of order when filters change quickly: only the latest request's
+// answer may be shown (an older one would put the previous filter's numbers back).
+let countsSeq = 0;
+let rowsSeq = 0;
+
 /** Fresh counts of every queue (no page reload). */
 async function refreshCounts() {
+  const mine = ++countsSeq;
   try {
     const res = await api('/api/v1/queues', filterParams(), { cache: 'no-store' });
+    if (mine !== countsSeq) return;
     counts = res.counts;
     for (const [key] of QUEUES) {
       const el = document.querySelector(`[data-count="${key}"]`);
@@ -109,7 +127,8 @@ function rowHtml(r) {
     `<td class="gm-code">${esc(r.public_code)}</td>` +
     `<td>${esc(r.category_name)}</td>` +
     `<td><span class="gm-sev" style="background:${esc(sev.color)}">${esc(sev.name)}</span></td>` +
-    `<td><span class="gm-status">${esc(r.status_name)}</span>${r.overdue ? ' <span class="gm-tag gm-tag-red">逾期</span>' : ''}</td>` +
+    `<td><span class="gm-status">${esc(r.status_name)}</span>${r.overdue ? ' <span class="gm-tag gm-tag-red">逾期</span>' : ''}` +
+    `${r.pending_kind ? ` <span class="gm-tag" data-pending="${esc(r.pending_kind)}">${esc(PENDING_NAMES[r.pending_kind] || '待审批')}</span>` : ''}</td>` +
     `<td>${esc(where)}</td>` +
     `<td>${esc(fmtTime(r.reported_at))}<div class="gm-muted">${esc(SOURCE_NAMES[r.source] || '')}</div></td>` +
     `<td>${r.due_at ? `${esc(fmtTime(r.due_at))}${due ? `<div class="${r.overdue ? 'gm-error' : 'gm-muted'}">${esc(due)}</div>` : ''}` : '<span class="gm-muted">—</span>'}</td>` +
@@ -139,6 +158,7 @@ async function loadRows(keep) {
   const wrap = $('desk-tablewrap');
   const scroll = wrap.scrollTop;
   const limit = keep ? Math.max(PAGE, state.items.length) : PAGE;
+  const mine = ++rowsSeq;
   try {
     const res = await api(`/api/v1/queues/${state.queue}`, {
       ...filterParams(),
@@ -147,6 +167,7 @@ async function loadRows(keep) {
       limit,
       offset: 0,
     }, { cache: 'no-store' });
+    if (mine !== rowsSeq) return;
     state.items = res.items;
     state.matched = res.number_matched;
     renderRows();
@@ -159,6 +180,7 @@ async function loadRows(keep) {
 }
 
 async function loadMore() {
+  const mine = rowsSeq; // a reload meanwhile makes this page stale
   try {
     const res = await api(`/api/v1/queues/${state.queue}`, {
       ...filterParams(),
@@ -167,6 +189,7 @@ async function loadMore() {
       limit: PAGE,
       offset: state.items.length,
     });
+    if (mine !== rowsSeq) return;
     state.items = state.items.concat(res.items);
     state.matched = res.number_matched;
     renderRows();
@@ -233,6 +256,7 @@ function selectQueue(queue) {
   state.items = [];
   renderTabs();
   save();
+  refreshCounts(); // the table is fetched now: its badge must not say otherwise
   loadRows(false);
 }
 
@@ -284,10 +308,14 @@ function bindUi() {
   $('desk-foot').addEventListener('click', (e) => {
     if (e.target.id === 'desk-more') loadMore();
   });
-  $('desk-tablewrap').addEventListener('scroll', () => {
+  const saveSoon = () => {
     clearTimeout(bindUi.t);
     bindUi.t = setTimeout(save, 200);
-  });
+  };
+  $('desk-tablewrap').addEventListener('scroll', saveSoon);
+  window.addEventListener('scroll', saveSoon, { passive: true });
+  // Leaving for the map screen (a phone): keep where the list was, whatever the timer.
+  window.addEventListener('pagehide', save);
   // A move made in the map beside us: counts and the table follow at once.
   window.addEventListener('message', (e) => {
     if (e.origin !== location.origin || !e.data || e.data.type !== 'gm:hazard-changed') return;
@@ -326,7 +354,7 @@ async function start(me) {
   mountOrders();
   await fillFilters();
   await Promise.all([refreshCounts(), loadRows(false)]);
-  if (state.scroll) $('desk-tablewrap').scrollTop = state.scroll;
+  if (state.scroll) scrollTop(state.scroll);
   if (state.selected && wide()) $('desk-map').src = `/map?embed=1&mode=desk#hazard=${state.selected}`;
   document.body.setAttribute('data-desk-ready', '1');
 }

@@ -243,12 +243,31 @@ function historyHtml(p) {
       return (
         `<li data-action="${esc(h.action)}"><span class="gm-when">${esc(fmtTime(h.at))}</span> <b>${esc(what)}</b>` +
         (h.actor ? ` · <span class="gm-actor">${esc(h.actor)}</span>` : '') +
+        (h.extension ? `<div class="gm-muted" data-gm="extension">申请延长 ${esc(h.extension)}</div>` : '') +
+        (h.new_due_at ? `<div class="gm-muted" data-gm="new-due">新期限 ${esc(fmtTime(h.new_due_at))}</div>` : '') +
         (h.note ? `<div class="gm-muted">${esc(h.note)}</div>` : '') +
         (photos ? `<div class="gm-photos gm-photos-small">${photos}</div>` : '') +
         '</li>'
       );
     })
     .join('');
+}
+
+const REQUEST_NAMES = { extension: '延期申请', suspension: '缓办申请', send_back: '退回申请', void: '作废申请' };
+
+/** The request waiting for a decision: what is asked, by whom, why (the approver decides on it). */
+function pendingHtml(p) {
+  const r = p.pending_request;
+  if (!r) return '';
+  const parts = [
+    r.extension ? `申请延长 <b>${esc(r.extension)}</b>` : '',
+    r.requester ? `申请人 ${esc(r.requester)}` : '',
+    `${esc(fmtTime(r.requested_at))}`,
+  ].filter(Boolean);
+  return (
+    `<div class="gm-pending" data-gm="pending" data-kind="${esc(r.kind)}"><b>待审批：${esc(REQUEST_NAMES[r.kind] || r.kind)}</b>` +
+    `<div>${parts.join(' · ')}</div>${r.reason ? `<div class="gm-muted">理由：${esc(r.reason)}</div>` : ''}</div>`
+  );
 }
 
 /** Who handles the case now: the assignee and/or the department, or what it waits for. */
@@ -302,6 +321,7 @@ function hazardHtml(f, id) {
     (photos ? `<div class="gm-photos" data-gm="photos">${photos}</div>` : '') +
     `<table class="gm-attrs">${rows.map((r) => `<tr><th>${r[0]}</th><td>${r[1]}</td></tr>`).join('')}</table>` +
     (chain ? `<nav class="gm-chain">${chain}</nav>` : '') +
+    pendingHtml(p) +
     '<section id="gm-moves" class="gm-moves" data-gm="moves"></section>' +
     (history ? `<section><h3>办理经过</h3><ol class="gm-history" data-gm="history">${history}</ol></section>` : '') +
     '<div class="gm-actions">' +

@@ -12,8 +12,8 @@ patrols (巡查), the original times of offline work, and idempotency keys per c
 - ``idempotency_keys``: one row per (caller, key) for every write a phone may retry (visits,
   patrols, hazard moves); hazard reports keep their own column (revision 0004).
 
-Revision ID: 0010_field_work
-Revises: 0009_service_orders
+Revision ID: 0013_field_work
+Revises: 0012_valid_at
 Create Date: 2026-11-30
 """
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0010_field_work"
-down_revision = "0009_service_orders"
+revision = "0013_field_work"
+down_revision = "0012_valid_at"
 branch_labels = None
 depends_on = None
 

@@ -1,1 +1,0 @@
-"""People, their roles on grids, and departments."""
