@@ -38,7 +38,7 @@ def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 def _key(world: World, scopes: list[str], grid: int | None = None) -> dict[str, str]:
-    from gis_service.auth import service
+    from gis_service.auth import admin as service
 
     with world.engine.connect() as conn:
         _, secret = service.create_key(
@@ -561,10 +561,10 @@ def test_ledger_import_dry_run_errors_and_one_transaction(world: World, tmp_path
 
 
 def test_ledger_import_stays_inside_the_importers_area(world: World) -> None:
-    from gis_service.auth import service
+    from gis_service.auth import admin, service
 
     with world.engine.connect() as conn:
-        service.create_user(
+        admin.create_user(
             conn,
             None,
             username="east-street",
