@@ -16,6 +16,7 @@ from gis_service import __version__, scratch
 from gis_service.assessment.router import router as assessment_router
 from gis_service.auth.deps import ANYONE, PUBLIC_READ
 from gis_service.auth.router import router as auth_router
+from gis_service.care.router import router as care_router
 from gis_service.catalog import load_catalog
 from gis_service.clock import DATABASE_CLOCK, Clock
 from gis_service.config import Settings
@@ -23,6 +24,7 @@ from gis_service.db.engine import make_engine, resolve_url
 from gis_service.db.reads import Reads
 from gis_service.desk.router import router as desk_router
 from gis_service.facilities.router import router as facilities_router
+from gis_service.field.router import router as field_router
 from gis_service.grids.router import router as grids_router
 from gis_service.grids.service import maintain_cards
 from gis_service.hazards.router import router as hazards_router
@@ -40,12 +42,14 @@ from gis_service.ops import metrics
 from gis_service.ops.router import anyone_alive
 from gis_service.ops.router import router as ops_router
 from gis_service.orders.router import router as orders_router
+from gis_service.patrols.router import router as patrols_router
 from gis_service.people.router import router as people_router
 from gis_service.search.router import router as search_router
 from gis_service.system.router import router as system_router
 from gis_service.tiles.router import router as tiles_router
 from gis_service.tiles.service import prune_cache as prune_tile_cache
 from gis_service.viewer.router import install as install_viewer
+from gis_service.visits.router import router as visits_router
 from gis_service.whistles.router import router as whistles_router
 from gis_service.worktime.router import router as calendar_router
 
@@ -160,6 +164,11 @@ def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) 
     app.include_router(people_router)  # declared per route: staff read, offices write
     app.include_router(open311_router)  # declared per route; errors in the Open311 form
     app.include_router(calendar_router)  # public: the working calendar and deadlines
+    # Field work (issue 14): people under care, visits, patrols, duties; declared per route.
+    app.include_router(care_router)
+    app.include_router(visits_router)
+    app.include_router(patrols_router)
+    app.include_router(field_router)
     app.include_router(ops_router)  # /metrics, /ready, audit export: declared per route
     app.include_router(whistles_router)  # 吹哨报到: declared per route
     app.include_router(assessment_router)  # 考核评价: staff

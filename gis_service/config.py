@@ -149,6 +149,17 @@ class Settings(BaseSettings):
         description="Most pixels the photos of one request may decode to, together.",
     )
 
+    # Field work (issue 14): visits, patrols and work done offline.
+    field_max_age_days: int = Field(
+        default=30,
+        ge=1,
+        le=366,
+        description="Oldest recorded time accepted for work a phone kept offline, in days.",
+    )
+    patrol_max_points: int = Field(
+        default=20_000, ge=10, description="Most GPS points in one patrol track."
+    )
+
     # Accounts and sessions (issue 5).
     session_ttl_hours: float = Field(
         default=12.0, gt=0, le=24 * 30, description="Lifetime of a login session (cookie)."

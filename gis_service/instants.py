@@ -94,6 +94,24 @@ def parse_instant(raw: str, zone: tzinfo = UTC) -> datetime:
         return instant
 
 
+# How far ahead of the server's clock a phone's clock may run (minutes of drift are common).
+CLOCK_SKEW = timedelta(minutes=10)
+
+
+def check_recorded(t: datetime, now: datetime, max_age: timedelta) -> None:
+    """A time a device recorded (work done offline and sent later): not ahead of ``now`` by
+    more than the clock skew, not older than ``max_age``; ValueError saying which."""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    if t > now + CLOCK_SKEW:
+        raise ValueError(f"{t.isoformat()} lies in the future; check the device's clock")
+    if t < now - max_age:
+        raise ValueError(
+            f"{t.isoformat()} is more than {max_age.days} days ago; work kept offline longer "
+            "than that is not accepted"
+        )
+
+
 def instant_span(raw: str) -> tuple[datetime, datetime]:
     """The first and last moment ``raw`` names: a whole day for a date, else (t, t)."""
     raw, bound = _representable(raw)

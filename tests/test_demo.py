@@ -380,6 +380,10 @@ def test_load_reports_and_stores_its_counts(
         ("grid_assignments", "assignments"),
         ("facilities", "facilities"),
         ("hazards", "hazards"),
+        ("households", "households"),
+        ("care_people", "care_people"),
+        ("visits", "visits"),
+        ("patrols", "patrols"),
     ):
         assert _scalar(demo_engine, f"SELECT count(*) FROM {table}") == counts[key], table
     # the working history (demo/history.py) adds callbacks, 吹哨 and voids to the events

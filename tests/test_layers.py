@@ -349,12 +349,46 @@ def test_missing_folders_are_problems(tmp_path: Path) -> None:
     assert {p.file for p in err.problems} == {
         "layers/assessment.yaml",
         "layers/calendar.yaml",
+        "layers/care.yaml",
         "layers/departments.yaml",
         "layers/assignment_roles.yaml",
         "layers/facility_types",
         "layers/hazard_categories",
         "layers/services.yaml",
     }
+
+
+# ---- people under care (七必访) ------------------------------------------------------------------
+
+
+def test_shipped_care_categories_are_the_seven_visits(catalog: Catalog) -> None:
+    names = {c.name_zh: c.visit_every_days for c in catalog.care.categories}
+    assert set(names) == {
+        "困难家庭", "孤寡老人", "困境儿童", "残疾人家庭", "退役军人", "生活困难的党员", "重点人员"
+    }  # fmt: skip
+    assert names["孤寡老人"] < names["困难家庭"]
+    assert catalog.care.names()["低保户"] == "hardship_family"
+
+
+def test_care_file_errors_name_the_field(layers_copy: Path) -> None:
+    path = layers_copy / "care.yaml"
+
+    def zero(data: Any) -> None:
+        data["categories"][0]["visit_every_days"] = 0
+
+    def alias(data: Any) -> None:
+        data["categories"][0]["visit_every_days"] = 7
+        data["categories"][1]["aliases"] = ["孤寡老人"]
+
+    _edit(path, zero)
+    err = _problems(layers_copy)
+    assert [(p.file, p.field) for p in err.problems] == [
+        ("layers/care.yaml", "categories[0].visit_every_days")
+    ]
+    assert err.problems[0].line is not None
+    _edit(path, alias)
+    err = _problems(layers_copy)
+    assert len(err.problems) == 1 and "孤寡老人" in str(err) and "both" in str(err)
 
 
 def test_duplicate_yaml_keys_are_refused(layers_copy: Path) -> None:
@@ -453,6 +487,8 @@ def test_sync_catalog(engine: Engine, catalog: Catalog, layers_copy: Path) -> No
             assert again == {
                 **sizes,
                 **{f"{t}_deactivated": 0 for t in TABLES},
+                "care_categories": len(catalog.care.categories),
+                "care_categories_deactivated": 0,
                 "work_days": counts["work_days"],
                 "assignment_roles": len(catalog.assignment_roles),
                 "assignment_roles_deactivated": 0,

@@ -139,6 +139,9 @@ class World:
     # An account and a key of another street: what "outside" means for users and keys.
     outside_user: dict = field(default_factory=dict)
     outside_key: dict = field(default_factory=dict)
+    care: dict[str, dict[str, int]] = field(default_factory=dict)
+    care_names: dict[str, set[str]] = field(default_factory=dict)
+    all_care_names: set[str] = field(default_factory=set)
 
     def headers(self, caller: str) -> dict[str, str]:
         """Fresh credentials of a caller (a route may log out or revoke the ones it gets)."""
@@ -271,7 +274,12 @@ def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
         calls=calls,
         registry=registry,
     )
+    w.care = _care_objects(w)
     w.allowed_phones = _allowed_phones(w)
+    w.care_names, w.all_care_names = _care_names(w)
+    # A demo name that the API documentation uses as an example is no leak.
+    public_text = json.dumps(_APP.openapi(), ensure_ascii=False)
+    w.all_care_names = {n for n in w.all_care_names if f'"{n}"' not in public_text}
     yield w
     client.__exit__(None, None, None)
     engine.dispose()
@@ -284,6 +292,96 @@ def _tile(lon: float, lat: float, z: int) -> tuple[int, int, int]:
     x = int((lon + 180) / 360 * n)
     y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
     return z, x, y
+
+
+# A person under care, a visit and a patrol inside G1 and in the other street, made here so
+# that the matrix has them whatever the demo drew.
+_CARE_SQL = """
+    WITH m AS (SELECT id, geom FROM grids WHERE parent_id = :grid AND level = 'micro_grid'
+                ORDER BY id LIMIT 1),
+    h AS (INSERT INTO households (code, grid_id, address, geom)
+          SELECT :code, m.id, '矩阵测试地址', ST_PointOnSurface(m.geom) FROM m RETURNING id),
+    p AS (INSERT INTO care_people (household_id, name, phone, categories)
+          SELECT h.id, :name, :phone, '{elderly_alone}' FROM h RETURNING id, household_id),
+    v AS (INSERT INTO visits (person_id, household_id, grid_id, grid_path, visitor_name,
+                              principal, visited_at, findings)
+          SELECT p.id, p.household_id, m.id, g.path, '矩阵', 'system', now(), '矩阵走访'
+            FROM p, m JOIN grids g ON g.id = m.id RETURNING id),
+    t AS (INSERT INTO patrols (ref, principal, walker_name, grid_id, grid_path, source,
+                               started_at, ended_at, received_at, track, points, length_m,
+                               micro_grids)
+          SELECT gen_random_uuid(), 'system', '矩阵', m.id, g.path, 'app', now() - interval '1h',
+                 now() - interval '50 min', now(),
+                 ST_SetSRID(ST_MakeLine(ST_MakePointM(ST_X(a), ST_Y(a), 1),
+                                        ST_MakePointM(ST_X(b), ST_Y(b), 2)), 4326), 2, 10,
+                 ARRAY[m.id]
+            FROM m JOIN grids g ON g.id = m.id,
+                 LATERAL (SELECT (ST_Dump(ST_GeneratePoints(m.geom, 2, 7))).geom) x (a),
+                 LATERAL (SELECT ST_PointOnSurface(m.geom)) y (b)
+           LIMIT 1 RETURNING id)
+    SELECT (SELECT id FROM p) AS person, (SELECT household_id FROM p) AS household,
+           (SELECT id FROM v) AS visit, (SELECT id FROM t) AS patrol, (SELECT id FROM m) AS micro
+"""
+
+
+def _care_objects(w: World) -> dict[str, dict[str, int]]:
+    out = {}
+    with w.engine.begin() as conn:
+        for variant, grid, n in (("inside", w.scopes.grid, 1), ("outside", w.scopes.other_grid, 2)):
+            row = conn.execute(
+                text(_CARE_SQL),
+                {
+                    "grid": grid,
+                    "code": f"MATRIX-{variant}",
+                    "name": f"矩阵{'甲乙'[n - 1]}某",
+                    "phone": f"100-8999-000{n}",
+                },
+            ).one()
+            out[variant] = dict(row._mapping)
+            lon, lat = conn.execute(
+                text(
+                    "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM grids "
+                    "WHERE id = :m) s"
+                ),
+                {"m": row.micro},
+            ).one()
+            out[variant]["point"] = (lon, lat)  # type: ignore[assignment]
+    return out
+
+
+def _care_names(w: World) -> tuple[dict[str, set[str]], set[str]]:
+    """Per caller: the names of people under care it may read; and all of them."""
+    sql = text(
+        """
+        SELECT p.name FROM care_people p JOIN households h ON h.id = p.household_id
+          JOIN grids g ON g.id = h.grid_id
+         WHERE CAST(:scope AS bigint[]) IS NULL OR g.path && CAST(:scope AS bigint[])
+        """
+    )
+    # A fictional name the demo also gave a staff member or a volunteer is no probe: those
+    # are listed under their own rules.
+    others = text(
+        "SELECT name FROM people UNION SELECT name FROM volunteers"
+        " UNION SELECT name FROM partner_units"
+    )
+    with w.engine.connect() as conn:
+        every = set(conn.execute(sql, {"scope": None}).scalars())
+        every -= set(conn.execute(others).scalars())
+        out: dict[str, set[str]] = {"anonymous": set(), "key_revoked": set()}
+        for role, user in w.users.items():
+            root = user["grid_id"]
+            out[role] = (
+                every if root is None else set(conn.execute(sql, {"scope": [root]}).scalars())
+            )
+        for name, (key, _) in w.keys.items():
+            root = key["grid_id"]
+            if "read_private" not in key["scopes"]:
+                out[name] = set()
+            else:
+                out[name] = (
+                    every if root is None else set(conn.execute(sql, {"scope": [root]}).scalars())
+                )
+    return out, every
 
 
 def _allowed_phones(w: World) -> dict[str, set[str] | None]:
@@ -300,6 +398,10 @@ def _allowed_phones(w: World) -> dict[str, set[str] | None]:
          WHERE (grid_path && CAST(:scope AS bigint[])
                 OR assignee_person_id = CAST(:person AS bigint))
            AND reporter_phone IS NOT NULL
+        UNION
+        SELECT p.phone FROM care_people p JOIN households h ON h.id = p.household_id
+          JOIN grids g ON g.id = h.grid_id
+         WHERE g.path && CAST(:scope AS bigint[]) AND p.phone IS NOT NULL
         """
     )
     with w.engine.connect() as conn:
@@ -363,6 +465,11 @@ PATH_PARAMS: dict[str, PathFiller] = {
     "token": lambda w, v, c: uuid.uuid4().hex,
     # 吹哨 calls on the inside and outside hazards
     "call_id": lambda w, v, c: w.calls[v],
+    # field work (issue 14): a person under care (not a grid worker: /people/{person_id})
+    "care_person_id": lambda w, v, c: w.care[v]["person"],
+    "household_id": lambda w, v, c: w.care[v]["household"],
+    "visit_id": lambda w, v, c: w.care[v]["visit"],
+    "patrol_id": lambda w, v, c: w.care[v]["patrol"],
     # 三单制: an order, a volunteer and a partner unit inside and outside the scope
     "order_id": lambda w, v, c: w.registry[("orders", v)],
     "volunteer_id": lambda w, v, c: w.registry[("volunteers", v)],
@@ -407,6 +514,7 @@ SCOPED_PARAMS = {
     "grid_id", "hazard_id", "facility_id", "feature_id", "token_id", "x", "request_id",
     "call_id", "order_id", "volunteer_id", "partner_id",
     "user_id", "key_id", "person_id", "assignment_id",
+    "care_person_id", "household_id", "visit_id", "patrol_id",
 }  # fmt: skip
 
 
@@ -467,12 +575,27 @@ def _body(w: World, method: str, path: str, variant: str) -> Any:
             "reason": "matrix",
         },
         ("POST", "/api/v1/assignments/{assignment_id}/end"): {"reason": "matrix"},
+        ("POST", "/api/v1/visits"): {
+            "person_id": w.care[variant]["person"],
+            "findings": f"矩阵走访 {tag}",
+        },
+        ("POST", "/api/v1/patrols"): _matrix_track(w, variant),
     }
     body = bodies.get((method, path), {} if method in ("POST", "PUT", "PATCH") else None)
     if callable(body):
         hid = w.scopes.inside_hazard if variant == "inside" else w.scopes.outside_hazard
         body = body(hid)
     return body
+
+
+def _matrix_track(w: World, variant: str) -> dict[str, Any]:
+    """A short walk inside the variant's micro-grid, with a fresh ref."""
+    import time
+
+    lon, lat = w.care[variant]["point"]  # type: ignore[misc]
+    t = time.time() - 600
+    points = [[lon, lat, t], [lon + 0.00001, lat + 0.00001, t + 15]]
+    return {"ref": str(uuid.uuid4()), "points": points}
 
 
 def _url(w: World, path: str, variant: str, caller: str) -> str:
@@ -505,6 +628,11 @@ def _leaks(w: World, caller: str, body: str) -> list[str]:
             problems.append(f"private phones {sorted(found)[:5]}")
     if allowed is not None and not allowed and REPORTER_VALUE.search(body):
         problems.append("a reporter field")
+    # People under care: no name outside the caller's area, as a JSON string or in a GPX.
+    hidden = w.all_care_names - w.care_names.get(caller, set())
+    named = sorted(n for n in hidden if f'"{n}"' in body or f">{n}<" in body)
+    if named:
+        problems.append(f"people under care {named[:5]}")
     return problems
 
 

@@ -39,6 +39,12 @@ def _clean(snapshot: dict[str, Any] | None) -> str | None:
     return json.dumps(cleaned, default=_default, ensure_ascii=False)
 
 
+def _who(principal: Principal | None) -> tuple[str, int | None, str]:
+    if principal is None:
+        return "system", None, "system"
+    return principal.kind, principal.id, principal.audit_name()
+
+
 def record(
     conn: Connection,
     principal: Principal | None,
@@ -56,10 +62,7 @@ def record(
     ``principal`` None means the system itself (a CLI command run on the server); ``reason``
     is why the change was made, in its author's words.
     """
-    if principal is None:
-        kind, pid, name = "system", None, "system"
-    else:
-        kind, pid, name = principal.kind, principal.id, principal.audit_name()
+    kind, pid, name = _who(principal)
     return conn.execute(
         sql.INSERT_AUDIT,
         {
@@ -76,3 +79,34 @@ def record(
             "reason": reason,
         },
     ).scalar_one()
+
+
+def record_reads(
+    conn: Connection,
+    principal: Principal | None,
+    action: str,
+    object_type: str,
+    reads: list[tuple[int, int | None]],
+    context: dict[str, Any] | None,
+    ip: str | None,
+) -> int:
+    """One audit row per object read, ``reads`` being (object id, grid id) pairs, in the
+    caller's transaction (a read of personal data leaves its trace, as a write does)."""
+    if not reads:
+        return 0
+    kind, pid, name = _who(principal)
+    done = conn.execute(
+        sql.INSERT_AUDIT_READS,
+        {
+            "kind": kind,
+            "principal_id": pid,
+            "name": name,
+            "action": action,
+            "object_type": object_type,
+            "ids": [r[0] for r in reads],
+            "grid_ids": [r[1] for r in reads],
+            "after": _clean(context),
+            "ip": ip,
+        },
+    )
+    return done.rowcount

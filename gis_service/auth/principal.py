@@ -87,6 +87,10 @@ class Principal:
         """How the audit log names this principal."""
         return self.name
 
+    def tag(self) -> str:
+        """How a write records its caller: 'user:12', 'api_key:3' or 'anonymous'."""
+        return self.kind if self.id is None else f"{self.kind}:{self.id}"
+
 
 ANONYMOUS = Principal(
     kind="anonymous",

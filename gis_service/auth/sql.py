@@ -317,6 +317,18 @@ INSERT_AUDIT = text(
     """
 )
 
+# One row per object read (a person under care): who read whose record, when, from where.
+INSERT_AUDIT_READS = text(
+    """
+    INSERT INTO audit_log (principal_kind, principal_id, principal_name, action, object_type,
+                           object_id, after, grid_id, grid_path, ip)
+    SELECT :kind, :principal_id, :name, :action, :object_type, u.id::text,
+           CAST(:after AS jsonb), u.grid_id,
+           coalesce((SELECT path FROM grids WHERE id = u.grid_id), '{}'), :ip
+      FROM unnest(CAST(:ids AS bigint[]), CAST(:grid_ids AS bigint[])) AS u (id, grid_id)
+    """
+)
+
 LIST_AUDIT = text(
     """
     SELECT id, at, principal_kind, principal_id, principal_name, action, object_type,

@@ -21,6 +21,7 @@ from gis_service.catalog.schemas import (
     AssessmentDef,
     AssignmentRoleDef,
     CalendarDef,
+    CareDef,
     Catalog,
     DepartmentDef,
     FacilityTypeDef,
@@ -32,6 +33,7 @@ FACILITY_TYPES_DIR = "facility_types"
 HAZARD_CATEGORIES_DIR = "hazard_categories"
 DEPARTMENTS_FILE = "departments.yaml"
 CALENDAR_FILE = "calendar.yaml"
+CARE_FILE = "care.yaml"
 ASSESSMENT_FILE = "assessment.yaml"
 ROLES_FILE = "assignment_roles.yaml"
 SERVICES_FILE = "services.yaml"
@@ -179,7 +181,7 @@ def _check_roles(
 
 def _load_mapping(path: Path, model: type[BaseModel], needs: str, problems: Problems) -> Any:
     """One file holding one mapping (calendar.yaml: working hours, weekend, the office's days;
-    assessment.yaml: weights, grades, points)."""
+    assessment.yaml: weights, grades, points; care.yaml: categories under care and needs)."""
     if not path.is_file():
         problems.add(path, "", f"file not found; create it with {needs}")
         return None
@@ -285,6 +287,7 @@ def load_catalog(layers_dir: Path) -> Catalog:
     assessment = _load_mapping(
         layers_dir / ASSESSMENT_FILE, AssessmentDef, "weights and grades", problems
     )
+    care = _load_mapping(layers_dir / CARE_FILE, CareDef, "categories and needs", problems)
     services = _load_mapping(layers_dir / SERVICES_FILE, ServicesDef, "types", problems)
     _check_classes(facility_types, facility_docs, problems)
     _check_references(
@@ -298,7 +301,7 @@ def load_catalog(layers_dir: Path) -> Catalog:
                     f"points_roles[{index}]",
                     f"unknown role '{code}'; use a code from {ROLES_FILE}",
                 )
-    if problems.items or calendar is None or assessment is None or services is None:
+    if problems.items or calendar is None or assessment is None or care is None or services is None:
         # Stable sort: a file's problems stay together, in the order they were found.
         raise LayerError(sorted(problems.items, key=lambda p: p.file))
     return Catalog(
@@ -308,5 +311,6 @@ def load_catalog(layers_dir: Path) -> Catalog:
         calendar=calendar,
         assessment=assessment,
         assignment_roles=dict(sorted(roles.items(), key=lambda kv: (kv[1].rank, kv[0]))),
+        care=care,
         services=dict(services.types),
     )

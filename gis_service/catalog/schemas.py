@@ -282,6 +282,62 @@ class DepartmentDef(_Strict):
     description_zh: str | None = None
 
 
+class CareCategoryDef(_Strict):
+    """A category of people under care (七必访) and how often they are visited."""
+
+    code: Code
+    name_zh: str = Field(min_length=1, max_length=50)
+    name_en: str = Field(min_length=1)
+    visit_every_days: int = Field(ge=1, le=366, description="Most days between two visits.")
+    aliases: list[str] = Field(default_factory=list, description="Other names on import.")
+    description_zh: str | None = None
+
+
+class CareNeedDef(_Strict):
+    """One entry of the tick list of needs a visit records (需求清单)."""
+
+    code: Code
+    name_zh: str = Field(min_length=1, max_length=50)
+    name_en: str = Field(min_length=1)
+
+
+class CareDef(_Strict):
+    """layers/care.yaml: the categories under care, in the order forms list them, and needs."""
+
+    categories: list[CareCategoryDef] = Field(min_length=1)
+    needs: list[CareNeedDef] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> CareDef:
+        for what, items in (("category", self.categories), ("need", self.needs)):
+            codes = [i.code for i in items]
+            dupes = sorted({c for c in codes if codes.count(c) > 1})
+            if dupes:
+                raise ValueError(f"{what} codes listed more than once: {', '.join(dupes)}")
+        names: dict[str, str] = {}
+        for c in self.categories:
+            for name in (c.name_zh, *c.aliases):
+                other = names.setdefault(name, c.code)
+                if other != c.code:
+                    raise ValueError(
+                        f"the name '{name}' belongs to both '{other}' and '{c.code}'; an "
+                        "imported ledger must name one category"
+                    )
+        return self
+
+    def category(self, code: str) -> CareCategoryDef | None:
+        """The category of a code, or None."""
+        return next((c for c in self.categories if c.code == code), None)
+
+    def names(self) -> dict[str, str]:
+        """Every accepted spelling (code, Chinese name, English name, alias) → code."""
+        out: dict[str, str] = {}
+        for c in self.categories:
+            for name in (c.code, c.name_zh, c.name_en, *c.aliases):
+                out[name.strip().lower()] = c.code
+        return out
+
+
 IndicatorKey = Literal[
     "on_time_handle_rate",
     "on_time_close_rate",
@@ -382,6 +438,7 @@ class Catalog(_Strict):
     hazard_categories: dict[str, HazardCategoryDef]
     departments: dict[str, DepartmentDef]
     calendar: CalendarDef
+    care: CareDef
     assessment: AssessmentDef
     assignment_roles: dict[str, AssignmentRoleDef]
     services: dict[str, ServiceTypeDef]

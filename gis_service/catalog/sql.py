@@ -129,4 +129,27 @@ DEACTIVATE_ROLES = text(
     UPDATE assignment_roles SET active = false, synced_at = now()
      WHERE code = ANY (CAST(:codes AS text[]))
     """
+)
+
+UPSERT_CARE_CATEGORY = text(
+    """
+    INSERT INTO care_categories (code, name_zh, name_en, visit_every_days, rank, definition,
+                                 active, synced_at)
+    VALUES (:code, :name_zh, :name_en, :visit_every_days, :rank, :definition, true, now())
+    ON CONFLICT (code) DO UPDATE SET
+        name_zh = EXCLUDED.name_zh,
+        name_en = EXCLUDED.name_en,
+        visit_every_days = EXCLUDED.visit_every_days,
+        rank = EXCLUDED.rank,
+        definition = EXCLUDED.definition,
+        active = true,
+        synced_at = EXCLUDED.synced_at
+    """
+).bindparams(bindparam("definition", type_=JSONB))
+
+DEACTIVATE_CARE_CATEGORIES = text(
+    """
+    UPDATE care_categories SET active = false, synced_at = now()
+     WHERE active AND NOT (code = ANY (CAST(:codes AS text[])))
+    """
 ).bindparams(bindparam("codes", type_=ARRAY(Text)))

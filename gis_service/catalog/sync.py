@@ -8,17 +8,20 @@ from sqlalchemy import Connection
 
 from gis_service.catalog.schemas import (
     AssignmentRoleDef,
+    CareCategoryDef,
     Catalog,
     DepartmentDef,
     FacilityTypeDef,
     HazardCategoryDef,
 )
 from gis_service.catalog.sql import (
+    DEACTIVATE_CARE_CATEGORIES,
     DEACTIVATE_DEPARTMENTS,
     DEACTIVATE_FACILITY_TYPES,
     DEACTIVATE_HAZARD_CATEGORIES,
     DEACTIVATE_ROLES,
     ROLE_ROWS,
+    UPSERT_CARE_CATEGORY,
     UPSERT_DEPARTMENT,
     UPSERT_FACILITY_TYPE,
     UPSERT_HAZARD_CATEGORY,
@@ -107,6 +110,17 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple | list) else value
 
 
+def _care_category_row(c: CareCategoryDef, rank: int) -> dict[str, Any]:
+    return {
+        "code": c.code,
+        "name_zh": c.name_zh,
+        "name_en": c.name_en,
+        "visit_every_days": c.visit_every_days,
+        "rank": rank,
+        "definition": c.model_dump(mode="json"),
+    }
+
+
 def sync_catalog(conn: Connection, catalog: Catalog, tz: str | None = None) -> dict[str, int]:
     """Upsert the catalog into its tables in the caller's transaction; retire missing codes;
     replace the working calendar (in the time zone ``tz``, default the settings' default)."""
@@ -130,6 +144,12 @@ def sync_catalog(conn: Connection, catalog: Catalog, tz: str | None = None) -> d
             UPSERT_HAZARD_CATEGORY,
             DEACTIVATE_HAZARD_CATEGORIES,
             [_hazard_category_row(c) for c in catalog.hazard_categories.values()],
+        ),
+        (
+            "care_categories",
+            UPSERT_CARE_CATEGORY,
+            DEACTIVATE_CARE_CATEGORIES,
+            [_care_category_row(c, i) for i, c in enumerate(catalog.care.categories, 1)],
         ),
     )
     for table, upsert, deactivate, rows in plan:

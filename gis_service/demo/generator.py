@@ -21,6 +21,7 @@ import shapely
 from shapely.geometry import MultiPolygon
 
 from gis_service.demo.facilities import place_facilities
+from gis_service.demo.fieldwork import generate_fieldwork
 from gis_service.demo.hazards import HAZARD_PREFIX, HISTORY_DAYS, make_hazards
 from gis_service.demo.people import People, staff
 from gis_service.demo.records import DemoData, DemoGrid
@@ -36,8 +37,9 @@ from gis_service.demo.territory import (
 from gis_service.grids.levels import GRID_LEVELS
 
 # 3: the workflow's own source notes (群众上报) and moves; 4: the working history
-# (callbacks, exceptions, 吹哨, partner units) of demo/history.py
-GENERATOR_VERSION = "4"
+# (callbacks, exceptions, 吹哨, partner units) of demo/history.py; 5: households, people
+# under care, a month of visits and patrols (demo/fieldwork.py)
+GENERATOR_VERSION = "5"
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -87,6 +89,11 @@ def generate(boundary: MultiPolygon, catalog: Any, seed: int, now: datetime) -> 
     assignments = staff(grids, people)
     facilities = place_facilities(micros, catalog, rng)
     hazards = make_hazards(catalog, micros, facilities, people, story, now, rng)
+    care = getattr(catalog, "care", None)
+    frequencies = {c.code: c.visit_every_days for c in care.categories} if care else {}
+    fieldwork = generate_fieldwork(
+        [n for n in nodes if n.level == "grid"], people, frequencies, now, seed
+    )
     return DemoData(
         seed=seed,
         generated_at=now,
@@ -96,6 +103,7 @@ def generate(boundary: MultiPolygon, catalog: Any, seed: int, now: datetime) -> 
         assignments=assignments,
         facilities=[f for f, _ in facilities],
         hazards=hazards,
+        fieldwork=fieldwork,
     )
 
 

@@ -13,12 +13,14 @@ import csv
 import io
 import json
 import logging
+import struct
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
 from psycopg2.extensions import cursor as Cursor
 from psycopg2.extras import execute_values
@@ -66,6 +68,10 @@ ORPHANS_OF_DEMO = """
 """
 
 DELETE_HAZARDS = "DELETE FROM hazards WHERE starts_with(public_code, %(prefix)s)"
+# People under care and their visits go with their households.
+DELETE_HOUSEHOLDS = "DELETE FROM households WHERE attributes->>'demo' = 'true'"
+DELETE_PATROLS = "DELETE FROM patrols WHERE principal = %(principal)s"
+DEMO_PRINCIPAL = "demo"
 DELETE_FACILITIES = "DELETE FROM facilities WHERE attributes->>'demo' = 'true'"
 # Finest level first, so that no parent is deleted before its children.
 DELETE_GRIDS_OF_LEVEL = """
@@ -184,8 +190,57 @@ COPY_EVENTS = """
     FROM STDIN WITH (FORMAT csv)
 """
 
+INSERT_HOUSEHOLDS = """
+    INSERT INTO households (code, grid_id, address, phone, geom, attributes)
+    VALUES %s
+    RETURNING id, code
+"""
+INSERT_HOUSEHOLDS_TEMPLATE = "(%s, %s, %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s::jsonb)"
+INSERT_CARE_PEOPLE = """
+    INSERT INTO care_people (household_id, name, gender, birth_year, phone, categories,
+                             care_since, attributes)
+    VALUES %s
+    RETURNING id
+"""
+INSERT_CARE_PEOPLE_TEMPLATE = "(%s, %s, %s, %s, %s, %s::text[], %s, '{}'::jsonb)"
+COPY_VISITS = """
+    COPY visits (person_id, household_id, grid_id, grid_path, visitor_person_id,
+                 visitor_name, principal, visited_at, received_at, geom, accuracy_m,
+                 findings, needs)
+    FROM STDIN WITH (FORMAT csv)
+"""
+LAST_VISITS = """
+    UPDATE care_people p SET last_visit_at = v.last
+      FROM (SELECT person_id, max(visited_at) AS last FROM visits GROUP BY person_id) v
+     WHERE p.id = v.person_id AND p.id = ANY (%(ids)s)
+"""
+COPY_PATROLS = """
+    COPY patrols (ref, principal, person_id, walker_name, source, started_at, ended_at,
+                  received_at, track, points, length_m)
+    FROM STDIN WITH (FORMAT csv)
+"""
+# Where each patrol lies, by the same rules as an upload: the grid of its first point and
+# the micro-grids it passes.
+PLACE_PATROLS = """
+    UPDATE patrols p
+       SET grid_id = s.grid, grid_path = coalesce(s.path, '{}'),
+           length_m = ST_Length(ST_Force2D(p.track)::geography),
+           micro_grids = ARRAY(SELECT DISTINCT g.id FROM grid_parts gp
+                                 JOIN grids g ON g.id = gp.grid_id
+                                WHERE gp.rank = 4 AND ST_Intersects(gp.geom, ST_Force2D(p.track))
+                                  AND g.valid_to IS NULL ORDER BY g.id)
+      FROM (SELECT q.id, f.grid, (SELECT path FROM grids WHERE id = f.grid) AS path
+              FROM patrols q,
+                   LATERAL (SELECT gis_finest_grid(ST_StartPoint(ST_Force2D(q.track))) AS grid) f
+             WHERE q.principal = %(principal)s) s
+     WHERE p.id = s.id
+"""
+
 # Fresh statistics, so the first API queries after start-up get sensible plans.
-ANALYZE = "ANALYZE grids, grid_parts, grid_assignments, people, facilities, hazards, hazard_events"
+ANALYZE = (
+    "ANALYZE grids, grid_parts, grid_assignments, people, facilities, hazards, hazard_events,"
+    " households, care_people, visits, patrols"
+)
 
 
 class DemoError(RuntimeError):
@@ -241,6 +296,10 @@ def _delete_demo(cur: Cursor) -> dict[str, int]:
     """Remove every demo row (events and assignments go with their hazards, grids, people)."""
     deleted: dict[str, int] = {}
     remove_history(cur)  # volunteers and orders point at the demo's grids
+    cur.execute(DELETE_PATROLS, {"principal": DEMO_PRINCIPAL})
+    deleted["patrols"] = cur.rowcount
+    cur.execute(DELETE_HOUSEHOLDS)
+    deleted["households"] = cur.rowcount
     cur.execute(DELETE_HAZARDS, {"prefix": HAZARD_PREFIX})
     deleted["hazards"] = cur.rowcount
     cur.execute(DELETE_FACILITIES)
@@ -264,6 +323,114 @@ def _check_conflicts(cur: Cursor, data: DemoData) -> None:
         taken = [r[0] for r in cur.fetchall()]
         if taken:
             raise DemoError(f"non-demo {what} already use demo codes: {', '.join(taken)}")
+
+
+def _linestring_m(points: Sequence[tuple[float, float, float]]) -> str:
+    """Hex EWKB of a LINESTRING M in SRID 4326 (shapely writes no M), little-endian."""
+    head = struct.pack("<BII", 1, 2 | 0x40000000 | 0x20000000, 4326)
+    coords = np.asarray(points, dtype="<f8")
+    return (head + struct.pack("<I", len(coords)) + coords.tobytes()).hex()
+
+
+def _insert_fieldwork(
+    cur: Cursor, data: DemoData, grid_ids: dict[str, int], person_ids: dict[str, int]
+) -> None:
+    """Households, people under care, their visits, and patrols (placed by SQL)."""
+    work = data.fieldwork
+    names = {p.key: p.name for p in data.people}
+    if work.households:
+        got = execute_values(
+            cur,
+            INSERT_HOUSEHOLDS,
+            [
+                (
+                    h.code,
+                    grid_ids[h.micro_code],
+                    h.address,
+                    h.phone,
+                    h.lon,
+                    h.lat,
+                    _json({"demo": True}),
+                )
+                for h in work.households
+            ],
+            template=INSERT_HOUSEHOLDS_TEMPLATE,
+            page_size=_PAGE,
+            fetch=True,
+        )
+        household_ids = {code: hid for hid, code in got}
+        flat = [(h, p) for h in work.households for p in h.people]
+        got = execute_values(
+            cur,
+            INSERT_CARE_PEOPLE,
+            [
+                (
+                    household_ids[h.code],
+                    p.name,
+                    p.gender,
+                    p.birth_year,
+                    p.phone,
+                    "{" + ",".join(p.categories) + "}",
+                    p.care_since.date(),
+                )
+                for h, p in flat
+            ],
+            template=INSERT_CARE_PEOPLE_TEMPLATE,
+            page_size=_PAGE,
+            fetch=True,
+        )
+        ids = [r[0] for r in got]
+        cur.execute(
+            "SELECT id, path FROM grids WHERE id = ANY (%(ids)s)",
+            {"ids": list({grid_ids[h.micro_code] for h in work.households})},
+        )
+        paths = {gid: "{" + ",".join(str(x) for x in path) + "}" for gid, path in cur.fetchall()}
+        _copy(
+            cur,
+            COPY_VISITS,
+            (
+                (
+                    pid,
+                    household_ids[h.code],
+                    grid_ids[h.micro_code],
+                    paths[grid_ids[h.micro_code]],
+                    person_ids.get(v.visitor_key),
+                    names.get(v.visitor_key, "网格员"),
+                    DEMO_PRINCIPAL,
+                    v.at.isoformat(),
+                    v.at.isoformat(),
+                    f"SRID=4326;POINT({v.lon} {v.lat})",
+                    v.accuracy_m,
+                    v.findings,
+                    "{" + ",".join(v.needs) + "}",
+                )
+                for pid, (h, p) in zip(ids, flat, strict=True)
+                for v in p.visits
+            ),
+        )
+        cur.execute(LAST_VISITS, {"ids": ids})
+    if work.patrols:
+        _copy(
+            cur,
+            COPY_PATROLS,
+            (
+                (
+                    p.ref,
+                    DEMO_PRINCIPAL,
+                    person_ids.get(p.walker_key),
+                    names.get(p.walker_key, "网格员"),
+                    "app",
+                    datetime.fromtimestamp(p.points[0][2], UTC).isoformat(),
+                    datetime.fromtimestamp(p.points[-1][2], UTC).isoformat(),
+                    datetime.fromtimestamp(p.points[-1][2], UTC).isoformat(),
+                    _linestring_m(p.points),
+                    len(p.points),
+                    0,
+                )
+                for p in work.patrols
+            ),
+        )
+        cur.execute(PLACE_PATROLS, {"principal": DEMO_PRINCIPAL})
 
 
 def _insert(cur: Cursor, data: DemoData) -> None:
@@ -308,6 +475,7 @@ def _insert(cur: Cursor, data: DemoData) -> None:
         fetch=True,
     )
     person_ids: dict[str, int] = {key: pid for pid, key in got}
+    _insert_fieldwork(cur, data, grid_ids, person_ids)
 
     _copy(
         cur,

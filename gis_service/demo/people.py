@@ -25,12 +25,13 @@ class People:
         self.by_key: dict[str, DemoPerson] = {}
         self._names: set[str] = set()
 
-    def name(self) -> str:
-        """A unique two- or three-character Chinese name."""
+    def name(self, rng: np.random.Generator | None = None) -> str:
+        """A unique two- or three-character Chinese name (drawn from ``rng``, default ours)."""
+        rng = rng or self.rng
         while True:
-            surname = _SURNAMES[int(self.rng.integers(len(_SURNAMES)))]
-            size = 1 if self.rng.random() < 0.3 else 2
-            given = "".join(_GIVEN[int(i)] for i in self.rng.integers(len(_GIVEN), size=size))
+            surname = _SURNAMES[int(rng.integers(len(_SURNAMES)))]
+            size = 1 if rng.random() < 0.3 else 2
+            given = "".join(_GIVEN[int(i)] for i in rng.integers(len(_GIVEN), size=size))
             if surname + given not in self._names:
                 self._names.add(surname + given)
                 return surname + given

@@ -10,6 +10,8 @@ from typing import Any, NamedTuple
 
 from shapely.geometry import LineString, MultiPolygon, Point
 
+from gis_service.demo.fieldwork import FieldWork
+
 
 @dataclass
 class DemoGrid:
@@ -115,6 +117,7 @@ class DemoData:
     assignments: list[DemoAssignment]
     facilities: list[DemoFacility]
     hazards: list[DemoHazard]
+    fieldwork: FieldWork = field(default_factory=lambda: FieldWork([], []))
 
     def counts(self) -> dict[str, int]:
         """Row counts by kind, as recorded in service_meta."""
@@ -132,4 +135,5 @@ class DemoData:
             "facilities": len(self.facilities),
             "hazards": len(self.hazards),
             "hazard_events": sum(len(h.events) for h in self.hazards),
+            **self.fieldwork.counts(),
         }

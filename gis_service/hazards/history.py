@@ -4,6 +4,7 @@ inside the caller's transaction."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,10 @@ def record_event(
     principal: Principal,
     note: str | None,
     data: dict[str, Any],
+    occurred_at: datetime | None = None,
 ) -> int:
-    """Append one step to the hazard's history; returns the event id."""
+    """Append one step to the hazard's history; returns the event id. ``occurred_at`` is when
+    the step was done on a phone that was offline (None: now)."""
     return conn.execute(
         sql.INSERT_EVENT,
         {
@@ -38,6 +41,7 @@ def record_event(
             "actor_name": principal.name,
             "note": note,
             "data": json.dumps(data, ensure_ascii=False, default=str),
+            "occurred_at": occurred_at,
         },
     ).scalar_one()
 
@@ -51,31 +55,12 @@ def store_photos(
     uploaded_by: str,
 ) -> tuple[list[str], list[Path]]:
     """Rows and files of a step's photos; the folders are returned for cleanup on rollback."""
-    ids: list[str] = []
-    folders: list[Path] = []
-    try:
-        for position, photo in enumerate(photos):
-            conn.execute(
-                sql.INSERT_PHOTO,
-                {
-                    "id": photo.id,
-                    "hazard_id": hazard_id,
-                    "event_id": event_id,
-                    "position": position,
-                    "content_type": photo.content_type,
-                    "bytes": len(photo.original),
-                    "width": photo.width,
-                    "height": photo.height,
-                    "sha256": photo.sha256,
-                    "original_name": photo.original_name,
-                    "had_exif": photo.had_exif,
-                    "had_gps": photo.had_gps,
-                    "uploaded_by": uploaded_by,
-                },
-            )
-            folders.append(photo_store.write(settings, hazard_id, photo))
-            ids.append(str(photo.id))
-    except BaseException:
-        photo_store.discard(folders)
-        raise
-    return ids, folders
+    return photo_store.store(
+        conn,
+        settings,
+        sql.INSERT_PHOTO,
+        {"hazard_id": hazard_id, "event_id": event_id},
+        hazard_id,
+        photos,
+        uploaded_by,
+    )

@@ -5,7 +5,7 @@ all in one transaction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,9 @@ from gis_service.hazards.workflow import (
     is_allowed,
     target_status,
 )
+from gis_service.idempotency import earlier, remember
+from gis_service.idempotency import fingerprint as body_fingerprint
+from gis_service.instants import check_recorded
 
 
 @dataclass
@@ -59,6 +62,18 @@ class MoveResult:
     version: int
     event_id: int
     photo_ids: list[str]
+    replayed: bool = False
+
+    def as_result(self) -> dict[str, Any]:
+        """What an idempotency key keeps of the move, to answer a retry."""
+        return {
+            "action": self.action,
+            "from_status": self.from_status,
+            "to_status": self.to_status,
+            "version": self.version,
+            "event_id": self.event_id,
+            "photo_ids": self.photo_ids,
+        }
 
 
 def _unused_fields(action: str, body: ActionIn) -> None:
@@ -307,9 +322,11 @@ def commit_move(
     principal: Principal,
     note: str | None,
     ip: str | None,
+    occurred_at: datetime | None = None,
 ) -> tuple[str, int, int]:
     """Write a checked move inside the caller's transaction: the compare-and-set UPDATE, the
-    history event and the audit row; returns the new state, version and event id."""
+    history event and the audit row; returns the new state, version and event id.
+    ``occurred_at`` is when an offline phone made the move (None: now)."""
     to_status = target_status(action, hazard.status)
     sets = list(cols)  # column names are ours, never the client's
     new_version = conn.execute(
@@ -325,7 +342,7 @@ def commit_move(
         raise StaleVersion("The hazard changed meanwhile; reload.", version=hazard.version)
     data["principal"] = principal_tag(principal)
     event_id = record_event(
-        conn, hazard.id, action, hazard.status, to_status, principal, note, data
+        conn, hazard.id, action, hazard.status, to_status, principal, note, data, occurred_at
     )
     before = {"status": hazard.status, "version": hazard.version}
     before.update({k: getattr(hazard, k, None) for k in cols if hasattr(hazard, k)})
@@ -333,6 +350,8 @@ def commit_move(
     for key in ("exception", "callback"):
         if key in data:
             after[key] = data[key]
+    if occurred_at is not None:
+        after["occurred_at"] = occurred_at
     record(
         conn, principal, f"hazard.{action}", "hazard", hazard.id, before, after, hazard.grid_id, ip
     )
@@ -349,11 +368,28 @@ def apply_move(
     if_match: int | None,
     photos: list[Photo],
     ip: str | None,
+    idempotency_key: str | None = None,
 ) -> MoveResult:
     """Make one move in one transaction: lock, authorise, check version and state, update
-    (compare-and-set on version), record the event, its photos and the audit row."""
+    (compare-and-set on version), record the event, its photos and the audit row.
+
+    With an idempotency key, a retry of the same move by the same caller (an offline queue
+    that did not hear back) answers with the first result instead of moving again."""
     action = body.action
     _unused_fields(action, body)
+    caller = principal_tag(principal)
+    fp = body_fingerprint(
+        {**body.model_dump(mode="json"), "hazard_id": hazard_id, "if_match": if_match},
+        [p.sha256 for p in photos],
+        caller,
+    )
+    if body.occurred_at is not None:
+        try:
+            check_recorded(
+                body.occurred_at, datetime.now(UTC), timedelta(days=settings.field_max_age_days)
+            )
+        except ValueError as exc:
+            raise Invalid(f"occurred_at: {exc}.", code="bad_recorded_time") from None
     written: list[Path] = []
     try:
         with transaction(conn):
@@ -363,6 +399,10 @@ def apply_move(
             ).first()
             if hazard is None:
                 raise NotFound(f"Hazard {hazard_id} does not exist.", id=hazard_id)
+            # After the row lock: a concurrent retry waits for the first and then sees its key.
+            first = earlier(conn, caller, idempotency_key, "hazard.move", fp)
+            if first is not None:
+                return MoveResult(hazard_id=hazard.id, replayed=True, **first.result)
             authorize_move(principal, hazard, action)
             expected = if_match if if_match is not None else body.version
             if expected is None:
@@ -399,7 +439,7 @@ def apply_move(
                 raise Invalid("A comment needs a note or photos.")
             cols, data = _changes(conn, settings, hazard, body, principal)
             to_status, new_version, event_id = commit_move(
-                conn, hazard, action, cols, data, principal, body.note, ip
+                conn, hazard, action, cols, data, principal, body.note, ip, body.occurred_at
             )
             if action in EXCEPTION_OF_ACTION:
                 record_exception_step(conn, hazard, body, principal, data)
@@ -409,7 +449,27 @@ def apply_move(
             photo_ids, written = store_photos(
                 conn, settings, hazard.id, event_id, photos, principal_tag(principal)
             )
+            result = MoveResult(
+                hazard.id, action, hazard.status, to_status, new_version, event_id, photo_ids
+            )
+            # Retries of this move wait on the hazard's row lock; only a concurrent request
+            # that reused the key for something else can have taken it meanwhile.
+            if not remember(
+                conn,
+                caller,
+                idempotency_key,
+                "hazard.move",
+                fp,
+                "hazard_event",
+                event_id,
+                result.as_result(),
+            ):
+                raise Invalid(
+                    "This Idempotency-Key was used for another request at the same moment.",
+                    code="idempotency_key_reused",
+                    idempotency_key=idempotency_key,
+                )
     except BaseException:
         photo_store.discard(written)
         raise
-    return MoveResult(hazard.id, action, hazard.status, to_status, new_version, event_id, photo_ids)
+    return result

@@ -237,19 +237,71 @@ def validate_all(uploads: list[Upload], settings: Settings) -> list[Photo]:
     return [validate(u, settings, i, budget) for i, u in enumerate(uploads)]
 
 
-def photo_dir(settings: Settings, hazard_id: int, photo_id: uuid.UUID | str) -> Path:
-    """The folder of one photo's three files."""
-    return settings.photos_path / str(int(hazard_id)) / str(uuid.UUID(str(photo_id)))
+# Photos of other objects than hazards live in a folder of their kind: photos/visits/<id>/.
+OWNERS = ("visits",)
 
 
-def write(settings: Settings, hazard_id: int, photo: Photo) -> Path:
+def photo_dir(
+    settings: Settings, hazard_id: int, photo_id: uuid.UUID | str, owner: str | None = None
+) -> Path:
+    """The folder of one photo's three files (of a hazard, or of an object of ``owner``)."""
+    base = settings.photos_path
+    if owner is not None:
+        if owner not in OWNERS:
+            raise ValueError(f"unknown photo owner {owner!r}")
+        base = base / owner
+    return base / str(int(hazard_id)) / str(uuid.UUID(str(photo_id)))
+
+
+def write(settings: Settings, hazard_id: int, photo: Photo, owner: str | None = None) -> Path:
     """Write the three files; returns the folder (removed again by ``discard`` on rollback)."""
-    folder = photo_dir(settings, hazard_id, photo.id)
+    folder = photo_dir(settings, hazard_id, photo.id, owner)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"original.{photo.ext}").write_bytes(photo.original)
     (folder / f"public.{photo.ext}").write_bytes(photo.public)
     (folder / "thumb.jpg").write_bytes(photo.thumb)
     return folder
+
+
+def store(
+    conn: Any,
+    settings: Settings,
+    insert: Any,
+    row: dict[str, Any],
+    owner_id: int,
+    photos: list[Photo],
+    uploaded_by: str,
+    owner: str | None = None,
+) -> tuple[list[str], list[Path]]:
+    """The rows (``insert`` with ``row``'s owner columns) and files of some photos, in the
+    caller's transaction; the folders are returned for cleanup if it does not commit."""
+    ids: list[str] = []
+    folders: list[Path] = []
+    try:
+        for position, photo in enumerate(photos):
+            conn.execute(
+                insert,
+                {
+                    **row,
+                    "id": photo.id,
+                    "position": position,
+                    "content_type": photo.content_type,
+                    "bytes": len(photo.original),
+                    "width": photo.width,
+                    "height": photo.height,
+                    "sha256": photo.sha256,
+                    "original_name": photo.original_name,
+                    "had_exif": photo.had_exif,
+                    "had_gps": photo.had_gps,
+                    "uploaded_by": uploaded_by,
+                },
+            )
+            folders.append(write(settings, owner_id, photo, owner))
+            ids.append(str(photo.id))
+    except BaseException:
+        discard(folders)
+        raise
+    return ids, folders
 
 
 def discard(folders: list[Path]) -> None:
@@ -264,10 +316,11 @@ def file_for(
     photo_id: str,
     content_type: str,
     variant: str,
+    owner: str | None = None,
     archived_to: str | None = None,
 ) -> tuple[Path, str]:
     """The path and media type of one variant of a stored photo (archived ones included)."""
-    folder = photo_dir(settings, hazard_id, photo_id)
+    folder = photo_dir(settings, hazard_id, photo_id, owner)
     if archived_to:
         folder = settings.photo_archive_path / folder.relative_to(settings.photos_path)
     if variant == "thumb":

@@ -123,4 +123,4 @@ def may_read_private(principal: Principal, grid_path: Sequence[int] | None) -> b
 
 def principal_tag(principal: Principal) -> str:
     """How a report records its submitter: 'user:12', 'api_key:3' or 'anonymous'."""
-    return principal.kind if principal.id is None else f"{principal.kind}:{principal.id}"
+    return principal.tag()

@@ -4,10 +4,9 @@ retry by its idempotency key; one transaction with the event and the audit row."
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,10 @@ from gis_service.hazards import receipts, sql
 from gis_service.hazards.history import record_event, store_photos
 from gis_service.hazards.photos import Photo
 from gis_service.hazards.policy import principal_tag
-from gis_service.hazards.schemas import ReportIn
+from gis_service.hazards.schemas import OFFLINE_FIELDS, ReportIn
 from gis_service.hazards.states import SOURCE_NOTES, STATUS_NAMES_ZH
+from gis_service.idempotency import fingerprint as body_fingerprint
+from gis_service.instants import check_recorded
 
 
 @dataclass
@@ -50,10 +51,9 @@ def _deg(metres: float, lat: float) -> float:
 
 def fingerprint(report: ReportIn, photos: list[Photo], submitter: str) -> str:
     """SHA-256 of what a report says (key excluded) and who sent it, to recognise a retry."""
-    body = report.model_dump(mode="json", exclude={"idempotency_key"})
-    body["photos"] = [p.sha256 for p in photos]
-    body["submitter"] = submitter
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    absent = {f for f in OFFLINE_FIELDS if getattr(report, f) is None}
+    body = report.model_dump(mode="json", exclude={"idempotency_key", *absent})
+    return body_fingerprint(body, [p.sha256 for p in photos], submitter)
 
 
 def _category(catalog: Catalog, code: str) -> HazardCategoryDef:
@@ -200,7 +200,8 @@ def scoped_key(key: str, principal: Principal, ip: str | None, scope: str) -> st
 def _replay(
     conn: Connection, key: str, fp: str, report: ReportIn, cat: HazardCategoryDef
 ) -> ReportResult | None:
-    """The earlier hazard of a retried report; 422 when the key came with another body."""
+    """The earlier hazard of a retried report, with a fresh receipt; 422 when the key came
+    with another body."""
     row = conn.execute(sql.SELECT_BY_IDEMPOTENCY_KEY, {"key": key}).first()
     if row is None:
         return None
@@ -219,6 +220,7 @@ def _replay(
         duplicates=duplicate_suggestions(
             conn, cat.code, cat.duplicate_radius_m, lon, lat, exclude=row.id
         ),
+        receipt=receipts.issue(conn, row.id),  # the first receipt was shown once; a fresh one
     )
 
 
@@ -240,6 +242,44 @@ def report_hazard(
 
     ``scope`` is the one the caller needs ('open311' for Open311 POSTs); ``event_data`` goes
     into the private data of the report event (e.g. an Open311 e-mail or media URL)."""
+    written: list[Path] = []
+    try:
+        with transaction(conn):
+            return write_report(
+                conn,
+                settings=settings,
+                catalog=catalog,
+                principal=principal,
+                report=report,
+                photos=photos,
+                ip=ip,
+                written=written,
+                idempotency_key=idempotency_key,
+                scope=scope,
+                event_data=event_data,
+            )
+    except BaseException:
+        photo_store.discard(written)
+        raise
+
+
+def write_report(
+    conn: Connection,
+    *,
+    settings: Settings,
+    catalog: Catalog,
+    principal: Principal,
+    report: ReportIn,
+    photos: list[Photo],
+    ip: str | None,
+    written: list[Path],
+    idempotency_key: str | None = None,
+    scope: str = "report",
+    event_data: dict[str, Any] | None = None,
+) -> ReportResult:
+    """The body of :func:`report_hazard` inside the caller's transaction (a visit raises a
+    hazard in its own); the photo folders it writes are appended to ``written``, for the
+    caller to remove if the transaction does not commit."""
     if not principal.has(scope):
         raise Forbidden(f"This caller may not submit hazard reports (scope '{scope}').")
     key = idempotency_key or report.idempotency_key
@@ -256,90 +296,94 @@ def report_hazard(
         key = scoped_key(key, principal, ip, scope)
     fp = fingerprint(report, photos, submitter)
     source = _source(report, principal)
-    written: list[Path] = []
-    try:
-        with transaction(conn):
-            if key:
-                replay = _replay(conn, key, fp, report, cat)
-                if replay is not None:
-                    replay.receipt = receipts.issue(conn, replay.hazard_id)
-                    return replay
-            facility = _facility(conn, report, cat, lon, lat)
-            hazard_id = conn.execute(
-                sql.INSERT_HAZARD,
-                {
-                    "lon": lon,
-                    "lat": lat,
-                    "tz": settings.local_timezone,
-                    "category": cat.code,
-                    "description": report.description,
-                    "severity": report.severity or cat.default_severity,
-                    "source": source,
-                    "accuracy": report.accuracy_m,
-                    "address": report.address,
-                    "facility_id": facility["id"] if facility else None,
-                    "facility_code": facility["code"] if facility else None,
-                    "department": cat.default_department,
-                    "reporter_name": report.reporter_name
-                    or (principal.name if principal.kind == "user" else None),
-                    "reporter_phone": report.reporter_phone,
-                    "key": key,
-                    "fingerprint": fp if key else None,
-                    "principal": submitter,
-                },
-            ).scalar()
-            if hazard_id is None:
-                if key:
-                    # A concurrent request with the same key committed first: ON CONFLICT
-                    # waited for it, so its row is visible now.
-                    replay = _replay(conn, key, fp, report, cat)
-                    if replay is not None:
-                        replay.receipt = receipts.issue(conn, replay.hazard_id)
-                        return replay
-                raise _outside(conn, lon, lat, report)
-            hazard = conn.execute(sql.NEW_HAZARD, {"id": hazard_id}).one()
-            note = SOURCE_NOTES[source]
-            event_id = record_event(
-                conn,
-                hazard_id,
-                "report",
-                None,
-                "reported",
-                principal,
-                note,
-                {
-                    "source": source,
-                    "facility": facility,
-                    "principal": submitter,
-                    **(event_data or {}),
-                },
+    if key:
+        replay = _replay(conn, key, fp, report, cat)
+        if replay is not None:
+            return replay
+    if report.observed_at is not None:
+        try:
+            check_recorded(
+                report.observed_at,
+                datetime.now(UTC),
+                timedelta(days=settings.field_max_age_days),
             )
-            photo_ids, written = store_photos(
-                conn, settings, hazard_id, event_id, photos, submitter
-            )
-            record(
-                conn,
-                principal,
-                "hazard.report",
-                "hazard",
-                hazard_id,
-                None,
-                {
-                    "category": cat.code,
-                    "status": "reported",
-                    "grid_id": hazard.grid_id,
-                    "source": source,
-                    "facility": facility["code"] if facility else None,
-                    "photos": photo_ids,
-                },
-                hazard.grid_id,
-                ip,
-            )
-            duplicates = duplicate_suggestions(
-                conn, cat.code, cat.duplicate_radius_m, lon, lat, exclude=hazard_id
-            )
-            receipt = receipts.issue(conn, hazard_id)
-    except BaseException:
-        photo_store.discard(written)
-        raise
+        except ValueError as exc:
+            raise Invalid(f"observed_at: {exc}.", code="bad_recorded_time") from None
+    facility = _facility(conn, report, cat, lon, lat)
+    hazard_id = conn.execute(
+        sql.INSERT_HAZARD,
+        {
+            "lon": lon,
+            "lat": lat,
+            "tz": settings.local_timezone,
+            "category": cat.code,
+            "description": report.description,
+            "severity": report.severity or cat.default_severity,
+            "source": source,
+            "accuracy": report.accuracy_m,
+            "address": report.address,
+            "facility_id": facility["id"] if facility else None,
+            "facility_code": facility["code"] if facility else None,
+            "department": cat.default_department,
+            "reporter_name": report.reporter_name
+            or (principal.name if principal.kind == "user" else None),
+            "reporter_phone": report.reporter_phone,
+            "key": key,
+            "fingerprint": fp if key else None,
+            "principal": submitter,
+            "observed_at": report.observed_at,
+            "patrol_ref": str(report.patrol_ref) if report.patrol_ref else None,
+        },
+    ).scalar()
+    if hazard_id is None:
+        if key:
+            # A concurrent request with the same key committed first: ON CONFLICT waited
+            # for it, so its row is visible now.
+            replay = _replay(conn, key, fp, report, cat)
+            if replay is not None:
+                return replay
+        raise _outside(conn, lon, lat, report)
+    hazard = conn.execute(sql.NEW_HAZARD, {"id": hazard_id}).one()
+    note = SOURCE_NOTES[source]
+    event_id = record_event(
+        conn,
+        hazard_id,
+        "report",
+        None,
+        "reported",
+        principal,
+        note,
+        {
+            "source": source,
+            "facility": facility,
+            "principal": submitter,
+            **(event_data or {}),
+        },
+        report.observed_at,
+    )
+    photo_ids, folders = store_photos(conn, settings, hazard_id, event_id, photos, submitter)
+    written.extend(folders)
+    record(
+        conn,
+        principal,
+        "hazard.report",
+        "hazard",
+        hazard_id,
+        None,
+        {
+            "category": cat.code,
+            "status": "reported",
+            "grid_id": hazard.grid_id,
+            "source": source,
+            "facility": facility["code"] if facility else None,
+            "photos": photo_ids,
+            **({"observed_at": report.observed_at} if report.observed_at else {}),
+        },
+        hazard.grid_id,
+        ip,
+    )
+    duplicates = duplicate_suggestions(
+        conn, cat.code, cat.duplicate_radius_m, lon, lat, exclude=hazard_id
+    )
+    receipt = receipts.issue(conn, hazard_id)
     return ReportResult(hazard_id, True, facility, duplicates, photo_ids, receipt)

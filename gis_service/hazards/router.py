@@ -33,7 +33,7 @@ from gis_service.hazards.deps import (
 from gis_service.hazards.photos import Upload, validate_all
 from gis_service.hazards.photos import file_for as photo_file_for
 from gis_service.hazards.policy import may_read_private
-from gis_service.hazards.schemas import IDEMPOTENCY_KEY_PATTERN, ActionIn, ReportIn
+from gis_service.hazards.schemas import ActionIn, ReportIn
 from gis_service.hazards.states import STATUS_NAMES_ZH
 from gis_service.hazards.versions import etag, parse_if_match
 from gis_service.hazards.workflow import state_table
@@ -42,6 +42,7 @@ from gis_service.http.deps import (
     Conn,
     Crs,
     Db,
+    IdempotencyKey,
     SettingsDep,
     id_path,
     id_query,
@@ -114,15 +115,7 @@ def report_hazard(
     principal: Annotated[Principal, Depends(REPORT_ACCESS)],
     _limited: Annotated[None, Depends(limit_anonymous_reports)],
     parsed: Annotated[tuple[ReportIn, list[Upload]], Depends(report_body)],
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            pattern=IDEMPOTENCY_KEY_PATTERN,
-            description="A client key (8-200 printable characters): a retry with the same key "
-            "and body returns the first report instead of creating another.",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Route the report to the finest grid containing the point (the grid chain, responsible
     person and department are snapshotted), snap it to the nearest facility of the category's
@@ -170,8 +163,12 @@ def report_hazard(
     openapi_extra=_ACTION_BODY,
     responses={
         403: {"description": "Your role or grid subtree does not allow this move."},
+        404: {"description": "No such hazard."},
         409: {"description": "The state does not allow this move; the allowed ones are listed."},
         412: {"description": "If-Match names an older version: reload and decide again."},
+        413: {"description": "A photo or the body is too large."},
+        415: {"description": "A photo is not JPEG, PNG or WebP (sniffed from the bytes)."},
+        422: {"description": "A bad field, a far occurred_at, or a reused Idempotency-Key."},
         428: {"description": "If-Match (or a version field) is missing."},
     },
 )
@@ -186,6 +183,7 @@ def act_on_hazard(
         str | None,
         Header(alias="If-Match", description='The ETag of GET /hazards/{id}, such as "3".'),
     ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """One move with a note and optional photos, recorded in the hazard's history and the
     audit log. Send If-Match with the ETag you read: two people acting on the same hazard at
@@ -202,6 +200,7 @@ def act_on_hazard(
         if_match=parse_if_match(if_match),
         photos=photos,
         ip=ip,
+        idempotency_key=idempotency_key,
     )
     feature, version = _feature_with(
         conn,
@@ -213,6 +212,7 @@ def act_on_hazard(
             "from_status": result.from_status,
             "to_status": result.to_status,
             "photos": result.photo_ids,
+            "replayed": result.replayed,
         },
     )
     return JSONResponse(feature, media_type="application/geo+json", headers={"ETag": etag(version)})

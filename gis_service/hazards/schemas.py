@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Literal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -11,12 +13,14 @@ from gis_service.catalog.schemas import PHONE_PATTERN
 from gis_service.db.limits import BIGINT_MAX, INTEGER_MAX
 from gis_service.geo.datums import Datum
 from gis_service.hazards.workflow import ACTIONS
+from gis_service.idempotency import KEY_PATTERN
 from gis_service.text import printable
 
 Source = Literal["patrol", "resident", "camera", "hotline", "superior"]
 Severity = Literal["low", "medium", "high", "critical"]
-# Printable ASCII without spaces: keys go into headers and logs.
-IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{8,200}$"
+# Fields a phone adds when it sends work it did offline; left out of a report's fingerprint
+# when absent, so that the fingerprints of reports from before they existed stay the same.
+OFFLINE_FIELDS = ("observed_at", "patrol_ref")
 
 
 class ReportIn(BaseModel):
@@ -51,8 +55,18 @@ class ReportIn(BaseModel):
     )
     idempotency_key: str | None = Field(
         default=None,
-        pattern=IDEMPOTENCY_KEY_PATTERN,
+        pattern=KEY_PATTERN,
         description="Same as the Idempotency-Key header (8-200 printable characters).",
+    )
+    observed_at: datetime | None = Field(
+        default=None,
+        description="When the reporter saw it, as the phone recorded it (a report made offline "
+        "and sent later); at most the configured number of days old, never in the future.",
+    )
+    patrol_ref: UUID | None = Field(
+        default=None,
+        description="The patrol (its client ref) during which the report was made; links the "
+        "two whichever arrives first.",
     )
 
     @field_validator("lon", "lat", "accuracy_m")
@@ -120,6 +134,11 @@ class ActionIn(BaseModel):
         ge=1,
         le=INTEGER_MAX,
         description="The version the move is based on, when the If-Match header cannot be sent.",
+    )
+    occurred_at: datetime | None = Field(
+        default=None,
+        description="When the step was done, as the phone recorded it (a move made offline and "
+        "sent later); recorded on the step, deadlines still count from its arrival.",
     )
 
     @field_validator("note", mode="before")

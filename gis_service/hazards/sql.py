@@ -120,6 +120,8 @@ HAZARD_FEATURE_V = text(
                              WHERE c.code = t.category_code),
             'resolved_at', t.resolved_at, 'verified_at', t.verified_at,
             'location_accuracy_m', t.location_accuracy_m,
+            'observed_at', t.observed_at,
+            'patrol_ref', CASE WHEN {_PRIVATE} THEN t.patrol_ref END,
             'grid_path', t.grid_path,
             'duplicate_of', (SELECT json_build_object('id', d.id, 'public_code', d.public_code)
                                FROM hazards d WHERE d.id = t.duplicate_of_id),
@@ -147,6 +149,7 @@ HAZARD_FEATURE_V = text(
                                    'actor', CASE WHEN {_PRIVATE} THEN e.actor_name END,
                                    'note', CASE WHEN {_PRIVATE} THEN e.note END,
                                    'at', e.created_at,
+                                   'occurred_at', e.occurred_at,
                                    -- 延期: the time asked for, and the deadline it gave.
                                    'extension', e.data #>> '{{exception,extension,text}}',
                                    'new_due_at', e.data #>> '{{exception,due_at}}',
@@ -195,7 +198,7 @@ INSERT_HAZARD = text(
         location_accuracy_m, address, facility_id, facility_code, grid_id, grid_path, grid_chain,
         responsible_person_id, responsible_snapshot, department_id, reporter_name,
         reporter_phone, idempotency_key, idempotency_fingerprint, reporter_principal,
-        reported_at, updated_at, accept_due_at)
+        reported_at, updated_at, accept_due_at, observed_at, patrol_ref)
     SELECT 'YH' || to_char(r.at AT TIME ZONE :tz, 'YYYYMMDD') || '-'
                || lpad(nextval('hazard_public_code_seq')::text, 6, '0'),
            :category, :description, :severity, 'reported', :source, r.pt,
@@ -215,7 +218,8 @@ INSERT_HAZARD = text(
            :reporter_name, :reporter_phone, :key, :fingerprint, :principal, r.at, r.at,
            -- 立案 limit, in working time from the report (GB/T 30428.8)
            gis_work_due(r.at, (SELECT time_limits -> 'accept' FROM hazard_categories
-                                WHERE code = :category))
+                                WHERE code = :category)),
+           CAST(:observed_at AS timestamptz), CAST(:patrol_ref AS uuid)
       FROM r
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id
@@ -389,9 +393,9 @@ def move_statement(columns: list[str]) -> TextClause:
 INSERT_EVENT = text(
     """
     INSERT INTO hazard_events (hazard_id, action, from_status, to_status, actor_person_id,
-                               actor_name, note, data, created_at)
+                               actor_name, note, data, created_at, occurred_at)
     VALUES (:hazard_id, :action, :from_status, :to_status, :actor_person_id, :actor_name,
-            :note, CAST(:data AS jsonb), now())
+            :note, CAST(:data AS jsonb), now(), CAST(:occurred_at AS timestamptz))
     RETURNING id
     """
 )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Header, Path, Query, Request
 from sqlalchemy import Connection, Engine
 from starlette.datastructures import URL
 
@@ -20,6 +20,7 @@ from gis_service.db.reads import ReadDb
 from gis_service.errors import BadRequest, Invalid
 from gis_service.geo.areas import MAX_RADIUS_M, BBox, Near, parse_bbox, parse_lonlat
 from gis_service.geo.datums import Datum, to_wgs84
+from gis_service.idempotency import KEY_PATTERN
 from gis_service.instants import parse_instant
 
 
@@ -152,6 +153,18 @@ async def crs_query(
 
 
 Crs = Annotated[Datum, Depends(crs_query)]
+
+# The Idempotency-Key header of every write a phone may retry (reports, moves, visits, patrols).
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=KEY_PATTERN,
+        description="A client key (8-200 printable characters): the same request sent again "
+        "with the same key (an offline queue retrying) returns the first result instead of "
+        "acting twice; the key sent with another body is refused (422).",
+    ),
+]
 
 
 async def point_query(

@@ -181,6 +181,10 @@ def install_security(app: FastAPI, settings: Settings) -> None:
                 settings.max_body_bytes,
                 settings.photo_max_count * settings.photo_max_bytes + slack,
             ),
+            "/api/v1/visits": max(
+                settings.max_body_bytes,
+                settings.photo_max_count * settings.photo_max_bytes + slack,
+            ),
             "/api/v1/imports": max(settings.max_body_bytes, settings.import_max_bytes + slack),
             # Bodies of a few fields (a login, a user, a key, an Open311 form): their own,
             # small cap, applied as they stream in and before any parsing.

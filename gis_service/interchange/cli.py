@@ -16,8 +16,8 @@ from gis_service.config import Settings
 from gis_service.console import fail, instant_option, prepared_database
 
 import_app = typer.Typer(
-    help="Import grids, facilities or people from GeoJSON, GeoPackage, zipped Shapefile, KML, "
-    "CSV or XLSX (one transaction: all or nothing).",
+    help="Import grids, facilities, people or people under care from GeoJSON, GeoPackage, "
+    "zipped Shapefile, KML, CSV or XLSX (one transaction: all or nothing).",
     no_args_is_help=True,
 )
 export_app = typer.Typer(
@@ -234,6 +234,39 @@ def import_people(
     """Import people and their roles on grids (name, phone, mobile, grid code, role, primary)."""
     _run(
         "people",
+        file,
+        check=check,
+        update=update,
+        source_layer=layer,
+        encoding=encoding,
+        mapping=mapping,
+        field=field,
+        default=default,
+        valid_from=None,
+        actor=actor,
+        as_json=as_json,
+        progress=progress,
+    )
+
+
+@import_app.command("care")
+def import_care(
+    file: FileArg,
+    check: CheckOpt = False,
+    update: UpdateOpt = False,
+    layer: LayerOpt = None,
+    encoding: EncodingOpt = None,
+    mapping: MappingOpt = None,
+    field: FieldOpt = None,
+    default: DefaultOpt = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+    progress: ProgressOpt = True,
+) -> None:
+    """Import a community's ledger of people under care (七必访台账): household code, address,
+    grid code, name, category (类别; several with 、), gender, birth year, phone, note."""
+    _run(
+        "care",
         file,
         check=check,
         update=update,

@@ -58,7 +58,7 @@ def run_import(
             geometry_columns={k: mapping.columns[k] for k in ("wkt", "lon", "lat")}
             if any(k in mapping.columns for k in ("wkt", "lon", "lat"))
             else None,
-            require_geometry=opts.layer != "people",
+            require_geometry=opts.layer not in ("people", "care"),
         )
         report.timings["read"] = time.perf_counter() - t
         progress("read", 1, 1)

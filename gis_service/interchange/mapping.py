@@ -8,18 +8,32 @@ from typing import Any
 
 import yaml
 
-LAYERS = ("grids", "facilities", "people")
+LAYERS = ("grids", "facilities", "people", "care")
 
 # Fields each layer understands; anything else in the file goes into ``attributes``.
 FIELDS: dict[str, tuple[str, ...]] = {
     "grids": ("code", "name", "level", "parent", "leader_name", "leader_phone"),
     "facilities": ("code", "name", "type", "status"),
     "people": ("name", "phone", "mobile", "grid", "role", "primary"),
+    # A community's ledger of people under care (七必访台账): one row per person.
+    "care": (
+        "household",
+        "address",
+        "grid",
+        "household_phone",
+        "name",
+        "gender",
+        "birth_year",
+        "phone",
+        "categories",
+        "note",
+    ),
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "grids": ("code", "name", "level"),
     "facilities": ("code", "type"),
     "people": ("name", "grid"),
+    "care": ("household", "address", "grid", "name", "categories"),
 }
 
 # Column names recognised without a mapping (compared case-insensitively), English first,
@@ -53,6 +67,18 @@ CANDIDATES: dict[str, dict[str, tuple[str, ...]]] = {
         "grid": ("grid", "grid_code", "网格编码", "网格", "所属网格"),
         "role": ("role", "角色", "职务"),
         "primary": ("primary", "is_primary", "主责", "负责人"),
+    },
+    "care": {
+        "household": ("household", "household_code", "户编号", "户号", "家庭编号", "户编码"),
+        "address": ("address", "地址", "住址", "家庭住址", "居住地址"),
+        "grid": ("grid", "grid_code", "网格编码", "微网格编码", "所属网格", "网格"),
+        "household_phone": ("household_phone", "家庭电话", "户电话", "座机"),
+        "name": ("name", "person", "姓名"),
+        "gender": ("gender", "sex", "性别"),
+        "birth_year": ("birth_year", "出生年份", "出生年"),
+        "phone": ("phone", "mobile", "联系电话", "电话", "手机", "手机号"),
+        "categories": ("categories", "category", "人员类别", "对象类别", "走访类别", "类别"),
+        "note": ("note", "备注", "情况说明"),
     },
 }
 

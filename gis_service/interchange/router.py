@@ -38,7 +38,7 @@ class ImportForm(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    layer: Literal["grids", "facilities", "people"] = "grids"
+    layer: Literal["grids", "facilities", "people", "care"] = "grids"
     check: bool = Field(default=False, description="Dry run: report only, write nothing.")
     update: bool = Field(default=False, description="Change what differs in existing rows.")
     fix: bool = Field(default=False, description="Repair invalid geometry with ST_MakeValid.")
@@ -153,7 +153,7 @@ def _import_body() -> dict[str, Any]:
 @router.post(
     "/imports",
     tags=["imports"],
-    summary="Import grids, facilities or people from an uploaded file",
+    summary="Import grids, facilities, people or people under care from an uploaded file",
     responses={422: {"description": "The file was refused; details hold the full report"}},
     openapi_extra=_import_body(),
 )

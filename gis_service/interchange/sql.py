@@ -499,3 +499,103 @@ RECORD_RUN = """
             %(actor)s, %(t)s, now())
     RETURNING id
 """
+
+# ---- people under care (a community's ledger, 七必访台账) -----------------------------------
+STAGE_CARE = """
+    CREATE TEMP TABLE imp_care (
+        rn int, household text, address text, grid_code text, household_phone text,
+        name text, gender text, birth_year int, phone text, categories text[], note text,
+        attributes jsonb
+    ) ON COMMIT DROP
+"""
+COPY_CARE = """
+    COPY imp_care (rn, household, address, grid_code, household_phone, name, gender,
+                   birth_year, phone, categories, note, attributes)
+    FROM STDIN WITH (FORMAT csv)
+"""
+# The current grid of each row, the household and person on record (by household code and
+# name), and whether any of it lies outside the caller's scope.
+RESOLVE_CARE = """
+    CREATE TEMP TABLE imp_care_r ON COMMIT DROP AS
+    SELECT s.*, g.id AS grid_id, g.path AS grid_path,
+           hh.id AS household_id, hg.path AS old_path,
+           hh.address AS old_address, hh.phone AS old_phone, hh.grid_id AS old_grid_id,
+           p.id AS person_id,
+           (p.id IS NOT NULL AND (p.gender, p.birth_year, p.phone, p.categories, p.note)
+                IS NOT DISTINCT FROM (s.gender, s.birth_year, s.phone, s.categories, s.note))
+               AS person_same
+      FROM imp_care s
+      LEFT JOIN grids g ON g.code = s.grid_code AND g.valid_to IS NULL
+      LEFT JOIN households hh ON hh.code = s.household
+      LEFT JOIN grids hg ON hg.id = hh.grid_id
+      LEFT JOIN care_people p ON p.household_id = hh.id AND p.name = s.name
+"""
+UNKNOWN_CARE_GRIDS = """
+    SELECT rn, grid_code FROM imp_care_r
+     WHERE grid_code IS NOT NULL AND grid_id IS NULL ORDER BY rn LIMIT 200
+"""
+CARE_OUT_OF_SCOPE = """
+    SELECT rn, household, grid_code,
+           old_path IS NOT NULL AND NOT old_path && CAST(%(scope)s AS bigint[]) AS before_outside
+      FROM imp_care_r
+     WHERE (grid_path IS NOT NULL AND NOT grid_path && CAST(%(scope)s AS bigint[]))
+        OR (old_path IS NOT NULL AND NOT old_path && CAST(%(scope)s AS bigint[]))
+     ORDER BY rn LIMIT 200
+"""
+CARE_EXISTING = """
+    SELECT rn, household, name, person_id IS NOT NULL AS person,
+           (old_address, old_phone, old_grid_id)
+               IS DISTINCT FROM (address, household_phone, grid_id) AS household_differs
+      FROM imp_care_r
+     WHERE (person_id IS NOT NULL AND NOT person_same)
+        OR (household_id IS NOT NULL
+            AND (old_address, old_phone, old_grid_id)
+                IS DISTINCT FROM (address, household_phone, grid_id))
+     ORDER BY rn LIMIT 200
+"""
+CARE_SUMMARY = """
+    SELECT count(DISTINCT household) FILTER (WHERE household_id IS NULL),
+           count(DISTINCT household) FILTER (
+               WHERE household_id IS NOT NULL
+                 AND (old_address, old_phone, old_grid_id)
+                     IS DISTINCT FROM (address, household_phone, grid_id)),
+           count(*) FILTER (WHERE person_id IS NULL),
+           count(*) FILTER (WHERE person_id IS NOT NULL AND NOT person_same),
+           count(*) FILTER (WHERE person_id IS NOT NULL AND person_same)
+      FROM imp_care_r
+"""
+# A household sits at a point inside its grid until someone places it better.
+INSERT_HOUSEHOLDS = """
+    INSERT INTO households (code, grid_id, address, phone, geom, attributes)
+    SELECT DISTINCT ON (r.household) r.household, r.grid_id, r.address, r.household_phone,
+           ST_PointOnSurface(g.geom), '{}'::jsonb
+      FROM imp_care_r r JOIN grids g ON g.id = r.grid_id
+     WHERE r.household_id IS NULL
+     ORDER BY r.household, r.rn
+"""
+UPDATE_HOUSEHOLDS = """
+    UPDATE households hh
+       SET address = r.address, phone = r.household_phone, grid_id = r.grid_id,
+           geom = CASE WHEN hh.grid_id = r.grid_id THEN hh.geom
+                       ELSE (SELECT ST_PointOnSurface(geom) FROM grids WHERE id = r.grid_id) END,
+           active = true
+      FROM (SELECT DISTINCT ON (household) * FROM imp_care_r
+             WHERE household_id IS NOT NULL ORDER BY household, rn) r
+     WHERE hh.id = r.household_id
+       AND (hh.address, hh.phone, hh.grid_id, hh.active)
+           IS DISTINCT FROM (r.address, r.household_phone, r.grid_id, true)
+"""
+INSERT_CARE_PEOPLE = """
+    INSERT INTO care_people (household_id, name, gender, birth_year, phone, categories, note,
+                             attributes)
+    SELECT hh.id, r.name, r.gender, r.birth_year, r.phone, r.categories, r.note, r.attributes
+      FROM imp_care_r r JOIN households hh ON hh.code = r.household
+     WHERE r.person_id IS NULL
+"""
+UPDATE_CARE_PEOPLE = """
+    UPDATE care_people p
+       SET gender = r.gender, birth_year = r.birth_year, phone = r.phone,
+           categories = r.categories, note = r.note, active = true
+      FROM imp_care_r r
+     WHERE p.id = r.person_id AND NOT r.person_same
+"""

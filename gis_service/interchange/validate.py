@@ -4,6 +4,8 @@ statuses, phones and geometry, each finding naming the row and the field."""
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -13,6 +15,7 @@ import shapely
 from gis_service.facilities.codes import component_code_problem, looks_like_component_code
 from gis_service.facilities.states import FACILITY_STATUSES
 from gis_service.interchange.checks import (
+    CODE_RE,
     LINE,
     MULTILINE,
     MULTIPOINT,
@@ -32,6 +35,7 @@ from gis_service.interchange.checks import (
 )
 from gis_service.interchange.mapping import (
     FALSE_WORDS,
+    FIELDS,
     LEVEL_ALIASES,
     TRUE_WORDS,
     FieldMapping,
@@ -373,6 +377,159 @@ def prepare_people(
             "grid_code": grids,
             "role": role_codes,
             "is_primary": primary,
+            "attributes": attrs,
+        }
+    )
+
+
+GENDERS = {
+    "男": "male",
+    "女": "female",
+    "male": "male",
+    "female": "female",
+    "m": "male",
+    "f": "female",
+}
+# Categories in one cell: 孤寡老人、残疾人家庭 / a, b / a；b.
+_CATEGORY_SPLIT = re.compile(r"[,，、;；/|]+")
+
+
+def _birth_year(value: str) -> int | None:
+    """1950, 1950.0, 1950-03-01 or 1950年 → 1950; None when it is none of these."""
+    m = re.fullmatch(r"(\d{4})(?:\.0|年.*|[-/.]\d{1,2}(?:[-/.]\d{1,2})?(?:[ T].*)?)?", value)
+    return int(m.group(1)) if m else None
+
+
+def prepare_care(
+    source: Source, mapping: FieldMapping, report: Report, categories: dict[str, str]
+) -> pd.DataFrame:
+    """Rows of a ledger of people under care; ``categories`` maps every accepted spelling
+    (code, Chinese name, alias, lower case) to its code."""
+    frame = source.frame
+    columns = mapping.resolve([str(c) for c in frame.columns])
+    check_required(report, columns, mapping, ("household", "address", "grid", "name", "categories"))
+    off = source.row_offset
+    values = {f: field_values(frame, columns, mapping, f) for f in FIELDS["care"]}
+    for name, what in (
+        ("household", "household code (户编号)"),
+        ("address", "address (地址)"),
+        ("grid", "grid code (网格编码)"),
+        ("name", "name (姓名)"),
+        ("categories", "category (类别)"),
+    ):
+        for i in np.flatnonzero(pd.isna(values[name])):
+            report.error(
+                "missing_value",
+                f"the {what} is empty",
+                f"fill in the {what}",
+                row=int(i) + 1 + off,
+                field=columns.get(name),
+            )
+    households = values["household"]
+    for i, code in enumerate(households):
+        if code is not None and not re.fullmatch(CODE_RE, code):
+            report.error(
+                "bad_code",
+                "a household code may hold only letters, digits, '.', '_' and '-' (1–64)",
+                "write it like 410103001001-0001",
+                row=i + 1 + off,
+                field=columns.get("household"),
+                value=code[:80],
+            )
+    _check_phones(report, values["phone"], None, off, columns.get("phone"))
+    _check_phones(report, values["household_phone"], None, off, columns.get("household_phone"))
+    cats = np.full(len(frame), None, dtype=object)
+    known = ", ".join(sorted({c for c in categories.values()}))
+    for i, raw in enumerate(values["categories"]):
+        if raw is None:
+            continue
+        codes: list[str] = []
+        for part in _CATEGORY_SPLIT.split(raw):
+            part = part.strip()
+            if not part:
+                continue
+            code = categories.get(part.lower())
+            if code is None:
+                report.error(
+                    "unknown_category",
+                    f"'{part}' is not a category of people under care",
+                    f"use one of {known} (or a name from layers/care.yaml)",
+                    row=i + 1 + off,
+                    field=columns.get("categories"),
+                    value=part[:80],
+                )
+            elif code not in codes:
+                codes.append(code)
+        cats[i] = "{" + ",".join(codes) + "}" if codes else None
+    genders = np.full(len(frame), None, dtype=object)
+    for i, raw in enumerate(values["gender"]):
+        if raw is None:
+            continue
+        genders[i] = GENDERS.get(raw.strip().lower())
+        if genders[i] is None:
+            report.error(
+                "bad_value",
+                f"'{raw}' is not a gender",
+                "write 男 or 女 (male or female), or leave it empty",
+                row=i + 1 + off,
+                field=columns.get("gender"),
+            )
+    years = np.full(len(frame), None, dtype=object)
+    this_year = date.today().year
+    for i, raw in enumerate(values["birth_year"]):
+        if raw is None:
+            continue
+        year = _birth_year(raw.strip())
+        if year is None or not 1900 <= year <= this_year:
+            report.error(
+                "bad_value",
+                f"'{raw[:40]}' is not a year of birth between 1900 and {this_year}",
+                "write the year, such as 1948",
+                row=i + 1 + off,
+                field=columns.get("birth_year"),
+            )
+        else:
+            years[i] = year
+    seen: dict[tuple[str, str], int] = {}
+    homes: dict[str, tuple[str | None, str | None, int]] = {}
+    for i in range(len(frame)):
+        code, name = households[i], values["name"][i]
+        if code is None or name is None:
+            continue
+        first = seen.setdefault((code, name), i)
+        if first != i:
+            report.error(
+                "duplicate_person",
+                f"{name} of household {code} is listed twice (first on row {first + 1 + off})",
+                "keep one row per person; list several categories in one cell (、)",
+                row=i + 1 + off,
+                field=columns.get("name"),
+            )
+        home = homes.setdefault(code, (values["address"][i], values["grid"][i], i))
+        if home[:2] != (values["address"][i], values["grid"][i]):
+            report.error(
+                "household_mismatch",
+                f"household {code} has another address or grid here than on row "
+                f"{home[2] + 1 + off}",
+                "give every member of a household the same address and grid code",
+                row=i + 1 + off,
+                field=columns.get("address"),
+            )
+    used = set(columns.values())
+    attrs = attributes_json(frame, used, source.driver in TEXT_DRIVERS)
+    return pd.DataFrame(
+        {
+            "rn": np.arange(1, len(frame) + 1) + off,
+            "household": households,
+            "address": values["address"],
+            "grid_code": values["grid"],
+            "household_phone": values["household_phone"],
+            "name": values["name"],
+            "gender": genders,
+            "birth_year": years,
+            "phone": values["phone"],
+            "categories": cats,
+            "note": values["note"],
             "attributes": attrs,
         }
     )

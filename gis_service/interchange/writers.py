@@ -418,4 +418,120 @@ def load_people(
     cur.execute(sql.INSERT_ASSIGNMENTS, {"t": t_from})
 
 
-LOADERS = {"grids": load_grids, "facilities": load_facilities, "people": load_people}
+def _scope_errors(cur: Cursor, opts: ImportOptions, statement: str) -> list:
+    """Rows a scope check finds (none for a caller who covers the whole territory)."""
+    if opts.scope is None:
+        return []
+    cur.execute(statement, {"scope": opts.scope})
+    return cur.fetchall()
+
+
+# ---- people under care ----------------------------------------------------------------------
+CARE_NAMES = """
+    SELECT code, name_zh, name_en, definition -> 'aliases' FROM care_categories WHERE active
+"""
+
+
+def load_care(
+    cur: Cursor,
+    source,
+    mapping: FieldMapping,
+    opts: ImportOptions,
+    report: Report,
+    t_from: datetime,
+    progress: Progress,
+) -> None:
+    """Stage, check and write a ledger of people under care: households (by code) and their
+    people (by household and name); with --update change what differs."""
+    cur.execute(CARE_NAMES)
+    names: dict[str, str] = {}
+    for code, zh, en, aliases in cur.fetchall():
+        for key in (code, zh, en, *(aliases or [])):
+            names[str(key).strip().lower()] = code
+    rows = v.prepare_care(source, mapping, report, names)
+    cur.execute(sql.STAGE_CARE)
+    copy_rows(
+        cur,
+        sql.COPY_CARE,
+        columns(
+            rows,
+            [
+                "rn",
+                "household",
+                "address",
+                "grid_code",
+                "household_phone",
+                "name",
+                "gender",
+                "birth_year",
+                "phone",
+                "categories",
+                "note",
+                "attributes",
+            ],
+        ),
+        progress,
+    )
+    cur.execute(sql.RESOLVE_CARE)
+    cur.execute(sql.UNKNOWN_CARE_GRIDS)
+    for rn, code in cur.fetchall():
+        report.error(
+            "unknown_grid",
+            f"grid '{code}' is not a current grid",
+            "use the code of the micro-grid (or grid) the household lives in",
+            row=rn,
+            field=mapping.columns.get("grid") or "grid",
+            value=code,
+        )
+    for rn, household, grid, before in _scope_errors(cur, opts, sql.CARE_OUT_OF_SCOPE):
+        report.error(
+            "outside_scope",
+            f"household {household} lies outside your area"
+            if before
+            else f"grid {grid} lies outside your area",
+            "import only the people under care of your own area, or ask an admin",
+            row=rn,
+            field=mapping.columns.get("grid") or "grid",
+            value=grid,
+        )
+    if not opts.update:
+        cur.execute(sql.CARE_EXISTING)
+        for rn, household, name, person, _differs in cur.fetchall():
+            what = (
+                f"{name} of household {household} is on record with other details"
+                if person
+                else f"household {household} is on record with another address, phone or grid"
+            )
+            report.error(
+                "exists",
+                what,
+                "import with --update to change what differs",
+                row=rn,
+                code=household,
+            )
+    cur.execute(sql.CARE_SUMMARY)
+    new_h, changed_h, new_p, changed_p, same_p = cur.fetchone()
+    report.counts.update(
+        {
+            "new_households": new_h,
+            "updated_households": changed_h,
+            "new_people": new_p,
+            "updated_people": changed_p,
+            "unchanged": same_p,
+        }
+    )
+    if not report.ok:
+        return
+    cur.execute(sql.INSERT_HOUSEHOLDS)
+    if opts.update:
+        cur.execute(sql.UPDATE_HOUSEHOLDS)
+        cur.execute(sql.UPDATE_CARE_PEOPLE)
+    cur.execute(sql.INSERT_CARE_PEOPLE)
+
+
+LOADERS = {
+    "grids": load_grids,
+    "facilities": load_facilities,
+    "people": load_people,
+    "care": load_care,
+}

@@ -31,6 +31,16 @@ from gis_service.orders.schemas import (
 from gis_service.orders.workflow import ORDER_MACHINE, ORDER_STATUSES
 
 
+def check_service(catalog: Catalog, code: str) -> None:
+    """422 for a service type layers/services.yaml does not list."""
+    if code not in catalog.services:
+        raise Invalid(
+            f"Unknown service {code!r}; layers/services.yaml lists them.",
+            service_type=code,
+            known=sorted(catalog.services),
+        )
+
+
 def place(
     conn: Connection,
     catalog: Catalog,
@@ -42,34 +52,43 @@ def place(
     """群众点单: route the order to the finest grid at its point."""
     if not principal.has("report"):
         raise Forbidden("This caller may not place service orders (scope 'report').")
-    if body.service_type not in catalog.services:
-        raise Invalid(
-            f"Unknown service {body.service_type!r}; layers/services.yaml lists them.",
-            service_type=body.service_type,
-            known=sorted(catalog.services),
-        )
-    lon, lat = (float(v) for v in to_wgs84(body.lon, body.lat, body.crs))
     with transaction(conn):
-        row = conn.execute(
-            sql.INSERT_ORDER,
-            {
-                "lon": lon,
-                "lat": lat,
-                "tz": tz,
-                "service_type": body.service_type,
-                "description": body.description,
-                "address": body.address,
-                "resident_name": body.resident_name,
-                "resident_phone": body.resident_phone,
-            },
-        ).first()
-        if row is None:
-            raise Invalid("The point lies in no grid; check the coordinates and their crs.",
-                          code="outside_grids")  # fmt: skip
-        _event(conn, row.id, "order", None, "ordered", principal, body.description, {})
-        after = {"service_type": body.service_type, "grid_id": row.grid_id}
-        record(conn, principal, "order.place", "service_order", row.id, None, after,
-               row.grid_id, ip)  # fmt: skip
+        return write_order(conn, catalog, principal, body, tz, ip)
+
+
+def write_order(
+    conn: Connection,
+    catalog: Catalog,
+    principal: Principal,
+    body: OrderIn,
+    tz: str,
+    ip: str | None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The body of :func:`place` inside the caller's transaction (a visit places an order in
+    its own); ``data`` goes into the order event (e.g. the visit it came from)."""
+    check_service(catalog, body.service_type)
+    lon, lat = (float(v) for v in to_wgs84(body.lon, body.lat, body.crs))
+    row = conn.execute(
+        sql.INSERT_ORDER,
+        {
+            "lon": lon,
+            "lat": lat,
+            "tz": tz,
+            "service_type": body.service_type,
+            "description": body.description,
+            "address": body.address,
+            "resident_name": body.resident_name,
+            "resident_phone": body.resident_phone,
+        },
+    ).first()
+    if row is None:
+        raise Invalid("The point lies in no grid; check the coordinates and their crs.",
+                      code="outside_grids")  # fmt: skip
+    _event(conn, row.id, "order", None, "ordered", principal, body.description, data or {})
+    after = {"service_type": body.service_type, "grid_id": row.grid_id, **(data or {})}
+    record(conn, principal, "order.place", "service_order", row.id, None, after,
+           row.grid_id, ip)  # fmt: skip
     return {"id": row.id, "public_code": row.public_code, "status": row.status,
             "version": row.version, "url": f"/api/v1/orders/{row.id}"}  # fmt: skip
 

@@ -159,6 +159,36 @@ def outline(request: Request, conn: Conn) -> Response:
     return Response(body, media_type="application/geo+json", headers=headers)
 
 
+@router.get(
+    "/sw.js",
+    summary="The field app's service worker (offline shell of the map; never caches the API)",
+    responses={200: {"content": {"text/javascript": {}}}},
+)
+def service_worker() -> Response:
+    """Served at the root so that its scope covers /map; versioned by the assets' hash, so a
+    new release replaces the cached shell."""
+    body = (assets.SRC_DIR / "sw.js").read_text(encoding="utf-8")
+    body = body.replace("__ASSET_VERSION__", assets.asset_version())
+    return Response(
+        body,
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"},
+    )
+
+
+@router.get(
+    "/manifest.webmanifest",
+    summary="The web app manifest: the field app installs on a phone's home screen",
+    responses={200: {"content": {"application/manifest+json": {}}}},
+)
+def manifest(settings: SettingsDep) -> Response:
+    """Name, start page (/map in field mode), colours and icons of the installable app."""
+    body = service.web_manifest(settings)
+    return Response(
+        body, media_type="application/manifest+json", headers={"Cache-Control": "no-cache"}
+    )
+
+
 @router.get("/", include_in_schema=False)
 def root() -> RedirectResponse:
     """The service's front door opens the map."""

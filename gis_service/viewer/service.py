@@ -335,6 +335,8 @@ def build_page(
             assets.module_head("map/main.js"),
             '<meta name="theme-color" content="#1f3b73"/>',
             '<link rel="icon" href="data:,"/>',
+            '<link rel="manifest" href="/manifest.webmanifest"/>',
+            f'<link rel="apple-touch-icon" href="{assets.APP_PREFIX}/icons/field-192.png"/>',
         ]
     )
     _Assets(links).add_to(m)
@@ -442,6 +444,35 @@ SCREENS: dict[str, dict[str, Any]] = {
     "people": {"title": "人员", "css": ["css/people.css"], "js": [], "vcss": []},
     "accounts": {"title": "账号", "css": ["css/desk.css", "css/people.css"], "js": [], "vcss": []},
 }
+
+
+def web_manifest(settings: Settings) -> str:
+    """The web app manifest of the field app (W3C Web Application Manifest)."""
+    icons = [
+        {
+            "src": f"{assets.APP_PREFIX}/icons/field-{px}.png",
+            "sizes": f"{px}x{px}",
+            "type": "image/png",
+            "purpose": "any",
+        }
+        for px in (192, 512)
+    ]
+    return json.dumps(
+        {
+            "name": f"{settings.map_title} · 外勤",
+            "short_name": "网格外勤",
+            "description": "网格员外勤：今日任务、走访、巡查、隐患上报，离线可用。",
+            "lang": "zh-CN",
+            "start_url": "/map?mode=field",
+            "scope": "/",
+            "display": "standalone",
+            "orientation": "portrait",
+            "background_color": "#f4f6f9",
+            "theme_color": "#1f3b73",
+            "icons": icons,
+        },
+        ensure_ascii=False,
+    )
 
 
 def build_screen(settings: Settings, catalog: Catalog, screen: str, ui_html: str) -> str:

@@ -9,6 +9,17 @@ const ANONYMOUS = { kind: 'anonymous', name: '', role: null, scopes: [], grid: n
 
 let pending = null;
 const listeners = new Set();
+// Who was logged in last, so that a phone with no network still knows its user (the
+// session cookie is still there; writes wait in the outbox until the network returns).
+const LAST_ME = 'gis-last-me';
+
+function lastIdentity() {
+  try {
+    return JSON.parse(localStorage.getItem(LAST_ME) || 'null');
+  } catch (e) {
+    return null;
+  }
+}
 
 /** The caller as the service sees them, with their scope grid's name (cached). */
 export function whoAmI(force) {
@@ -18,9 +29,13 @@ export function whoAmI(force) {
       try {
         me = await api('/api/v1/auth/me', null, { cache: 'no-store' });
       } catch (e) {
+        const last = e && e.status === 0 ? lastIdentity() : null;
+        return last ? { ...last, offline: true } : ANONYMOUS;
+      }
+      if (!me || me.kind === 'anonymous') {
+        localStorage.removeItem(LAST_ME);
         return ANONYMOUS;
       }
-      if (!me || me.kind === 'anonymous') return ANONYMOUS;
       me.anonymous = false;
       me.roleName = ROLE_NAMES[me.role] || me.role || '';
       me.grid = null;
@@ -32,6 +47,7 @@ export function whoAmI(force) {
           me.grid = { id: me.grid_id, name: '', level: null };
         }
       }
+      localStorage.setItem(LAST_ME, JSON.stringify(me));
       return me;
     })();
   }
@@ -81,6 +97,8 @@ export async function login(username, password) {
 
 /** End the session. */
 export async function logout() {
+  localStorage.removeItem(LAST_ME);
+  document.dispatchEvent(new CustomEvent('gm:logout'));
   try {
     await api('/api/v1/auth/logout', null, { method: 'POST' });
   } catch (e) {

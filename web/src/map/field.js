@@ -3,6 +3,7 @@
  * nearby, nearest first, with AMap navigation. */
 
 import { api, ApiError } from '../lib/api.js';
+import { drop, submit } from '../lib/outbox.js';
 import { convert, distanceM } from '../lib/datum.js';
 import { $, esc, loadingHtml, show, toast, uuid } from '../lib/dom.js';
 import { fmtDistance } from '../lib/format.js';
@@ -10,7 +11,9 @@ import { errorText } from '../lib/i18n.js';
 import { bindLoginForm, whoAmI } from '../lib/session.js';
 import { fromView, GM, toView } from './context.js';
 import { drawMe, heatPoints } from './overlays.js';
+import { closeFieldSheets, fieldModeChanged, initFieldwork } from './fieldwork.js';
 import { hazardItemHtml, navLink, showHazard } from './panel.js';
+import { initPatrol } from './patrol.js';
 import { dropCachedTiles } from './tiles.js';
 import { onDatumChange } from './view.js';
 
@@ -19,6 +22,7 @@ export function setField(on) {
   document.body.classList.toggle('gm-field', on);
   show('gm-fieldbar', on);
   $('gm-field-btn').classList.toggle('gm-on', on);
+  fieldModeChanged();
 }
 
 let watchId = null;
@@ -30,6 +34,13 @@ export function locateMe(fly) {
     if (!navigator.geolocation) {
       toast('此浏览器不支持定位', 'error');
       reject(new Error('no geolocation'));
+      return;
+    }
+    // A running watch keeps the position current (it reports only changes, so asking for a
+    // fresh fix could wait for the phone to move).
+    if (watchId !== null && state.me) {
+      if (fly) map.flyTo(toView(state.me.lon, state.me.lat), Math.max(map.getZoom(), 17), { duration: 0.6 });
+      resolve(state.me);
       return;
     }
     navigator.geolocation.getCurrentPosition(
@@ -123,7 +134,10 @@ export async function openReport(point) {
       (point.accuracy ? `<div class="gm-muted">GPS 精度约 ${Math.round(point.accuracy)} 米</div>` : '');
     where.setAttribute('data-grid-id', fine ? fine.id : '');
   } catch (e) {
-    where.innerHTML = '<span class="gm-error">此位置不在任何网格内，无法上报</span>';
+    where.innerHTML =
+      e instanceof ApiError && e.status === 0
+        ? '<span class="gm-offline-note"><i class="fa-solid fa-wifi"></i> 离线：上报将保存在手机中，联网后自动发送并确定所属网格</span>'
+        : '<span class="gm-error">此位置不在任何网格内，无法上报</span>';
   }
 }
 GM.openReport = openReport;
@@ -189,18 +203,27 @@ async function submitReport() {
   const phone = $('gm-report-phone').value.trim();
   if (name) fields.reporter_name = name;
   if (phone) fields.reporter_phone = phone;
-  const files = $('gm-report-photos').files;
-  let body = fields;
-  if (files && files.length) {
-    body = new FormData();
-    for (const [k, v] of Object.entries(fields)) body.append(k, v);
-    for (const f of Array.from(files).slice(0, 5)) body.append('photos', f, f.name);
-  }
+  // The time the user saw it (a report made offline arrives later) and the running patrol.
+  fields.observed_at = new Date().toISOString();
+  if (GM.state.patrolRef) fields.patrol_ref = GM.state.patrolRef;
+  const files = Array.from($('gm-report-photos').files || []).slice(0, 5);
   const btn = $('gm-report-submit');
   btn.disabled = true;
   btn.textContent = '正在提交…';
-  try {
-    const f = await api('/api/v1/hazards', null, { method: 'POST', headers: { 'Idempotency-Key': idempotencyKey }, body });
+  const name_ = (GM.cfg.hazardCategories.find((c) => c.code === category) || {}).name || category;
+  // Through the outbox: sent at once when the network is there, kept on the phone if not.
+  const outcome = await submit({
+    kind: 'report',
+    label: `${name_}：${description.slice(0, 30)}`,
+    url: '/api/v1/hazards',
+    fields,
+    photos: files,
+    key: idempotencyKey,
+  });
+  btn.disabled = false;
+  btn.textContent = '提交上报';
+  if (outcome.state === 'sent') {
+    const f = outcome.data;
     const p = (f && f.properties) || {};
     closeSheets();
     clearReport();
@@ -208,12 +231,16 @@ async function submitReport() {
     toast(`已上报 ${p.public_code || ''}，待社区受理`, 'ok', 6000);
     refreshHazards();
     if (f && f.id) showHazard(f.id);
-  } catch (e) {
-    err.textContent = `上报失败：${errorText(e)}`;
+  } else if (outcome.state === 'queued') {
+    closeSheets();
+    clearReport();
+    toast('离线：上报已保存在手机中，联网后自动发送', 'ok', 6000);
+  } else {
+    // Refused while the user is still on the form: they correct it and send it again.
+    await drop(outcome.item.seq);
+    idempotencyKey = uuid();
+    err.textContent = `上报失败：${errorText(outcome.error)}`;
     show(err, true);
-  } finally {
-    btn.disabled = false;
-    btn.textContent = '提交上报';
   }
 }
 
@@ -232,6 +259,7 @@ GM.refreshHazards = refreshHazards;
 export function closeSheets() {
   show('gm-sheet-report', false);
   show('gm-sheet-tasks', false);
+  closeFieldSheets();
 }
 
 // ---- my tasks nearby
@@ -293,9 +321,11 @@ export function initField() {
     )
   );
   bindLoginForm($('gm-login-form'), $('gm-login-error'), loadTasks);
+  initFieldwork();
+  initPatrol();
   const auto = new URLSearchParams(location.search).get('mode');
   setField(auto === 'field' || (auto !== 'desk' && window.matchMedia && matchMedia('(max-width: 640px)').matches));
-  for (const id of ['gm-fieldbar', 'gm-pick', 'gm-sheet-report', 'gm-sheet-tasks', 'gm-panel']) {
+  for (const id of ['gm-fieldbar', 'gm-pick', 'gm-sheet-report', 'gm-sheet-tasks', 'gm-panel', 'gm-sheet-duties', 'gm-sheet-visit', 'gm-sheet-move', 'gm-sheet-outbox', 'gm-outbox', 'gm-patrol-banner']) {
     L.DomEvent.disableClickPropagation($(id));
     L.DomEvent.disableScrollPropagation($(id));
   }
