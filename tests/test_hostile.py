@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import time
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -237,6 +238,16 @@ def _base_body(w: World, method: str, path: str) -> dict[str, Any] | None:
             "action": "progress",
             "note": "hostile",
             "version": 1,
+        },
+        # Field work: a visit to somebody (who may not exist: 404 is an answer) and a short
+        # walk near the demo district's centre.
+        ("POST", "/api/v1/visits"): {"person_id": 1, "findings": "hostile"},
+        ("POST", "/api/v1/patrols"): {
+            "ref": str(uuid.uuid4()),
+            "points": [
+                [113.6468, 34.7275, time.time() - 600],
+                [113.6469, 34.7276, time.time() - 585],
+            ],
         },
     }
     body = bodies.get((method, path))

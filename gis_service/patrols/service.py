@@ -21,7 +21,7 @@ from gis_service.errors import Forbidden, Invalid, NotFound
 from gis_service.geo.datums import Datum, to_wgs84
 from gis_service.hazards.supervision import scoped_grid
 from gis_service.idempotency import earlier, fingerprint, remember
-from gis_service.instants import check_recorded
+from gis_service.instants import add_clamped, check_recorded
 from gis_service.interchange.reader import CHINA_BOX
 from gis_service.patrols import gpx, sql
 from gis_service.patrols.schemas import PatrolIn
@@ -347,7 +347,7 @@ def stats(
     last 30 days): patrols, distance inside the grid, time, micro-grids passed (coverage)."""
     root = scoped_grid(principal, grid, conn)
     end = until or datetime.now(UTC)
-    start = since or end - timedelta(days=30)
+    start = since or add_clamped(end, -timedelta(days=30))  # until may be the first moment
     if start >= end:
         raise Invalid("since must be before until.", since=str(start), until=str(end))
     rows = conn.execute(
