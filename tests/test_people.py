@@ -327,7 +327,7 @@ def test_no_changes_outside_the_subtree(world: World) -> None:
     )
     assert r.status_code == 403 and "outside your scope" in r.json()["message"]
     r = world.client.patch(
-        f"/api/v1/people/{pid}", json={"notes": "x", "reason": "x"}, headers=world.as_("street")
+        f"/api/v1/people/{pid}", json={"notes": "x", "reason": "x"}, headers=world.as_("admin")
     )
     assert r.status_code == 200
     # …while the role on the street's own grid is the street's to end.
