@@ -398,7 +398,7 @@ def hazard_photo(
     if private and not may_read_private(principal, row.grid_path):
         raise missing  # a private read outside the caller's scope is 404, not 403
     path, media_type = photo_file_for(
-        settings, hazard_id, str(row.id), row.content_type, variant, row.archived_to
+        settings, hazard_id, str(row.id), row.content_type, variant, archived_to=row.archived_to
     )
     if not path.is_file():
         raise NotFound(f"The file of photo {photo_id} is missing on the server.")
