@@ -174,7 +174,7 @@ def test_gap_in_red_and_history_per_person(browser, site: Site, handover: dict) 
     page.wait_for_selector("[data-gm=gap]")
     assert "缺少微网格员" in page.locator("[data-gm=gap]").inner_text()
     href = page.locator("[data-gm=coverage-link]").get_attribute("href")
-    check = httpx.get(site.base + href, timeout=60).json()
+    check = site.client(handover["user"]).get(href, timeout=60).json()
     assert any(f["properties"]["kind"] == "no_leader" for f in check["features"])
     # The tree shows the gap in red on the grid's row once the parent is open.
     node = page.locator(f'.pp-node[data-node="{micro["id"]}"]')

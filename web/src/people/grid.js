@@ -43,9 +43,10 @@ function table(rows, head, empty) {
 
 /**
  * The grid's page as HTML. data: GET /api/v1/grids/{id}/assignments; levels: {level:
- * {name, color}}.
+ * {name, color}}; coverage: whether the user may open the coverage check (admins and street
+ * staff, who maintain grids).
  */
-export function gridHtml(data, levels) {
+export function gridHtml(data, levels, coverage = false) {
   const g = data.grid;
   const lv = levels[g.level] || {};
   const chain = (g.chain || [])
@@ -57,7 +58,10 @@ export function gridHtml(data, levels) {
   const gap = data.gap
     ? `<div class="pp-gap-banner" data-gm="gap">` +
       `<i class="fa-solid fa-triangle-exclamation"></i> 此网格缺少${esc(leadRole)}，上报到这里的隐患无人主责。` +
-      `<a href="/api/v1/grids/check?root=${encodeURIComponent(g.code)}" target="_blank" rel="noopener" data-gm="coverage-link">查看覆盖检查</a></div>`
+      (coverage
+        ? `<a href="/api/v1/grids/check?root=${encodeURIComponent(g.code)}" target="_blank" rel="noopener" data-gm="coverage-link">查看覆盖检查</a>`
+        : '<span class="gm-muted">街道在覆盖检查中可见此缺口。</span>') +
+      '</div>'
     : '';
   const leaderCard = leader
     ? `<div class="pp-leader-card" data-gm="leader">` +

@@ -40,7 +40,8 @@ async function selectGrid(id, fromMap) {
 
 function render(data) {
   state.data = data;
-  $('pp-grid').innerHTML = gridHtml(data, levels);
+  const coverage = ['admin', 'street_staff'].indexOf(state.me.role) >= 0; // who may run the check
+  $('pp-grid').innerHTML = gridHtml(data, levels, coverage);
   document.body.setAttribute('data-grid-shown', String(data.grid.id));
   if (!mayEdit()) for (const b of $('pp-grid').querySelectorAll('[data-act]')) b.hidden = true;
 }
