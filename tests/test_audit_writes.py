@@ -57,6 +57,8 @@ TABLES = {
     "service_order": "service_orders",
     "volunteer": "volunteers",
     "partner_unit": "partner_units",
+    "person": "people",
+    "grid_assignment": "grid_assignments",
 }
 
 
@@ -343,6 +345,88 @@ def _patch_registry(path: str) -> Recipe:
     return recipe
 
 
+def _patch_user(c: Ctx) -> Request:
+    user_id = _user(c)["id"]
+    body = {"display_name": f"审计 {uuid.uuid4().hex[:4]}", "reason": "审计"}
+    return lambda: c.client.patch(f"/api/v1/users/{user_id}", json=body, headers=c.admin_headers())
+
+
+def _set_password(c: Ctx) -> Request:
+    user_id = _user(c)["id"]
+    return lambda: c.client.post(
+        f"/api/v1/users/{user_id}/password",
+        json={"password": PASSWORD, "reason": "审计"},
+        headers=c.admin_headers(),
+    )
+
+
+def _person(c: Ctx) -> int:
+    r = c.client.post(
+        "/api/v1/people",
+        json={"name": f"审计{uuid.uuid4().hex[:4]}", "grid": c.scopes.community, "reason": "审计"},
+        headers=c.admin_headers(),
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def _new_person(c: Ctx) -> Request:
+    body = {"name": f"审计{uuid.uuid4().hex[:4]}", "grid": c.scopes.community, "reason": "审计"}
+    return lambda: c.client.post("/api/v1/people", json=body, headers=c.admin_headers())
+
+
+def _patch_person(c: Ctx) -> Request:
+    pid = _person(c)
+    return lambda: c.client.patch(
+        f"/api/v1/people/{pid}",
+        json={"notes": f"审计 {uuid.uuid4().hex[:4]}", "reason": "审计"},
+        headers=c.admin_headers(),
+    )
+
+
+def _current_grid(c: Ctx) -> int:
+    """The current version of the scope's grid (the import recipes redraw it)."""
+    with c.engine.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT id FROM grids WHERE valid_to IS NULL"
+                " AND code = (SELECT code FROM grids WHERE id = :g)"
+            ),
+            {"g": c.scopes.grid},
+        ).scalar_one()
+
+
+def _assignment_body(c: Ctx) -> dict:
+    return {"person_id": _person(c), "role": "building_head", "reason": "审计"}
+
+
+def _assign(c: Ctx) -> Request:
+    body = _assignment_body(c)
+    return lambda: c.client.post(
+        f"/api/v1/grids/{_current_grid(c)}/assignments", json=body, headers=c.admin_headers()
+    )
+
+
+def _replace_leader(c: Ctx) -> Request:
+    body = {"person_id": _person(c), "reason": "审计"}
+    return lambda: c.client.put(
+        f"/api/v1/grids/{_current_grid(c)}/leader", json=body, headers=c.admin_headers()
+    )
+
+
+def _end_assignment(c: Ctx) -> Request:
+    r = c.client.post(
+        f"/api/v1/grids/{_current_grid(c)}/assignments",
+        json=_assignment_body(c),
+        headers=c.admin_headers(),
+    )
+    assert r.status_code == 201, r.text
+    aid = r.json()["started"][0]
+    return lambda: c.client.post(
+        f"/api/v1/assignments/{aid}/end", json={"reason": "审计"}, headers=c.admin_headers()
+    )
+
+
 RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/api/v1/imports"): _import,
     ("POST", "/api/v1/grids/reassign"): _reassign,
@@ -356,6 +440,13 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/api/v1/users/{user_id}/disable"): _user_action("disable"),
     ("POST", "/api/v1/users/{user_id}/enable"): _user_action("enable"),
     ("POST", "/api/v1/users/{user_id}/unlock"): _user_action("unlock"),
+    ("PATCH", "/api/v1/users/{user_id}"): _patch_user,
+    ("POST", "/api/v1/users/{user_id}/password"): _set_password,
+    ("POST", "/api/v1/people"): _new_person,
+    ("PATCH", "/api/v1/people/{person_id}"): _patch_person,
+    ("POST", "/api/v1/grids/{grid_id}/assignments"): _assign,
+    ("PUT", "/api/v1/grids/{grid_id}/leader"): _replace_leader,
+    ("POST", "/api/v1/assignments/{assignment_id}/end"): _end_assignment,
     ("POST", "/api/v1/keys"): _new_key,
     ("DELETE", "/api/v1/keys/{key_id}"): _revoke_key,
     ("POST", "/open311/v2/requests.{fmt}"): _open311,

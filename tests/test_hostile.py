@@ -112,6 +112,13 @@ def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
         category = conn.execute(
             text("SELECT code FROM hazard_categories WHERE active ORDER BY code LIMIT 1")
         ).scalar_one()
+        assignment = conn.execute(
+            text(
+                "SELECT id, person_id FROM grid_assignments WHERE grid_id = :g"
+                " AND valid_to IS NULL ORDER BY id LIMIT 1"
+            ),
+            {"g": scopes.grid},
+        ).one()
     path_values = {
         "grid_id": scopes.grid,
         "hazard_id": scopes.inside_hazard,
@@ -136,6 +143,8 @@ def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "partner_id": 1,
         "category": category,
         "grid_code": scopes.grid,
+        "person_id": assignment.person_id,
+        "assignment_id": assignment.id,
     }
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield World(client, engine, settings, admin["id"], path_values, open311_key)
@@ -204,6 +213,45 @@ def _base_body(w: World, method: str, path: str) -> dict[str, Any] | None:
             "password": "correct horse battery staple",
             "role": "viewer",
             "grid": w.path_values["grid_id"],
+        },
+        ("PATCH", "/api/v1/users/{user_id}"): {"display_name": "名", "reason": "hostile"},
+        ("POST", "/api/v1/users/{user_id}/password"): {
+            "password": "correct horse battery staple",
+            "reason": "hostile",
+        },
+        ("POST", "/api/v1/users/{user_id}/disable"): {"reason": "hostile"},
+        ("POST", "/api/v1/users/{user_id}/enable"): {"reason": "hostile"},
+        ("POST", "/api/v1/users/{user_id}/unlock"): {"reason": "hostile"},
+        ("POST", "/api/v1/people"): {
+            "name": "名",
+            "work_phone": "0371-6612 3456",
+            "mobile_phone": "138 0371 0001",
+            "party_member": True,
+            "notes": "hostile",
+            "grid": w.path_values["grid_id"],
+            "reason": "hostile",
+        },
+        ("PATCH", "/api/v1/people/{person_id}"): {
+            "notes": "hostile",
+            "grid": w.path_values["grid_id"],
+            "active": True,
+            "reason": "hostile",
+        },
+        ("POST", "/api/v1/grids/{grid_id}/assignments"): {
+            "person_id": w.path_values["person_id"],
+            "role": "building_head",
+            "valid_from": "2026-12-01",
+            "valid_to": "2027-01-01",
+            "reason": "hostile",
+        },
+        ("PUT", "/api/v1/grids/{grid_id}/leader"): {
+            "person": {"name": "名"},
+            "valid_from": "2026-12-01",
+            "reason": "hostile",
+        },
+        ("POST", "/api/v1/assignments/{assignment_id}/end"): {
+            "valid_to": "2026-12-01",
+            "reason": "hostile",
         },
         ("POST", "/api/v1/keys"): {"name": "hostile", "scopes": ["read"]},
         ("POST", "/api/v1/receipts/{token}/callback"): {"rating": "satisfied", "comment": "好"},

@@ -301,10 +301,14 @@ def update_user(
             _check_person_link(conn, principal, values["person_id"], scope, user["id"])
         if values == {k: user[k] for k in values}:
             return user
+        # No savepoint, as in create_user: the user row and its audit row then carry the
+        # one transaction id. A person linked elsewhere meanwhile (checked above) still
+        # breaks users_person_key: the write is then refused as a whole.
         try:
-            with conn.begin_nested():
-                conn.execute(sql.UPDATE_USER, {**values, "id": user["id"]})
+            conn.execute(sql.UPDATE_USER, {**values, "id": user["id"]})
         except IntegrityError as exc:
+            if not _linked_person(exc):
+                raise
             raise Conflict(
                 f"Person {values['person_id']} is linked to another account; a person has one "
                 "account.",

@@ -86,7 +86,10 @@ def find_scopes(engine: Engine) -> Scopes:
         ).scalar_one()
         leader = conn.execute(
             text(
-                "SELECT person_id FROM grid_assignments WHERE grid_id = :g AND is_primary LIMIT 1"
+                # The current leader: since people (issue 17) the table keeps past roles too.
+                "SELECT person_id FROM grid_assignments WHERE grid_id = :g AND is_primary"
+                " AND valid_from <= now() AND (valid_to IS NULL OR valid_to > now())"
+                " ORDER BY valid_from DESC, id LIMIT 1"
             ),
             {"g": grid},
         ).scalar()
