@@ -176,10 +176,33 @@ function shiftedTile(layer, z, tx, ty) {
 }
 
 /**
+ * Leaflet 1.9.4's GridLayer.redraw() takes the map's zoom unrounded (its _setView rounds it):
+ * a redraw during a flyTo (a filter change, a write, the field refresh) asked for
+ * /tiles/hazards/17.98/… and got 422. Round and range-check it as _setView does.
+ */
+function patchRedraw() {
+  L.GridLayer.prototype.redraw = function redraw() {
+    if (!this._map) return this;
+    this._removeAllTiles();
+    const o = this.options;
+    let z = Math.round(this._map.getZoom());
+    if ((o.maxZoom !== undefined && z > o.maxZoom) || (o.minZoom !== undefined && z < o.minZoom)) z = undefined;
+    else z = this._clampZoom(z);
+    if (z !== this._tileZoom) {
+      this._tileZoom = z;
+      this._updateLevels();
+    }
+    this._update();
+    return this;
+  };
+}
+
+/**
  * Route VectorGrid's tile loading through the cache and the GCJ-02 shift; afterTile(layer,
  * coords, json, datum) sees every tile once it is loaded.
  */
 export function patchVectorGrid(afterTile) {
+  patchRedraw();
   const proto = L.VectorGrid.Protobuf.prototype;
   rawGetTile = proto._getVectorTilePromise;
   proto._getVectorTilePromise = function getTile(coords) {
