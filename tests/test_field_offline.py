@@ -170,7 +170,7 @@ def test_offline_visit_report_and_feedback_arrive_once_with_their_times(
     page.wait_for_selector("html[data-gm-offline-ready]", timeout=30000)
     page.tap("#gm-duties")
     page.wait_for_selector(f"[data-visit='{person}']")
-    page.wait_for_selector(f"[data-move='{task}']")
+    page.wait_for_selector(f"[data-duty-move='{task}']")
     tab.shot("field/phone-duties-online")
     context.set_offline(True)
 
@@ -203,14 +203,14 @@ def test_offline_visit_report_and_feedback_arrive_once_with_their_times(
     # 3. 反馈 on an assigned task, from 今日 as the phone keeps it.
     page.tap("#gm-duties")
     page.wait_for_selector("#gm-duties-body .gm-offline-note")
-    page.tap(f"[data-move='{task}']")
+    page.tap(f"[data-duty-move='{task}']")
     page.wait_for_selector("#gm-sheet-move:not([hidden])")
     page.fill("#gm-move-note", "离线反馈：杂物已清理完毕")
     page.tap("#gm-move-submit")
     _wait_outbox(tab, 3)
     # … and one on a task that someone else moves while the phone is offline.
     page.tap("#gm-duties")
-    page.tap(f"[data-move='{contested}']")
+    page.tap(f"[data-duty-move='{contested}']")
     page.fill("#gm-move-note", "离线反馈：井盖已固定")
     page.tap("#gm-move-submit")
     _wait_outbox(tab, 4)

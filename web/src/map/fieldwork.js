@@ -149,7 +149,7 @@ function taskItem(f, near) {
     (p.overdue ? ' <span class="gm-tag gm-tag-red">逾期</span>' : '') +
     `</div><div class="gm-muted">${esc(p.public_code)} · ${esc(p.grid_name || '')}${d != null ? ` · ${esc(fmtDistance(d))}` : ''}</div>` +
     '<div class="gm-row">' +
-    (move ? `<button type="button" class="gm-btn gm-primary" data-move="${f.id}">${esc(move.name)}</button>` : '') +
+    (move ? `<button type="button" class="gm-btn gm-primary" data-duty-move="${f.id}">${esc(move.name)}</button>` : '') +
     (c ? navLink(c, p.category_name, p.navigation_url) : '') +
     '</div></li>'
   );
@@ -506,11 +506,11 @@ export function initFieldwork() {
   $('gm-duties').addEventListener('click', openDuties);
   $('gm-outbox').addEventListener('click', openOutbox);
   document.addEventListener('click', async (e) => {
-    const t = e.target.closest('[data-visit],[data-move],[data-drop],[data-retry],[data-gm=duty-patrol-start],[data-gm=duty-patrol-stop]');
+    const t = e.target.closest('button[data-visit],button[data-duty-move],button[data-drop],button[data-retry],[data-gm=duty-patrol-start],[data-gm=duty-patrol-stop]');
     if (!t) return;
     e.preventDefault();
     if (t.hasAttribute('data-visit')) openVisit(+t.getAttribute('data-visit'));
-    else if (t.hasAttribute('data-move')) openMove(+t.getAttribute('data-move'));
+    else if (t.hasAttribute('data-duty-move')) openMove(+t.getAttribute('data-duty-move'));
     else if (t.hasAttribute('data-drop')) {
       if (window.confirm('放弃此项？它将不会被发送。')) await drop(+t.getAttribute('data-drop'));
     } else if (t.hasAttribute('data-retry')) retry(+t.getAttribute('data-retry'));
