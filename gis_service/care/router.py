@@ -3,8 +3,9 @@ households (staff in scope, audited), counts, visit coverage and the overdue tin
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
@@ -15,7 +16,14 @@ from gis_service.care import service
 from gis_service.db.limits import BIGINT_MAX
 from gis_service.geo.areas import parse_lonlat
 from gis_service.hazards.deps import csv_list
-from gis_service.http.deps import BBoxDep, CatalogDep, Conn, Crs, reject_unknown_query
+from gis_service.http.deps import (
+    BBoxDep,
+    CatalogDep,
+    Conn,
+    Crs,
+    SettingsDep,
+    reject_unknown_query,
+)
 from gis_service.http.listing import PageDep
 from gis_service.http.responses import GeoJSONResponse, RawJSONResponse
 
@@ -204,6 +212,7 @@ def care_counts(
 def care_coverage(
     conn: Conn,
     principal: Annotated[Principal, Depends(COUNTS_READ)],
+    settings: SettingsDep,
     grid: GridParam = None,
     month: Annotated[
         str | None,
@@ -213,7 +222,9 @@ def care_coverage(
     """For each child grid of the grid (or of your scope root): people under care, those
     visited on time (their next-due day never passed without a visit during the month, up
     to now), those visited at all, visits, overdue now and due today; and the total."""
-    today = datetime.now(UTC).date()
+    # "This month" is the street office's (Beijing) month: before 08:00 on the 1st, UTC is
+    # still in the month before and the new month would be refused as not begun.
+    today = datetime.now(ZoneInfo(settings.local_timezone)).date()
     return service.coverage(conn, principal, grid, service.parse_month(month, today))
 
 
