@@ -7,6 +7,7 @@
 
 import { api } from '../lib/api.js';
 import { drawAssessment } from './assessment.js';
+import { drawVisits, monthOf } from './visits.js';
 import { $, esc, pageConfig, show, toast } from '../lib/dom.js';
 import { addDays, beijingMidnight, fmtHours, fmtPercent, fmtTime, todayBeijing } from '../lib/format.js';
 import { errorText } from '../lib/i18n.js';
@@ -210,6 +211,7 @@ async function load() {
     document.body.removeAttribute('data-assessment-loaded');
     const opt = form.grid.selectedOptions[0];
     drawAssessment({ grid: params.grid, since: params.since, until: params.until, level: (opt && opt.dataset.level) || 'community' });
+    drawVisits({ grid: params.grid, month: monthOf(until) });
   } catch (e) {
     toast(`统计加载失败：${errorText(e)}`, 'error');
   }
