@@ -16,6 +16,7 @@ import { closeSheets, clearReport, initField, picking, refreshHazards, reportHer
 import { initFilters, initLegend } from './filters.js';
 import { afterTile, bindHazardClicks, clearLabels, initOverlays, pruneLabels, setOutline, syncLabelGroups, updateHeat } from './overlays.js';
 import { initOrders } from './orders.js';
+import { initVisits } from './visits.js';
 import { closePanel, lastGrid, onHazardChanged, selectAt, showGrid, showHazard } from './panel.js';
 import { tileOptions } from './styles.js';
 import { patchVectorGrid } from './tiles.js';
@@ -40,6 +41,8 @@ const PANES = [
   ['gm-outline', 390],
   ['gm-grids', 400],
   ['gm-facilities', 410],
+  // The 七必访 tint (visits.js) above the grids: while it is on, its click opens the counts.
+  ['gm-visits', 415],
   ['gm-select', 420],
   // Hazards above Leaflet's marker pane (600: facility icons, cluster bubbles), below tooltips
   // and popups (650, 700): a hazard is never hidden under a facility.
@@ -55,7 +58,7 @@ GM.setup = (m) => {
   for (const [name, z] of PANES) {
     const pane = m.createPane(name);
     pane.style.zIndex = z;
-    if (name !== 'gm-grids' && name !== 'gm-facilities') pane.style.pointerEvents = 'none';
+    if (!['gm-grids', 'gm-facilities', 'gm-visits'].includes(name)) pane.style.pointerEvents = 'none';
   }
   GM.state.basemap = chooseBasemap();
   GM.datum = datumOf(GM.state.basemap);
@@ -120,6 +123,7 @@ GM.init = (r) => {
   map.attributionControl.setPrefix('<a href="https://leafletjs.com" target="_blank" rel="noopener">Leaflet</a>');
   initOverlays();
   initOrders(r);
+  initVisits(r);
 
   // The basemap last: everything it may redraw exists now.
   map.addLayer(r.bases[GM.state.basemap]);
