@@ -116,6 +116,18 @@ function hazardChanged(id) {
   }
 }
 
+/** Fit the map to a grid (the user's scope) unless something was chosen meanwhile. */
+async function showMyArea(gridId) {
+  try {
+    const f = await api(`/api/v1/grids/${gridId}`);
+    if (GM.state.selected || readHash().hazard || readHash().grid) return;
+    flyToGeometry(f.geometry, false);
+    document.body.setAttribute('data-my-area', String(gridId));
+  } catch (e) {
+    /* the whole territory stays in view */
+  }
+}
+
 GM.init = (r) => {
   const map = GM.map;
   GM.refs = r;
@@ -206,10 +218,15 @@ GM.init = (r) => {
   initField();
   onHazardChanged(hazardChanged);
   mountUserBar($('gm-user'), { current: 'map' });
+  // The workbench's map opens on the user's own area (their scope grid), not on the whole
+  // territory, unless the link already names a view or a selection.
+  const h0 = readHash();
+  const toMyArea = new URLSearchParams(location.search).get('mode') === 'desk' && !h0.map && !h0.hazard && !h0.grid;
   // Logging in or out changes what the open hazard offers.
   let first = true;
-  onSession(() => {
+  onSession((me) => {
     if (!first && GM.state.selected && GM.state.selected.kind === 'hazard') showHazard(GM.state.selected.id, { keep: true });
+    if (first && toMyArea && me && me.grid && me.grid.id) showMyArea(me.grid.id);
     first = false;
   });
 
