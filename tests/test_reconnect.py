@@ -8,6 +8,7 @@ the pool exactly what a restart does, without stopping the cluster other tests s
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,6 +18,7 @@ from sqlalchemy import Engine, text
 
 from gis_service.app import create_app
 from gis_service.db.engine import make_engine
+from gis_service.db.reads import DatabaseUnavailable, Reads
 from tests.support.authkit import Scopes, app_settings, find_scopes
 from tests.support.databases import DEMO, Databases
 
@@ -73,3 +75,24 @@ def test_no_request_fails_after_the_database_restarts(served) -> None:
     with ThreadPoolExecutor(6) as pool:
         after = list(pool.map(lambda u: (u, client.get(u).status_code), urls * 6))
     assert [s for s in after if s[1] != 200] == []
+
+
+def test_reads_on_an_unreachable_database_answer_503(served, tmp_path) -> None:
+    """While PostgreSQL restarts its socket is gone, then it answers 57P03 'starting up': the
+    async reads said 500 (an OSError and asyncpg's own errors fell through the error table).
+    They are DatabaseUnavailable now: 503 database_unavailable, which a client may retry."""
+    client, _, scopes = served
+    gone = f"postgresql://postgres@/gis?host={tmp_path}&port=5432"  # no socket there
+    with pytest.raises(DatabaseUnavailable):
+        asyncio.run(Reads(gone).fetchval(text("SELECT 1"), {}))
+    kept = client.app.state.reads
+    client.app.state.reads = Reads(gone)
+    try:
+        for url in _requests(scopes):
+            r = client.get(url)
+            if url.startswith(f"/api/v1/grids/{scopes.grid}"):
+                continue  # a plain (sync) read: not on the read pools
+            assert r.status_code == 503, (url, r.status_code, r.text)
+            assert r.json()["code"] == "database_unavailable"
+    finally:
+        client.app.state.reads = kept

@@ -50,9 +50,20 @@ _NODE_DOWN = (
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CannotConnectNowError,
+    # A connection cut mid-query (the server stopping) leaves its protocol in a state that
+    # asyncpg reports as "cannot switch to state …; another operation is in progress".
+    asyncpg.exceptions.InternalClientError,
     # "canceling statement due to conflict with recovery" on a replica.
     asyncpg.exceptions.SerializationError,
 )
+
+
+
+class DatabaseUnavailable(ConnectionError):
+    """The primary cannot be reached (restarting, stopped, socket gone): the error table maps
+    ConnectionError to 503 database_unavailable, where asyncpg's own errors (an OSError for a
+    missing socket, 57P03 while starting up) fell through to 500."""
+
 
 # The session every read connection runs with. Parallel query is off: its workers take
 # longer to start than a hot read takes, and on a busy server they queue behind each other.
@@ -264,7 +275,9 @@ class Reads:
                 return await getattr(pool, method)(st.sql, *args)
             except _NODE_DOWN as exc:
                 if node.primary:
-                    raise
+                    if isinstance(exc, asyncpg.exceptions.SerializationError):
+                        raise
+                    raise DatabaseUnavailable(f"the primary failed a read: {exc!r}") from exc
                 log.warning("%s failed a read, the primary answers it: %s", node.name, exc)
                 node.healthy = False
         raise AssertionError("unreachable: the primary is always last")  # pragma: no cover
