@@ -188,6 +188,15 @@ def test_gap_in_red_and_history_per_person(browser, site: Site, handover: dict) 
     assert micro["name"] in record.inner_text() and "退休" in record.inner_text()
     _clean(tab, site)
     _close(tab)
+    # Community staff see the gap too, but no link to a check they may not run (403).
+    code = site.one("SELECT code FROM grids WHERE id = :c", c=handover["community"])["code"]
+    local = site.create_user(f"sq.{uuid.uuid4().hex[:6]}", "community_staff", code, "社区吴")
+    assert site.client(local).get(href, timeout=60).status_code == 403
+    tab = _open(browser, site, f"/people#grid={micro['id']}", user=local, viewport=WIDE)
+    tab.page.wait_for_selector("[data-gm=gap]")
+    assert tab.page.locator("[data-gm=coverage-link]").count() == 0
+    _clean(tab, site)
+    _close(tab)
 
 
 @pytest.fixture(scope="module")
