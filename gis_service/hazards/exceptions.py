@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Row
 
 from gis_service.auth.principal import Principal
 from gis_service.errors import Conflict, Invalid
-from gis_service.hazards import sql
+from gis_service.hazards import sql_cases
 from gis_service.hazards.policy import principal_tag
 from gis_service.hazards.schemas import ActionIn
 from gis_service.hazards.workflow import EXCEPTION_OF_ACTION, EXCEPTIONS
@@ -96,7 +96,7 @@ def record_exception_step(
     kind, step = EXCEPTION_OF_ACTION[body.action]
     if step == "request":
         conn.execute(
-            sql.INSERT_EXCEPTION,
+            sql_cases.INSERT_EXCEPTION,
             {
                 "hazard_id": hazard.id,
                 "kind": kind,
@@ -114,7 +114,7 @@ def record_exception_step(
         )
         return
     done = conn.execute(
-        sql.DECIDE_EXCEPTION,
+        sql_cases.DECIDE_EXCEPTION,
         {
             "id": hazard.pending_id,
             "status": "approved" if step == "approve" else "refused",
@@ -149,7 +149,7 @@ def record_callback(
 ) -> None:
     """The answer, with who handled the case and where it lies, for satisfaction rates."""
     conn.execute(
-        sql.INSERT_CALLBACK,
+        sql_cases.INSERT_CALLBACK,
         {
             "hazard_id": hazard.id,
             "rating": rating,
@@ -169,7 +169,7 @@ def pending_requests(
 ) -> dict[str, Any]:
     """Exception requests in a scope (the approval queue), newest first."""
     rows = conn.execute(
-        sql.EXCEPTION_LIST,
+        sql_cases.EXCEPTION_LIST,
         {"scope": scope, "status": status, "limit": limit, "offset": offset},
     ).all()
     items = []

@@ -15,7 +15,7 @@ from gis_service.auth.principal import ANONYMOUS
 from gis_service.config import Settings
 from gis_service.db.transaction import transaction
 from gis_service.errors import Conflict, NotFound
-from gis_service.hazards import sql
+from gis_service.hazards import sql, sql_cases
 from gis_service.hazards.exceptions import RATINGS_ZH, record_callback
 from gis_service.hazards.moves import commit_move, rework_columns
 from gis_service.hazards.states import STATUS_NAMES_ZH
@@ -33,7 +33,7 @@ def digest(token: str) -> bytes:
 def issue(conn: Connection, hazard_id: int) -> str:
     """A new receipt token for a case (replacing any earlier one), in the caller's transaction."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(24)
-    conn.execute(sql.SET_RECEIPT, {"id": hazard_id, "digest": digest(token)})
+    conn.execute(sql_cases.SET_RECEIPT, {"id": hazard_id, "digest": digest(token)})
     return token
 
 
@@ -51,7 +51,7 @@ def _missing() -> NotFound:
 
 def view(conn: Connection, settings: Settings, token: str) -> dict[str, Any]:
     """What the reporter may see: the case's public fields, its steps and the callback."""
-    row = conn.execute(sql.RECEIPT_VIEW, {"digest": digest(token)}).first()
+    row = conn.execute(sql_cases.RECEIPT_VIEW, {"digest": digest(token)}).first()
     if row is None:
         raise _missing()
     item = dict(row._mapping)
@@ -79,7 +79,7 @@ def answer(
     """The reporter's callback; 不满意 with ``rework`` inside the window sends the case back
     to its handler (返工), in the same transaction."""
     with transaction(conn):
-        hid = conn.execute(sql.RECEIPT_HAZARD, {"digest": digest(token)}).scalar()
+        hid = conn.execute(sql_cases.RECEIPT_HAZARD, {"digest": digest(token)}).scalar()
         if hid is None:
             raise _missing()
         hazard = conn.execute(
@@ -115,7 +115,7 @@ def answer(
                     rework_days=settings.callback_rework_days,
                 )
             conn.execute(
-                sql.MARK_CALLBACK_REWORK, {"hazard_id": hid, "closed_at": hazard.closed_at}
+                sql_cases.MARK_CALLBACK_REWORK, {"hazard_id": hid, "closed_at": hazard.closed_at}
             )
             commit_move(
                 conn,

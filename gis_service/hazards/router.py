@@ -20,7 +20,7 @@ from gis_service.hazards import (
     queries,
     receipts,
     reporting,
-    sql,
+    sql_supervision,
     supervision,
 )
 from gis_service.hazards.deps import (
@@ -252,7 +252,7 @@ def overdue_hazards(
     scope = supervision.scoped_grid(principal, grid, conn)
     if fmt is OutputFormat.csv:
         params = {"grid": scope, "crs": crs.value, **page.as_params()}
-        return csv_response(conn, sql.OVERDUE_CSV, params, "overdue")
+        return csv_response(conn, sql_supervision.OVERDUE_CSV, params, "overdue")
     body = supervision.overdue_list(conn, scope, page.limit, page.offset, crs)
     features = [
         {

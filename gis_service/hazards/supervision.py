@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from gis_service.auth.principal import Principal
 from gis_service.errors import NotFound, Unauthorized
 from gis_service.geo.datums import Datum
-from gis_service.hazards import sql
+from gis_service.hazards import sql_supervision
 from gis_service.hazards.states import STATUS_NAMES_ZH
 
 
@@ -24,7 +24,7 @@ def scoped_grid(principal: Principal, grid: int | None, conn: Connection) -> int
         raise Unauthorized("Log in to see overdue work and statistics.")
     if grid is None:
         return None if principal.whole_territory else principal.grid_id
-    path = conn.execute(sql.GRID_PATH, {"id": grid}).scalar()
+    path = conn.execute(sql_supervision.GRID_PATH, {"id": grid}).scalar()
     if path is None or not principal.in_scope(list(path)):
         raise NotFound(f"Grid {grid} does not exist or is outside your scope.", grid=grid)
     return grid
@@ -35,7 +35,7 @@ def overdue_list(
 ) -> dict[str, Any]:
     """Overdue hazards of a grid subtree, longest overdue first."""
     rows = conn.execute(
-        sql.OVERDUE_LIST,
+        sql_supervision.OVERDUE_LIST,
         {"grid": grid, "limit": limit, "offset": offset, "crs": crs.value},
     ).all()
     matched = rows[0].matched if rows else 0
@@ -59,7 +59,7 @@ def overdue_list(
 
 
 def _overdue_count(conn: Connection, grid: int | None) -> int:
-    return conn.execute(sql.OVERDUE_COUNT, {"grid": grid}).scalar_one()
+    return conn.execute(sql_supervision.OVERDUE_COUNT, {"grid": grid}).scalar_one()
 
 
 def stats(
@@ -68,7 +68,7 @@ def stats(
     """Counts by status and category, median report→close, overdue, top grids."""
     body = json.loads(
         conn.execute(
-            sql.STATS, {"grid": grid, "since": since, "until": until, "top": top}
+            sql_supervision.STATS, {"grid": grid, "since": since, "until": until, "top": top}
         ).scalar_one()
     )
     for key in ("median_hours_to_close", "median_work_hours_to_close"):
@@ -101,7 +101,7 @@ def my_tasks(
 ) -> dict[str, Any]:
     """Hazards waiting for one person, nearest first, each with an AMap navigation link."""
     rows = conn.execute(
-        sql.MY_TASKS,
+        sql_supervision.MY_TASKS,
         {
             "person": person_id,
             "lon": near[0] if near else None,
