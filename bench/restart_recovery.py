@@ -14,6 +14,7 @@ last failed answer (0 when no request failed after it came back). Medians at the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -106,14 +107,17 @@ def main() -> None:
     env = {**os.environ, "GIS_DATA_DIR": str(args.data_dir), "GIS_PORT": str(args.port)}
     settings = Settings(data_dir=args.data_dir)
     base = f"http://127.0.0.1:{args.port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gis_service", "serve", "--workers", str(args.workers)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=open(args.server_log, "wb") if args.server_log else subprocess.DEVNULL,
-    )
-    try:
+    with contextlib.ExitStack() as stack:
+        err = stack.enter_context(open(args.server_log, "wb")) if args.server_log else None
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gis_service", "serve", "--workers", str(args.workers)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err or subprocess.DEVNULL,
+        )
+        stack.callback(server.wait, 30)
+        stack.callback(server.terminate)
         wait_ready(base)
         runs = []
         for rep in range(args.reps):
@@ -133,9 +137,6 @@ def main() -> None:
             f" {statistics.median(r['failed_after_up'] for r in runs):.0f}, recovery"
             f" {statistics.median(r['recovery_s'] for r in runs):.2f} s"
         )
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 if __name__ == "__main__":
