@@ -147,6 +147,10 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
+# The error_docs entry of a protected route called without credentials.
+LOG_IN_FIRST = (401, "unauthorized", "Log in first.")
+
+
 def error_docs(*errors: tuple[int, str, str]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` of the errors a route can answer, each (status, code, message);
     several errors of one status are listed as examples of it."""
