@@ -5,7 +5,7 @@ leaders), facilities or people."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +36,7 @@ class Finds:
     fix: str
     field: str | None = None  # the field the finding names, as is
     mapped: str | None = None  # …or a mapping key: the finding names the file's column for it
-    code: str | None = None  # the row column that is the finding's code
+    code: str = "code"  # the row column that is the finding's code, where the row has it
     value: str | None = None  # the row column that is the finding's value
     warning: bool = False
     # What the message shows for a column that is NULL, by column.
@@ -46,12 +46,13 @@ class Finds:
 @dataclass(frozen=True)
 class Check:
     """A set-based check over the staged rows: the SQL that finds the offending rows and how
-    each is reported; with ``when``, rows whose boolean column is false are ``otherwise``."""
+    each is reported; with ``when``, rows whose boolean column is false are ``otherwise`` (a
+    finding of its own, or the same one with another message)."""
 
     statement: str
     finds: Finds
     when: str | None = None
-    otherwise: Finds | None = None
+    otherwise: Finds | str | None = None
     scoped: bool = False  # a scope check: only for a caller bound to a subtree
     binds: tuple[str, ...] = ()  # the run's values the statement takes (e.g. "t")
 
@@ -79,8 +80,9 @@ def run_checks(
             row = dict(zip(names, found, strict=True))
             finds = check.finds
             if check.when is not None and not row[check.when]:
-                assert check.otherwise is not None
-                finds = check.otherwise
+                other = check.otherwise
+                assert other is not None
+                finds = replace(finds, message=other) if isinstance(other, str) else other
             shown = {**row, **{k: t for k, t in finds.if_null if row[k] is None}}
             record = report.warn if finds.warning else report.error
             record(
@@ -91,7 +93,7 @@ def run_checks(
                 field=(mapping.columns.get(finds.mapped) or finds.mapped)
                 if finds.mapped
                 else finds.field,
-                code=row[finds.code] if finds.code else None,
+                code=row.get(finds.code),
                 value=row[finds.value] if finds.value else None,
             )
 
@@ -106,7 +108,6 @@ GRID_CHECKS = (
             "the parent must be a coarser level: street › community › grid › micro_grid "
             "(special grids sit under any coarser grid)",
             mapped="parent",
-            code="code",
             value="parent_code",
         ),
         when="found",
@@ -115,7 +116,6 @@ GRID_CHECKS = (
             "parent '{parent_code}' is neither in this file nor a current grid in the database",
             "import the parent grids first, put them in the same file, or correct the code",
             mapped="parent",
-            code="code",
             value="parent_code",
         ),
     ),
@@ -125,21 +125,19 @@ GRID_CHECKS = (
             "no_parent",
             "this {level} has no parent grid, so it becomes a top-level grid",
             "give its parent code if it belongs under a street or community",
-            code="code",
             warning=True,
         ),
     ),
     Check(
         sql.GRIDS_OUT_OF_SCOPE,
-        Finds("outside_scope", "grid {code} lies outside your area", OUTSIDE_FIX, code="code"),
-        when="before_outside",
-        otherwise=Finds(
+        Finds(
             "outside_scope",
-            "grid {code} would lie outside your area (parent '{parent_code}')",
+            "grid {code} lies outside your area",
             OUTSIDE_FIX,
-            code="code",
             if_null=(("parent_code", "-"),),
         ),
+        when="before_outside",
+        otherwise="grid {code} would lie outside your area (parent '{parent_code}')",
         scoped=True,
     ),
     Check(
@@ -149,7 +147,6 @@ GRID_CHECKS = (
             "leader {leader_name} already works on a grid outside your area",
             OUTSIDE_FIX,
             mapped="leader_name",
-            code="code",
         ),
         scoped=True,
     ),
@@ -161,7 +158,6 @@ GRID_EXISTS = Check(
         "grid {code} already exists (current version since {old_from:%Y-%m-%d})",
         "import with --update to replace what differs (a redrawn boundary ends the "
         "old version and keeps it as history), or change the code",
-        code="code",
     ),
 )
 GRID_TOO_EARLY = Check(
@@ -171,7 +167,6 @@ GRID_TOO_EARLY = Check(
         "the new version would start {t:%Y-%m-%d %H:%M}, not after the current one "
         "({old_from:%Y-%m-%d %H:%M})",
         "give --valid-from a later date",
-        code="code",
     ),
     binds=("t",),
 )
@@ -183,7 +178,6 @@ RETIRE_CHECKS = (
             "grid {code} is missing from the file and would be retired, but it lies outside "
             "your area",
             OUTSIDE_FIX,
-            code="code",
         ),
         scoped=True,
     ),
@@ -194,7 +188,6 @@ RETIRE_CHECKS = (
             "grid {code} is missing from the file and would be retired, but its child "
             "{child} is current and not in the file",
             "put the children in the file with their new parents, or retire them too",
-            code="code",
         ),
     ),
 )
@@ -359,7 +352,6 @@ FACILITY_SCOPE = Check(
         "facility {code} lies outside your area",
         OUTSIDE_FIX,
         field="geometry",
-        code="code",
     ),
     scoped=True,
 )
@@ -369,7 +361,6 @@ FACILITY_EXISTS = Check(
         "code_exists",
         "facility {code} already exists",
         "import with --update to change what differs, or change the code",
-        code="code",
     ),
 )
 
@@ -445,13 +436,7 @@ PEOPLE_CHECKS = (
             value="grid_code",
         ),
         when="grid_outside",
-        otherwise=Finds(
-            "outside_scope",
-            "{name} already works on a grid outside your area",
-            OUTSIDE_FIX,
-            mapped="grid",
-            value="grid_code",
-        ),
+        otherwise="{name} already works on a grid outside your area",
         scoped=True,
     ),
     Check(
@@ -551,13 +536,7 @@ CARE_CHECKS = (
             value="grid_code",
         ),
         when="before_outside",
-        otherwise=Finds(
-            "outside_scope",
-            "grid {grid_code} lies outside your area",
-            CARE_OUTSIDE_FIX,
-            mapped="grid",
-            value="grid_code",
-        ),
+        otherwise="grid {grid_code} lies outside your area",
         scoped=True,
     ),
 )
@@ -570,12 +549,7 @@ CARE_EXISTS = Check(
         code="household",
     ),
     when="person",
-    otherwise=Finds(
-        "exists",
-        "household {household} is on record with another address, phone or grid",
-        "import with --update to change what differs",
-        code="household",
-    ),
+    otherwise="household {household} is on record with another address, phone or grid",
 )
 
 
