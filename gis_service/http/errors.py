@@ -177,7 +177,8 @@ def move_docs(case: str, *, private: bool, if_match: bool = False) -> dict[int |
     refusals of the scope check and of ``cases.machine.check_move`` (or its hazard twin).
 
     ``private``: a case outside the caller's scope is not told to exist (404, not 403).
-    ``if_match``: the version may come as If-Match (RFC 9110 §13.1.1), and none is 428.
+    ``if_match``: the version may come as If-Match (RFC 9110 §13.1.1); none is 428 (RFC 6585
+    §3).
     """
     where = " in your scope" if private else ""
     sent = "If-Match or the version field" if if_match else "The version field"
