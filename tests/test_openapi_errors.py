@@ -59,3 +59,19 @@ def test_what_an_anonymous_caller_gets_is_documented(demo_client: TestClient) ->
             assert re.fullmatch(r"[a-z_]+", body["code"])
             seen += 1
     assert seen > 20
+
+
+def test_every_move_declares_the_refusals_of_a_move(demo_client: TestClient) -> None:
+    """The moves of hazards, service orders and 吹哨 calls share one declaration of what a move
+    can be refused with (gis_service.http.errors.move_docs); hazards add 428 for If-Match."""
+    doc = demo_client.get("/openapi.json").json()
+    moves = {
+        "/api/v1/hazards/{hazard_id}/actions": {"428"},
+        "/api/v1/orders/{order_id}/actions": set(),
+        "/api/v1/whistles/{call_id}/actions": set(),
+    }
+    for path, extra in moves.items():
+        responses = doc["paths"][path]["post"]["responses"]
+        assert {"403", "404", "409", "412"} | extra <= set(responses), path
+        assert "allowed ones are listed" in responses["409"]["description"], path
+        assert "older version" in responses["412"]["description"], path

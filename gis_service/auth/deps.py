@@ -7,7 +7,8 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from collections.abc import Callable
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import Connection
@@ -21,7 +22,14 @@ from gis_service.auth.roles import ROLES
 from gis_service.auth.tokens import MAX_SECRET_LENGTH, digest
 from gis_service.clock import Clock
 from gis_service.errors import Forbidden, Unauthorized
-from gis_service.http.deps import ClockDep, EngineDep, SettingsDep, get_clock, settings_of
+from gis_service.http.deps import (
+    ClockDep,
+    Conn,
+    EngineDep,
+    SettingsDep,
+    get_clock,
+    settings_of,
+)
 
 SESSION_COOKIE = "gis_session"
 CSRF_COOKIE = "gis_csrf"
@@ -195,6 +203,28 @@ def credentials_not_needed() -> Callable[..., None]:
 PUBLIC_READ = require(scopes={"read"}, allow_anonymous=True)  # public map data
 ANYONE = require(allow_anonymous=True)  # anyone at all; stricter route checks add to it
 ADMIN_ONLY = require(roles={"admin"})
+
+
+@dataclass(frozen=True)
+class Acting:
+    """What a write needs: its connection, the caller, and their address for the audit row."""
+
+    conn: Connection
+    principal: Principal
+    ip: str
+
+
+def acting_as(access: Callable[..., Principal]) -> Any:
+    """A named dependency (``Annotated[Acting, …]``) for the write routes ``access`` admits, so
+    that each takes one parameter instead of a connection, a principal and an address."""
+
+    async def dependency(conn: Conn, principal: Principal, ip: ClientIp) -> Acting:
+        return Acting(conn, principal, ip)
+
+    # Set as an object: FastAPI resolves string annotations in the module's globals, where
+    # this call's ``access`` is not.
+    dependency.__annotations__["principal"] = Annotated[Principal, Depends(access)]
+    return Annotated[Acting, Depends(dependency)]
 
 
 def limit_anonymous_reports(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from gis_service.auth.deps import (
     ADMIN_ONLY,
     CSRF_COOKIE,
     SESSION_COOKIE,
+    acting_as,
     client_ip,
     credentials_not_needed,
     require,
@@ -33,7 +35,7 @@ from gis_service.http.deps import (
     id_query,
     reject_unknown_query,
 )
-from gis_service.http.errors import error_body, error_docs
+from gis_service.http.errors import LOG_IN_FIRST, error_docs
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(reject_unknown_query)])
 
@@ -43,23 +45,19 @@ Anyone = require(allow_anonymous=True)
 LoggedIn = require(roles=set(ROLES))
 
 
-def _err(status: int, code: str, message: str) -> dict[str, Any]:
-    return {
-        "description": message,
-        "content": {"application/json": {"example": error_body(code, message)}},
-    }
-
-
-_LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: _err(401, "login_failed", "Wrong username or password."),
-    403: _err(403, "account_disabled", "This account is disabled."),
-    423: _err(423, "account_locked", "Locked after too many failed logins."),
-    429: _err(429, "too_many_requests", "Too many tries: wait (Retry-After) and try again."),
-}
-_ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: _err(401, "unauthorized", "Log in first."),
-    403: _err(403, "forbidden", "Admins only."),
-}
+_LOGIN_ERRORS = error_docs(
+    (401, "login_failed", "Wrong username or password."),
+    (403, "account_disabled", "This account is disabled."),
+    (423, "account_locked", "Locked after too many failed logins."),
+    (429, "too_many_requests", "Too many tries: wait (Retry-After) and try again."),
+)
+_ADMIN_ERRORS = error_docs(
+    LOG_IN_FIRST,
+    (403, "forbidden", "Admins only."),
+)
+# The pages of the admin lists (users, keys, audit).
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
 def _limit_logins(request: Request, settings: Settings, engine: Engine, clock: Clock) -> None:
@@ -273,9 +271,11 @@ def revoke_token(
 
 
 # ---- users and keys (admins everywhere, street staff in their subtree) --------------------
-Manager = Annotated[Principal, Depends(require(roles=MANAGER_ROLES))]
+MANAGERS = require(roles=MANAGER_ROLES)
+Manager = Annotated[Principal, Depends(MANAGERS)]
+Managing = acting_as(MANAGERS)
 _MANAGE_ERRORS = error_docs(
-    (401, "unauthorized", "Log in first."),
+    LOG_IN_FIRST,
     (403, "forbidden", "Admins and street staff only."),
     (403, "role_too_high", "A role above your own."),
     (403, "scope_too_wide", "A scope wider than your own."),
@@ -288,17 +288,26 @@ _MANAGE_ERRORS = error_docs(
 )
 
 
+def _managed(
+    method: str, path: str, model: Any, summary: str, status_code: int | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A route of the account and key administration: its tag and errors declared once."""
+    return router.api_route(
+        path,
+        methods=[method],
+        status_code=status_code,
+        tags=["admin"],
+        response_model=model,
+        responses=_MANAGE_ERRORS,
+        summary=summary,
+    )
+
+
 def _user_out(user: dict[str, Any]) -> schemas.UserOut:
     return schemas.UserOut(**user)
 
 
-@router.get(
-    "/users",
-    tags=["admin"],
-    response_model=schemas.UserList,
-    responses=_MANAGE_ERRORS,
-    summary="List accounts",
-)
+@_managed("GET", "/users", schemas.UserList, "List accounts")
 def list_users(
     conn: Conn,
     principal: Manager,
@@ -310,8 +319,8 @@ def list_users(
     grid: Annotated[
         str | None, Query(max_length=64, description="Accounts scoped in this grid's subtree.")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> schemas.UserList:
     """Accounts of your subtree (all of them for admins) by username, with role, scope grid,
     linked person, lock state and last login."""
@@ -319,79 +328,48 @@ def list_users(
     return schemas.UserList(users=[_user_out(r) for r in rows], limit=limit, offset=offset)
 
 
-@router.post(
-    "/users",
-    tags=["admin"],
-    status_code=201,
-    response_model=schemas.UserOut,
-    responses=_MANAGE_ERRORS,
-    summary="Create an account",
-)
-def create_user(
-    body: schemas.UserCreate, request: Request, conn: Conn, principal: Manager
-) -> schemas.UserOut:
+@_managed("POST", "/users", schemas.UserOut, "Create an account", 201)
+def create_user(body: schemas.UserCreate, act: Managing) -> schemas.UserOut:
     """A new account with a role no higher than yours, scoped to a grid of your subtree, and
     optionally linked to a person who belongs to that scope; the password is stored as an
     argon2 hash."""
     user = admin.create_user(
-        conn,
-        principal,
+        act.conn,
+        act.principal,
         username=body.username,
         display_name=body.display_name,
         password=body.password,
         role=body.role,
         grid=body.grid,
         person_id=body.person_id,
-        ip=client_ip(request),
+        ip=act.ip,
         reason=body.reason,
     )
     return _user_out(user)
 
 
-@router.get(
-    "/users/{user_id}",
-    tags=["admin"],
-    response_model=schemas.UserOut,
-    responses=_MANAGE_ERRORS,
-    summary="One account",
-)
+@_managed("GET", "/users/{user_id}", schemas.UserOut, "One account")
 def get_user(user_id: Id, conn: Conn, principal: Manager) -> schemas.UserOut:
     """One account of your subtree."""
     return _user_out(admin.get_managed_user(conn, principal, user_id))
 
 
-@router.patch(
-    "/users/{user_id}",
-    tags=["admin"],
-    response_model=schemas.UserOut,
-    responses=_MANAGE_ERRORS,
-    summary="Change an account",
-)
-def update_user(
-    user_id: Id, body: schemas.UserPatch, request: Request, conn: Conn, principal: Manager
-) -> schemas.UserOut:
+@_managed("PATCH", "/users/{user_id}", schemas.UserOut, "Change an account")
+def update_user(user_id: Id, body: schemas.UserPatch, act: Managing) -> schemas.UserOut:
     """Display name, role, scope grid or linked person (null unlinks). The new role and scope
     may not exceed yours; nobody changes their own role or scope."""
-    user = admin.update_user(
-        conn, principal, user_id, body.changes(), client_ip(request), body.reason
-    )
+    user = admin.update_user(act.conn, act.principal, user_id, body.changes(), act.ip, body.reason)
     return _user_out(user)
 
 
-@router.post(
-    "/users/{user_id}/password",
-    tags=["admin"],
-    response_model=schemas.PasswordResetOut,
-    responses=_MANAGE_ERRORS,
-    summary="Reset an account's password",
+@_managed(
+    "POST", "/users/{user_id}/password", schemas.PasswordResetOut, "Reset an account's password"
 )
-def reset_password(
-    user_id: Id, body: schemas.PasswordReset, request: Request, conn: Conn, principal: Manager
-) -> JSONResponse:
+def reset_password(user_id: Id, body: schemas.PasswordReset, act: Managing) -> JSONResponse:
     """Sets the password given, or makes a temporary one and returns it (once); unlocks the
     account and ends all its sessions and tokens."""
     user, made = admin.reset_password(
-        conn, principal, user_id, body.password, client_ip(request), body.reason
+        act.conn, act.principal, user_id, body.password, act.ip, body.reason
     )
     out = schemas.PasswordResetOut(user=_user_out(user), password=made)
     return JSONResponse(out.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
@@ -399,13 +377,9 @@ def reset_password(
 
 def _user_action(action: str, summary: str, doc: str) -> None:
     def handler(
-        user_id: Id,
-        request: Request,
-        conn: Conn,
-        principal: Manager,
-        body: schemas.UserAction | None = None,
+        user_id: Id, act: Managing, body: schemas.UserAction | None = None
     ) -> schemas.UserOut:
-        ip = client_ip(request)
+        conn, principal, ip = act.conn, act.principal, act.ip
         reason = body.reason if body else None
         if action == "unlock":
             user = admin.unlock(conn, principal, user_id, ip, reason)
@@ -415,13 +389,7 @@ def _user_action(action: str, summary: str, doc: str) -> None:
 
     handler.__doc__ = doc
     handler.__name__ = f"{action}_user"
-    router.post(
-        f"/users/{{user_id}}/{action}",
-        tags=["admin"],
-        response_model=schemas.UserOut,
-        responses=_MANAGE_ERRORS,
-        summary=summary,
-    )(handler)
+    _managed("POST", f"/users/{{user_id}}/{action}", schemas.UserOut, summary)(handler)
 
 
 _user_action(
@@ -431,19 +399,13 @@ _user_action("enable", "Enable an account", "Re-enable a disabled account.")
 _user_action("unlock", "Unlock an account", "Clear the failed-login count and the lock.")
 
 
-@router.get(
-    "/keys",
-    tags=["admin"],
-    response_model=schemas.KeyList,
-    responses=_MANAGE_ERRORS,
-    summary="List API keys",
-)
+@_managed("GET", "/keys", schemas.KeyList, "List API keys")
 def list_keys(
     conn: Conn,
     principal: Manager,
     include_revoked: Annotated[bool, Query(description="Also revoked keys.")] = False,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> schemas.KeyList:
     """Keys of your subtree (all of them for admins) with their scopes, subtree and when each
     was last used (never the secret)."""
@@ -451,27 +413,18 @@ def list_keys(
     return schemas.KeyList(keys=[schemas.KeyOut(**r) for r in rows], limit=limit, offset=offset)
 
 
-@router.post(
-    "/keys",
-    tags=["admin"],
-    status_code=201,
-    response_model=schemas.KeyCreated,
-    responses=_MANAGE_ERRORS,
-    summary="Create an API key",
-)
-def create_key(
-    body: schemas.KeyCreate, request: Request, conn: Conn, principal: Manager
-) -> JSONResponse:
+@_managed("POST", "/keys", schemas.KeyCreated, "Create an API key", 201)
+def create_key(body: schemas.KeyCreate, act: Managing) -> JSONResponse:
     """A key for another system (12345 hotline, 一网通办, a mini program), with scopes you hold
     and bound to a grid of your subtree (admins may leave it unbound). The secret is in this
     response only; the service stores its SHA-256 digest."""
     key, secret = admin.create_key(
-        conn,
-        principal,
+        act.conn,
+        act.principal,
         name=body.name,
         scopes=list(body.scopes),
         grid=body.grid,
-        ip=client_ip(request),
+        ip=act.ip,
         reason=body.reason,
     )
     out = schemas.KeyCreated(**key, key=secret)
@@ -480,16 +433,10 @@ def create_key(
     )
 
 
-@router.delete(
-    "/keys/{key_id}",
-    tags=["admin"],
-    response_model=schemas.KeyOut,
-    responses=_MANAGE_ERRORS,
-    summary="Revoke an API key",
-)
-def revoke_key(key_id: Id, request: Request, conn: Conn, principal: Manager) -> schemas.KeyOut:
+@_managed("DELETE", "/keys/{key_id}", schemas.KeyOut, "Revoke an API key")
+def revoke_key(key_id: Id, act: Managing) -> schemas.KeyOut:
     """Revoke at once; requests with the key get 401 from now on."""
-    return schemas.KeyOut(**admin.revoke_key(conn, principal, key_id, client_ip(request)))
+    return schemas.KeyOut(**admin.revoke_key(act.conn, act.principal, key_id, act.ip))
 
 
 # ---- audit (admin) -----------------------------------------------------------------------
@@ -516,8 +463,8 @@ def list_audit(
     ] = None,
     since: Annotated[datetime | None, Query(description="At or after (ISO 8601).")] = None,
     until: Annotated[datetime | None, Query(description="Before (ISO 8601).")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> schemas.AuditPage:
     """Every write with who made it, before and after, when and from which address; newest
     first."""

@@ -55,7 +55,7 @@ def exception_changes(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The columns an exception step sets and the event data it records."""
     kind, step = EXCEPTION_OF_ACTION[body.action]
-    name = EXCEPTIONS[kind]["name_zh"]
+    name = EXCEPTIONS[kind].name_zh
     cols: dict[str, Any] = {}
     data: dict[str, Any] = {"exception": {"kind": kind, "name_zh": name, "step": step}}
     if step in ("request", "refuse") and not body.note:
@@ -176,7 +176,7 @@ def pending_requests(
     for r in rows:
         item = dict(r._mapping)
         item.pop("matched")
-        item["name_zh"] = EXCEPTIONS[r.kind]["name_zh"]
+        item["name_zh"] = EXCEPTIONS[r.kind].name_zh
         for k in ("requested_at", "decided_at"):
             item[k] = item[k].isoformat() if item[k] else None
         item["url"] = f"/api/v1/hazards/{r.hazard_id}"

@@ -295,7 +295,7 @@ def _guard_refusal(action: str, hazard: Row, facts: list[str]) -> Conflict:
     if guard == "no_pending":
         kind = hazard.pending_kind
         return Conflict(
-            f"A {EXCEPTIONS[kind]['name_zh']} request is waiting for approval on "
+            f"A {EXCEPTIONS[kind].name_zh} request is waiting for approval on "
             f"{hazard.public_code}; it must be decided first.",
             code="request_pending",
             pending=kind,
@@ -303,7 +303,7 @@ def _guard_refusal(action: str, hazard: Row, facts: list[str]) -> Conflict:
     if guard.startswith("pending:"):
         kind = guard.split(":", 1)[1]
         return Conflict(
-            f"There is no {EXCEPTIONS[kind]['name_zh']} request waiting on {hazard.public_code}.",
+            f"There is no {EXCEPTIONS[kind].name_zh} request waiting on {hazard.public_code}.",
             code="no_such_request",
             needs=kind,
         )

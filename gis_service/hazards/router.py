@@ -49,6 +49,7 @@ from gis_service.http.deps import (
     instant_param,
     reject_unknown_query,
 )
+from gis_service.http.errors import move_docs
 from gis_service.http.listing import FormatDep, OutputFormat, PageDep, csv_response, page_links
 from gis_service.http.responses import GeoJSONResponse
 
@@ -162,14 +163,10 @@ def report_hazard(
     summary="Move a hazard through the closed loop (立案, 派遣, 处置, 反馈, 核查, 结案, 吹哨 …)",
     openapi_extra=_ACTION_BODY,
     responses={
-        403: {"description": "Your role or grid subtree does not allow this move."},
-        404: {"description": "No such hazard."},
-        409: {"description": "The state does not allow this move; the allowed ones are listed."},
-        412: {"description": "If-Match names an older version: reload and decide again."},
+        **move_docs("hazard", private=False, if_match=True),
         413: {"description": "A photo or the body is too large."},
         415: {"description": "A photo is not JPEG, PNG or WebP (sniffed from the bytes)."},
         422: {"description": "A bad field, a far occurred_at, or a reused Idempotency-Key."},
-        428: {"description": "If-Match (or a version field) is missing."},
     },
 )
 def act_on_hazard(

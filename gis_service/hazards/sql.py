@@ -345,8 +345,7 @@ PERSON_IN_SCOPE = text(
     """
     SELECT EXISTS (
         SELECT 1 FROM grid_assignments a JOIN grids g ON g.id = a.grid_id
-         WHERE a.person_id = :id AND a.valid_from <= now()
-           AND (a.valid_to IS NULL OR a.valid_to > now())
+         WHERE a.person_id = :id AND gis_valid_at(a.valid_from, a.valid_to, now())
            AND g.path && CAST(:scope AS bigint[]))
     """
 )

@@ -19,6 +19,8 @@ refuse_void. One request waits at a time (guard 'no_pending'); a decision needs 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from gis_service.cases.machine import Machine, Move
 from gis_service.hazards.states import CLOSED_STATUSES, HAZARD_STATUSES, STATUS_NAMES_ZH
 
@@ -26,57 +28,48 @@ _OPEN_WORK = ("accepted", "dispatched", "in_progress")
 _HANDLING = ("dispatched", "in_progress")
 _VOIDABLE = ("reported", "accepted", "dispatched", "in_progress")
 
-# Each exception: its request, approval and refusal, the states it applies to, and where an
-# approval leads (None: the state stays, e.g. an extension only moves the deadline).
-EXCEPTIONS: dict[str, dict[str, object]] = {
-    "extension": {
-        "name_zh": "延期",
-        "request": ("request_extension", "申请延期"),
-        "approve": ("approve_extension", "同意延期"),
-        "refuse": ("refuse_extension", "不同意延期"),
-        "sources": _HANDLING,
-        "target": None,
-    },
-    "suspension": {
-        "name_zh": "缓办",
-        "request": ("request_suspension", "申请缓办"),
-        "approve": ("approve_suspension", "同意缓办"),
-        "refuse": ("refuse_suspension", "不同意缓办"),
-        "sources": _HANDLING,
-        "target": "suspended",
-    },
-    "send_back": {
-        "name_zh": "退回",
-        "request": ("send_back", "申请退回"),
-        "approve": ("approve_send_back", "同意退回"),
-        "refuse": ("refuse_send_back", "不同意退回"),
-        "sources": _HANDLING,
-        "target": "accepted",
-    },
-    "void": {
-        "name_zh": "作废",
-        "request": ("request_void", "申请作废"),
-        "approve": ("approve_void", "同意作废"),
-        "refuse": ("refuse_void", "不同意作废"),
-        "sources": _VOIDABLE,
-        "target": "voided",
-    },
+
+class ExceptionKind(NamedTuple):
+    """One kind of exception: the states it may be asked in and where an approval leads (None:
+    the state stays, e.g. an extension only moves the deadline)."""
+
+    kind: str
+    name_zh: str
+    sources: tuple[str, ...]
+    target: str | None
+    # The request's action where it is not request_<kind> (退回 is asked with send_back).
+    request: str | None = None
+
+    def steps(self) -> dict[str, tuple[str, str]]:
+        """Each step (request, approve, refuse) with its action and Chinese name."""
+        return {
+            "request": (self.request or f"request_{self.kind}", f"申请{self.name_zh}"),
+            "approve": (f"approve_{self.kind}", f"同意{self.name_zh}"),
+            "refuse": (f"refuse_{self.kind}", f"不同意{self.name_zh}"),
+        }
+
+
+EXCEPTIONS: dict[str, ExceptionKind] = {
+    e.kind: e
+    for e in (
+        ExceptionKind("extension", "延期", _HANDLING, None),
+        ExceptionKind("suspension", "缓办", _HANDLING, "suspended"),
+        ExceptionKind("send_back", "退回", _HANDLING, "accepted", request="send_back"),
+        ExceptionKind("void", "作废", _VOIDABLE, "voided"),
+    )
 }
 
 
 def _exception_moves() -> list[Move]:
+    # Whoever handles the case asks while none waits; the community decides on a waiting one.
     out: list[Move] = []
-    for kind, spec in EXCEPTIONS.items():
-        sources = spec["sources"]
-        assert isinstance(sources, tuple)
-        req, appr, ref = spec["request"], spec["approve"], spec["refuse"]
-        assert isinstance(req, tuple) and isinstance(appr, tuple) and isinstance(ref, tuple)
-        target = spec["target"]
-        assert target is None or isinstance(target, str)
+    for e in EXCEPTIONS.values():
+        steps = e.steps()
+        pending = f"pending:{e.kind}"
         out += [
-            Move(req[0], req[1], sources, None, "write", "no_pending"),
-            Move(appr[0], appr[1], sources, target, "dispatch", f"pending:{kind}"),
-            Move(ref[0], ref[1], sources, None, "dispatch", f"pending:{kind}"),
+            Move(*steps["request"], e.sources, None, "write", "no_pending"),
+            Move(*steps["approve"], e.sources, e.target, "dispatch", pending),
+            Move(*steps["refuse"], e.sources, None, "dispatch", pending),
         ]
     return out
 
@@ -126,9 +119,7 @@ HAZARD_MACHINE = Machine(
 MOVES = HAZARD_MACHINE.by_action
 ACTIONS: tuple[str, ...] = HAZARD_MACHINE.actions
 EXCEPTION_OF_ACTION: dict[str, tuple[str, str]] = {
-    str(spec[step][0]): (kind, step)  # type: ignore[index]
-    for kind, spec in EXCEPTIONS.items()
-    for step in ("request", "approve", "refuse")
+    action: (e.kind, step) for e in EXCEPTIONS.values() for step, (action, _) in e.steps().items()
 }
 
 # The main line of the loop: the moves a case makes from report to close when nothing goes

@@ -147,6 +147,10 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
+# The error_docs entry of a protected route called without credentials.
+LOG_IN_FIRST = (401, "unauthorized", "Log in first.")
+
+
 def error_docs(*errors: tuple[int, str, str]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` of the errors a route can answer, each (status, code, message);
     several errors of one status are listed as examples of it."""
@@ -161,3 +165,37 @@ def error_docs(*errors: tuple[int, str, str]) -> dict[int | str, dict[str, Any]]
             "value": error_body(code, message)
         }
     return out
+
+
+def _doc(error: type[DomainError], message: str, code: str | None = None) -> tuple[int, str, str]:
+    """One error_docs entry of a domain error class: its status from STATUS, its code."""
+    return STATUS[error], code or error.code, message
+
+
+def move_docs(case: str, *, private: bool, if_match: bool = False) -> dict[int | str, Any]:
+    """OpenAPI ``responses`` of a move of a case's workflow (hazard, order, 吹哨 call): the
+    refusals of the scope check and of ``cases.machine.check_move`` (or its hazard twin).
+
+    ``private``: a case outside the caller's scope is not told to exist (404, not 403).
+    ``if_match``: the version may come as If-Match (RFC 9110 §13.1.1); none is 428 (RFC 6585
+    §3).
+    """
+    where = " in your scope" if private else ""
+    sent = "If-Match or the version field" if if_match else "The version field"
+    errors = [
+        _doc(Forbidden, "Your role or grid scope does not allow this move."),
+        _doc(NotFound, f"No such {case}{where}."),
+        _doc(
+            Conflict,
+            f"The {case}'s state does not allow this move; the allowed ones are listed.",
+            code="move_not_allowed",
+        ),
+        _doc(
+            StaleVersion,
+            f"{sent} names an older version: the {case} changed since you read it; "
+            "reload and decide again.",
+        ),
+    ]
+    if if_match:
+        errors.append(_doc(PreconditionRequired, "If-Match (or a version field) is missing."))
+    return error_docs(*errors)

@@ -396,6 +396,9 @@ FACILITY_TYPES = "SELECT code, name_zh, name_en, class_code, geometry_kind FROM 
 
 # ---- people -------------------------------------------------------------------------------
 ROLES = "SELECT code, name_zh, name_en FROM assignment_roles WHERE active"
+CARE_NAMES = """
+    SELECT code, name_zh, name_en, definition -> 'aliases' FROM care_categories WHERE active
+"""
 STAGE_PEOPLE = """
     CREATE TEMP TABLE imp_people (
         rn int, name text, phone text, mobile text, grid_code text, role text,

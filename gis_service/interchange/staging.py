@@ -106,11 +106,3 @@ def columns(frame: pd.DataFrame, names: list[str]) -> Iterable[tuple]:
         col[pd.isna(col)] = None
         arrays.append(col)
     return zip(*arrays, strict=True)
-
-
-def scope_errors(cur: Cursor, opts: ImportOptions, statement: str) -> list:
-    """Rows a scope check finds (none for a caller who covers the whole territory)."""
-    if opts.scope is None:
-        return []
-    cur.execute(statement, {"scope": opts.scope})
-    return cur.fetchall()

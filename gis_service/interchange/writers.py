@@ -5,7 +5,9 @@ leaders), facilities or people."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from psycopg2.extensions import cursor as Cursor
 
@@ -18,13 +20,179 @@ from gis_service.interchange.staging import (
     Progress,
     columns,
     copy_rows,
-    scope_errors,
 )
 
 OUTSIDE_FIX = "import only grids, facilities and people of your own area, or ask an admin"
+CARE_OUTSIDE_FIX = "import only the people under care of your own area, or ask an admin"
+
+
+@dataclass(frozen=True)
+class Finds:
+    """How a row a check finds is reported: its kind, what is wrong, how to fix it."""
+
+    kind: str
+    # A str.format template over the row's columns and the values the check binds.
+    message: str
+    fix: str
+    field: str | None = None  # the field the finding names, as is
+    mapped: str | None = None  # …or a mapping key: the finding names the file's column for it
+    code: str = "code"  # the row column that is the finding's code, where the row has it
+    value: str | None = None  # the row column that is the finding's value
+    warning: bool = False
+    # What the message shows for a column that is NULL, by column.
+    if_null: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Check:
+    """A set-based check over the staged rows: the SQL that finds the offending rows and how
+    each is reported; with ``when``, rows whose boolean column is false are ``otherwise`` (a
+    finding of its own, or the same one with another message)."""
+
+    statement: str
+    finds: Finds
+    when: str | None = None
+    otherwise: Finds | str | None = None
+    scoped: bool = False  # a scope check: only for a caller bound to a subtree
+    binds: tuple[str, ...] = ()  # the run's values the statement takes (e.g. "t")
+
+
+def run_checks(
+    cur: Cursor,
+    report: Report,
+    mapping: FieldMapping,
+    opts: ImportOptions,
+    checks: tuple[Check, ...],
+    **values: Any,
+) -> None:
+    """Run each check in order and report every row it finds (the one loop of them all)."""
+    for check in checks:
+        if check.scoped:
+            if opts.scope is None:
+                continue
+            cur.execute(check.statement, {"scope": opts.scope})
+        elif check.binds:
+            cur.execute(check.statement, {k: values[k] for k in check.binds})
+        else:
+            cur.execute(check.statement)
+        names = [d[0] for d in cur.description]
+        for found in cur.fetchall():
+            row = dict(zip(names, found, strict=True))
+            finds = check.finds
+            if check.when is not None and not row[check.when]:
+                other = check.otherwise
+                assert other is not None
+                finds = replace(finds, message=other) if isinstance(other, str) else other
+            shown = {**row, **{k: t for k, t in finds.if_null if row[k] is None}}
+            record = report.warn if finds.warning else report.error
+            record(
+                finds.kind,
+                finds.message.format_map({**values, **shown}),
+                finds.fix,
+                row=row.get("rn"),
+                field=(mapping.columns.get(finds.mapped) or finds.mapped)
+                if finds.mapped
+                else finds.field,
+                code=row.get(finds.code),
+                value=row[finds.value] if finds.value else None,
+            )
 
 
 # ---- grids --------------------------------------------------------------------------------
+GRID_CHECKS = (
+    Check(
+        sql.PARENT_PROBLEMS,
+        Finds(
+            "bad_parent",
+            "a {level} cannot sit under a {parent_level} ('{parent_code}')",
+            "the parent must be a coarser level: street › community › grid › micro_grid "
+            "(special grids sit under any coarser grid)",
+            mapped="parent",
+            value="parent_code",
+        ),
+        when="found",
+        otherwise=Finds(
+            "unknown_parent",
+            "parent '{parent_code}' is neither in this file nor a current grid in the database",
+            "import the parent grids first, put them in the same file, or correct the code",
+            mapped="parent",
+            value="parent_code",
+        ),
+    ),
+    Check(
+        sql.NO_PARENT,
+        Finds(
+            "no_parent",
+            "this {level} has no parent grid, so it becomes a top-level grid",
+            "give its parent code if it belongs under a street or community",
+            warning=True,
+        ),
+    ),
+    Check(
+        sql.GRIDS_OUT_OF_SCOPE,
+        Finds(
+            "outside_scope",
+            "grid {code} lies outside your area",
+            OUTSIDE_FIX,
+            if_null=(("parent_code", "-"),),
+        ),
+        when="before_outside",
+        otherwise="grid {code} would lie outside your area (parent '{parent_code}')",
+        scoped=True,
+    ),
+    Check(
+        sql.LEADERS_OUT_OF_SCOPE,
+        Finds(
+            "outside_scope",
+            "leader {leader_name} already works on a grid outside your area",
+            OUTSIDE_FIX,
+            mapped="leader_name",
+        ),
+        scoped=True,
+    ),
+)
+GRID_EXISTS = Check(
+    sql.EXISTING_ROWS,
+    Finds(
+        "code_exists",
+        "grid {code} already exists (current version since {old_from:%Y-%m-%d})",
+        "import with --update to replace what differs (a redrawn boundary ends the "
+        "old version and keeps it as history), or change the code",
+    ),
+)
+GRID_TOO_EARLY = Check(
+    sql.TOO_EARLY,
+    Finds(
+        "too_early",
+        "the new version would start {t:%Y-%m-%d %H:%M}, not after the current one "
+        "({old_from:%Y-%m-%d %H:%M})",
+        "give --valid-from a later date",
+    ),
+    binds=("t",),
+)
+RETIRE_CHECKS = (
+    Check(
+        sql.RETIRE_OUT_OF_SCOPE,
+        Finds(
+            "outside_scope",
+            "grid {code} is missing from the file and would be retired, but it lies outside "
+            "your area",
+            OUTSIDE_FIX,
+        ),
+        scoped=True,
+    ),
+    Check(
+        sql.RETIRE_BLOCKED,
+        Finds(
+            "retire_blocked",
+            "grid {code} is missing from the file and would be retired, but its child "
+            "{child} is current and not in the file",
+            "put the children in the file with their new parents, or retire them too",
+        ),
+    ),
+)
+
+
 def geometry_checks(
     cur: Cursor,
     report: Report,
@@ -114,104 +282,20 @@ def load_grids(
     t = time.perf_counter()
     progress("check", 0, 1)
     geometry_checks(cur, report, opts.fix, sql.INVALID_GRIDS, sql.FIX_GRIDS, "polygon")
-    cur.execute(sql.PARENT_PROBLEMS)
-    for rn, code, parent, level, parent_level, found in cur.fetchall():
-        if not found:
-            report.error(
-                "unknown_parent",
-                f"parent '{parent}' is neither in this file nor a current grid in the database",
-                "import the parent grids first, put them in the same file, or correct the code",
-                row=rn,
-                field=mapping.columns.get("parent") or "parent",
-                code=code,
-                value=parent,
-            )
-        else:
-            report.error(
-                "bad_parent",
-                f"a {level} cannot sit under a {parent_level} ('{parent}')",
-                "the parent must be a coarser level: street › community › grid › micro_grid "
-                "(special grids sit under any coarser grid)",
-                row=rn,
-                field=mapping.columns.get("parent") or "parent",
-                code=code,
-                value=parent,
-            )
-    cur.execute(sql.NO_PARENT)
-    for rn, code, level in cur.fetchall():
-        report.warn(
-            "no_parent",
-            f"this {level} has no parent grid, so it becomes a top-level grid",
-            "give its parent code if it belongs under a street or community",
-            row=rn,
-            code=code,
-        )
-    for rn, code, parent, before_outside in scope_errors(cur, opts, sql.GRIDS_OUT_OF_SCOPE):
-        report.error(
-            "outside_scope",
-            f"grid {code} lies outside your area"
-            if before_outside
-            else f"grid {code} would lie outside your area (parent '{parent or '-'}')",
-            OUTSIDE_FIX,
-            row=rn,
-            code=code,
-        )
-    for rn, code, name in scope_errors(cur, opts, sql.LEADERS_OUT_OF_SCOPE):
-        report.error(
-            "outside_scope",
-            f"leader {name} already works on a grid outside your area",
-            OUTSIDE_FIX,
-            row=rn,
-            code=code,
-            field=mapping.columns.get("leader_name") or "leader_name",
-        )
+    run_checks(cur, report, mapping, opts, GRID_CHECKS)
     cur.execute(sql.COMPARE_GRIDS)
     cur.execute(sql.MARK_CHANGED)
     cur.execute(sql.COMPARE_SUMMARY)
     existing, changed, *fields = cur.fetchone()
     if existing and not opts.update:
-        cur.execute(sql.EXISTING_ROWS)
-        for rn, code, old_from in cur.fetchall():
-            report.error(
-                "code_exists",
-                f"grid {code} already exists (current version since {old_from:%Y-%m-%d})",
-                "import with --update to replace what differs (a redrawn boundary ends the "
-                "old version and keeps it as history), or change the code",
-                row=rn,
-                code=code,
-            )
+        run_checks(cur, report, mapping, opts, (GRID_EXISTS,))
     if changed and opts.update:
-        cur.execute(sql.TOO_EARLY, {"t": t_from})
-        for rn, code, old_from in cur.fetchall():
-            report.error(
-                "too_early",
-                f"the new version would start {t_from:%Y-%m-%d %H:%M}, not after the current "
-                f"one ({old_from:%Y-%m-%d %H:%M})",
-                "give --valid-from a later date",
-                row=rn,
-                code=code,
-            )
+        run_checks(cur, report, mapping, opts, (GRID_TOO_EARLY,), t=t_from)
     retired = 0
     if opts.retire_missing:
         cur.execute(sql.RETIRE_CANDIDATES)
         retired = cur.rowcount
-        for (code,) in scope_errors(cur, opts, sql.RETIRE_OUT_OF_SCOPE):
-            report.error(
-                "outside_scope",
-                f"grid {code} is missing from the file and would be retired, but it lies "
-                "outside your area",
-                OUTSIDE_FIX,
-                code=code,
-            )
-        cur.execute(sql.RETIRE_BLOCKED)
-        for code, child in cur.fetchall():
-            report.error(
-                "retire_blocked",
-                f"grid {code} is missing from the file and would be retired, but its child "
-                f"{child} is current and not in the file",
-                "put the children in the file with their new parents, or retire them too",
-                code=code,
-            )
+        run_checks(cur, report, mapping, opts, RETIRE_CHECKS)
     report.timings["check"] = time.perf_counter() - t
     progress("check", 1, 1)
     report.counts.update(
@@ -261,6 +345,26 @@ def load_grids(
 
 
 # ---- facilities ---------------------------------------------------------------------------
+FACILITY_SCOPE = Check(
+    sql.FACILITIES_OUT_OF_SCOPE,
+    Finds(
+        "outside_scope",
+        "facility {code} lies outside your area",
+        OUTSIDE_FIX,
+        field="geometry",
+    ),
+    scoped=True,
+)
+FACILITY_EXISTS = Check(
+    sql.EXISTING_FACILITIES,
+    Finds(
+        "code_exists",
+        "facility {code} already exists",
+        "import with --update to change what differs, or change the code",
+    ),
+)
+
+
 def load_facilities(
     cur: Cursor,
     source,
@@ -291,28 +395,12 @@ def load_facilities(
     report.timings["stage"] = time.perf_counter() - t
     t = time.perf_counter()
     geometry_checks(cur, report, opts.fix, sql.INVALID_FACILITIES, sql.FIX_FACILITIES, "geometry")
-    for rn, code in scope_errors(cur, opts, sql.FACILITIES_OUT_OF_SCOPE):
-        report.error(
-            "outside_scope",
-            f"facility {code} lies outside your area",
-            OUTSIDE_FIX,
-            row=rn,
-            code=code,
-            field="geometry",
-        )
+    run_checks(cur, report, mapping, opts, (FACILITY_SCOPE,))
     cur.execute(sql.COMPARE_FACILITIES)
     cur.execute(sql.FACILITY_SUMMARY)
     existing, changed = cur.fetchone()
     if existing and not opts.update:
-        cur.execute(sql.EXISTING_FACILITIES)
-        for rn, code in cur.fetchall():
-            report.error(
-                "code_exists",
-                f"facility {code} already exists",
-                "import with --update to change what differs, or change the code",
-                row=rn,
-                code=code,
-            )
+        run_checks(cur, report, mapping, opts, (FACILITY_EXISTS,))
     report.counts.update(
         {"new": report.rows - existing, "updated": changed, "unchanged": existing - changed}
     )
@@ -327,6 +415,52 @@ def load_facilities(
 
 
 # ---- people -------------------------------------------------------------------------------
+PEOPLE_CHECKS = (
+    Check(
+        sql.UNKNOWN_GRIDS,
+        Finds(
+            "unknown_grid",
+            "grid '{grid_code}' is not a current grid",
+            "import the grids first, or correct the grid code",
+            mapped="grid",
+            value="grid_code",
+        ),
+    ),
+    Check(
+        sql.PEOPLE_OUT_OF_SCOPE,
+        Finds(
+            "outside_scope",
+            "grid {grid_code} lies outside your area",
+            OUTSIDE_FIX,
+            mapped="grid",
+            value="grid_code",
+        ),
+        when="grid_outside",
+        otherwise="{name} already works on a grid outside your area",
+        scoped=True,
+    ),
+    Check(
+        sql.TWO_PRIMARIES,
+        Finds(
+            "two_primaries",
+            "the file makes more than one person primary on grid {grid_code}",
+            "mark one person per grid as primary (the one reports route to)",
+            mapped="primary",
+            value="grid_code",
+        ),
+    ),
+)
+PRIMARY_TAKEN = Check(
+    sql.PRIMARY_TAKEN,
+    Finds(
+        "primary_taken",
+        "grid {grid_code} already has a primary person ({cur_primary_name})",
+        "import with --update to replace them (their assignment ends, kept as history)",
+        value="grid_code",
+    ),
+)
+
+
 def load_people(
     cur: Cursor,
     source,
@@ -354,48 +488,10 @@ def load_people(
         progress,
     )
     cur.execute(sql.RESOLVE_PEOPLE)
-    cur.execute(sql.UNKNOWN_GRIDS)
-    for rn, code in cur.fetchall():
-        report.error(
-            "unknown_grid",
-            f"grid '{code}' is not a current grid",
-            "import the grids first, or correct the grid code",
-            row=rn,
-            field=mapping.columns.get("grid") or "grid",
-            value=code,
-        )
-    for rn, code, name, grid_outside in scope_errors(cur, opts, sql.PEOPLE_OUT_OF_SCOPE):
-        report.error(
-            "outside_scope",
-            f"grid {code} lies outside your area"
-            if grid_outside
-            else f"{name} already works on a grid outside your area",
-            OUTSIDE_FIX,
-            row=rn,
-            field=mapping.columns.get("grid") or "grid",
-            value=code,
-        )
-    cur.execute(sql.TWO_PRIMARIES)
-    for rn, code in cur.fetchall():
-        report.error(
-            "two_primaries",
-            f"the file makes more than one person primary on grid {code}",
-            "mark one person per grid as primary (the one reports route to)",
-            row=rn,
-            field=mapping.columns.get("primary") or "primary",
-            value=code,
-        )
+    run_checks(cur, report, mapping, opts, PEOPLE_CHECKS)
     cur.execute(sql.MARK_PEOPLE)
     if not opts.update:
-        cur.execute(sql.PRIMARY_TAKEN)
-        for rn, code, name in cur.fetchall():
-            report.error(
-                "primary_taken",
-                f"grid {code} already has a primary person ({name})",
-                "import with --update to replace them (their assignment ends, kept as history)",
-                row=rn,
-                value=code,
-            )
+        run_checks(cur, report, mapping, opts, (PRIMARY_TAKEN,))
     cur.execute(sql.PEOPLE_SUMMARY)
     new_people, unchanged, assignments, replaced = cur.fetchone()
     report.counts.update(
@@ -418,18 +514,43 @@ def load_people(
     cur.execute(sql.INSERT_ASSIGNMENTS, {"t": t_from})
 
 
-def _scope_errors(cur: Cursor, opts: ImportOptions, statement: str) -> list:
-    """Rows a scope check finds (none for a caller who covers the whole territory)."""
-    if opts.scope is None:
-        return []
-    cur.execute(statement, {"scope": opts.scope})
-    return cur.fetchall()
-
-
 # ---- people under care ----------------------------------------------------------------------
-CARE_NAMES = """
-    SELECT code, name_zh, name_en, definition -> 'aliases' FROM care_categories WHERE active
-"""
+CARE_CHECKS = (
+    Check(
+        sql.UNKNOWN_CARE_GRIDS,
+        Finds(
+            "unknown_grid",
+            "grid '{grid_code}' is not a current grid",
+            "use the code of the micro-grid (or grid) the household lives in",
+            mapped="grid",
+            value="grid_code",
+        ),
+    ),
+    Check(
+        sql.CARE_OUT_OF_SCOPE,
+        Finds(
+            "outside_scope",
+            "household {household} lies outside your area",
+            CARE_OUTSIDE_FIX,
+            mapped="grid",
+            value="grid_code",
+        ),
+        when="before_outside",
+        otherwise="grid {grid_code} lies outside your area",
+        scoped=True,
+    ),
+)
+CARE_EXISTS = Check(
+    sql.CARE_EXISTING,
+    Finds(
+        "exists",
+        "{name} of household {household} is on record with other details",
+        "import with --update to change what differs",
+        code="household",
+    ),
+    when="person",
+    otherwise="household {household} is on record with another address, phone or grid",
+)
 
 
 def load_care(
@@ -443,7 +564,7 @@ def load_care(
 ) -> None:
     """Stage, check and write a ledger of people under care: households (by code) and their
     people (by household and name); with --update change what differs."""
-    cur.execute(CARE_NAMES)
+    cur.execute(sql.CARE_NAMES)
     names: dict[str, str] = {}
     for code, zh, en, aliases in cur.fetchall():
         for key in (code, zh, en, *(aliases or [])):
@@ -473,42 +594,9 @@ def load_care(
         progress,
     )
     cur.execute(sql.RESOLVE_CARE)
-    cur.execute(sql.UNKNOWN_CARE_GRIDS)
-    for rn, code in cur.fetchall():
-        report.error(
-            "unknown_grid",
-            f"grid '{code}' is not a current grid",
-            "use the code of the micro-grid (or grid) the household lives in",
-            row=rn,
-            field=mapping.columns.get("grid") or "grid",
-            value=code,
-        )
-    for rn, household, grid, before in _scope_errors(cur, opts, sql.CARE_OUT_OF_SCOPE):
-        report.error(
-            "outside_scope",
-            f"household {household} lies outside your area"
-            if before
-            else f"grid {grid} lies outside your area",
-            "import only the people under care of your own area, or ask an admin",
-            row=rn,
-            field=mapping.columns.get("grid") or "grid",
-            value=grid,
-        )
+    run_checks(cur, report, mapping, opts, CARE_CHECKS)
     if not opts.update:
-        cur.execute(sql.CARE_EXISTING)
-        for rn, household, name, person, _differs in cur.fetchall():
-            what = (
-                f"{name} of household {household} is on record with other details"
-                if person
-                else f"household {household} is on record with another address, phone or grid"
-            )
-            report.error(
-                "exists",
-                what,
-                "import with --update to change what differs",
-                row=rn,
-                code=household,
-            )
+        run_checks(cur, report, mapping, opts, (CARE_EXISTS,))
     cur.execute(sql.CARE_SUMMARY)
     new_h, changed_h, new_p, changed_p, same_p = cur.fetchone()
     report.counts.update(

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from gis_service.auth.deps import ClientIp, limit_anonymous_reports, require
 from gis_service.auth.principal import Principal
 from gis_service.http.deps import CatalogDep, Conn, Crs, SettingsDep, reject_unknown_query
+from gis_service.http.errors import move_docs
 from gis_service.http.listing import PageDep
 from gis_service.http.responses import GeoJSONResponse
 from gis_service.orders import service
@@ -97,12 +98,7 @@ def get_order(
 @router.post(
     "/orders/{order_id}/actions",
     summary="派单, 接单, 拒单, 完成, 评价, 取消 or 备注",
-    responses={
-        403: {"description": "Your role or scope does not allow this move."},
-        404: {"description": "No such order in your scope."},
-        409: {"description": "The order's state does not allow this move."},
-        412: {"description": "The order changed since you read it."},
-    },
+    responses=move_docs("order", private=True),
 )
 def order_action(
     conn: Conn,

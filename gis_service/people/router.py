@@ -3,15 +3,16 @@ grids, hand a grid's leadership over, and the grid tree of the 人员 screen."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 
-from gis_service.auth.deps import PUBLIC_READ, ClientIp, require
+from gis_service.auth.deps import PUBLIC_READ, acting_as, require
 from gis_service.auth.principal import Principal
 from gis_service.http.deps import Conn, reject_unknown_query
-from gis_service.http.errors import error_docs
+from gis_service.http.errors import LOG_IN_FIRST, error_docs
 from gis_service.http.listing import FormatDep, OutputFormat, PageDep, csv_response
 from gis_service.http.responses import RawJSONResponse
 from gis_service.people import schemas, service, sql
@@ -23,13 +24,13 @@ router = APIRouter(prefix="/api/v1", tags=["people"], dependencies=[Depends(reje
 READERS = require(scopes={"read_private"})
 EDITORS = require(roles={"admin", "street_staff", "community_staff"})
 Reader = Annotated[Principal, Depends(READERS)]
-Editor = Annotated[Principal, Depends(EDITORS)]
+Editing = acting_as(EDITORS)
 
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 GridId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Grid id.")]
 
 _AUTH = (
-    (401, "unauthorized", "Log in first."),
+    LOG_IN_FIRST,
     (403, "forbidden", "Your role or scope does not allow this."),
 )
 _READ_ERRORS = error_docs(
@@ -52,6 +53,22 @@ _WRITE_ERRORS = error_docs(
 )
 
 
+def _route(
+    method: str, path: str, model: Any, summary: str, status_code: int | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A people route: JSON built by PostgreSQL, its model, and the errors of a read (GET) or
+    of a write (the other methods)."""
+    return router.api_route(
+        path,
+        methods=[method],
+        status_code=status_code,
+        response_class=RawJSONResponse,
+        response_model=model,
+        responses=_READ_ERRORS if method == "GET" else _WRITE_ERRORS,
+        summary=summary,
+    )
+
+
 @router.get(
     "/assignment-roles",
     response_class=RawJSONResponse,
@@ -65,13 +82,7 @@ def list_roles(conn: Conn) -> RawJSONResponse:
     return RawJSONResponse(service.role_catalogue(conn))
 
 
-@router.get(
-    "/people",
-    response_class=RawJSONResponse,
-    response_model=schemas.PersonList,
-    responses=_READ_ERRORS,
-    summary="Find people in my scope",
-)
+@_route("GET", "/people", schemas.PersonList, "Find people in my scope")
 def search_people(
     conn: Conn,
     principal: Reader,
@@ -104,28 +115,17 @@ def search_people(
     )
 
 
-@router.post(
-    "/people",
-    status_code=201,
-    response_class=RawJSONResponse,
-    response_model=schemas.PersonOut,
-    responses=_WRITE_ERRORS,
-    summary="Add a person",
-)
-def create_person(
-    body: schemas.PersonIn, conn: Conn, principal: Editor, ip: ClientIp
-) -> RawJSONResponse:
+@_route("POST", "/people", schemas.PersonOut, "Add a person", 201)
+def create_person(body: schemas.PersonIn, edit: Editing) -> RawJSONResponse:
     """A person kept by a grid of your subtree (default: your scope's root). Phones are
     mainland mobile or landline numbers; the reason goes to the audit log."""
-    return RawJSONResponse(service.create_person(conn, principal, body, ip), status_code=201)
+    return RawJSONResponse(
+        service.create_person(edit.conn, edit.principal, body, edit.ip), status_code=201
+    )
 
 
-@router.get(
-    "/people/{person_id}",
-    response_class=RawJSONResponse,
-    response_model=schemas.PersonOut,
-    responses=_READ_ERRORS,
-    summary="One person with their roles, now and before",
+@_route(
+    "GET", "/people/{person_id}", schemas.PersonOut, "One person with their roles, now and before"
 )
 def get_person(person_id: Id, conn: Conn, principal: Reader) -> RawJSONResponse:
     """The person, their record grid, account, and every assignment with who made and ended
@@ -133,27 +133,20 @@ def get_person(person_id: Id, conn: Conn, principal: Reader) -> RawJSONResponse:
     return RawJSONResponse(service.get_person(conn, principal, person_id))
 
 
-@router.patch(
-    "/people/{person_id}",
-    response_class=RawJSONResponse,
-    response_model=schemas.PersonOut,
-    responses=_WRITE_ERRORS,
-    summary="Change a person",
-)
-def update_person(
-    person_id: Id, body: schemas.PersonPatch, conn: Conn, principal: Editor, ip: ClientIp
-) -> RawJSONResponse:
+@_route("PATCH", "/people/{person_id}", schemas.PersonOut, "Change a person")
+def update_person(person_id: Id, body: schemas.PersonPatch, edit: Editing) -> RawJSONResponse:
     """Name, phones, party membership, notes, record grid or in-service state; every grid the
     person lies in must be in your subtree."""
-    return RawJSONResponse(service.update_person(conn, principal, person_id, body, ip))
+    return RawJSONResponse(
+        service.update_person(edit.conn, edit.principal, person_id, body, edit.ip)
+    )
 
 
-@router.get(
+@_route(
+    "GET",
     "/grids/{grid_id}/assignments",
-    response_class=RawJSONResponse,
-    response_model=schemas.GridPeople,
-    responses=_READ_ERRORS,
-    summary="A grid's people by role, its leader or gap, and its history",
+    schemas.GridPeople,
+    "A grid's people by role, its leader or gap, and its history",
 )
 def grid_people(
     grid_id: GridId,
@@ -169,64 +162,37 @@ def grid_people(
     return RawJSONResponse(service.grid_people(conn, principal, grid_id, history))
 
 
-@router.post(
-    "/grids/{grid_id}/assignments",
-    status_code=201,
-    response_class=RawJSONResponse,
-    response_model=schemas.ChangeOut,
-    responses=_WRITE_ERRORS,
-    summary="Give a person a role on a grid",
+@_route(
+    "POST", "/grids/{grid_id}/assignments", schemas.ChangeOut, "Give a person a role on a grid", 201
 )
-def assign(
-    grid_id: GridId, body: schemas.AssignmentIn, conn: Conn, principal: Editor, ip: ClientIp
-) -> RawJSONResponse:
+def assign(grid_id: GridId, body: schemas.AssignmentIn, edit: Editing) -> RawJSONResponse:
     """A role from a date (default now), until a date if known. The role that leads the
     grid's level makes the person its primary person; when the grid has one, replace them
     with PUT /grids/{grid_id}/leader instead."""
-    change = service.assign(conn, principal, grid_id, body, ip)
-    return RawJSONResponse(service.change_json(conn, principal, change), status_code=201)
+    change = service.assign(edit.conn, edit.principal, grid_id, body, edit.ip)
+    return RawJSONResponse(service.change_json(edit.conn, edit.principal, change), status_code=201)
 
 
-@router.put(
-    "/grids/{grid_id}/leader",
-    response_class=RawJSONResponse,
-    response_model=schemas.ChangeOut,
-    responses=_WRITE_ERRORS,
-    summary="Replace a grid's leader in one step",
-)
-def replace_leader(
-    grid_id: GridId, body: schemas.LeaderIn, conn: Conn, principal: Editor, ip: ClientIp
-) -> RawJSONResponse:
+@_route("PUT", "/grids/{grid_id}/leader", schemas.ChangeOut, "Replace a grid's leader in one step")
+def replace_leader(grid_id: GridId, body: schemas.LeaderIn, edit: Editing) -> RawJSONResponse:
     """Ends the current primary person (网格长 of a grid, 微网格员 of a micro-grid …) and starts
     the new one at the same moment, in one transaction; locate names the new one at once and
     the old one for earlier dates."""
-    change = service.replace_leader(conn, principal, grid_id, body, ip)
-    return RawJSONResponse(service.change_json(conn, principal, change))
+    change = service.replace_leader(edit.conn, edit.principal, grid_id, body, edit.ip)
+    return RawJSONResponse(service.change_json(edit.conn, edit.principal, change))
 
 
-@router.post(
-    "/assignments/{assignment_id}/end",
-    response_class=RawJSONResponse,
-    response_model=schemas.ChangeOut,
-    responses=_WRITE_ERRORS,
-    summary="End an assignment",
-)
+@_route("POST", "/assignments/{assignment_id}/end", schemas.ChangeOut, "End an assignment")
 def end_assignment(
-    assignment_id: Id, body: schemas.AssignmentEnd, conn: Conn, principal: Editor, ip: ClientIp
+    assignment_id: Id, body: schemas.AssignmentEnd, edit: Editing
 ) -> RawJSONResponse:
     """Ends the role on a date (default now); it stays in the grid's and the person's
     history."""
-    change = service.end_assignment(conn, principal, assignment_id, body, ip)
-    return RawJSONResponse(service.change_json(conn, principal, change))
+    change = service.end_assignment(edit.conn, edit.principal, assignment_id, body, edit.ip)
+    return RawJSONResponse(service.change_json(edit.conn, edit.principal, change))
 
 
-@router.get(
-    "/roster",
-    response_class=RawJSONResponse,
-    response_model=schemas.Roster,
-    responses=_READ_ERRORS,
-    summary="The grid tree with leaders and gaps",
-)
+@_route("GET", "/roster", schemas.Roster, "The grid tree with leaders and gaps")
 def roster(
     conn: Conn,
     principal: Reader,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-# A moment inside an assignment's range [valid_from, valid_to).
-VALID_AT = "({a}.valid_from <= {t} AND ({a}.valid_to IS NULL OR {a}.valid_to > {t}))"
+# A moment inside an assignment's range [valid_from, valid_to): the one SQL definition.
+VALID_AT = "gis_valid_at({a}.valid_from, {a}.valid_to, {t})"
 
 ROLES = text(
     """

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from gis_service.auth.deps import ClientIp, require
 from gis_service.auth.principal import Principal
 from gis_service.http.deps import Conn, reject_unknown_query
+from gis_service.http.errors import move_docs
 from gis_service.http.listing import PageDep
 from gis_service.whistles import service
 from gis_service.whistles.schemas import WhistleActionIn, WhistleIn
@@ -78,12 +79,7 @@ def whistle_calls(
 @router.post(
     "/whistles/{call_id}/actions",
     summary="报到, 报告进展, 办结 (a called party) or 撤回 (the community)",
-    responses={
-        403: {"description": "Your role or scope does not allow this move."},
-        404: {"description": "No such call in your scope."},
-        409: {"description": "The call's state does not allow this move."},
-        412: {"description": "The call changed since you read it."},
-    },
+    responses=move_docs("call", private=True),
 )
 def whistle_action(
     conn: Conn,

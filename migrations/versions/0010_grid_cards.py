@@ -36,6 +36,53 @@ _PERSON = """json_build_object(
                 'role_name_en', r.name_en, 'work_phone', p.work_phone,
                 'is_primary', a.is_primary)::jsonb"""
 
+# Whether assignment ``a`` holds at ``at``, as written out here; revision 0016 redefines the
+# function with gis_valid_at (revision 0012), the one definition of it.
+VALID_AT = "a.valid_from <= at AND (a.valid_to IS NULL OR a.valid_to > at)"
+
+
+def cards_function(valid: str, create: str = "CREATE") -> str:
+    """gis_grid_cards(ids, at) with ``valid``, the test that assignment ``a`` holds at ``at``.
+
+    The entries of the grids ``ids`` as they stand at ``at``: id, code, name, level and its
+    names, and the people (primary first, then by role rank and name). Text without the
+    closing brace's successor: locate appends open_hazards to the finest one.
+    """
+    return f"""
+    {create} FUNCTION gis_grid_cards(ids bigint[], at timestamptz)
+    RETURNS TABLE (grid_id bigint, public text, private text, fresh_until timestamptz)
+    LANGUAGE sql STABLE PARALLEL SAFE AS $$
+        SELECT g.id,
+               json_build_object(
+                   'id', g.id, 'code', g.code, 'name', g.name, 'level', g.level,
+                   'level_name', l.name_zh, 'level_name_en', l.name_en,
+                   'people', coalesce(pp.public, '[]'::json))::text,
+               json_build_object(
+                   'id', g.id, 'code', g.code, 'name', g.name, 'level', g.level,
+                   'level_name', l.name_zh, 'level_name_en', l.name_en,
+                   'people', coalesce(pp.private, '[]'::json))::text,
+               pp.fresh_until
+          FROM grids g
+          JOIN grid_levels l ON l.code = g.level
+          LEFT JOIN LATERAL (
+              SELECT json_agg({_PERSON} ORDER BY a.is_primary DESC, r.rank, p.name)
+                         FILTER (WHERE {valid}) AS public,
+                     json_agg({_PERSON}
+                              || jsonb_build_object('mobile_phone', p.mobile_phone)
+                              ORDER BY a.is_primary DESC, r.rank, p.name)
+                         FILTER (WHERE {valid}) AS private,
+                     min(CASE WHEN a.valid_from > at THEN a.valid_from
+                              WHEN a.valid_to > at THEN a.valid_to END) AS fresh_until
+                FROM grid_assignments a
+                JOIN people p ON p.id = a.person_id
+                JOIN assignment_roles r ON r.code = a.role
+               WHERE a.grid_id = g.id AND (a.valid_to IS NULL OR a.valid_to > at)
+          ) pp ON true
+         WHERE g.id = ANY (ids)
+    $$
+    """
+
+
 UPGRADE = [
     """
     CREATE TABLE grid_cards (
@@ -53,44 +100,7 @@ UPGRADE = [
     COMMENT ON COLUMN grid_cards.fresh_until IS
         'When an assignment of the grid starts or ends by the clock; the card is not used after.'
     """,
-    # The entries of the grids ``ids`` as they stand at ``at``: id, code, name, level and its
-    # names, and the people (primary first, then by role rank and name). Text without the
-    # closing brace's successor: locate appends open_hazards to the finest one.
-    f"""
-    CREATE FUNCTION gis_grid_cards(ids bigint[], at timestamptz)
-    RETURNS TABLE (grid_id bigint, public text, private text, fresh_until timestamptz)
-    LANGUAGE sql STABLE PARALLEL SAFE AS $$
-        SELECT g.id,
-               json_build_object(
-                   'id', g.id, 'code', g.code, 'name', g.name, 'level', g.level,
-                   'level_name', l.name_zh, 'level_name_en', l.name_en,
-                   'people', coalesce(pp.public, '[]'::json))::text,
-               json_build_object(
-                   'id', g.id, 'code', g.code, 'name', g.name, 'level', g.level,
-                   'level_name', l.name_zh, 'level_name_en', l.name_en,
-                   'people', coalesce(pp.private, '[]'::json))::text,
-               pp.fresh_until
-          FROM grids g
-          JOIN grid_levels l ON l.code = g.level
-          LEFT JOIN LATERAL (
-              SELECT json_agg({_PERSON} ORDER BY a.is_primary DESC, r.rank, p.name)
-                         FILTER (WHERE a.valid_from <= at
-                                   AND (a.valid_to IS NULL OR a.valid_to > at)) AS public,
-                     json_agg({_PERSON}
-                              || jsonb_build_object('mobile_phone', p.mobile_phone)
-                              ORDER BY a.is_primary DESC, r.rank, p.name)
-                         FILTER (WHERE a.valid_from <= at
-                                   AND (a.valid_to IS NULL OR a.valid_to > at)) AS private,
-                     min(CASE WHEN a.valid_from > at THEN a.valid_from
-                              WHEN a.valid_to > at THEN a.valid_to END) AS fresh_until
-                FROM grid_assignments a
-                JOIN people p ON p.id = a.person_id
-                JOIN assignment_roles r ON r.code = a.role
-               WHERE a.grid_id = g.id AND (a.valid_to IS NULL OR a.valid_to > at)
-          ) pp ON true
-         WHERE g.id = ANY (ids)
-    $$
-    """,
+    cards_function(VALID_AT),
     # (Re)build the cards of the current grids among ``ids``; others lose theirs. Two
     # transactions refreshing the same card would each compute it from a snapshot without
     # the other's change (and the second INSERT would collide with the first): refreshes of a
