@@ -284,8 +284,9 @@ GRID_SUMMARY = text(
 # 0016) routes every point at once, level by level, with the rule gis_finest_grid uses.
 LOCATE_BATCH = text(
     """
-    SELECT json_agg(CASE WHEN g.id IS NOT NULL
-                         THEN json_build_object('grid_id', g.id, 'code', g.code, 'chain', g.path)
+    SELECT json_agg(CASE WHEN f.grid_id IS NOT NULL
+                         THEN json_build_object('grid_id', f.grid_id, 'code', f.code,
+                                                'chain', f.path)
                     END ORDER BY f.ord)::text
       FROM gis_finest_grids(
                ARRAY(SELECT ST_SetSRID(ST_MakePoint(t.x, t.y), 4326)
@@ -293,7 +294,6 @@ LOCATE_BATCH = text(
                             WITH ORDINALITY AS t (x, y, i)
                       ORDER BY t.i),
                coalesce(CAST(:at AS timestamptz), now())) AS f
-      LEFT JOIN grids g ON g.id = f.grid_id
     """
 )
 

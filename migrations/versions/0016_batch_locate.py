@@ -39,7 +39,7 @@ ROUTING = (4, 3, 2, 1)
 def _probe(rank: int, batch: bool) -> str:
     """The one statement of the routing rule at one level: from points ``q (n, pt)``, the
     grid covering each at ``at``, smallest code first (one row per point when ``batch``)."""
-    pick = "DISTINCT ON (q.n) q.n, g.id" if batch else "g.id"
+    pick = "DISTINCT ON (q.n) q.n, g.id, g.code, g.path" if batch else "g.id"
     order = "q.n, g.code, g.id" if batch else "g.code, g.id"
     return f"""
         SELECT {pick}
@@ -80,8 +80,10 @@ def _finest_grid() -> str:
 
 
 def _finest_grids() -> str:
-    """gis_finest_grids(pts, at): (ordinal, grid id or NULL) for each point of the array, in
-    order; each level probes only the points the finer levels left without a grid."""
+    """gis_finest_grids(pts, at): (ordinal, grid id, code, path) for each point of the array,
+    in order, NULL when outside; each level probes only the points the finer levels left
+    without a grid. The grid's code and path come along from the probe that checked the
+    grid's validity, so a caller needs no second lookup of 10,000 grids by id."""
     levels = []
     for i, rank in enumerate(ROUTING):
         left = "".join(
@@ -96,13 +98,17 @@ def _finest_grids() -> str:
         )"""
         )
     joins = " ".join(f"LEFT JOIN r{rank} ON r{rank}.n = q.n" for rank in ROUTING)
-    found = ", ".join(f"r{rank}.id" for rank in ROUTING)
+    found = ", ".join(
+        f"coalesce({', '.join(f'r{rank}.{col}' for rank in ROUTING)})"
+        for col in ("id", "code", "path")
+    )
     # The planner of a generic plan takes the array for ten points, and so probes each
     # level's index once per point (a nested loop), which is right for any size: a spatial
     # predicate cannot be hashed or merged.
     return f"""
     CREATE OR REPLACE FUNCTION gis_finest_grids(pts geometry[], at timestamptz DEFAULT now())
-    RETURNS TABLE (ord bigint, grid_id bigint) LANGUAGE plpgsql STABLE PARALLEL SAFE
+    RETURNS TABLE (ord bigint, grid_id bigint, code text, path bigint[])
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET plan_cache_mode = force_generic_plan AS $$
     BEGIN
         RETURN QUERY
@@ -110,7 +116,7 @@ def _finest_grids() -> str:
             SELECT u.n, u.pt FROM unnest(pts) WITH ORDINALITY AS u (pt, n)
         ),
         {",".join(levels)}
-        SELECT q.n, coalesce({found})
+        SELECT q.n, {found}
           FROM pts_q q {joins}
          ORDER BY q.n;
     END $$
