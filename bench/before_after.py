@@ -12,6 +12,8 @@ before/after, and the medians and their ratio are printed:
 
 - batch: POST /api/v1/locate with 10,000 random points over the city (plus 2% outside
   it), WGS84; every round checks that both sides gave the same answer;
+- locate: GET /api/v1/locate one point at a time (300 random points over the city, the
+  same for both sides, alternating), p50 per round (the SP-GiST part indexes serve it too);
 - points: GET /api/v1/assessment/points for 30 days at city scale as an admin (a bench
   user ``bench-admin`` is created on each side); the before side may hit its 60 s
   statement timeout, which is printed as such;
@@ -48,7 +50,7 @@ from api_vs_tipg import (  # noqa: E402
     wait_http,
 )
 
-SECTIONS = ("batch", "points", "tiles")
+SECTIONS = ("batch", "locate", "points", "tiles")
 BEFORE_DB = "gis_before"
 PASSWORD = "bench-admin-password-1"
 med = statistics.median
@@ -173,10 +175,11 @@ def timed(fn) -> tuple[float, httpx.Response | None]:
 
 def report(name: str, before: list[float], after: list[float], note: str = "") -> None:
     b, a = med(before), med(after)
+    digits = 1 if a < 20 else 0
     print(
-        f"== {name}: before {b:.0f} ms | after {a:.0f} ms | {b / a:.1f}× faster"
-        f" (medians of {len(after)}; before {[round(x) for x in before]},"
-        f" after {[round(x) for x in after]}){note}",
+        f"== {name}: before {b:.{digits}f} ms | after {a:.{digits}f} ms | {b / a:.2f}× faster"
+        f" (medians of {len(after)}; before {[round(x, digits) for x in before]},"
+        f" after {[round(x, digits) for x in after]}){note}",
         flush=True,
     )
 
@@ -203,6 +206,24 @@ def batch_section(args, before: str, after: str) -> None:
     report(f"batch locate, {len(pts):,} points ({located:,} located)", tb, ta)
 
 
+def locate_section(args, before: str, after: str) -> None:
+    rng = random.Random(17)
+    pts = [(rng.uniform(LON0, LON1), rng.uniform(LAT0, LAT1)) for _ in range(300)]
+    per: dict[str, list[float]] = {before: [], after: []}
+    with httpx.Client(timeout=60) as client:
+        for _ in range(args.rounds):
+            for base in (before, after):
+                times = []
+                url = base + "/api/v1/locate"
+                for lon, lat in pts:
+                    q = {"lon": lon, "lat": lat}
+                    ms, r = timed(lambda u=url, q=q: client.get(u, params=q))
+                    r.raise_for_status()
+                    times.append(ms)
+                per[base].append(med(times))
+    report("single locate p50 (300 points per round)", per[before], per[after])
+
+
 def points_section(args, before_c: httpx.Client, after_c: httpx.Client) -> None:
     # 30 days at the end of the city's hazards (generated up to the day it was built).
     params = {"from": args.since, "to": args.until}
@@ -218,7 +239,9 @@ def points_section(args, before_c: httpx.Client, after_c: httpx.Client) -> None:
             if r is not None and r.status_code == 200 and client is after_c:
                 rows = len(r.json()["ranking"])
     codes = sorted(f"{'before' if b else 'after'} {s}" for b, s in statuses)
-    report(f"assessment points, {args.since} → {args.until}, {rows:,} people", tb, ta, f"; {codes}")
+    # A side stopped by the statement timeout only gives a lower bound of its time.
+    note = f"; status {codes}" + ("; a 503/504 before is the 60 s timeout" if tb else "")
+    report(f"assessment points, {args.since} → {args.until}, {rows:,} people", tb, ta, note)
 
 
 def tiles_section(args, before: str, after: str, urls: dict[str, str]) -> None:
@@ -277,6 +300,8 @@ def main() -> None:
             procs.append(p2)
             if "batch" in only:
                 batch_section(args, before, after)
+            if "locate" in only:
+                locate_section(args, before, after)
             if "points" in only:
                 points_section(
                     args, admin_client(tree, before_url, before), admin_client(ROOT, url, after)
