@@ -123,3 +123,10 @@ class TooMany(DomainError):
         seconds = max(1, int(retry_after + 0.999))
         super().__init__(message, **details, retry_after=seconds)
         self.retry_after = seconds
+
+
+class TooLong(DomainError):
+    """The request needed more database time than the statement timeout allows: not an
+    outage, a request to narrow (a shorter period, a smaller area, fewer points)."""
+
+    code = "statement_timeout"

@@ -23,6 +23,7 @@ Outside the period: X1 reported 09-30.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 import pytest
@@ -353,6 +354,41 @@ def test_scope_formats_and_bad_input(world: World) -> None:
             "/api/v1/assessment/cases", params={**PERIOD, **params}, headers=world.auth("street")
         )
         assert r.status_code == 422, (params, r.text)
+
+
+@pytest.mark.parametrize(
+    ("path", "first_heading"),
+    [
+        ("areas", "区域ID"),
+        ("departments", "编码"),
+        ("people", "人员ID"),
+        ("points", "人员ID"),
+        ("volunteers", "区域ID"),
+    ],
+)
+def test_an_empty_table_still_has_its_header_row(
+    world: World, path: str, first_heading: str
+) -> None:
+    """A month without a single case exports the heading row alone (CSV and XLSX), with the
+    same columns as a month with data."""
+    empty = {"month": "2001-01"}  # before the grids, their people and any case
+    csv = world.client.get(
+        f"/api/v1/assessment/{path}", params={**empty, "f": "csv"}, headers=world.auth("street")
+    )
+    assert csv.status_code == 200, csv.text
+    lines = csv.content.decode("utf-8-sig").splitlines()
+    assert len(lines) == 1 and lines[0].startswith(first_heading + ","), lines
+    full = world.client.get(
+        f"/api/v1/assessment/{path}", params={**PERIOD, "f": "csv"}, headers=world.auth("street")
+    )
+    assert full.content.decode("utf-8-sig").splitlines()[0] == lines[0]
+    xlsx = world.client.get(
+        f"/api/v1/assessment/{path}", params={**empty, "f": "xlsx"}, headers=world.auth("street")
+    )
+    from openpyxl import load_workbook
+
+    rows = list(load_workbook(io.BytesIO(xlsx.content)).active.iter_rows(values_only=True))
+    assert [",".join(rows[0])] == lines
 
 
 def test_the_demo_month_looks_real(demo_engine) -> None:

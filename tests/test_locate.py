@@ -35,6 +35,10 @@ BOXES = [
         (113.605, 34.70, 113.61, 34.71),
     ),
     ("410103901001901", "测试小学", "special", "410103901001", (113.601, 34.701, 113.602, 34.702)),
+    # A street to the west whose north half is a community without grids, and whose south
+    # half is no community: points there route to a coarser level (rank 2, then rank 1).
+    ("410103902", "西测试街道", "street", None, (113.59, 34.70, 113.60, 34.71)),
+    ("410103902001", "西测试社区", "community", "410103902", (113.59, 34.705, 113.60, 34.71)),
 ]
 LEADERS = {
     "410103901": ("王书记", "party_secretary"),
@@ -43,6 +47,8 @@ LEADERS = {
     "410103901001001002": ("赵微网格员", "micro_grid_member"),
     "410103901001001001": ("钱微网格员", "micro_grid_member"),
     "410103901001901": ("孙校长", "special_grid_leader"),
+    "410103902": ("周书记", "party_secretary"),
+    "410103902001": ("吴书记", "party_secretary"),
 }
 
 
@@ -172,3 +178,67 @@ def test_health_reports_versions(client: TestClient) -> None:
     assert body["status"] == "ok"
     assert body["database"]["postgresql"].startswith("15")
     assert body["database"]["postgis"].startswith("3.")
+
+
+def _lattice() -> list[tuple[float, float]]:
+    """Points every 0.0025° over both streets and a margin around them: inside each level,
+    on the edges and corners grids share, and outside; plus two far away."""
+    xs = [round(113.585 + 0.0025 * i, 4) for i in range(13)]
+    ys = [round(34.6975 + 0.0025 * j, 4) for j in range(7)]
+    return [(x, y) for x in xs for y in ys] + [(113.70, 34.70), (-70.5, -33.4)]
+
+
+@pytest.mark.parametrize("crs", ["wgs84", "gcj02", "bd09"])
+def test_batch_answers_as_single_locate_point_by_point(client: TestClient, crs: str) -> None:
+    """POST /locate routes each point to the grid GET /locate finds (same finest grid, code
+    and chain), null where the single answer is 404; both read points in the same datum."""
+    wgs = _lattice()
+    if crs == "wgs84":
+        points = wgs
+    else:
+        lons, lats = from_wgs84([p[0] for p in wgs], [p[1] for p in wgs], crs)
+        points = [(float(x), float(y)) for x, y in zip(lons, lats, strict=True)]
+    r = client.post("/api/v1/locate", json={"points": points, "crs": crs})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["count"] == len(points) == len(body["results"])
+    levels, outside = set(), 0
+    for (lon, lat), got in zip(points, body["results"], strict=True):
+        one = client.get("/api/v1/locate", params={"lon": lon, "lat": lat, "crs": crs})
+        if one.status_code == 404:
+            assert got is None, (lon, lat, got)
+            outside += 1
+            continue
+        assert one.status_code == 200, one.text
+        chain = one.json()["chain"]
+        expected = {
+            "grid_id": chain[-1]["id"],
+            "code": chain[-1]["code"],
+            "chain": [g["id"] for g in chain],
+        }
+        assert got == expected, (lon, lat)
+        levels.add(chain[-1]["level"])
+    # Every routing level was exercised, and so were points outside the territory.
+    assert levels == {"micro_grid", "community", "street"}
+    assert outside >= 20
+
+
+def test_batch_keeps_order_and_repeats(client: TestClient) -> None:
+    east, west, out = (113.608, 34.705), (113.602, 34.703), (113.70, 34.70)
+    points = [east, out, west, east, out, west] * 50
+    results = client.post("/api/v1/locate", json={"points": points}).json()["results"]
+    names = {east: "410103901001001001", west: "410103901001001002"}
+    for p, got in zip(points, results, strict=True):
+        assert (got or {}).get("code") == names.get(p), (p, got)
+
+
+def test_batch_at_a_date(client: TestClient) -> None:
+    points = [(113.608, 34.705), (113.595, 34.707), (113.595, 34.702)]
+    before = client.post("/api/v1/locate", params={"at": "2019-06-01"}, json={"points": points})
+    assert before.json()["results"] == [None, None, None]
+    later = client.post("/api/v1/locate", params={"at": "2021-06-01"}, json={"points": points})
+    assert [x["code"] for x in later.json()["results"]] == [
+        "410103901001001001",
+        "410103902001",
+        "410103902",
+    ]

@@ -36,10 +36,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, CursorResult, text
 
 from gis_service.assessment import sql
 from gis_service.catalog.schemas import AssessmentDef
@@ -47,6 +49,22 @@ from gis_service.errors import Invalid
 
 LEVELS = ("street", "community", "grid")
 FLAGS = tuple(sql.FLAGS)
+
+
+class Table(list):
+    """The rows of a table (dicts) and its columns: an empty table still has its header."""
+
+    def __init__(self, rows: Iterable[dict[str, Any]], columns: Iterable[str]) -> None:
+        super().__init__(rows)
+        self.columns = list(columns)
+
+
+def table(result: CursorResult, shape: Callable[[dict[str, Any]], dict[str, Any]]) -> Table:
+    """The rows of ``result``, each shaped by ``shape``; the columns are a shaped row's (a
+    row of zeros when there is none, so the header never depends on having data)."""
+    rows = [shape(dict(r._mapping)) for r in result]
+    columns = list(rows[0]) if rows else list(shape(dict.fromkeys(result.keys(), 0)))
+    return Table(rows, columns)
 
 
 def rate(numerator: int, denominator: int) -> float | None:
@@ -110,33 +128,32 @@ def areas(
     grid: int | None,
 ) -> list[dict[str, Any]]:
     """Per area of ``level``: counts, rates, the 7-day median and the composite with grade."""
-    rows = conn.execute(sql.AREAS, {**_params(since, until, scope, grid), "level": level}).all()
-    out = []
-    for r in rows:
-        item = dict(r._mapping)
+
+    def shape(item: dict[str, Any]) -> dict[str, Any]:
         med = item.pop("median_work_hours_to_close_7d")
         item["median_work_hours_to_close_7d"] = None if med is None else float(med)
         rates = area_rates(item)
         score, grade = composite(rates, cfg)
-        out.append({**item, **rates, "composite": score, "grade": grade})
-    return out
+        return {**item, **rates, "composite": score, "grade": grade}
+
+    params = {**_params(since, until, scope, grid), "level": level}
+    return table(conn.execute(sql.AREAS, params), shape)
 
 
 def departments(
     conn: Connection, since: datetime, until: datetime, scope: list[int] | None, grid: int | None
 ) -> list[dict[str, Any]]:
     """Per department: 应处置, 按时处置, 超期处置, 处置率, 返工率, 满意率, 吹哨报到 on time."""
-    rows = conn.execute(sql.DEPARTMENTS, _params(since, until, scope, grid)).all()
-    out = []
-    for r in rows:
-        item = dict(r._mapping)
+
+    def shape(item: dict[str, Any]) -> dict[str, Any]:
         item["handle_rate"] = rate(item["handled"], item["dispatched"])
         item["on_time_handle_rate"] = rate(item["on_time_handle"], item["due_handle"])
         item["rework_rate"] = rate(item["reworked"], item["handled"])
         item["whistle_on_time_rate"] = rate(item["whistle_on_time"], item["whistle_calls"])
         item["satisfaction_rate"] = rate(item["satisfied"], item["called_back"])
-        out.append(item)
-    return out
+        return item
+
+    return table(conn.execute(sql.DEPARTMENTS, _params(since, until, scope, grid)), shape)
 
 
 def people(
@@ -144,8 +161,10 @@ def people(
 ) -> dict[str, Any]:
     """Per person (and summed per role): 上报数, 有效上报率, 按时核查率, 准确派遣率, and as
     handler the 满意率 of the callbacks of their cases."""
-    rows = conn.execute(sql.PEOPLE, _params(since, until, scope, grid)).all()
-    persons = []
+    persons = table(
+        conn.execute(sql.PEOPLE, _params(since, until, scope, grid)),
+        lambda item: {**item, **_person_rates(item)},
+    )
     roles: dict[str, dict[str, int]] = {}
     keys = (
         "reports",
@@ -157,9 +176,7 @@ def people(
         "called_back",
         "satisfied",
     )
-    for r in rows:
-        item = dict(r._mapping)
-        persons.append({**item, **_person_rates(item)})
+    for item in persons:
         bucket = roles.setdefault(item["role"] or "other", dict.fromkeys(keys, 0))
         for k in keys:
             bucket[k] += item[k]
@@ -180,6 +197,20 @@ def _person_rates(item: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
+def _points_params(
+    cfg: AssessmentDef,
+    since: datetime,
+    until: datetime,
+    scope: list[int] | None,
+    grid: int | None,
+) -> dict[str, Any]:
+    return {
+        **_params(since, until, scope, grid),
+        "roles": list(cfg.points_roles),
+        "rules": json.dumps(cfg.points),
+    }
+
+
 def points(
     conn: Connection,
     cfg: AssessmentDef,
@@ -187,23 +218,23 @@ def points(
     until: datetime,
     scope: list[int] | None,
     grid: int | None,
-) -> list[dict[str, Any]]:
-    """积分 per grid worker from the rules of layers/assessment.yaml, ranked (ties share)."""
-    rows = conn.execute(
-        sql.POINTS, {**_params(since, until, scope, grid), "roles": list(cfg.points_roles)}
-    ).all()
-    out = []
-    for r in rows:
-        item = dict(r._mapping)
-        item["points"] = sum(int(item[rule]) * value for rule, value in cfg.points.items())
-        out.append(item)
-    out.sort(key=lambda x: (-x["points"], x["name"], x["person_id"]))
-    rank = 0
-    for i, item in enumerate(out):
-        if i == 0 or item["points"] != out[i - 1]["points"]:
-            rank = i + 1
-        item["rank"] = rank
-    return out
+) -> Table:
+    """积分 per grid worker from the rules of layers/assessment.yaml, ranked (ties share),
+    highest first (the rows of the CSV and XLSX exports)."""
+    return table(conn.execute(sql.POINTS, _points_params(cfg, since, until, scope, grid)), dict)
+
+
+def points_json(
+    conn: Connection,
+    cfg: AssessmentDef,
+    since: datetime,
+    until: datetime,
+    scope: list[int] | None,
+    grid: int | None,
+) -> str:
+    """The same ranking as a JSON array text, built by the database."""
+    params = _points_params(cfg, since, until, scope, grid)
+    return conn.execute(sql.POINTS_JSON, params).scalar_one()
 
 
 def cases(
@@ -304,29 +335,32 @@ HEADINGS: dict[str, str] = {
 }
 
 
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    return getattr(rows, "columns", None) or (list(rows[0]) if rows else [])
+
+
 def table_csv(rows: list[dict[str, Any]]) -> bytes:
-    """Rows as CSV with Chinese headings (UTF-8 with BOM, so Excel opens it right)."""
+    """Rows as CSV with Chinese headings (UTF-8 with BOM, so Excel opens it right); the
+    heading row is there even when there are no rows."""
     out = io.StringIO()
-    if rows:
-        keys = list(rows[0])
-        writer = csv.writer(out)
-        writer.writerow([HEADINGS.get(k, k) for k in keys])
-        for r in rows:
-            writer.writerow(["" if r[k] is None else r[k] for k in keys])
+    keys = _columns(rows)
+    writer = csv.writer(out)
+    writer.writerow([HEADINGS.get(k, k) for k in keys])
+    for r in rows:
+        writer.writerow(["" if r[k] is None else r[k] for k in keys])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
 def table_xlsx(rows: list[dict[str, Any]], title: str) -> bytes:
-    """Rows as an XLSX sheet with Chinese headings."""
+    """Rows as an XLSX sheet with Chinese headings (the heading row even with no rows)."""
     from openpyxl import Workbook
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title[:31])
-    if rows:
-        keys = list(rows[0])
-        sheet.append([HEADINGS.get(k, k) for k in keys])
-        for r in rows:
-            sheet.append([r[k] for k in keys])
+    keys = _columns(rows)
+    sheet.append([HEADINGS.get(k, k) for k in keys])
+    for r in rows:
+        sheet.append([r[k] for k in keys])
     buf = io.BytesIO()
     book.save(buf)
     return buf.getvalue()

@@ -237,8 +237,13 @@ PEOPLE = text(
     """
 )
 
-# Points of grid workers for a period (a month): counts of each rule's events per person.
-POINTS = text(
+# Points of grid workers for a period (a month): counts of each rule's events per person,
+# the points (Σ rule value × count, the values of layers/assessment.yaml bound as :rules)
+# and the rank (ties share one: rank()), highest first, then by name (code point order, as
+# Python sorts) and id. Set-based: each count is one grouped pass over the period's cases
+# (or callbacks), joined to the staff once; a per-person subquery rescanned the cases for
+# each of the ~100,000 grid workers of a city and ran into the statement timeout.
+_POINTS_ROWS = (
     CASES
     + """
     , staff AS (
@@ -251,30 +256,77 @@ POINTS = text(
            AND (CAST(:scope AS bigint[]) IS NULL OR g.path && CAST(:scope AS bigint[]))
            AND (CAST(:grid AS bigint) IS NULL OR g.path @> ARRAY[CAST(:grid AS bigint)])
     ),
-    counts AS (
+    reports AS (
+        SELECT e.actor_person_id AS person_id, count(*) AS valid_report
+          FROM c JOIN hazard_events e ON e.hazard_id = c.id
+         WHERE e.action = 'report' AND e.actor_person_id IS NOT NULL
+           AND c.accepted AND NOT c.voided
+         GROUP BY 1
+    ),
+    handled AS (
+        SELECT c.assignee_person_id AS person_id,
+               count(*) FILTER (WHERE c.on_time_handle) AS on_time_handle,
+               count(*) FILTER (WHERE c.due_handle AND NOT c.on_time_handle) AS overdue_task
+          FROM c
+         WHERE c.assignee_person_id IS NOT NULL
+         GROUP BY 1
+    ),
+    unhappy AS (
+        SELECT cb.handler_person_id AS person_id, count(*) AS dissatisfied_callback
+          FROM case_callbacks cb CROSS JOIN p
+         WHERE cb.handler_person_id IS NOT NULL AND cb.rating = 'dissatisfied'
+           AND cb.created_at >= p.t0 AND cb.created_at < p.t1
+         GROUP BY 1
+    ),
+    -- the grid shown beside each name: a current assignment, the primary one first
+    home AS (
+        SELECT DISTINCT ON (a.person_id) a.person_id, g.name
+          FROM grid_assignments a
+          JOIN grids g ON g.id = a.grid_id
+         WHERE gis_valid_at(a.valid_from, a.valid_to, now())
+           AND a.person_id IN (SELECT person_id FROM staff)
+         ORDER BY a.person_id, a.is_primary DESC, a.id
+    ),
+    counted AS (
         SELECT s.person_id,
-               (SELECT count(*) FROM hazard_events e JOIN c ON c.id = e.hazard_id
-                 WHERE e.action = 'report' AND e.actor_person_id = s.person_id
-                   AND c.accepted AND NOT c.voided) AS valid_report,
-               (SELECT count(*) FROM c
-                 WHERE c.assignee_person_id = s.person_id AND c.on_time_handle)
-                   AS on_time_handle,
-               (SELECT count(*) FROM c
-                 WHERE c.assignee_person_id = s.person_id AND c.due_handle
-                   AND NOT c.on_time_handle) AS overdue_task,
-               (SELECT count(*) FROM case_callbacks cb CROSS JOIN p
-                 WHERE cb.handler_person_id = s.person_id AND cb.rating = 'dissatisfied'
-                   AND cb.created_at >= p.t0 AND cb.created_at < p.t1)
-                   AS dissatisfied_callback
+               coalesce(r.valid_report, 0) AS valid_report,
+               coalesce(h.on_time_handle, 0) AS on_time_handle,
+               coalesce(h.overdue_task, 0) AS overdue_task,
+               coalesce(u.dissatisfied_callback, 0) AS dissatisfied_callback,
+               pe.name, home.name AS grid_name
           FROM staff s
+          JOIN people pe ON pe.id = s.person_id
+          LEFT JOIN reports r ON r.person_id = s.person_id
+          LEFT JOIN handled h ON h.person_id = s.person_id
+          LEFT JOIN unhappy u ON u.person_id = s.person_id
+          LEFT JOIN home ON home.person_id = s.person_id
+    ),
+    scored AS (
+        SELECT counted.*,
+               -- the rules' names are the counts (catalog.schemas.PointsRule)
+               (SELECT CAST(coalesce(sum(CAST(v.value AS bigint) * CASE v.key
+                           WHEN 'valid_report' THEN counted.valid_report
+                           WHEN 'on_time_handle' THEN counted.on_time_handle
+                           WHEN 'overdue_task' THEN counted.overdue_task
+                           WHEN 'dissatisfied_callback' THEN counted.dissatisfied_callback
+                       END), 0) AS bigint)
+                  FROM jsonb_each_text(CAST(:rules AS jsonb)) AS v) AS points
+          FROM counted
+    ),
+    ranked AS (
+        SELECT scored.*, rank() OVER (ORDER BY scored.points DESC) AS rank FROM scored
     )
-    SELECT counts.*, pe.name,
-           (SELECT g.name FROM grid_assignments a JOIN grids g ON g.id = a.grid_id
-             WHERE a.person_id = counts.person_id
-               AND gis_valid_at(a.valid_from, a.valid_to, now())
-             ORDER BY a.is_primary DESC, a.id LIMIT 1) AS grid_name
-      FROM counts JOIN people pe ON pe.id = counts.person_id
     """
+)
+_POINTS_ORDER = 'ORDER BY {t}.rank, {t}.name COLLATE "C", {t}.person_id'
+POINTS = text(_POINTS_ROWS + "SELECT * FROM ranked " + _POINTS_ORDER.format(t="ranked"))
+# The same ranking as a JSON array text, built by the database (a city has ~100,000 grid
+# workers: as Python dicts they took longer than the query).
+POINTS_JSON = text(
+    _POINTS_ROWS
+    + "SELECT coalesce(json_agg(r "
+    + _POINTS_ORDER.format(t="r")
+    + "), '[]')::text FROM ranked r"
 )
 
 

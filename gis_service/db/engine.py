@@ -10,6 +10,7 @@ from sqlalchemy.exc import DisconnectionError
 
 from gis_service.config import Settings
 from gis_service.db.cluster import Cluster, ClusterError
+from gis_service.db.limits import STATEMENT_TIMEOUT_S
 
 
 def cluster_for(settings: Settings) -> Cluster:
@@ -70,7 +71,9 @@ def make_engine(url: str, **kw) -> Engine:
         "pool_pre_ping": False,
         "pool_size": 10,
         "max_overflow": 10,
-        "connect_args": {"options": "-c timezone=UTC -c statement_timeout=60000"},
+        "connect_args": {
+            "options": f"-c timezone=UTC -c statement_timeout={STATEMENT_TIMEOUT_S * 1000}"
+        },
     }
     opts.update(kw)
     engine = create_engine(url, **opts)

@@ -5,3 +5,6 @@ from __future__ import annotations
 
 BIGINT_MAX = 2**63 - 1  # ids
 INTEGER_MAX = 2**31 - 1  # versions, counts
+# How long one statement of a request may run before PostgreSQL cancels it (every pool,
+# sync and async, sets it; the error table answers 504 statement_timeout).
+STATEMENT_TIMEOUT_S = 60

@@ -36,6 +36,8 @@ from urllib.parse import parse_qs, unquote, urlparse
 import asyncpg
 from sqlalchemy import TextClause
 
+from gis_service.db.limits import STATEMENT_TIMEOUT_S
+
 log = logging.getLogger(__name__)
 
 # A :name bind parameter, but not the second colon of a ::cast.
@@ -69,7 +71,7 @@ class DatabaseUnavailable(ConnectionError):
 # longer to start than a hot read takes, and on a busy server they queue behind each other.
 SERVER_SETTINGS = {
     "timezone": "UTC",
-    "statement_timeout": "60000",
+    "statement_timeout": str(STATEMENT_TIMEOUT_S * 1000),
     "max_parallel_workers_per_gather": "0",
     "application_name": "gis-service reads",
 }

@@ -70,11 +70,16 @@ def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray, NDArray]:
     glon = np.asarray(lon, dtype=float)
     glat = np.asarray(lat, dtype=float)
     wlon, wlat = glon.copy(), glat.copy()
+    # Each point stops at its own convergence: a point then gets the same answer alone as
+    # in a batch (iterating it further moves it by ~1e-13°, enough to cross a grid edge).
+    active = np.ones(glon.shape, dtype=bool)
     for _ in range(30):
         flon, flat = wgs84_to_gcj02(wlon, wlat)
         elon, elat = flon - glon, flat - glat
-        wlon, wlat = wlon - elon, wlat - elat
-        if np.all(np.abs(elon) < 1e-12) and np.all(np.abs(elat) < 1e-12):
+        wlon = np.where(active, wlon - elon, wlon)
+        wlat = np.where(active, wlat - elat, wlat)
+        active &= ~((np.abs(elon) < 1e-12) & (np.abs(elat) < 1e-12))
+        if not active.any():
             break
     return wlon, wlat
 

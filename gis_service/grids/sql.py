@@ -280,19 +280,20 @@ GRID_SUMMARY = text(
 )
 
 # Batch locate: each point's finest grid and its chain of ids, in input order; null when
-# outside every grid. One statement whatever the batch size.
+# outside every grid. One statement whatever the batch size: gis_finest_grids (migration
+# 0016) routes every point at once, level by level, with the rule gis_finest_grid uses.
 LOCATE_BATCH = text(
     """
-    SELECT json_agg(
-               -- The grid by id, one index probe per point (a scalar subquery, so the planner
-               -- cannot turn it into a hash join that reads every grid: a prepared statement
-               -- does not know the batch's size). NULL when no grid covers the point.
-               (SELECT json_build_object('grid_id', g.id, 'code', g.code, 'chain', g.path)
-                  FROM grids g
-                 WHERE g.id = gis_finest_grid(ST_SetSRID(ST_MakePoint(t.x, t.y), 4326),
-                                              coalesce(CAST(:at AS timestamptz), now())))
-               ORDER BY t.i)::text
-      FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) WITH ORDINALITY AS t (x, y, i)
+    SELECT json_agg(CASE WHEN f.grid_id IS NOT NULL
+                         THEN json_build_object('grid_id', f.grid_id, 'code', f.code,
+                                                'chain', f.path)
+                    END ORDER BY f.ord)::text
+      FROM gis_finest_grids(
+               ARRAY(SELECT ST_SetSRID(ST_MakePoint(t.x, t.y), 4326)
+                       FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[]))
+                            WITH ORDINALITY AS t (x, y, i)
+                      ORDER BY t.i),
+               coalesce(CAST(:at AS timestamptz), now())) AS f
     """
 )
 

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gis_service.db.limits import STATEMENT_TIMEOUT_S
 from gis_service.errors import (
     BadRequest,
     Conflict,
@@ -28,6 +29,7 @@ from gis_service.errors import (
     PayloadTooLarge,
     PreconditionRequired,
     StaleVersion,
+    TooLong,
     TooMany,
     Unauthorized,
     UnsupportedMediaType,
@@ -36,6 +38,8 @@ from gis_service.errors import (
 log = logging.getLogger(__name__)
 
 # Domain error → HTTP status (RFC 9110 §15; 428 and 429 from RFC 6585; 423 from RFC 4918).
+# A statement timeout is 504 (RFC 9110 §15.6.5: the upstream, PostgreSQL, did not answer in
+# time), not the 503 of a database that cannot be reached.
 STATUS: dict[type[DomainError], int] = {
     BadRequest: 400,
     Unauthorized: 401,
@@ -49,7 +53,11 @@ STATUS: dict[type[DomainError], int] = {
     Locked: 423,
     PreconditionRequired: 428,
     TooMany: 429,
+    TooLong: 504,
 }
+# PostgreSQL cancelled the statement (SQLSTATE 57014: statement_timeout, or an operator's
+# pg_cancel_backend).
+QUERY_CANCELED = "57014"
 # What Starlette's own HTTP errors are called in the JSON body.
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
@@ -84,6 +92,17 @@ def error_response(exc: DomainError) -> JSONResponse:
         error_body(exc.code, exc.message, exc.details),
         status_code=status_of(exc),
         headers=headers_of(exc),
+    )
+
+
+def too_long() -> TooLong:
+    """The error of a statement cancelled by the statement timeout."""
+    log.warning("statement cancelled after the %d s statement timeout", STATEMENT_TIMEOUT_S)
+    return TooLong(
+        f"The request needed more than the {STATEMENT_TIMEOUT_S} s the database gives one "
+        "request, and was stopped. Ask for less at once: a shorter period (from/to or month), "
+        "a smaller area (grid=, bbox=) or fewer items.",
+        timeout_s=STATEMENT_TIMEOUT_S,
     )
 
 
@@ -125,10 +144,16 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body(code, message), status_code=exc.status_code, headers=exc.headers
         )
 
+    @app.exception_handler(asyncpg.exceptions.QueryCanceledError)
+    async def _cancelled(_: Request, exc: Exception) -> JSONResponse:
+        return error_response(too_long())
+
     @app.exception_handler(OperationalError)
     @app.exception_handler(asyncpg.exceptions.PostgresConnectionError)
     @app.exception_handler(ConnectionError)
     async def _db_down(_: Request, exc: Exception) -> JSONResponse:
+        if getattr(getattr(exc, "orig", None), "pgcode", None) == QUERY_CANCELED:
+            return error_response(too_long())
         log.error("database unavailable: %s", getattr(exc, "orig", exc))
         return JSONResponse(
             error_body(

@@ -153,11 +153,13 @@ ERROR_SCHEMA: dict[str, Any] = {
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
 # Answers any operation may give, whatever it declares itself (issue 11, finding 12: clients
 # generated from the document must know them): the edge guard and unknown query parameters
-# (400), the database being down (503).
+# (400), the database being down (503), a statement stopped by the statement timeout (504).
 _ALWAYS = {
     "400": "Refused at the edge: a NUL character, JSON nested too deep, invalid Unicode, or "
     "a query parameter this operation does not take.",
     "503": "The database is unreachable; retry later.",
+    "504": "The request needed more database time than one request gets (statement_timeout): "
+    "ask for less at once (a shorter period, a smaller area, fewer items).",
 }
 _PROTECTED = {
     "401": "Not logged in, or the session, token or API key is unknown, expired or revoked.",

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from gis_service.assessment.service import rate
+from gis_service.assessment.service import rate, table
 from gis_service.auth.audit import record
 from gis_service.auth.principal import Principal
 from gis_service.auth.visibility import private_params
@@ -344,14 +344,14 @@ def volunteer_stats(
     grid: int | None,
 ) -> list[dict[str, Any]]:
     """志愿服务 per area: orders, done, hours, volunteers, party members, satisfaction."""
-    rows = conn.execute(
+    result = conn.execute(
         sql.VOLUNTEER_STATS,
         {"since": since, "until": until, "level": level, "scope": scope, "grid": grid},
-    ).all()
-    out = []
-    for r in rows:
-        item = dict(r._mapping)
+    )
+
+    def shape(item: dict[str, Any]) -> dict[str, Any]:
         item["hours"] = float(item["hours"])
         item["satisfaction_rate"] = rate(item["satisfied"], item["rated"])
-        out.append(item)
-    return out
+        return item
+
+    return table(result, shape)

@@ -114,6 +114,7 @@ export const ERROR_TEXT = {
   http_error: '请求失败，请稍后再试。',
   // the service
   database_unavailable: '服务暂时不可用（数据库未连接），请稍后再试。',
+  statement_timeout: '查询用时过长，已被中止：请缩短时间段、缩小区域范围或减少数量后重试。',
   internal_error: '服务器内部错误，已记录，请稍后再试。',
   network: '网络连接失败，请检查网络后重试。',
 };
@@ -131,6 +132,7 @@ const BY_STATUS = {
   423: '账号已暂时锁定，请稍后再试。',
   428: ERROR_TEXT.precondition_required,
   429: '操作过于频繁，请稍后再试。',
+  504: ERROR_TEXT.statement_timeout,
 };
 
 /** The Chinese message for an error of the API (an ApiError) or of the network. */
