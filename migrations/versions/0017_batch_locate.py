@@ -17,8 +17,8 @@ a few nodes of 16 children instead of comparing ~200 boxes per R-tree page, and 
 about twice as fast for the same answers (bench/batch_locate.py). Every query on
 ``grid_parts`` uses ``~`` or ``&&`` (ST_Covers, ST_Intersects), which SP-GiST serves.
 
-Revision ID: 0016_batch_locate
-Revises: 0015_field_work
+Revision ID: 0017_batch_locate
+Revises: 0016_grid_cards_valid_at
 Create Date: 2026-11-30
 """
 
@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0016_batch_locate"
-down_revision = "0015_field_work"
+revision = "0017_batch_locate"
+down_revision = "0016_grid_cards_valid_at"
 branch_labels = None
 depends_on = None
 
