@@ -83,8 +83,10 @@ def test_reads_on_an_unreachable_database_answer_503(served, tmp_path) -> None:
     They are DatabaseUnavailable now: 503 database_unavailable, which a client may retry."""
     client, _, scopes = served
     gone = f"postgresql://postgres@/gis?host={tmp_path}&port=5432"  # no socket there
-    with pytest.raises(DatabaseUnavailable):
-        asyncio.run(Reads(gone).fetchval(text("SELECT 1"), {}))
+    # In a thread of its own: after the browser tests this thread may run an event loop
+    # (Playwright's sync API), where asyncio.run() refuses to start.
+    with pytest.raises(DatabaseUnavailable), ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, Reads(gone).fetchval(text("SELECT 1"), {})).result()
     kept = client.app.state.reads
     client.app.state.reads = Reads(gone)
     try:

@@ -36,7 +36,7 @@ class Finds:
     fix: str
     field: str | None = None  # the field the finding names, as is
     mapped: str | None = None  # …or a mapping key: the finding names the file's column for it
-    code: str = "code"  # the row column that is the finding's code, where the row has it
+    code_column: str = "code"  # the row column that is the finding's code, where the row has it
     value: str | None = None  # the row column that is the finding's value
     warning: bool = False
     # What the message shows for a column that is NULL, by column.
@@ -93,7 +93,7 @@ def run_checks(
                 field=(mapping.columns.get(finds.mapped) or finds.mapped)
                 if finds.mapped
                 else finds.field,
-                code=row.get(finds.code),
+                code=row.get(finds.code_column),
                 value=row[finds.value] if finds.value else None,
             )
 
@@ -546,7 +546,7 @@ CARE_EXISTS = Check(
         "exists",
         "{name} of household {household} is on record with other details",
         "import with --update to change what differs",
-        code="household",
+        code_column="household",
     ),
     when="person",
     otherwise="household {household} is on record with another address, phone or grid",
