@@ -58,7 +58,6 @@ _NODE_DOWN = (
 )
 
 
-
 class DatabaseUnavailable(ConnectionError):
     """The primary cannot be reached (restarting, stopped, socket gone): the error table maps
     ConnectionError to 503 database_unavailable, where asyncpg's own errors (an OSError for a
