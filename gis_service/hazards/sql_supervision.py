@@ -19,6 +19,11 @@ from gis_service.hazards.states import (
 
 # ---- overdue, statistics and my tasks ---------------------------------------------------------
 _OVERDUE_H = overdue_sql("h")
+# The overdue cases of a subtree, most overdue first, one page: the list and its CSV alike.
+_OVERDUE_PAGE = f"""WHERE {_OVERDUE_H}
+       AND (CAST(:grid AS bigint) IS NULL OR h.grid_path @> ARRAY[CAST(:grid AS bigint)])
+     ORDER BY h.due_at, h.id
+     LIMIT :limit OFFSET :offset"""
 
 GRID_PATH = text("SELECT path FROM grids WHERE id = :id")
 
@@ -46,10 +51,7 @@ OVERDUE_LIST = text(
            count(*) OVER () AS matched
       FROM hazards h
       JOIN hazard_categories c ON c.code = h.category_code
-     WHERE {_OVERDUE_H}
-       AND (CAST(:grid AS bigint) IS NULL OR h.grid_path @> ARRAY[CAST(:grid AS bigint)])
-     ORDER BY h.due_at, h.id
-     LIMIT :limit OFFSET :offset
+     {_OVERDUE_PAGE}
     """
 )
 
@@ -68,10 +70,7 @@ OVERDUE_CSV = text(
       JOIN hazard_categories c ON c.code = h.category_code
       LEFT JOIN people p ON p.id = h.assignee_person_id
       LEFT JOIN departments d ON d.id = h.assignee_department_id
-     WHERE {_OVERDUE_H}
-       AND (CAST(:grid AS bigint) IS NULL OR h.grid_path @> ARRAY[CAST(:grid AS bigint)])
-     ORDER BY h.due_at, h.id
-     LIMIT :limit OFFSET :offset
+     {_OVERDUE_PAGE}
     """
 )
 

@@ -7,8 +7,8 @@
 import { api } from '../lib/api.js';
 import { esc } from '../lib/dom.js';
 import { fmtTime } from '../lib/format.js';
-import { isStaff, onSession } from '../lib/session.js';
 import { GM, toView } from './context.js';
+import { offerToStaff } from './stafflayer.js';
 
 const LABEL = '三单制服务';
 const COLORS = {
@@ -23,7 +23,6 @@ const LIMIT = 1000;
 
 let layer = null;
 let features = [];
-let registered = false;
 
 function popupHtml(p) {
   const who = p.volunteer ? p.volunteer.name : p.partner ? p.partner.name : '';
@@ -76,16 +75,7 @@ export function initOrders(refs) {
   GM.map.on('overlayadd', (e) => {
     if (e.layer === layer) load();
   });
-  onSession((me) => {
-    if (isStaff(me) && !registered) {
-      refs.control.addOverlay(layer, LABEL);
-      registered = true;
-    } else if (!isStaff(me) && registered) {
-      GM.map.removeLayer(layer);
-      refs.control.removeLayer(layer);
-      registered = false;
-      features = [];
-      layer.clearLayers();
-    }
+  offerToStaff(refs, layer, LABEL, () => {
+    features = [];
   });
 }

@@ -7,8 +7,8 @@
 
 import { api } from '../lib/api.js';
 import { esc } from '../lib/dom.js';
-import { isStaff, onSession } from '../lib/session.js';
 import { GM, toView } from './context.js';
+import { offerToStaff } from './stafflayer.js';
 
 const LABEL = '走访逾期（七必访）';
 const TINTS = [
@@ -19,7 +19,6 @@ const TINTS = [
 
 let layer = null;
 let collection = null;
-let registered = false;
 
 export const tintOf = (overdue) => TINTS.find(([min]) => overdue >= min)[1];
 
@@ -74,16 +73,7 @@ export function initVisits(refs) {
   GM.map.on('overlayadd', (e) => {
     if (e.layer === layer) load();
   });
-  onSession((me) => {
-    if (isStaff(me) && !registered) {
-      refs.control.addOverlay(layer, LABEL);
-      registered = true;
-    } else if (!isStaff(me) && registered) {
-      GM.map.removeLayer(layer);
-      refs.control.removeLayer(layer);
-      registered = false;
-      collection = null;
-      layer.clearLayers();
-    }
+  offerToStaff(refs, layer, LABEL, () => {
+    collection = null;
   });
 }
