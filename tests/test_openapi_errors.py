@@ -59,3 +59,24 @@ def test_what_an_anonymous_caller_gets_is_documented(demo_client: TestClient) ->
             assert re.fullmatch(r"[a-z_]+", body["code"])
             seen += 1
     assert seen > 20
+
+
+def test_a_405_names_every_method_of_the_path(demo_client: TestClient) -> None:
+    """RFC 9110 §15.5.6: the Allow header of a 405 lists every method the resource supports.
+    Starlette named only the first matching route's method (GET of /api/v1/hazards, which
+    also takes POST), so a client retrying with an allowed method was misled."""
+    doc = demo_client.get("/openapi.json").json()
+    checked = 0
+    for path, item in doc["paths"].items():
+        documented = {m.upper() for m in item if m in _METHODS}
+        unused = [m for m in ("DELETE", "PUT", "PATCH", "POST") if m not in documented]
+        if len(documented) < 2 or not unused or "{" in path:
+            continue
+        r = demo_client.request(unused[0], path)
+        assert r.status_code == 405, (path, unused[0], r.status_code)
+        allowed = {m.strip() for m in r.headers["allow"].split(",")}
+        expected = documented | ({"HEAD"} if "GET" in documented else set())
+        assert allowed == expected, (path, r.headers["allow"])
+        assert r.json()["code"] == "method_not_allowed"
+        checked += 1
+    assert checked >= 8

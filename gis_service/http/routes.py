@@ -97,6 +97,25 @@ def iter_routes(app: FastAPI) -> Iterator[RouteInfo]:
         )
 
 
+def methods_at(app: FastAPI, path: str) -> list[str]:
+    """Every method some route serves at ``path``, for the ``Allow`` header of a 405.
+
+    Starlette names only the methods of the first route whose path matches, while a path's
+    GET and POST are often two routes (RFC 9110 §15.5.6: Allow lists every method the target
+    resource supports)."""
+    from starlette.routing import Match
+
+    scope = {"type": "http", "path": path, "method": "", "root_path": ""}
+    methods: set[str] = set()
+    for _, effective in _contexts(app):
+        served = getattr(effective, "methods", None)
+        if served and effective.matches(scope)[0] is not Match.NONE:
+            methods |= set(served)
+    if "GET" in methods:
+        methods.add("HEAD")  # Starlette answers HEAD wherever it answers GET
+    return sorted(methods)
+
+
 def _serves_static(asgi: Any, static_class: type) -> bool:
     """True when ``asgi`` is StaticFiles, perhaps inside middleware (GZip …)."""
     for _ in range(8):
