@@ -142,8 +142,10 @@ def test_openapi_30_document(client: TestClient) -> None:
     limit = doc["components"]["parameters"]["limit"]["schema"]
     # OGC 17-069r4 /req/core/fc-limit-response-1: a larger limit is clamped, not refused, so
     # the schema names the maximum in words only (a "maximum" would promise a 400).
-    assert "maximum" not in limit and limit["default"] == 20 and "at most 100" in (
-        doc["components"]["parameters"]["limit"]["description"]
+    assert (
+        "maximum" not in limit
+        and limit["default"] == 20
+        and "at most 100" in (doc["components"]["parameters"]["limit"]["description"])
     )
     params = paths["/collections/facilities_ebike_charger/items"]["get"]["parameters"]
     names = {p.get("name") for p in params}

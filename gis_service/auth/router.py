@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -28,6 +27,7 @@ from gis_service.http.deps import (
     ClockDep,
     Conn,
     EngineDep,
+    Instant,
     SettingsDep,
     id_path,
     id_query,
@@ -514,8 +514,8 @@ def list_audit(
     action: Annotated[
         str | None, Query(max_length=64, description="e.g. create, dispatch.")
     ] = None,
-    since: Annotated[datetime | None, Query(description="At or after (ISO 8601).")] = None,
-    until: Annotated[datetime | None, Query(description="Before (ISO 8601).")] = None,
+    since: Annotated[Instant | None, Query(description="At or after (ISO 8601).")] = None,
+    until: Annotated[Instant | None, Query(description="Before (ISO 8601).")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> schemas.AuditPage:
