@@ -242,7 +242,7 @@ def patrol_stats(
 
 
 @router.get(
-    "/{patrol_id:int}",  # :int so that GET /patrols/gpx is a 405, not patrol 'gpx'
+    "/{patrol_id}",
     response_class=GeoJSONResponse,
     summary="One patrol as a line with the time of every point",
     responses={401: {"description": "Not logged in."}, 404: {"description": "Not in your area."}},
@@ -258,7 +258,7 @@ def get_patrol(
 
 
 @router.get(
-    "/{patrol_id:int}/gpx",
+    "/{patrol_id}/gpx",
     summary="One patrol as a GPX 1.1 file",
     responses={
         200: {"content": {gpx.MEDIA_TYPE: {}}},
