@@ -9,6 +9,8 @@ import re
 
 from fastapi.testclient import TestClient
 
+from tests.support.authkit import bearer_for, make_user
+
 _METHODS = ("get", "put", "post", "patch", "delete")
 
 
@@ -80,3 +82,12 @@ def test_a_405_names_every_method_of_the_path(demo_client: TestClient) -> None:
         assert r.json()["code"] == "method_not_allowed"
         checked += 1
     assert checked >= 8
+
+
+def test_an_empty_grid_filter_on_users_is_a_422(demo_client: TestClient) -> None:
+    """GET /api/v1/users?grid= was a 500 (an assertion on the grid it did not find)."""
+    engine = demo_client.app.state.engine
+    admin = make_user(engine, "admin")
+    headers = bearer_for(engine, demo_client.app.state.settings, admin["id"])
+    r = demo_client.get("/api/v1/users?grid=", headers=headers)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_parameter"
