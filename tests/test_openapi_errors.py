@@ -91,3 +91,15 @@ def test_an_empty_grid_filter_on_users_is_a_422(demo_client: TestClient) -> None
     headers = bearer_for(engine, demo_client.app.state.settings, admin["id"])
     r = demo_client.get("/api/v1/users?grid=", headers=headers)
     assert r.status_code == 422 and r.json()["code"] == "invalid_parameter"
+
+
+def test_an_offset_postgresql_cannot_hold_is_read_in_utc(demo_client: TestClient) -> None:
+    """ISO 8601 allows an offset of -18:36 and PostgreSQL does not (±15:59): /audit?since=
+    with one was a 500. Date-time parameters are turned into UTC before they reach SQL."""
+    engine = demo_client.app.state.engine
+    admin = make_user(engine, "admin")
+    headers = bearer_for(engine, demo_client.app.state.settings, admin["id"])
+    r = demo_client.get("/api/v1/audit?since=2026-01-01T00:56:10.4-18:36", headers=headers)
+    assert r.status_code == 200, r.text
+    r = demo_client.get("/api/v1/audit?since=1700000000", headers=headers)
+    assert r.status_code == 422  # a bare number is not read as seconds since 1970

@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 from sqlalchemy import Connection, Engine
 from starlette.datastructures import URL
 
@@ -23,7 +23,7 @@ from gis_service.errors import BadRequest, Invalid
 from gis_service.geo.areas import MAX_RADIUS_M, BBox, Near, parse_bbox, parse_lonlat
 from gis_service.geo.datums import Datum, to_wgs84
 from gis_service.idempotency import KEY_PATTERN
-from gis_service.instants import parse_instant
+from gis_service.instants import as_utc, parse_instant
 
 
 def id_query(description: str) -> Any:
@@ -198,8 +198,14 @@ def _not_a_number(value: Any) -> Any:
     return value
 
 
-Instant = Annotated[datetime, BeforeValidator(_not_a_number)]
-"""A date-time query parameter: ISO 8601 text only (never seconds since 1970)."""
+def _in_utc(value: datetime) -> datetime:
+    """In UTC (naive means UTC): PostgreSQL refuses offsets beyond ±15:59 that ISO 8601 and
+    pydantic accept (-18:36 was a 500 on /audit)."""
+    return as_utc(value if value.tzinfo else value.replace(tzinfo=UTC))
+
+
+Instant = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_in_utc)]
+"""A date-time query parameter: ISO 8601 text only (never seconds since 1970), in UTC."""
 
 
 def instant_param(raw: str | None, name: str) -> datetime | None:
