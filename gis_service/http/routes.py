@@ -305,6 +305,14 @@ def _annotate(app: FastAPI, schema: dict[str, Any]) -> None:
                 _document_errors(operation, access)
                 _document_formats(operation, dependants.get((path, method)))
                 _document_limits(operation, dependants.get((path, method)))
+            else:  # pages, tiles, /ogc: a bad credential is refused there too
+                operation.setdefault("responses", {}).setdefault(
+                    "401",
+                    {
+                        "description": _BAD_CREDENTIAL["401"],
+                        "content": {"application/json": {"schema": _ERROR_REF}},
+                    },
+                )
             sentence = access.sentence()
             description = operation.get("description", "")
             if "Who may call:" not in description:

@@ -372,6 +372,9 @@ def _responses() -> dict[str, Any]:
             "says what to fix."
         ),
         "NotFound": _error("No such collection or feature."),
+        "BadCredential": _error(
+            "A session, bearer token or API key was sent but is unknown, expired or revoked."
+        ),
         "ServerError": _error("A server error."),
     }
 
@@ -392,6 +395,8 @@ def _op(
     not_found: bool = False,
 ) -> dict[str, Any]:
     responses: dict[str, Any] = {"200": ok, "400": _ref("responses", "BadRequest")}
+    # Public, but a credential that is sent must be valid (a revoked token is refused).
+    responses["401"] = _ref("responses", "BadCredential")
     if not_found:
         responses["404"] = _ref("responses", "NotFound")
     responses["500"] = _ref("responses", "ServerError")
