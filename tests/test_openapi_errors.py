@@ -9,6 +9,8 @@ import re
 
 from fastapi.testclient import TestClient
 
+from tests.support.authkit import bearer_for, make_user
+
 _METHODS = ("get", "put", "post", "patch", "delete")
 
 
@@ -75,3 +77,64 @@ def test_every_move_declares_the_refusals_of_a_move(demo_client: TestClient) -> 
         assert {"403", "404", "409", "412"} | extra <= set(responses), path
         assert "allowed ones are listed" in responses["409"]["description"], path
         assert "older version" in responses["412"]["description"], path
+
+
+def test_a_405_names_every_method_of_the_path(demo_client: TestClient) -> None:
+    """RFC 9110 §15.5.6: the Allow header of a 405 lists every method the resource supports.
+    Starlette named only the first matching route's method (GET of /api/v1/hazards, which
+    also takes POST), so a client retrying with an allowed method was misled."""
+    doc = demo_client.get("/openapi.json").json()
+    checked = 0
+    for path, item in doc["paths"].items():
+        documented = {m.upper() for m in item if m in _METHODS}
+        unused = [m for m in ("DELETE", "PUT", "PATCH", "POST") if m not in documented]
+        if len(documented) < 2 or not unused or "{" in path:
+            continue
+        r = demo_client.request(unused[0], path)
+        assert r.status_code == 405, (path, unused[0], r.status_code)
+        allowed = {m.strip() for m in r.headers["allow"].split(",")}
+        expected = documented | ({"HEAD"} if "GET" in documented else set())
+        assert allowed == expected, (path, r.headers["allow"])
+        assert r.json()["code"] == "method_not_allowed"
+        checked += 1
+    assert checked >= 8
+
+
+def test_an_empty_grid_filter_on_users_is_a_422(demo_client: TestClient) -> None:
+    """GET /api/v1/users?grid= was a 500 (an assertion on the grid it did not find)."""
+    engine = demo_client.app.state.engine
+    admin = make_user(engine, "admin")
+    headers = bearer_for(engine, demo_client.app.state.settings, admin["id"])
+    r = demo_client.get("/api/v1/users?grid=", headers=headers)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_parameter"
+
+
+def test_an_offset_postgresql_cannot_hold_is_read_in_utc(demo_client: TestClient) -> None:
+    """ISO 8601 allows an offset of -18:36 and PostgreSQL does not (±15:59): /audit?since=
+    with one was a 500. Date-time parameters are turned into UTC before they reach SQL."""
+    engine = demo_client.app.state.engine
+    admin = make_user(engine, "admin")
+    headers = bearer_for(engine, demo_client.app.state.settings, admin["id"])
+    r = demo_client.get("/api/v1/audit?since=2026-01-01T00:56:10.4-18:36", headers=headers)
+    assert r.status_code == 200, r.text
+    r = demo_client.get("/api/v1/audit?since=1700000000", headers=headers)
+    assert r.status_code == 422  # a bare number is not read as seconds since 1970
+
+
+def test_a_bad_credential_gets_a_documented_401_everywhere(demo_client: TestClient) -> None:
+    """A revoked or unknown token is refused with 401 on public operations too (pages, tiles,
+    /ogc); both documents list that answer (schemathesis found it undocumented once the
+    fuzzer had revoked its own token)."""
+    bogus = {"Authorization": "Bearer gst_not-a-token"}
+    doc = demo_client.get("/openapi.json").json()
+    seen = 0
+    for path, item in doc["paths"].items():
+        if "get" not in item or "{" in path or path in ("/openapi.json", "/health", "/ready"):
+            continue
+        r = demo_client.get(path, headers=bogus)
+        assert str(r.status_code) in item["get"]["responses"], (path, r.status_code)
+        seen += r.status_code == 401
+    assert seen > 20
+    ogc = demo_client.get("/ogc/api").json()
+    r = demo_client.get("/ogc/collections", headers=bogus)
+    assert r.status_code == 401 and "401" in ogc["paths"]["/collections"]["get"]["responses"]

@@ -59,7 +59,11 @@ async def period_query(
     settings: SettingsDep,
     month: Annotated[
         str | None,
-        Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="A month (YYYY-MM), local time."),
+        # The years assessed (2000-2100) in the pattern: year 0000 was a 500 (no such date).
+        Query(
+            pattern=r"^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$",
+            description="A month (YYYY-MM, 2000-01 to 2100-12), local time.",
+        ),
     ] = None,
     since: Annotated[
         str | None, Query(alias="from", description="First day (YYYY-MM-DD) or instant.")

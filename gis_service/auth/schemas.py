@@ -70,8 +70,13 @@ class TokenRequest(_Body):
     name: str | None = Field(
         default=None, max_length=100, description="A label, e.g. the script or device."
     )
+    # At least 0.001 day (86 s): a lifetime of 1e-308 days rounded to zero seconds and broke
+    # the table's expires_at > created_at check with a 500 (found by test_fuzz).
     ttl_days: float | None = Field(
-        default=None, gt=0, le=366, description="Lifetime in days; default from settings."
+        default=None,
+        ge=0.001,
+        le=366,
+        description="Lifetime in days (0.001 to 366); default from settings.",
     )
 
 

@@ -3,7 +3,7 @@ candidates, and the ledger (台账) as JSON or XLSX."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Literal
 from urllib.parse import quote
 
@@ -16,7 +16,7 @@ from gis_service.desk import service
 from gis_service.desk.service import DeskFilter
 from gis_service.errors import Invalid
 from gis_service.hazards.deps import csv_list
-from gis_service.http.deps import CatalogDep, Conn, SettingsDep, reject_unknown_query
+from gis_service.http.deps import CatalogDep, Conn, Instant, SettingsDep, reject_unknown_query
 from gis_service.http.listing import PageDep
 
 router = APIRouter(prefix="/api/v1", tags=["desk"], dependencies=[Depends(reject_unknown_query)])
@@ -48,8 +48,8 @@ async def desk_filter_query(
             max_length=200, description="Comma list: patrol, resident, camera, hotline, superior."
         ),
     ] = None,
-    since: Annotated[datetime | None, Query(description="Reported at or after (ISO 8601).")] = None,
-    until: Annotated[datetime | None, Query(description="Reported before (ISO 8601).")] = None,
+    since: Annotated[Instant | None, Query(description="Reported at or after (ISO 8601).")] = None,
+    until: Annotated[Instant | None, Query(description="Reported before (ISO 8601).")] = None,
 ) -> DeskFilter:
     """Parse the desk's filters."""
     if since and until and since >= until:
@@ -171,8 +171,8 @@ def stats_dashboard(
     settings: SettingsDep,
     conn: Conn,
     principal: Annotated[Principal, Depends(STAFF)],
-    since: Annotated[datetime, Query(description="Reported at or after (ISO 8601).")],
-    until: Annotated[datetime, Query(description="Reported before (ISO 8601).")],
+    since: Annotated[Instant, Query(description="Reported at or after (ISO 8601).")],
+    until: Annotated[Instant, Query(description="Reported before (ISO 8601).")],
     grid: Annotated[
         int | None, Query(ge=1, le=2**63 - 1, description="Subtree; default: your scope root.")
     ] = None,
@@ -207,8 +207,8 @@ def hazard_ledger(
     settings: SettingsDep,
     conn: Conn,
     principal: Annotated[Principal, Depends(STAFF)],
-    since: Annotated[datetime, Query(description="Reported at or after (ISO 8601).")],
-    until: Annotated[datetime, Query(description="Reported before (ISO 8601).")],
+    since: Annotated[Instant, Query(description="Reported at or after (ISO 8601).")],
+    until: Annotated[Instant, Query(description="Reported before (ISO 8601).")],
     grid: Annotated[
         int | None,
         Query(ge=1, le=2**63 - 1, description="Street, community or grid; default: your scope."),

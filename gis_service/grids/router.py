@@ -24,6 +24,7 @@ from gis_service.grids.service import GridFilter
 from gis_service.hazards.deps import FilterDep, hazard_list
 from gis_service.hazards.states import OPEN_STATUSES
 from gis_service.http.deps import (
+    INSTANT_PATTERN,
     At,
     BBoxDep,
     Conn,
@@ -227,8 +228,15 @@ def grids_check(
 def grids_changes(
     conn: Conn,
     crs: Crs,
-    since: Annotated[str, Query(description="Date or ISO 8601 time.", examples=["2026-01-01"])],
-    until: Annotated[str | None, Query(description="Date or ISO 8601 time (exclusive).")] = None,
+    since: Annotated[
+        str,
+        Query(
+            pattern=INSTANT_PATTERN, description="Date or ISO 8601 time.", examples=["2026-01-01"]
+        ),
+    ],
+    until: Annotated[
+        str | None, Query(pattern=INSTANT_PATTERN, description="Date or ISO 8601 time (exclusive).")
+    ] = None,
     root: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     level: Annotated[Level | None, Query()] = None,
     geometry: Annotated[bool, Query(description="Include each grid's geometry.")] = False,

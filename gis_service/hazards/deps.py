@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Query, Request
@@ -21,7 +20,7 @@ from gis_service.hazards.photos import Upload, check_count
 from gis_service.hazards.queries import HazardFilter, list_params
 from gis_service.hazards.schemas import ActionIn, ReportIn
 from gis_service.hazards.states import CLOSED_STATUSES, HAZARD_STATUSES, OPEN_STATUSES
-from gis_service.http.deps import BBoxDep, CatalogDep, Db, NearDep, SettingsDep, id_query
+from gis_service.http.deps import BBoxDep, CatalogDep, Db, Instant, NearDep, SettingsDep, id_query
 from gis_service.http.forms import read_form
 from gis_service.http.listing import OutputFormat, Page, list_response
 from gis_service.instants import as_utc
@@ -183,8 +182,8 @@ async def hazard_filter_query(
         str | None, Query(description="Comma list of hazard-category codes.")
     ] = None,
     grid: Annotated[int | None, id_query("Only hazards routed into this grid's subtree.")] = None,
-    since: Annotated[datetime | None, Query(description="Reported at or after (ISO 8601).")] = None,
-    until: Annotated[datetime | None, Query(description="Reported before (ISO 8601).")] = None,
+    since: Annotated[Instant | None, Query(description="Reported at or after (ISO 8601).")] = None,
+    until: Annotated[Instant | None, Query(description="Reported before (ISO 8601).")] = None,
     overdue: Annotated[bool | None, Query(description="Only overdue (true) or not.")] = None,
 ) -> HazardFilter:
     """Parse every hazard-list filter."""

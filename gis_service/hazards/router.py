@@ -38,6 +38,7 @@ from gis_service.hazards.states import STATUS_NAMES_ZH
 from gis_service.hazards.versions import etag, parse_if_match
 from gis_service.hazards.workflow import state_table
 from gis_service.http.deps import (
+    INSTANT_PATTERN,
     CatalogDep,
     Conn,
     Crs,
@@ -282,9 +283,13 @@ def hazard_stats(
     principal: Annotated[Principal, Depends(READ_STAFF)],
     grid: Annotated[int | None, id_query("Grid subtree; default: your scope root.")] = None,
     since: Annotated[
-        str | None, Query(description="Reported at or after (date or ISO 8601).")
+        str | None,
+        Query(pattern=INSTANT_PATTERN, description="Reported at or after (date or ISO 8601)."),
     ] = None,
-    until: Annotated[str | None, Query(description="Reported before (date or ISO 8601).")] = None,
+    until: Annotated[
+        str | None,
+        Query(pattern=INSTANT_PATTERN, description="Reported before (date or ISO 8601)."),
+    ] = None,
     top: Annotated[int, Query(ge=1, le=100, description="How many top grids to list.")] = 10,
 ) -> dict:
     """Counts by status and by category, the median hours from report to close, the overdue

@@ -3,12 +3,14 @@ common query parsers (crs, a point, at, bbox, near, unknown parameters)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request
+from pydantic import AfterValidator, BeforeValidator
 from sqlalchemy import Connection, Engine
 from starlette.datastructures import URL
 
@@ -21,7 +23,7 @@ from gis_service.errors import BadRequest, Invalid
 from gis_service.geo.areas import MAX_RADIUS_M, BBox, Near, parse_bbox, parse_lonlat
 from gis_service.geo.datums import Datum, to_wgs84
 from gis_service.idempotency import KEY_PATTERN
-from gis_service.instants import parse_instant
+from gis_service.instants import as_utc, parse_instant
 
 
 def id_query(description: str) -> Any:
@@ -177,6 +179,35 @@ async def point_query(
     return PointQuery(float(wlon), float(wlat), crs, lon, lat)
 
 
+# A date or ISO 8601 date-time as the parameters that take one document it, so that clients
+# and fuzzers send what instant_param reads: a date, or a date-time with an optional offset.
+INSTANT_PATTERN = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+    r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+    r"(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])?)?$"
+)
+
+
+def _not_a_number(value: Any) -> Any:
+    """Pydantic reads a bare number as seconds since 1970; a date parameter never is one."""
+    if isinstance(value, int | float) or (
+        isinstance(value, str)
+        and re.fullmatch(r"\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*", value)
+    ):
+        raise ValueError("must be a date or an ISO 8601 date-time, not a number")
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    """In UTC (naive means UTC): PostgreSQL refuses offsets beyond ±15:59 that ISO 8601 and
+    pydantic accept (-18:36 was a 500 on /audit)."""
+    return as_utc(value if value.tzinfo else value.replace(tzinfo=UTC))
+
+
+Instant = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_in_utc)]
+"""A date-time query parameter: ISO 8601 text only (never seconds since 1970), in UTC."""
+
+
 def instant_param(raw: str | None, name: str) -> datetime | None:
     """A date or ISO 8601 date-time parameter (see gis_service.instants); 422 when bad."""
     if raw is None:
@@ -194,6 +225,7 @@ async def at_query(
     at: Annotated[
         str | None,
         Query(
+            pattern=INSTANT_PATTERN,
             description="Answer as of this date or ISO 8601 time (grids valid then); default: now.",
             examples=["2026-01-01"],
         ),

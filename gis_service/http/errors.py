@@ -34,6 +34,7 @@ from gis_service.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from gis_service.http.routes import methods_at
 
 log = logging.getLogger(__name__)
 
@@ -134,14 +135,20 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Edge refusals (gis_service.http.guard) carry a code of their own.
         code = getattr(exc, "code", None) or _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else "HTTP error"
         if exc.status_code == 404 and message == "Not Found":
             message = "No such endpoint; see /docs for the API."
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allowed = methods_at(request.app, request.scope["path"])
+            headers["Allow"] = ", ".join(allowed)
+            if message == "Method Not Allowed":
+                message = f"{request.method} is not allowed here; use {', '.join(allowed)}."
         return JSONResponse(
-            error_body(code, message), status_code=exc.status_code, headers=exc.headers
+            error_body(code, message), status_code=exc.status_code, headers=headers or None
         )
 
     @app.exception_handler(asyncpg.exceptions.QueryCanceledError)

@@ -97,6 +97,25 @@ def iter_routes(app: FastAPI) -> Iterator[RouteInfo]:
         )
 
 
+def methods_at(app: FastAPI, path: str) -> list[str]:
+    """Every method some route serves at ``path``, for the ``Allow`` header of a 405.
+
+    Starlette names only the methods of the first route whose path matches, while a path's
+    GET and POST are often two routes (RFC 9110 §15.5.6: Allow lists every method the target
+    resource supports)."""
+    from starlette.routing import Match
+
+    scope = {"type": "http", "path": path, "method": "", "root_path": ""}
+    methods: set[str] = set()
+    for _, effective in _contexts(app):
+        served = getattr(effective, "methods", None)
+        if served and effective.matches(scope)[0] is not Match.NONE:
+            methods |= set(served)
+    if "GET" in methods:
+        methods.add("HEAD")  # Starlette answers HEAD wherever it answers GET
+    return sorted(methods)
+
+
 def _serves_static(asgi: Any, static_class: type) -> bool:
     """True when ``asgi`` is StaticFiles, perhaps inside middleware (GZip …)."""
     for _ in range(8):
@@ -161,10 +180,17 @@ _ALWAYS = {
     "504": "The request needed more database time than one request gets (statement_timeout): "
     "ask for less at once (a shorter period, a smaller area, fewer items).",
 }
+# A public operation answers 401 too when the caller sends a credential that is unknown,
+# expired or revoked (a bad credential is refused, never silently ignored).
+_BAD_CREDENTIAL = {
+    "401": "A session, bearer token or API key was sent but is unknown, expired or revoked."
+}
 _PROTECTED = {
     "401": "Not logged in, or the session, token or API key is unknown, expired or revoked.",
     "403": "Logged in, but the role, the key's scopes or the grid scope do not allow this.",
 }
+# A list that also answers CSV (gis_service.http.listing.format_query: f=csv or Accept).
+_CSV = {"text/csv": {"schema": {"type": "string"}}}
 # An id, code, grid or root the operation is given may name nothing (in the caller's scope).
 _NOT_FOUND = "Nothing with this id or code exists, or it lies outside your scope."
 _WITH_BODY = {
@@ -173,12 +199,69 @@ _WITH_BODY = {
 }
 
 
+# The edge refuses a NUL in any parameter or JSON string (gis_service.http.guard): say so in
+# every free string's schema, so that clients and fuzzers do not send what is refused.
+NO_NUL = r"^[^\x00]*$"
+
+
+def _forbid_nul(schema: Any) -> None:
+    """Add the no-NUL pattern to every free string (no pattern, enum, format or const)."""
+    if isinstance(schema, list):
+        for item in schema:
+            _forbid_nul(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "string" and not {"pattern", "enum", "format", "const"} & set(schema):
+        schema["pattern"] = NO_NUL
+    for key, value in schema.items():
+        if key in ("properties", "$defs", "patternProperties"):
+            for sub in value.values():
+                _forbid_nul(sub)
+        elif key in ("items", "anyOf", "oneOf", "allOf", "not", "additionalProperties"):
+            _forbid_nul(value)
+
+
+def _uses(dependant: Dependant | None, call: Any) -> bool:
+    """True when ``call`` is among the route's dependencies, at any depth."""
+    if dependant is None:
+        return False
+    return dependant.call is call or any(_uses(sub, call) for sub in dependant.dependencies)
+
+
+_TOO_MANY = {"429": "Too many requests from this address; retry after Retry-After seconds."}
+
+
+def _document_limits(operation: dict[str, Any], dependant: Dependant | None) -> None:
+    """An operation behind a per-address limit documents its 429."""
+    from gis_service.auth.deps import limit_anonymous_reports
+
+    if _uses(dependant, limit_anonymous_reports):
+        operation.setdefault("responses", {}).setdefault(
+            "429",
+            {
+                "description": _TOO_MANY["429"],
+                "content": {"application/json": {"schema": _ERROR_REF}},
+            },
+        )
+
+
+def _document_formats(operation: dict[str, Any], dependant: Dependant | None) -> None:
+    """A list that takes f=csv documents text/csv beside its JSON media type."""
+    from gis_service.http.listing import format_query
+
+    if not _uses(dependant, format_query):
+        return
+    for status, response in operation.get("responses", {}).items():
+        if status.startswith("2") and "content" in response:
+            response["content"].update(_CSV)
+
+
 def _document_errors(operation: dict[str, Any], access: Access) -> None:
     """Every error status the operation can answer, with the one error body."""
     responses = operation.setdefault("responses", {})
     wanted = dict(_ALWAYS)
-    if not access.allow_anonymous:
-        wanted.update(_PROTECTED)
+    wanted.update(_PROTECTED if not access.allow_anonymous else _BAD_CREDENTIAL)
     if "requestBody" in operation:
         wanted.update(_WITH_BODY)
     if operation.get("parameters") or "requestBody" in operation:
@@ -199,12 +282,16 @@ def _annotate(app: FastAPI, schema: dict[str, Any]) -> None:
     """Add x-roles, x-api-key-scopes and 'Who may call: …' to every operation, and the error
     statuses every /api operation can answer."""
     schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    for component in schema["components"]["schemas"].values():
+        _forbid_nul(component)
     by_key: dict[tuple[str, str], Access] = {}
+    dependants: dict[tuple[str, str], Dependant | None] = {}
     for info in iter_routes(app):
         if info.access is None:
             continue
         for method in info.methods:
             by_key[(info.path, method.lower())] = info.access
+            dependants[(info.path, method.lower())] = info.dependant
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
             if method not in _HTTP_METHODS or not isinstance(operation, dict):
@@ -212,10 +299,22 @@ def _annotate(app: FastAPI, schema: dict[str, Any]) -> None:
             access = by_key.get((path, method))
             if access is None:
                 continue
+            for parameter in operation.get("parameters", ()):
+                _forbid_nul(parameter.get("schema"))
             operation["x-roles"] = access.who()
             operation["x-api-key-scopes"] = sorted(access.scopes or ())
             if path.startswith("/api/"):
                 _document_errors(operation, access)
+                _document_formats(operation, dependants.get((path, method)))
+                _document_limits(operation, dependants.get((path, method)))
+            else:  # pages, tiles, /ogc: a bad credential is refused there too
+                operation.setdefault("responses", {}).setdefault(
+                    "401",
+                    {
+                        "description": _BAD_CREDENTIAL["401"],
+                        "content": {"application/json": {"schema": _ERROR_REF}},
+                    },
+                )
             sentence = access.sentence()
             description = operation.get("description", "")
             if "Who may call:" not in description:

@@ -13,6 +13,7 @@ from gis_service.config import Settings
 from gis_service.errors import NotFound
 from gis_service.http.deps import CatalogDep, Conn, Db, SettingsDep, query_pairs
 from gis_service.http.errors import error_body
+from gis_service.http.responses import GeoJSONResponse
 from gis_service.ogc import schemas, service
 from gis_service.ogc.collections import CollectionDef
 from gis_service.ogc.service import CRS84, GEOJSON, JSON, JSON_SCHEMA, OPENAPI
@@ -170,7 +171,8 @@ def collection(
 
 @router.get(
     "/collections/{collection_id}/queryables",
-    responses=_ERRORS,
+    responses={200: {"content": {JSON_SCHEMA: {"schema": {"type": "object"}}}}, **_ERRORS},
+    response_class=JSONResponse,
     openapi_extra=_META_DOC,
     summary="Queryable properties (JSON Schema)",
 )
@@ -186,7 +188,9 @@ def queryables(
 @router.get(
     "/collections/{collection_id}/items",
     response_model=schemas.FeatureCollection,
-    responses=_ERRORS,
+    # f=geojson (the default) is application/geo+json, f=json the same body as JSON
+    responses={200: {"content": {GEOJSON: {}, JSON: {}}}, **_ERRORS},
+    response_class=GeoJSONResponse,
     openapi_extra=_ITEMS_DOC,
     summary="Features, one page at a time",
 )
@@ -208,7 +212,8 @@ async def items(
 
 @router.get(
     "/collections/{collection_id}/items/{feature_id}",
-    responses=_ERRORS,
+    responses={200: {"content": {GEOJSON: {"schema": {"type": "object"}}, JSON: {}}}, **_ERRORS},
+    response_class=GeoJSONResponse,
     openapi_extra=_ITEM_DOC,
     summary="One feature",
 )

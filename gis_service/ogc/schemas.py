@@ -3,6 +3,7 @@ OpenAPI 3.0 definition served at /ogc/api (OGC 17-069r4 /req/oas30/oas-definitio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -92,6 +93,18 @@ def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
     }
 
 
+# Strings never hold NUL: the edge refuses it in every parameter (gis_service.http.guard).
+NO_NUL = r"^[^\x00]*$"
+# RFC 3339 instants and OGC 17-069r4 /req/core/fc-time-definition intervals, so that clients
+# and fuzzers send what the server reads ('..' or nothing for an open end, not both).
+_DATE = r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+_TIME = (
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])"
+)
+_INSTANT = f"{_DATE}({_TIME})?"
+DATETIME_PATTERN = f"^({_INSTANT}|{_INSTANT}/({_INSTANT}|\\.\\.)?|(\\.\\.)?/{_INSTANT})$"
+
+
 def parameters(settings: Settings) -> dict[str, dict[str, Any]]:
     """Reusable parameters (OGC 17-069r4 /req/core/fc-limit-definition, fc-bbox-definition, …)."""
     return {
@@ -106,34 +119,32 @@ def parameters(settings: Settings) -> dict[str, dict[str, Any]]:
         ),
         "limit": _query(
             "limit",
-            f"Page size. Larger values are clamped to {settings.max_limit}, never refused; the "
-            "links carry the clamped value.",
-            {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": settings.max_limit,
-                "default": settings.default_limit,
-            },
+            f"Page size, at most {settings.max_limit}: larger values are clamped to it, never "
+            "refused (OGC 17-069r4 /req/core/fc-limit-response-1), so the schema sets no "
+            "maximum; the links carry the clamped value.",
+            {"type": "integer", "minimum": 1, "default": settings.default_limit},
         ),
         "offset": _query(
             "offset",
             "Number of features to skip (features are ordered by id); follow the next link "
             "rather than computing it.",
-            {"type": "integer", "minimum": 0, "default": 0},
+            {"type": "integer", "minimum": 0, "maximum": 2**53, "default": 0},
         ),
         "cursor": _query(
             "cursor",
             "The id the page starts after (keyset paging). The next link sets it, so that a "
             "deep page costs what the first does; offset then only numbers the page.",
-            {"type": "integer", "minimum": 0},
+            {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
         ),
         "bbox": _query(
             "bbox",
-            "minLon,minLat,maxLon,maxLat in CRS84 (or six numbers with heights, ignored).",
+            "minLon,minLat,maxLon,maxLat in CRS84 (or six numbers with heights, ignored); "
+            "minLon > maxLon crosses the antimeridian; latitudes beyond ±90 are read as the pole, "
+            "and latitudes given in the wrong order are read in the right one.",
             {
                 "type": "array",
                 "oneOf": [{"minItems": 4, "maxItems": 4}, {"minItems": 6, "maxItems": 6}],
-                "items": {"type": "number"},
+                "items": {"type": "number", "minimum": -180, "maximum": 180},
             },
         ),
         "bbox-crs": _query(
@@ -145,13 +156,14 @@ def parameters(settings: Settings) -> dict[str, dict[str, Any]]:
         "datetime": _query(
             "datetime",
             "An RFC 3339 instant or interval (start/end, '..' for an open end). Grids use "
-            "their validity, hazards their report time; facilities have no time and ignore it.",
-            {"type": "string"},
+            "their validity, hazards their report time; facilities have no time and ignore it. "
+            "An interval whose start is after its end matches nothing.",
+            {"type": "string", "pattern": DATETIME_PATTERN},
         ),
         "properties": _query(
             "properties",
             "Comma-separated property names to return (default: all).",
-            {"type": "array", "items": {"type": "string"}},
+            {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": NO_NUL}},
         ),
         "filter": _query(
             "filter",
@@ -360,6 +372,9 @@ def _responses() -> dict[str, Any]:
             "says what to fix."
         ),
         "NotFound": _error("No such collection or feature."),
+        "BadCredential": _error(
+            "A session, bearer token or API key was sent but is unknown, expired or revoked."
+        ),
         "ServerError": _error("A server error."),
     }
 
@@ -380,6 +395,8 @@ def _op(
     not_found: bool = False,
 ) -> dict[str, Any]:
     responses: dict[str, Any] = {"200": ok, "400": _ref("responses", "BadRequest")}
+    # Public, but a credential that is sent must be valid (a revoked token is refused).
+    responses["401"] = _ref("responses", "BadCredential")
     if not_found:
         responses["404"] = _ref("responses", "NotFound")
     responses["500"] = _ref("responses", "ServerError")
@@ -399,12 +416,65 @@ def _queryable_param(coll: CollectionDef, index: int) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": prop.type}
     if prop.type == cql2.DATETIME:
         schema = {"type": "string", "format": "date-time"}
+    elif prop.type == cql2.INTEGER:  # the values PostgreSQL's bigint holds
+        schema.update(minimum=-(2**63), maximum=2**63 - 1)
+    elif prop.type == cql2.STRING and not prop.enum:
+        schema["pattern"] = NO_NUL
     if prop.enum:
         schema["enum"] = list(prop.enum)
     return _query(
         prop.name,
         f"{prop.title}: only features whose {prop.name} equals this value.",
         schema,
+    )
+
+
+def _properties_param(coll: CollectionDef) -> dict[str, Any]:
+    """``properties`` with this collection's property names (OGC 19-079r2 queryables)."""
+    names = [p.name for p in coll.props]
+    return _query(
+        "properties",
+        "Comma-separated property names to return (default: all).",
+        {"type": "array", "minItems": 1, "items": {"type": "string", "enum": names}},
+    )
+
+
+# One comparison per queryable type, the shape of filter the pattern below describes.
+_LITERALS = {
+    cql2.INTEGER: ("(=|<>|<|>|<=|>=)", "-?[0-9]{1,9}"),
+    cql2.NUMBER: ("(=|<>|<|>|<=|>=)", "-?[0-9]{1,6}(\\.[0-9]{1,3})?"),
+    cql2.BOOLEAN: ("(=|<>)", "(TRUE|FALSE)"),
+    cql2.STRING: ("(=|<>)", "'[A-Za-z0-9_]{0,12}'"),
+    cql2.DATETIME: ("(<|>)", f"TIMESTAMP\\('{_DATE}T00:00:00Z'\\)"),
+}
+
+
+def _filter_param(coll: CollectionDef) -> dict[str, Any]:
+    """``filter`` with a pattern of this collection's comparisons joined by AND / OR.
+
+    The server reads all of CQL2 text (basic-cql2, spatial functions, LIKE, IN, BETWEEN …);
+    the pattern describes the common subset so that generated clients and fuzzers send
+    filters that are valid for this collection (a free string would be mostly invalid)."""
+    terms = []
+    for prop in coll.props:
+        if prop.type not in _LITERALS:
+            continue
+        ops, literal = _LITERALS[prop.type]
+        if prop.enum:
+            literal = "'(" + "|".join(re.escape(v) for v in prop.enum) + ")'"
+        terms.append(f"{prop.name} {ops} {literal}")
+    term = "(" + "|".join(terms) + ")"
+    return _query(
+        "filter",
+        f"A CQL2-text filter (at most {cql2.MAX_LENGTH} characters, {cql2.MAX_DEPTH} levels "
+        "of nesting) over the queryables, e.g. status = 'damaged' AND "
+        "S_INTERSECTS(geometry, BBOX(113.60,34.70,113.62,34.72)). The pattern shows the "
+        "simplest form (comparisons joined by AND / OR); the whole of CQL2 text is read.",
+        {
+            "type": "string",
+            "maxLength": cql2.MAX_LENGTH,
+            "pattern": f"^(TRUE|FALSE|true|false|{term}( (AND|OR) {term}){{0,2}})$",
+        },
     )
 
 
@@ -445,7 +515,6 @@ def openapi(registry: dict[str, CollectionDef], base: str, settings: Settings) -
             _ok("Every collection with its extent and links.", {JSON: "collections"}),
         ),
     }
-    items_params = [_ref("parameters", n) for n in ITEMS_PARAMETER_NAMES]
     features = {GEOJSON: "featureCollectionGeoJSON", JSON: "featureCollectionGeoJSON"}
     for cid, coll in registry.items():
         stem = "".join(part.capitalize() for part in cid.split("_"))
@@ -466,6 +535,10 @@ def openapi(registry: dict[str, CollectionDef], base: str, settings: Settings) -
             not_found=True,
         )
         queryable_params = [_queryable_param(coll, i) for i in range(len(coll.props))]
+        per_collection = {"properties": _properties_param(coll), "filter": _filter_param(coll)}
+        items_params = [
+            per_collection.get(n) or _ref("parameters", n) for n in ITEMS_PARAMETER_NAMES
+        ]
         paths[f"/collections/{cid}/items"] = _op(
             f"getFeatures{stem}",
             f"{coll.title}: features",

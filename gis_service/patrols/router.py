@@ -15,6 +15,7 @@ from gis_service.auth.principal import Principal
 from gis_service.db.limits import BIGINT_MAX
 from gis_service.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from gis_service.http.deps import (
+    INSTANT_PATTERN,
     Conn,
     Crs,
     IdempotencyKey,
@@ -185,8 +186,12 @@ def list_patrols(
     crs: Crs,
     grid: Annotated[int | None, Query(ge=1, le=BIGINT_MAX, description="A grid subtree.")] = None,
     user: Annotated[int | None, Query(ge=1, le=BIGINT_MAX, description="One walker.")] = None,
-    since: Annotated[str | None, Query(description="Started at or after (date or ISO).")] = None,
-    until: Annotated[str | None, Query(description="Started before (date or ISO).")] = None,
+    since: Annotated[
+        str | None, Query(pattern=INSTANT_PATTERN, description="Started at or after (date or ISO).")
+    ] = None,
+    until: Annotated[
+        str | None, Query(pattern=INSTANT_PATTERN, description="Started before (date or ISO).")
+    ] = None,
 ) -> Response:
     """A FeatureCollection page of LineStrings: walker, start, end, duration, length, points,
     micro-grids passed and the hazards reported on each patrol."""
@@ -222,8 +227,12 @@ def patrol_stats(
     grid: Annotated[
         int | None, Query(ge=1, le=BIGINT_MAX, description="Default: your scope root.")
     ] = None,
-    since: Annotated[str | None, Query(description="Default: 30 days before until.")] = None,
-    until: Annotated[str | None, Query(description="Default: now.")] = None,
+    since: Annotated[
+        str | None, Query(pattern=INSTANT_PATTERN, description="Default: 30 days before until.")
+    ] = None,
+    until: Annotated[
+        str | None, Query(pattern=INSTANT_PATTERN, description="Default: now.")
+    ] = None,
 ) -> dict:
     """For each child grid: patrols that passed through it, their distance inside it, their
     time, and how many of its micro-grids they passed out of all (coverage %). Counts only."""

@@ -15,6 +15,7 @@ from gis_service.db.limits import BIGINT_MAX
 from gis_service.hazards.deps import json_or_multipart_body, read_body
 from gis_service.hazards.photos import Upload, validate_all
 from gis_service.http.deps import (
+    INSTANT_PATTERN,
     CatalogDep,
     Conn,
     Crs,
@@ -122,8 +123,12 @@ def list_visits(
     visitor: Annotated[
         int | None, Query(ge=1, le=BIGINT_MAX, description="Visits logged by this user id.")
     ] = None,
-    since: Annotated[str | None, Query(description="Visited at or after (date or ISO).")] = None,
-    until: Annotated[str | None, Query(description="Visited before (date or ISO).")] = None,
+    since: Annotated[
+        str | None, Query(pattern=INSTANT_PATTERN, description="Visited at or after (date or ISO).")
+    ] = None,
+    until: Annotated[
+        str | None, Query(pattern=INSTANT_PATTERN, description="Visited before (date or ISO).")
+    ] = None,
 ) -> RawJSONResponse:
     """Visits with the person, household, visitor, time, place, findings, needs, photos and
     the hazard raised; every person named is written to the audit log as read."""
