@@ -721,14 +721,14 @@ def _bbox_page_problems(plan: dict[str, Any]) -> list[str]:
 def test_items_sql_uses_the_spatial_index(client: TestClient, db: Engine) -> None:
     """A bbox page of about 50 features is picked through the GiST index and stops at the page
     size, not by reading every grid (its speed is measured in bench/api_vs_tipg.py)."""
-    from gis_service.ogc import service
+    from gis_service.ogc import parsing, service
     from gis_service.ogc import sql as ogc_sql
 
     settings = client.app.state.settings  # type: ignore[attr-defined]
     state = service.OgcState(client.app.state.catalog)  # type: ignore[attr-defined]
     with db.connect() as conn:
         coll = state.registry(conn)["grids_micro_grid"]
-        q = service.parse_items_query(
+        q = parsing.parse_items_query(
             coll, [("bbox", "113.6005,34.7005,113.6095,34.7045"), ("limit", "100")], settings
         )
         stmt, params = service.items_statement(coll, q, "http://test/ogc")

@@ -14,7 +14,7 @@ from gis_service.errors import NotFound
 from gis_service.http.deps import CatalogDep, Conn, Db, SettingsDep, query_pairs
 from gis_service.http.errors import error_body
 from gis_service.http.responses import GeoJSONResponse
-from gis_service.ogc import schemas, service
+from gis_service.ogc import documents, parsing, schemas, service
 from gis_service.ogc.collections import CollectionDef
 from gis_service.ogc.service import CRS84, GEOJSON, JSON, JSON_SCHEMA, OPENAPI
 
@@ -60,8 +60,8 @@ def _pairs(request: Request) -> list[tuple[str, str]]:
 def _meta(request: Request, allowed: frozenset[str] = service.META_PARAMS) -> None:
     """Check a metadata request's parameters: only f=json."""
     pairs = _pairs(request)
-    service.check_params(pairs, allowed)
-    service.parse_format(dict(pairs).get("f"), items=False)
+    parsing.check_params(pairs, allowed)
+    parsing.parse_format(dict(pairs).get("f"), items=False)
 
 
 def _collection(conn: Connection, state: service.OgcState, collection_id: str) -> CollectionDef:
@@ -102,7 +102,7 @@ def _found(coll: CollectionDef | None, collection_id: str) -> CollectionDef:
 def landing(request: Request) -> JSONResponse:
     """Links to the API definition, the conformance classes and the collections."""
     _meta(request)
-    return JSONResponse(service.landing_page(_base(request)))
+    return JSONResponse(documents.landing_page(_base(request)))
 
 
 @router.get("/", include_in_schema=False)
@@ -121,7 +121,7 @@ def landing_slash(request: Request) -> JSONResponse:
 def conformance(request: Request) -> JSONResponse:
     """Core, GeoJSON, OpenAPI 3.0, filtering (CQL2 text) and queryables."""
     _meta(request)
-    return JSONResponse(service.conformance())
+    return JSONResponse(documents.conformance())
 
 
 @router.get(
@@ -149,7 +149,7 @@ def api(request: Request, conn: Conn, state: State, settings: SettingsDep) -> JS
 def collections(request: Request, conn: Conn, state: State) -> JSONResponse:
     """Grids by level, facilities by type and open hazards, with real extents."""
     _meta(request)
-    return JSONResponse(service.collections_doc(conn, state, _base(request)))
+    return JSONResponse(documents.collections_doc(conn, state, _base(request)))
 
 
 @router.get(
@@ -166,7 +166,7 @@ def collection(
     coll = _collection(conn, state, collection_id)
     _meta(request)
     ext = state.extent(conn, coll)
-    return JSONResponse(service.collection_doc(coll, ext, _base(request)))
+    return JSONResponse(documents.collection_doc(coll, ext, _base(request)))
 
 
 @router.get(
@@ -182,7 +182,7 @@ def queryables(
     """The properties usable in filter=, as ?name=value and in properties=."""
     coll = _collection(conn, state, collection_id)
     _meta(request)
-    return JSONResponse(service.queryables_doc(coll, _base(request)), media_type=JSON_SCHEMA)
+    return JSONResponse(documents.queryables_doc(coll, _base(request)), media_type=JSON_SCHEMA)
 
 
 @router.get(
@@ -204,7 +204,7 @@ async def items(
     """GeoJSON features (CRS84) with numberMatched, numberReturned and self/alternate/next
     links; filter by bbox, datetime, queryable=value or a CQL2-text filter."""
     coll = await _collection_async(request, state, collection_id)
-    query = service.parse_items_query(coll, _pairs(request), settings)
+    query = parsing.parse_items_query(coll, _pairs(request), settings)
     body = await service.items_body(db, coll, query, _base(request))
     media = GEOJSON if query.fmt == "geojson" else JSON
     return Response(body, media_type=media, headers=_CRS_HEADER)
@@ -227,10 +227,10 @@ async def item(
     """A GeoJSON Feature with self, alternate and collection links."""
     coll = await _collection_async(request, state, collection_id)
     pairs = _pairs(request)
-    service.check_params(pairs, service.ITEM_PARAMS)
+    parsing.check_params(pairs, service.ITEM_PARAMS)
     params = dict(pairs)
-    fmt = service.parse_format(params.get("f"), items=True)
-    service.check_crs("crs", params.get("crs"))
+    fmt = parsing.parse_format(params.get("f"), items=True)
+    parsing.check_crs("crs", params.get("crs"))
     missing = NotFound(
         f"Feature {feature_id} does not exist in collection {coll.id}.",
         collection=coll.id,
