@@ -138,3 +138,19 @@ def test_a_bad_credential_gets_a_documented_401_everywhere(demo_client: TestClie
     ogc = demo_client.get("/ogc/api").json()
     r = demo_client.get("/ogc/collections", headers=bogus)
     assert r.status_code == 401 and "401" in ogc["paths"]["/collections"]["get"]["responses"]
+
+
+def test_dates_at_the_end_of_a_month_are_accepted(demo_client: TestClient) -> None:
+    """The documented date pattern once allowed days 01–28 only (to keep fuzzers off 30
+    February), so every parameter using it refused the 29th–31st with a 422: CI met it on
+    30 November. Every day of a month is a date; an impossible one is the parser's to refuse."""
+    for day in ("2026-10-31", "2026-11-30", "2024-02-29"):
+        r = demo_client.get("/api/v1/hazards", params={"since": day, "limit": 1})
+        assert r.status_code == 200, (day, r.text)
+        r = demo_client.get("/api/v1/locate", params={"lon": 113.6468, "lat": 34.7275, "at": day})
+        assert r.status_code in (200, 404), (day, r.text)
+        assert r.status_code != 422
+    for doc in ("/openapi.json", "/ogc/api"):
+        assert "2[0-8])" not in demo_client.get(doc).text, doc
+    r = demo_client.get("/api/v1/hazards", params={"since": "2026-02-30", "limit": 1})
+    assert r.status_code in (400, 422) and r.json()["code"] != "internal_error"

@@ -182,7 +182,7 @@ async def point_query(
 # A date or ISO 8601 date-time as the parameters that take one document it, so that clients
 # and fuzzers send what instant_param reads: a date, or a date-time with an optional offset.
 INSTANT_PATTERN = (
-    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
     r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
     r"(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])?)?$"
 )
