@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.support.webkit import WIDE, Site, _close, _off_machine, _open
+from tests.support.webkit import WIDE, Site, _clean, _close, _open
 
 pytestmark = pytest.mark.usefixtures("browser")
 
@@ -27,11 +27,6 @@ def community(site: Site) -> dict:
     )
     user = site.create_user(f"area.{uuid.uuid4().hex[:6]}", "community_staff", row["code"], "赵磊")
     return {**row, "user": user}
-
-
-def _clean(tab, site: Site) -> None:
-    assert _off_machine(tab, site) == [], _off_machine(tab, site)
-    assert tab.errors == [], tab.errors
 
 
 def _desk_map(tab):

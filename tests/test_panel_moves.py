@@ -12,7 +12,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.support.webkit import Site, _close, _off_machine, _open
+from tests.support.webkit import Site, _clean, _close, _open
 
 pytestmark = pytest.mark.usefixtures("browser")
 
@@ -88,11 +88,6 @@ def _after(page, hid: int, action: str) -> None:
         f'header[data-hazard-id="{hid}"] ~ section [data-gm=history] li[data-action="{action}"]',
         timeout=15000,
     )
-
-
-def _clean(tab, site: Site) -> None:
-    assert _off_machine(tab, site) == [], _off_machine(tab, site)
-    assert tab.errors == [], tab.errors
 
 
 def test_reject_needs_a_reason_and_dispatch_to_a_department(browser, site: Site, world) -> None:

@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.support.webkit import WIDE, Site, _close, _off_machine, _open
+from tests.support.webkit import WIDE, Site, _clean, _close, _open
 
 pytestmark = pytest.mark.usefixtures("browser")
 
@@ -29,11 +29,6 @@ def community(site: Site) -> dict:
     )
     user = site.create_user(f"visit.{uuid.uuid4().hex[:6]}", "community_staff", row["code"], "李娜")
     return {**row, "user": user}
-
-
-def _clean(tab, site: Site) -> None:
-    assert _off_machine(tab, site) == [], _off_machine(tab, site)
-    assert tab.errors == [], tab.errors
 
 
 def test_dashboard_shows_visit_coverage_per_grid(browser, site: Site, community: dict) -> None:

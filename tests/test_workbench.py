@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import TimeoutError as Timeout
 
-from tests.support.webkit import ARTIFACTS, PHONE, WIDE, Site, _close, _off_machine, _open
+from tests.support.webkit import ARTIFACTS, PHONE, WIDE, Site, _clean, _close, _open
 
 pytestmark = pytest.mark.usefixtures("browser")
 
@@ -33,11 +33,6 @@ def _photo() -> dict:
     buf = io.BytesIO()
     Image.new("RGB", (64, 48), (180, 90, 40)).save(buf, "JPEG")
     return {"name": "现场.jpg", "mimeType": "image/jpeg", "buffer": buf.getvalue()}
-
-
-def _clean(tab, site: Site) -> None:
-    assert _off_machine(tab, site) == [], _off_machine(tab, site)
-    assert tab.errors == [], tab.errors
 
 
 @pytest.fixture(scope="module")

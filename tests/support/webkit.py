@@ -192,6 +192,12 @@ def _off_machine(tab: Tab, site: Site) -> list[str]:
     ]
 
 
+def _clean(tab: Tab, site: Site) -> None:
+    """Nothing was asked of another machine and the console stayed free of errors."""
+    assert _off_machine(tab, site) == [], _off_machine(tab, site)
+    assert tab.errors == [], tab.errors
+
+
 def browser_session() -> Iterator[object]:
     """Debian's Chromium, headless, for the whole test session."""
     from playwright.sync_api import sync_playwright
