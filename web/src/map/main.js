@@ -120,7 +120,9 @@ function hazardChanged(id) {
 async function showMyArea(gridId) {
   try {
     const f = await api(`/api/v1/grids/${gridId}`);
-    if (GM.state.selected || readHash().hazard || readHash().grid) return;
+    // The workbench may have set #hazard= meanwhile, its hashchange not yet handled: fitting
+    // now would write our view over it (writeHash) and the hazard would never open.
+    if (GM.state.selected || hashIsForeign() || readHash().hazard || readHash().grid) return;
     flyToGeometry(f.geometry, false);
     document.body.setAttribute('data-my-area', String(gridId));
   } catch (e) {
