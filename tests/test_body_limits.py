@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from tests.support.aio import run_async
+
 MB = 1024 * 1024
 
 
@@ -31,8 +33,6 @@ def test_upload_is_not_read_before_the_caller_is_known(demo_client: TestClient) 
     """An anonymous 200 MB upload to /api/v1/imports is refused with 401 before its body is
     read (issue 11, finding 6: it used to be read and spooled to disk first). The app is
     driven at the ASGI level with a body that counts how much of it was pulled."""
-    import asyncio
-
     app = demo_client.app
     chunk, chunks = b"x" * MB, 200
     pulled = 0
@@ -65,7 +65,7 @@ def test_upload_is_not_read_before_the_caller_is_known(demo_client: TestClient) 
         "server": ("testserver", 80),
         "state": {},
     }
-    asyncio.run(app(scope, receive, send))
+    run_async(app(scope, receive, send))
     assert sent[0]["status"] == 401
     assert pulled <= 1, f"{pulled} MB of an anonymous upload were read"
 

@@ -8,7 +8,6 @@ the pool exactly what a restart does, without stopping the cluster other tests s
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,6 +18,7 @@ from sqlalchemy import Engine, text
 from gis_service.app import create_app
 from gis_service.db.engine import make_engine
 from gis_service.db.reads import DatabaseUnavailable, Reads
+from tests.support.aio import run_async
 from tests.support.authkit import Scopes, app_settings, find_scopes
 from tests.support.databases import DEMO, Databases
 
@@ -83,10 +83,8 @@ def test_reads_on_an_unreachable_database_answer_503(served, tmp_path) -> None:
     They are DatabaseUnavailable now: 503 database_unavailable, which a client may retry."""
     client, _, scopes = served
     gone = f"postgresql://postgres@/gis?host={tmp_path}&port=5432"  # no socket there
-    # In a thread of its own: after the browser tests this thread may run an event loop
-    # (Playwright's sync API), where asyncio.run() refuses to start.
-    with pytest.raises(DatabaseUnavailable), ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, Reads(gone).fetchval(text("SELECT 1"), {})).result()
+    with pytest.raises(DatabaseUnavailable):
+        run_async(Reads(gone).fetchval(text("SELECT 1"), {}))
     kept = client.app.state.reads
     client.app.state.reads = Reads(gone)
     try:

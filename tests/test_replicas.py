@@ -26,6 +26,7 @@ from gis_service.db.cluster import Cluster
 from gis_service.db.engine import make_engine
 from gis_service.db.reads import Reads
 from gis_service.db.replica import add_replica, promote, remove_replica, replica_url
+from tests.support.aio import run_async
 
 POINT = {"lon": 113.605, "lat": 34.705}
 BBOX = {"bbox": "113.60,34.70,113.61,34.71", "status": "open"}
@@ -158,9 +159,7 @@ def test_a_replica_lagging_beyond_the_bound_is_skipped(pair) -> None:
             _on(replica, "SELECT pg_wal_replay_resume()")
             await reads.close()
 
-    # Its own thread: a test before this one may have left an event loop running here.
-    with ThreadPoolExecutor(1) as pool:
-        assert pool.submit(asyncio.run, run()).result() == (True, True, True)
+    assert run_async(run()) == (True, True, True)
     _caught_up(primary, replica)
 
 
