@@ -23,6 +23,7 @@ from gis_service.grids.reassign import reassign
 from gis_service.grids.service import GridFilter
 from gis_service.hazards.deps import FilterDep, hazard_list
 from gis_service.hazards.states import OPEN_STATUSES
+from gis_service.http.bodies import json_body, json_body_doc
 from gis_service.http.deps import (
     INSTANT_PATTERN,
     At,
@@ -119,9 +120,13 @@ async def locate(
     response_class=RawJSONResponse,
     response_model=schemas.BatchLocateResult,
     summary="Locate many points at once",
+    openapi_extra=json_body_doc(schemas.BatchLocateRequest),
 )
 async def locate_batch(
-    db: Db, settings: SettingsDep, body: schemas.BatchLocateRequest, at: At
+    db: Db,
+    settings: SettingsDep,
+    body: Annotated[schemas.BatchLocateRequest, Depends(json_body(schemas.BatchLocateRequest))],
+    at: At,
 ) -> RawJSONResponse:
     """For each point, its finest grid id, code and chain of ids, or null when outside."""
     limit = settings.max_batch
@@ -131,12 +136,9 @@ async def locate_batch(
             count=len(body.points),
             max_batch=limit,
         )
-    lons = [p[0] for p in body.points]
-    lats = [p[1] for p in body.points]
+    lons, lats = zip(*body.points, strict=True)
     wlons, wlats = to_wgs84(lons, lats, body.crs)
-    results = await service.locate_many(
-        db, [float(x) for x in wlons], [float(y) for y in wlats], at
-    )
+    results = await service.locate_many(db, wlons.tolist(), wlats.tolist(), at)
     return RawJSONResponse(f'{{"count": {len(lons)}, "results": {results}}}')
 
 
