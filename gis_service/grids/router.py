@@ -41,7 +41,7 @@ from gis_service.http.deps import (
 )
 from gis_service.http.errors import error_body
 from gis_service.http.listing import FormatDep, Page, PageDep, list_response
-from gis_service.http.responses import GeoJSONResponse, RawJSONResponse
+from gis_service.http.responses import GeoJSONResponse, RawJSONResponse, bulk_json
 
 router = APIRouter(prefix="/api/v1", tags=["grids"], dependencies=[Depends(reject_unknown_query)])
 
@@ -123,6 +123,7 @@ async def locate(
     openapi_extra=json_body_doc(schemas.BatchLocateRequest),
 )
 async def locate_batch(
+    request: Request,
     db: Db,
     settings: SettingsDep,
     body: Annotated[schemas.BatchLocateRequest, Depends(json_body(schemas.BatchLocateRequest))],
@@ -139,7 +140,7 @@ async def locate_batch(
     lons, lats = zip(*body.points, strict=True)
     wlons, wlats = to_wgs84(lons, lats, body.crs)
     results = await service.locate_many(db, wlons.tolist(), wlats.tolist(), at)
-    return RawJSONResponse(f'{{"count": {len(lons)}, "results": {results}}}')
+    return await bulk_json(request, f'{{"count": {len(lons)}, "results": {results}}}')
 
 
 async def grid_filter_query(
