@@ -137,9 +137,10 @@ async def locate_batch(
             count=len(body.points),
             max_batch=limit,
         )
-    lons, lats = zip(*body.points, strict=True)
+    lons = [p[0] for p in body.points]
+    lats = [p[1] for p in body.points]
     wlons, wlats = to_wgs84(lons, lats, body.crs)
-    results = await service.locate_many(db, wlons.tolist(), wlats.tolist(), at)
+    results = await service.locate_many(db, wlons, wlats, at)
     return await bulk_json(request, f'{{"count": {len(lons)}, "results": {results}}}')
 
 
