@@ -242,3 +242,16 @@ def test_batch_at_a_date(client: TestClient) -> None:
         "410103902001",
         "410103902",
     ]
+
+
+def test_batch_answer_is_the_same_gzipped_or_not(client: TestClient) -> None:
+    points = [(113.608, 34.705), (113.602, 34.703), (113.70, 34.70)] * 40
+    plain = client.post(
+        "/api/v1/locate", json={"points": points}, headers={"accept-encoding": "identity"}
+    )
+    packed = client.post(
+        "/api/v1/locate", json={"points": points}, headers={"accept-encoding": "gzip"}
+    )
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip"
+    assert packed.json() == plain.json() and plain.json()["count"] == 120

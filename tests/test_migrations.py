@@ -159,17 +159,8 @@ def test_one_version_of_a_code_at_a_time(fresh: Engine) -> None:
 
 
 def _migration(name: str) -> Any:
-    """The module of migrations/versions/<name>.py, loaded by path (the folder is no package)."""
-    import importlib.util
-
-    from gis_service.config import PROJECT_ROOT
-
-    path = PROJECT_ROOT / "migrations" / "versions" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"m_{name}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The module of migrations/versions/<name>.py."""
+    return migrate.revision_module(name)
 
 
 def test_migration_lists_match_the_state_machine() -> None:

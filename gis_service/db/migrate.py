@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
+from types import ModuleType
 
 from alembic import command
 from alembic.config import Config
@@ -11,6 +13,17 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from gis_service.config import PROJECT_ROOT
+
+
+def revision_module(name: str) -> ModuleType:
+    """The module of migrations/versions/<name>.py, loaded by path (the folder is no package):
+    a revision that builds on an earlier one's SQL templates reads them from there."""
+    path = PROJECT_ROOT / "migrations" / "versions" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"revision_{name}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -23,6 +23,7 @@ from gis_service.grids.reassign import reassign
 from gis_service.grids.service import GridFilter
 from gis_service.hazards.deps import FilterDep, hazard_list
 from gis_service.hazards.states import OPEN_STATUSES
+from gis_service.http.bodies import json_body, json_body_doc
 from gis_service.http.deps import (
     INSTANT_PATTERN,
     At,
@@ -40,7 +41,7 @@ from gis_service.http.deps import (
 )
 from gis_service.http.errors import error_body
 from gis_service.http.listing import FormatDep, Page, PageDep, list_response
-from gis_service.http.responses import GeoJSONResponse, RawJSONResponse
+from gis_service.http.responses import GeoJSONResponse, RawJSONResponse, bulk_json
 
 router = APIRouter(prefix="/api/v1", tags=["grids"], dependencies=[Depends(reject_unknown_query)])
 
@@ -119,9 +120,14 @@ async def locate(
     response_class=RawJSONResponse,
     response_model=schemas.BatchLocateResult,
     summary="Locate many points at once",
+    openapi_extra=json_body_doc(schemas.BatchLocateRequest),
 )
 async def locate_batch(
-    db: Db, settings: SettingsDep, body: schemas.BatchLocateRequest, at: At
+    request: Request,
+    db: Db,
+    settings: SettingsDep,
+    body: Annotated[schemas.BatchLocateRequest, Depends(json_body(schemas.BatchLocateRequest))],
+    at: At,
 ) -> RawJSONResponse:
     """For each point, its finest grid id, code and chain of ids, or null when outside."""
     limit = settings.max_batch
@@ -134,10 +140,8 @@ async def locate_batch(
     lons = [p[0] for p in body.points]
     lats = [p[1] for p in body.points]
     wlons, wlats = to_wgs84(lons, lats, body.crs)
-    results = await service.locate_many(
-        db, [float(x) for x in wlons], [float(y) for y in wlats], at
-    )
-    return RawJSONResponse(f'{{"count": {len(lons)}, "results": {results}}}')
+    results = await service.locate_many(db, wlons, wlats, at)
+    return await bulk_json(request, f'{{"count": {len(lons)}, "results": {results}}}')
 
 
 async def grid_filter_query(

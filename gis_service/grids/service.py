@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from numpy.typing import ArrayLike
 from sqlalchemy import Connection, Engine
 
 from gis_service.auth.principal import ANONYMOUS, Principal
 from gis_service.auth.visibility import private_params
 from gis_service.db.reads import ReadDb
 from gis_service.errors import Forbidden, NotFound
+from gis_service.geo import wkb
 from gis_service.geo.areas import BBox, bbox_params
 from gis_service.geo.datums import Datum
 from gis_service.grids import sql
@@ -31,10 +33,11 @@ async def locate(
 
 
 async def locate_many(
-    db: ReadDb, lons: list[float], lats: list[float], at: datetime | None = None
+    db: ReadDb, lons: ArrayLike, lats: ArrayLike, at: datetime | None = None
 ) -> str:
     """For each WGS84 point, its finest grid and chain of ids (or null), as a JSON array."""
-    return await db.val(sql.LOCATE_BATCH, {"xs": lons, "ys": lats, "at": at}) or "[]"
+    points = wkb.multipoint(lons, lats)
+    return await db.val(sql.LOCATE_BATCH, {"points": points, "at": at}) or "[]"
 
 
 async def nearest_grid(db: ReadDb, lon: float, lat: float) -> dict[str, Any] | None:

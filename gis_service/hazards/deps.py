@@ -7,7 +7,6 @@ import json
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
@@ -20,6 +19,7 @@ from gis_service.hazards.photos import Upload, check_count
 from gis_service.hazards.queries import HazardFilter, list_params
 from gis_service.hazards.schemas import ActionIn, ReportIn
 from gis_service.hazards.states import CLOSED_STATUSES, HAZARD_STATUSES, OPEN_STATUSES
+from gis_service.http.bodies import body_error, inlined
 from gis_service.http.deps import BBoxDep, CatalogDep, Db, Instant, NearDep, SettingsDep, id_query
 from gis_service.http.forms import read_form
 from gis_service.http.listing import OutputFormat, Page, list_response
@@ -32,8 +32,7 @@ def _validated(model: type[M], data: object) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        errors = [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors()]
-        raise RequestValidationError(errors) from None
+        raise body_error(exc) from None
 
 
 async def read_body(request: Request, model: type[M], settings: Settings) -> tuple[M, list[Upload]]:
@@ -91,32 +90,13 @@ async def action_body(request: Request, settings: SettingsDep) -> tuple[ActionIn
     return await read_body(request, ActionIn, settings)
 
 
-def _inlined(schema: dict) -> dict:
-    """A JSON schema with its local ``$defs`` references replaced by the definitions: an
-    OpenAPI document has no ``#/$defs`` to point at (ReDoc stopped on "Invalid reference
-    token: $defs")."""
-    defs = schema.pop("$defs", {})
-
-    def walk(node: object) -> object:
-        if isinstance(node, dict):
-            ref = node.get("$ref", "")
-            if ref.startswith("#/$defs/"):
-                return walk(dict(defs[ref.split("/")[-1]]))
-            return {k: walk(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
-    return walk(schema)  # type: ignore[return-value]
-
-
 def json_or_multipart_body(model: type[BaseModel], required: list[str]) -> dict:
     """OpenAPI request body of an endpoint that takes JSON, or the same as multipart + photos."""
     return {
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": _inlined(model.model_json_schema())},
+                "application/json": {"schema": inlined(model.model_json_schema())},
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",

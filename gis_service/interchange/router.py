@@ -21,6 +21,7 @@ from gis_service.auth.deps import ClientIp, require
 from gis_service.auth.principal import Principal
 from gis_service.errors import Invalid, NotFound, PayloadTooLarge, UnsupportedMediaType
 from gis_service.grids.service import scoped_root
+from gis_service.http.bodies import body_error
 from gis_service.http.deps import Conn, EngineDep, SettingsDep, instant_param, reject_unknown_query
 from gis_service.http.forms import MAX_FIELD_BYTES, is_form, read_form
 from gis_service.interchange.export import ExportCrs, ExportFormat, ExportLayer, export_layer
@@ -112,8 +113,7 @@ async def import_upload(
         try:
             fields = ImportForm.model_validate(values)
         except ValidationError as exc:
-            errors = [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors()]
-            raise RequestValidationError(errors) from None
+            raise body_error(exc) from None
         name = scratch.safe_name(upload.filename)
         with scratch.folder(settings, "import") as folder:
             target = folder / name

@@ -175,6 +175,33 @@ FACILITY_TILE_THINNED = text(
 )
 
 
+# The thinned zooms whose cells are kept ready in facility_cells (a copy of migration
+# 0019_facility_cells' ZOOMS; tests/test_tile_cache.py compares them). A cell there is the
+# web-mercator tile of zoom z + 5 holding the facility's key point (the point, or a line's
+# south-west box corner), with the lowest id standing for the cell and the count.
+FACILITY_CELL_ZOOMS = (14, 15)
+
+
+def _facility_cells_tile(z: int) -> TextClause:
+    """The thinned facility tile of zoom ``z`` from its ready cells: those whose standing
+    facility lies in the tile (plus its clip buffer); the zoom is a literal so that the
+    planner takes that zoom's partial GiST index."""
+    return text(
+        f"""
+        WITH kept AS (
+            SELECT c.id, c.code, c.name, c.type_code, c.status, c.geom, c.n AS count
+              FROM facility_cells c
+             WHERE c.zoom = {int(z)} AND c.geom && {_BOX}
+        ),
+        {_FACILITY_FEATURES}
+        {_ENCODE.format(expires="NULL::timestamptz")}
+        """
+    )
+
+
+FACILITY_TILE_CELLS = {z: _facility_cells_tile(z) for z in FACILITY_CELL_ZOOMS}
+
+
 # ---- hazards ----------------------------------------------------------------------------------
 
 # Explicit columns on purpose: reporter_name, reporter_phone, the description and the address

@@ -45,6 +45,8 @@ class TileLayer:
     # Below detail_zoom, thinned_sql builds the tile (one feature per lattice cell).
     detail_zoom: int = MIN_ZOOM
     thinned_sql: TextClause | None = None
+    # Thinned zooms whose cells are kept ready in the database: their own statement.
+    thinned_by_zoom: Mapping[int, TextClause] = field(default_factory=dict)
 
     def covers_zoom(self, z: int) -> bool:
         """True when this layer has tiles at zoom ``z``."""
@@ -53,7 +55,7 @@ class TileLayer:
     def statement(self, z: int) -> TextClause:
         """The statement that builds this layer's tile at zoom ``z``."""
         if self.thinned_sql is not None and z < self.detail_zoom:
-            return self.thinned_sql
+            return self.thinned_by_zoom.get(z, self.thinned_sql)
         return self.tile_sql
 
 
@@ -163,6 +165,7 @@ _LAYERS = (
         extent_sql=sql.FACILITY_EXTENT,
         detail_zoom=FACILITY_DETAIL_ZOOM,
         thinned_sql=sql.FACILITY_TILE_THINNED,
+        thinned_by_zoom=MappingProxyType(sql.FACILITY_TILE_CELLS),
     ),
     TileLayer(
         id="hazards",

@@ -12,11 +12,11 @@ Create Date: 2026-11-30
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 from alembic import op
+
+from gis_service.db.migrate import revision_module
 
 revision = "0016_grid_cards_valid_at"
 down_revision = "0015_field_work"
@@ -27,13 +27,8 @@ VALID_AT = "gis_valid_at(a.valid_from, a.valid_to, at)"
 
 
 def _grid_cards() -> ModuleType:
-    """Revision 0010, which holds the definition of gis_grid_cards (the folder is no package)."""
-    path = Path(__file__).with_name("0010_grid_cards.py")
-    spec = importlib.util.spec_from_file_location("revision_0010_grid_cards", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """Revision 0010, which holds the definition of gis_grid_cards."""
+    return revision_module("0010_grid_cards")
 
 
 def upgrade() -> None:
