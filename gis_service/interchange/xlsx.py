@@ -140,6 +140,10 @@ class SheetWriter:
             parts.append("</row>")
         self._sheet.write("".join(parts).encode())
 
+    def write_xml(self, rows_xml: bytes) -> None:
+        """Append rows already written as SpreadsheetML (numbered after the header)."""
+        self._sheet.write(rows_xml)
+
     def close(self) -> None:
         """Finish the sheet and the zip."""
         self._sheet.write(_SHEET_TAIL.encode())
