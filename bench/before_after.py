@@ -17,7 +17,10 @@ before/after, and the medians and their ratio are printed:
 - points: GET /api/v1/assessment/points for 30 days at city scale as an admin (a bench
   user ``bench-admin`` is created on each side); the before side may hit its 60 s
   statement timeout, which is printed as such;
-- tiles: z14 facility tiles, each asked once with the tile cache emptied first (misses).
+- tiles: z14 facility tiles, each asked once with the tile cache emptied first (misses);
+- paging: every micro-grid over OGC API - Features, limit 1000, following the next links
+  (as QGIS reads a layer): total seconds per full read, alternating sides; every round
+  checks that both sides returned the same number of features.
 """
 
 from __future__ import annotations
@@ -46,11 +49,12 @@ from api_vs_tipg import (  # noqa: E402
     LON1,
     free_port,
     prepare_database,
+    read_all_pages,
     tile_xy,
     wait_http,
 )
 
-SECTIONS = ("batch", "locate", "points", "tiles")
+SECTIONS = ("batch", "locate", "points", "tiles", "paging")
 BEFORE_DB = "gis_before"
 PASSWORD = "bench-admin-password-1"
 med = statistics.median
@@ -268,6 +272,28 @@ def tiles_section(args, before: str, after: str, urls: dict[str, str]) -> None:
     report(name, per[before], per[after])
 
 
+def paging_section(args, before: str, after: str) -> None:
+    first = "/ogc/collections/grids_micro_grid/items?limit=1000"
+    per: dict[str, list[float]] = {before: [], after: []}
+    pages: dict[str, list[float]] = {before: [], after: []}
+    for _ in range(max(1, args.rounds // 2)):
+        counts = set()
+        for base in (before, after):
+            r = read_all_pages(base, first)
+            per[base].append(r["seconds"] * 1000)
+            pages[base].append(r["last_ms"] / r["first_ms"])
+            counts.add(r["features"])
+        if len(counts) != 1:
+            raise SystemExit(f"paging: before and after read different counts {counts}")
+    note = f"; last page / first: before {med(pages[before]):.1f}×, after {med(pages[after]):.1f}×"
+    report(
+        f"read all {counts.pop():,} micro-grids over OGC (limit 1000)",
+        per[before],
+        per[after],
+        note,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -308,6 +334,8 @@ def main() -> None:
                 )
             if "tiles" in only:
                 tiles_section(args, before, after, {before: before_url, after: url})
+            if "paging" in only:
+                paging_section(args, before, after)
         finally:
             for p in procs:
                 p.terminate()

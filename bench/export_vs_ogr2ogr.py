@@ -3,11 +3,14 @@ XLSX, GeoJSON, CSV and GPKG, against ogr2ogr writing the same rows from PostgreS
 same format, side by side in one run.
 
     .venv/bin/python bench/export_vs_ogr2ogr.py [--data-dir var-bench-demo] [--rounds 3]
+                                                [--base main] [--formats xlsx,csv]
 
 For each format it prints the median time of GET /api/v1/exports/facilities, the server's
 peak resident memory above its idle level during the export, and the p95 of locate
-requests sent one after another while the export runs; and ogr2ogr's median time. Needs
-gdal-bin (ogr2ogr).
+requests sent one after another to the same server while the export runs; and ogr2ogr's
+median time. With --base, the service at that git ref (taken with ``git archive``) serves
+the same database too, and each round exports from it and from this tree in turn (before /
+after side by side; the schema must be the same). Needs gdal-bin (ogr2ogr).
 """
 
 from __future__ import annotations
@@ -70,6 +73,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", type=Path, default=ROOT / "var-bench-demo")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--base", default=None, help="git ref of a 'before' side on the same data")
+    ap.add_argument("--formats", default=",".join(FORMATS))
     args = ap.parse_args()
     if not shutil.which("ogr2ogr"):
         raise SystemExit("needs ogr2ogr: apt-get install gdal-bin")
@@ -87,35 +92,50 @@ def main() -> None:
     cluster = cluster_for(Settings())
     pg = f"PG:{cluster.dsn()}"
 
+    sides = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = [("after" if args.base else "ours", ROOT)]
+        if args.base:
+            sys.path.insert(0, str(ROOT / "bench"))
+            from before_after import export_tree
+
+            trees.insert(0, ("before", export_tree(args.base, Path(tmp))))
+        try:
+            for name, tree in trees:
+                sides[name] = start_server(tree, env)
+            run(args, sides, pg)
+        finally:
+            for server, *_ in sides.values():
+                server.terminate()
+                server.wait(timeout=30)
+
+
+def start_server(tree: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str, dict]:
+    """One worker of the service in ``tree``: (process, base URL, auth headers)."""
     port = free_port()
     server = subprocess.Popen(
         # One worker: its memory is the server's (with several, the parent only supervises).
         [*SERVE, "--port", str(port), "--no-demo", "--workers", "1"],
-        env=env,
-        cwd=ROOT,
+        env={**env, "PYTHONPATH": str(tree)},
+        cwd=tree,
         stdout=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(base + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("the server did not start")
-            time.sleep(0.3)
-        token = httpx.post(
-            base + "/api/v1/auth/tokens",
-            json={"username": USER, "password": PASSWORD, "name": "bench", "ttl_days": 1},
-        ).json()["token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        run(args, base, headers, server.pid, pg)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(base + "/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise SystemExit("the server did not start")
+        time.sleep(0.3)
+    token = httpx.post(
+        base + "/api/v1/auth/tokens",
+        json={"username": USER, "password": PASSWORD, "name": "bench", "ttl_days": 1},
+    ).json()["token"]
+    return server, base, {"Authorization": f"Bearer {token}"}
 
 
 def locate_loop(base: str, stop: threading.Event, out: list[float]) -> None:
@@ -133,67 +153,90 @@ def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1] if len(values) > 1 else float("nan")
 
 
-def run(args, base: str, headers: dict[str, str], pid: int, pg: str) -> None:
-    rows = []
-    for fmt in FORMATS:
-        ours, anchor, memory, lat95, sizes = [], [], [], [], []
-        for _ in range(args.rounds):
-            idle = rss_mb(pid)
-            peak = [idle]
-            stop, lat = threading.Event(), []
+def export_once(base: str, headers: dict[str, str], pid: int, fmt: str) -> dict:
+    """One export with a locate loop beside it: seconds, MB above idle, locate p95, rows."""
+    idle = rss_mb(pid)
+    peak = [idle]
+    stop, lat = threading.Event(), []
 
-            def sample(stop=stop, peak=peak) -> None:
-                while not stop.is_set():
-                    peak.append(rss_mb(pid))
-                    time.sleep(0.02)
+    def sample() -> None:
+        while not stop.is_set():
+            peak.append(rss_mb(pid))
+            time.sleep(0.02)
 
-            threads = [
-                threading.Thread(target=sample),
-                threading.Thread(target=locate_loop, args=(base, stop, lat)),
-            ]
-            for t in threads:
-                t.start()
-            time.sleep(0.5)  # locate's latency before the export starts counts too
-            t0 = time.perf_counter()
-            r = httpx.get(
-                f"{base}/api/v1/exports/facilities",
-                params={"format": fmt},
-                headers=headers,
-                timeout=600,
-            )
-            ours.append(time.perf_counter() - t0)
-            stop.set()
-            for t in threads:
-                t.join()
-            r.raise_for_status()
-            sizes.append(len(r.content) / 1e6)
-            memory.append(max(peak) - idle)
-            lat95.append(p95(lat))
-            with tempfile.TemporaryDirectory() as tmp:
-                target = Path(tmp) / f"out.{fmt}"
-                t0 = time.perf_counter()
-                subprocess.run(
-                    ["ogr2ogr", "-f", OGR[fmt], str(target), pg, "-sql", EXPORT_SQL],
-                    check=True,
-                    capture_output=True,
-                )
-                anchor.append(time.perf_counter() - t0)
-            count = r.headers.get("X-Feature-Count")
-            print(
-                f"{fmt}: ours {ours[-1]:.2f}s (+{memory[-1]:.0f} MB, locate p95 {lat95[-1]:.1f} ms,"
-                f" {count} rows, {sizes[-1]:.1f} MB), ogr2ogr {anchor[-1]:.2f}s",
-                flush=True,
-            )
-        med = statistics.median
-        rows.append(
-            (
-                f"territory {fmt.upper()} export ({count} facilities)",
-                f"{med(ours):.2f} s, +{med(memory):.0f} MB, locate p95 {med(lat95):.1f} ms",
-                f"ogr2ogr {med(anchor):.2f} s",
-                f"{med(ours) / med(anchor):.1f}× ogr2ogr",
-                "< 5 s, < 100 MB, p95 < 20 ms",
-            )
+    threads = [
+        threading.Thread(target=sample),
+        threading.Thread(target=locate_loop, args=(base, stop, lat)),
+    ]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # locate's latency before the export starts counts too
+    t0 = time.perf_counter()
+    r = httpx.get(
+        f"{base}/api/v1/exports/facilities",
+        params={"format": fmt},
+        headers=headers,
+        timeout=600,
+    )
+    seconds = time.perf_counter() - t0
+    stop.set()
+    for t in threads:
+        t.join()
+    r.raise_for_status()
+    return {
+        "s": seconds,
+        "mb": max(peak) - idle,
+        "p95": p95(lat),
+        "rows": r.headers.get("X-Feature-Count"),
+        "size": len(r.content) / 1e6,
+    }
+
+
+def ogr2ogr_once(pg: str, fmt: str) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / f"out.{fmt}"
+        t0 = time.perf_counter()
+        subprocess.run(
+            ["ogr2ogr", "-f", OGR[fmt], str(target), pg, "-sql", EXPORT_SQL],
+            check=True,
+            capture_output=True,
         )
+        return time.perf_counter() - t0
+
+
+def run(args, sides: dict[str, tuple], pg: str) -> None:
+    med = statistics.median
+    rows = []
+    for fmt in args.formats.split(","):
+        got: dict[str, list[dict]] = {name: [] for name in sides}
+        anchor = []
+        for _ in range(args.rounds):
+            for name, (server, base, headers) in sides.items():
+                m = export_once(base, headers, server.pid, fmt)
+                got[name].append(m)
+                print(
+                    f"{fmt} {name}: {m['s']:.2f}s (+{m['mb']:.0f} MB, locate p95 {m['p95']:.1f}"
+                    f" ms, {m['rows']} rows, {m['size']:.1f} MB)",
+                    flush=True,
+                )
+            anchor.append(ogr2ogr_once(pg, fmt))
+            print(f"{fmt} ogr2ogr: {anchor[-1]:.2f}s", flush=True)
+        a = med(anchor)
+        for name, ms in got.items():
+            s = med(m["s"] for m in ms)
+            rows.append(
+                (
+                    f"territory {fmt.upper()} export ({ms[0]['rows']} facilities), {name}",
+                    f"{s:.2f} s, +{med(m['mb'] for m in ms):.0f} MB,"
+                    f" locate p95 {med(m['p95'] for m in ms):.1f} ms",
+                    f"ogr2ogr {a:.2f} s",
+                    f"{s / a:.1f}× ogr2ogr",
+                    "< 5 s, < 100 MB, p95 < 20 ms",
+                )
+            )
+        if len(got) == 2:
+            b, n = (med(m["s"] for m in ms) for ms in got.values())
+            print(f"== {fmt}: before {b:.2f} s | after {n:.2f} s | {b / n:.2f}× faster", flush=True)
     print("\n| measure | ours | anchor | ratio | target |")
     print("| --- | ---: | ---: | ---: | --- |")
     for r in rows:

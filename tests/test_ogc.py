@@ -765,3 +765,74 @@ def test_a_queryable_parameter_outside_its_enum_is_refused(client: TestClient) -
     them, not a silent empty page (schemathesis: schema-violating request accepted)."""
     r = client.get("/ogc/collections/facilities_sewer_pipe/items?material=plastic-ish")
     assert_error(r, 400, "must be one of")
+
+
+# A whole grid collection is counted once while it is read page by page (issue 13): its
+# numberMatched comes from an earlier page only while the collection's stamp holds
+# (OGC 17-069r4 /req/core/fc-numberMatched holds at every page).
+
+
+def _counted_page(client: TestClient, url: str) -> dict[str, Any]:
+    r = client.get(url)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _next_href(body: dict[str, Any]) -> str:
+    return next(lk["href"] for lk in body["links"] if lk["rel"] == "next")
+
+
+def test_whole_collection_changes_between_pages_are_counted(client: TestClient, db: Engine) -> None:
+    first = _counted_page(client, "/ogc/collections/grids_micro_grid/items?limit=5")
+    assert first["numberMatched"] == MICRO_COUNT
+    second = _counted_page(client, _next_href(first))
+    assert second["numberMatched"] == MICRO_COUNT
+    with db.begin() as conn:
+        gone = conn.execute(
+            text(
+                "UPDATE grids SET valid_to = now() WHERE id = (SELECT max(id) FROM grids"
+                " WHERE level = 'micro_grid' AND valid_to IS NULL) RETURNING id"
+            )
+        ).scalar_one()
+    try:
+        third = _counted_page(client, _next_href(second))
+        assert third["numberMatched"] == MICRO_COUNT - 1
+    finally:
+        with db.begin() as conn:
+            conn.execute(text("UPDATE grids SET valid_to = NULL WHERE id = :id"), {"id": gone})
+    assert _counted_page(client, _next_href(third))["numberMatched"] == MICRO_COUNT
+    # a filtered page is always counted
+    some = _counted_page(client, "/ogc/collections/grids_micro_grid/items?limit=5&bbox=0,0,1,1")
+    assert some["numberMatched"] == 0
+
+
+def _page_with_known_count(db: Engine, client: TestClient, known: tuple[str, int] | None) -> Any:
+    from gis_service.ogc import parsing, service
+
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    state = service.OgcState(client.app.state.catalog)  # type: ignore[attr-defined]
+    with db.connect() as conn:
+        coll = state.registry(conn)["grids_micro_grid"]
+        q = parsing.parse_items_query(coll, [("limit", "3")], settings)
+        stmt, params = service.items_statement(coll, q, "http://test/ogc", known)
+        return conn.execute(stmt, params).mappings().one()
+
+
+def test_a_known_count_is_used_only_while_its_stamp_holds(client: TestClient, db: Engine) -> None:
+    row = _page_with_known_count(db, client, None)
+    assert row["matched"] == MICRO_COUNT and row["stamp"]
+    assert json.loads(row["body"])["numberMatched"] == MICRO_COUNT
+    kept = _page_with_known_count(db, client, (row["stamp"], 12345))
+    assert json.loads(kept["body"])["numberMatched"] == 12345  # not counted again
+    stale = _page_with_known_count(db, client, ("1:1:1", 12345))
+    assert json.loads(stale["body"])["numberMatched"] == MICRO_COUNT
+    with db.begin() as conn:  # any change of a micro-grid moves the stamp
+        conn.execute(
+            text(
+                "UPDATE grids SET name = name WHERE level = 'micro_grid' AND id = "
+                "(SELECT min(id) FROM grids WHERE level = 'micro_grid')"
+            )
+        )
+    moved = _page_with_known_count(db, client, (row["stamp"], 12345))
+    assert moved["stamp"] != row["stamp"]
+    assert json.loads(moved["body"])["numberMatched"] == MICRO_COUNT

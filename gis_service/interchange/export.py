@@ -3,7 +3,8 @@ for the whole territory or a subtree, in WGS84, CGCS2000 (EPSG:4490) or GCJ-02."
 
 from __future__ import annotations
 
-import json
+import csv
+import io
 import shutil
 import tempfile
 import warnings as warnings_module
@@ -24,7 +25,7 @@ from sqlalchemy import Connection, TextClause, text
 
 from gis_service.geo.datums import Datum, geometry_from_wgs84
 from gis_service.grids.sql import ROOT_IDS
-from gis_service.interchange.cells import neutralise_frame
+from gis_service.interchange import export_rows as text_rows
 from gis_service.interchange.xlsx import SheetWriter
 
 EXCEL_CELL_MAX = 32767
@@ -95,7 +96,7 @@ GRIDS = text(
     SELECT g.code, g.name, g.level, p.code AS parent_code,
            ldr.name AS leader_name, ldr.work_phone AS leader_phone,
            round(ST_Area(g.geom::geography)::numeric, 1)::float8 AS area_m2,
-           g.valid_from, g.attributes, ST_AsBinary(g.geom) AS wkb
+           g.valid_from, g.attributes, g.geom
       FROM grids g
       JOIN grid_levels l ON l.code = g.level
       LEFT JOIN grids p ON p.id = g.parent_id
@@ -118,7 +119,7 @@ FACILITIES = text(
            -- GB/T 30428.2 大类 + 小类 of the type, and where the code comes from
            t.class_code, t.definition ->> 'major_class_zh' AS class_major,
            t.definition ->> 'class_source' AS class_source,
-           f.name, f.status, f.attributes, ST_AsBinary(f.geom) AS wkb
+           f.name, f.status, f.attributes, f.geom
       FROM facilities f
       JOIN facility_types t ON t.code = f.type_code
      WHERE CAST(:root AS text) IS NULL
@@ -146,7 +147,7 @@ HAZARDS = text(
            h.closed_at, h.grid_chain -> -1 ->> 'code' AS grid_code,
            (SELECT string_agg(e ->> 'name', ' › ' ORDER BY o)
               FROM jsonb_array_elements(h.grid_chain) WITH ORDINALITY AS x (e, o)) AS grid_chain,
-           h.facility_code, ST_AsBinary(h.geom) AS wkb
+           h.facility_code, h.geom
       FROM hazards h
       JOIN hazard_categories c ON c.code = h.category_code
      WHERE CAST(:root AS text) IS NULL OR h.grid_path && {ROOT_IDS}
@@ -175,6 +176,9 @@ class ExportResult:
     warnings: list[str] = field(default_factory=list)
 
 
+# Formats whose rows PostgreSQL writes as text (write_text).
+TEXT_FORMATS = frozenset({ExportFormat.csv, ExportFormat.geojson, ExportFormat.xlsx})
+
 # The geometry type of each layer's GeoPackage table.
 GPKG_GEOMETRY = {
     ExportLayer.grids: "MultiPolygon",
@@ -185,16 +189,18 @@ GPKG_GEOMETRY = {
 # Rows are read and written this many at a time: memory stays flat whatever the layer's size.
 CHUNK_ROWS = 10_000
 
-# Each attribute key of the layer's rows, in order of first appearance, with its JSON types:
-# the file's columns are fixed before the first row is written.
+# Each attribute key of the layer's rows with each JSON type it takes, where it first appears
+# and, for numbers, whether all are whole: the file's columns are fixed before the first row
+# is written. Grouped by key and type (no DISTINCT aggregate); the text test spares most
+# numbers the numeric cast.
 _ATTRIBUTE_KEYS = """
-    SELECT k.key, array_agg(DISTINCT jsonb_typeof(k.value)) AS types,
-           coalesce(bool_and((k.value #>> '{{}}')::numeric = trunc((k.value #>> '{{}}')::numeric))
-                        FILTER (WHERE jsonb_typeof(k.value) = 'number'), true) AS integral
+    SELECT k.key, jsonb_typeof(k.value) AS type, min(r.rn) AS first,
+           bool_and(k.value::text !~ '[.eE]'
+                    OR (k.value #>> '{{}}')::numeric = trunc((k.value #>> '{{}}')::numeric))
+               FILTER (WHERE jsonb_typeof(k.value) = 'number') AS integral
       FROM (SELECT row_number() OVER () AS rn, q.attributes FROM ({query}) q) r,
            jsonb_each(r.attributes) k
-     GROUP BY k.key
-     ORDER BY min(r.rn), k.key
+     GROUP BY k.key, jsonb_typeof(k.value)
 """
 
 
@@ -214,13 +220,17 @@ def attribute_columns(
     if layer is ExportLayer.hazards:
         return []
     query = text(_ATTRIBUTE_KEYS.format(query=_QUERIES[layer].text))
+    found: dict[str, tuple[int, set[str], bool]] = {}
+    for key, kind, first, integral in conn.execute(query, {"root": root}):
+        at, kinds, whole = found.get(key, (first, set(), True))
+        found[key] = (min(at, first), kinds | {kind}, whole and integral is not False)
     out = []
-    for key, types, integral in conn.execute(query, {"root": root}):
-        kinds = set(types) - {"null"}
+    for key, (_at, kinds, whole) in sorted(found.items(), key=lambda kv: (kv[1][0], kv[0])):
+        kinds = kinds - {"null"}
         if kinds == {"boolean"}:
             dtype = "boolean"
         elif kinds == {"number"}:
-            dtype = "Int64" if integral else "Float64"
+            dtype = "Int64" if whole else "Float64"
         else:
             dtype = "object"
         out.append(AttributeColumn(key, key if key not in reserved else f"attr_{key}", dtype))
@@ -240,11 +250,14 @@ _ATTRIBUTE_SQL = {
 
 
 def flat_query(
-    layer: ExportLayer, core: list[str], columns: list[AttributeColumn]
+    layer: ExportLayer,
+    core: list[str],
+    columns: list[AttributeColumn],
+    geometry: str = "ST_AsBinary(q.geom) AS wkb",
 ) -> tuple[TextClause, dict[str, str]]:
     """The layer's query with one column per attribute key, flattened by PostgreSQL (the keys
-    are bound parameters), and the parameters naming the keys."""
-    picked = [f'q."{c}"' for c in core if c != "attributes"]
+    are bound parameters), the geometry as ``geometry``, and the parameters naming the keys."""
+    picked = [geometry if c == "geom" else f'q."{c}"' for c in core if c != "attributes"]
     params = {}
     for i, c in enumerate(columns):
         params[f"k{i}"] = c.key
@@ -257,7 +270,7 @@ def _frame(
     rows: list[Any], names: list[str], columns: list[AttributeColumn], crs: ExportCrs
 ) -> gpd.GeoDataFrame:
     """One chunk of flat rows as a GeoDataFrame in the asked coordinate system."""
-    core = [n for n in names if n != "attributes"]
+    core = ["wkb" if n == "geom" else n for n in names if n != "attributes"]
     frame = pd.DataFrame([tuple(r) for r in rows], columns=core + [c.column for c in columns])
     for c in columns:  # one type per column for the whole layer, whatever this chunk holds
         frame[c.column] = pd.array(frame[c.column].tolist(), dtype=c.dtype)
@@ -283,7 +296,8 @@ def iter_frames(
             text(f"SELECT * FROM ({_QUERIES[layer].text}) q LIMIT 0"), {"root": root}
         ).keys()
     )
-    columns = attribute_columns(conn, layer, root, set(names)) if "attributes" in names else []
+    reserved = {*names, "wkb", "wkt"}
+    columns = attribute_columns(conn, layer, root, reserved) if "attributes" in names else []
     stmt, keys = flat_query(layer, names, columns)
     result = conn.execution_options(stream_results=True, max_row_buffer=CHUNK_ROWS).execute(
         stmt, {"root": root, **keys}
@@ -306,54 +320,89 @@ def load_frame(
     return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
 
 
-def _wkt_frame(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
-    """A plain table: attributes, WKT, and lon/lat for points (what the importer reads)."""
-    out = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
-    geoms = np.asarray(gdf.geometry.values, dtype=object)
-    out["wkt"] = shapely.to_wkt(geoms, rounding_precision=8, trim=True) if len(geoms) else []
-    return neutralise_frame(out)  # read by spreadsheets: no text may run as a formula
+def _text_columns(
+    conn: Connection, layer: ExportLayer, root: str | None
+) -> tuple[TextClause, dict[str, Any], list[text_rows.Column]]:
+    """The layer's flat query (geometry kept as is), its parameters, and its output columns."""
+    query = _QUERIES[layer]
+    core = text_rows.core_columns(conn, query, {"root": root})
+    names = [c.name for c in core]
+    reserved = {*names, "attributes", "geom", "wkb", "wkt"}
+    attrs = attribute_columns(conn, layer, root, reserved)
+    flat, keys = flat_query(layer, [*names, "geom", "attributes"], attrs, geometry="q.geom")
+    return flat, {"root": root, **keys}, core + text_rows.attribute_columns(attrs)
 
 
-def _excel_table(table: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
-    """Empty the WKT cells longer than Excel holds, and say which rows lost theirs."""
-    too_long = table["wkt"].str.len() > EXCEL_CELL_MAX if len(table) else []
-    if len(table) and too_long.any():
-        codes = table.loc[too_long, table.columns[0]].astype(str).tolist()
-        warnings.append(
-            f"{len(codes)} geometries are longer than an Excel cell holds ({EXCEL_CELL_MAX} "
-            f"characters) and were left empty: {', '.join(codes[:10])}; export GeoPackage "
-            "for those"
+def write_text(
+    conn: Connection,
+    layer: ExportLayer,
+    fmt: ExportFormat,
+    root: str | None,
+    crs: ExportCrs,
+    target: Path,
+) -> tuple[int, list[str]]:
+    """Write a CSV, GeoJSON or XLSX export whose rows PostgreSQL builds as text and COPY
+    streams into the file; (rows, warnings)."""
+    flat, params, columns = _text_columns(conn, layer, root)
+    datum = "gcj02" if crs is ExportCrs.gcj02 else None
+    params |= {
+        "_datum": datum,
+        "_xml_dropped": text_rows.XML_DROPPED,
+        "_xml_care": text_rows.xml_care(),
+        **text_rows.name_params(columns),
+    }
+    header = [c.name for c in columns]
+    warnings: list[str] = []
+    if fmt is ExportFormat.geojson:
+        sql = text_rows.geojson_statement(flat.text, columns, datum)
+        with open(target, "wb") as out:
+            head = f'{{"type": "FeatureCollection", "name": "{layer.value}", "features": [\n'
+            out.write(head.encode())
+            sink = text_rows.Buffered(out.write)
+            count = text_rows.copy_rows(conn, sql, params, sink, text_rows.COPY_AS_IS)
+            sink.flush()
+            out.write(b"]}\n")
+        return count, warnings
+    wkt = text_rows.geometry_sql(datum)
+    if fmt is ExportFormat.csv:
+        sql = text_rows.csv_statement(flat.text, columns, wkt)
+        line = io.StringIO()
+        csv.writer(line, lineterminator="\n").writerow([*header, "wkt"])
+        # A UTF-8 BOM so that Excel shows the Chinese correctly.
+        with open(target, "wb") as out:
+            out.write(("\ufeff" + line.getvalue()).encode())
+            sink = text_rows.Buffered(out.write)
+            count = text_rows.copy_rows(conn, sql, params, sink, "FORMAT csv")
+            sink.flush()
+        return count, warnings
+    long = (
+        conn.execute(
+            text(
+                f"SELECT {columns[0].sql} FROM ({flat.text}) q WHERE ST_NPoints(q.geom) > "
+                f"{EXCEL_CELL_MAX // 5} AND length(ST_AsText({wkt}, 8)) > {EXCEL_CELL_MAX}"
+            ),
+            params,
         )
-        table.loc[too_long, "wkt"] = None
-    return table
-
-
-def _features(gdf: gpd.GeoDataFrame) -> Iterator[str]:
-    """Each row as a GeoJSON Feature text: geometries by GEOS in one call, properties by
-    json (pandas' own to_json builds every feature in Python and is several times slower)."""
-    shapes = shapely.to_geojson(np.asarray(gdf.geometry.values, dtype=object))
-    table = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
-    for props, shape in zip(_cells_as_dicts(table), shapes, strict=True):
-        text_ = json.dumps(props, ensure_ascii=False, default=_plain)
-        yield f'{{"type": "Feature", "properties": {text_}, "geometry": {shape}}}'
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars as plain Python values, for json."""
-    return value.item() if hasattr(value, "item") else str(value)
-
-
-def _cells_as_dicts(table: pd.DataFrame) -> Iterator[dict[str, Any]]:
-    names = [str(c) for c in table.columns]
-    for row in _cells(table):
-        yield dict(zip(names, row, strict=True))
-
-
-def _cells(table: pd.DataFrame) -> Iterator[list[Any]]:
-    """Rows of plain Python values (None for every kind of missing value)."""
-    plain = table.astype(object).where(table.notna(), None)
-    for row in plain.itertuples(index=False, name=None):
-        yield list(row)
+        .scalars()
+        .all()
+    )
+    if long:
+        warnings.append(
+            f"{len(long)} geometries are longer than an Excel cell holds ({EXCEL_CELL_MAX} "
+            f"characters) and were left empty: {', '.join(map(str, long[:10]))}; export "
+            "GeoPackage for those"
+        )
+    sql = text_rows.xlsx_statement(flat.text, columns, wkt, EXCEL_CELL_MAX)
+    sheet = SheetWriter(target, layer.value, [*header, "wkt"])
+    try:
+        # Rows hold no line break of their own (see text_rows.XML_DROPPED): the ones COPY puts
+        # between them go.
+        sink = text_rows.Buffered(sheet.write_xml, lambda b: b.replace(b"\n", b""))
+        count = text_rows.copy_rows(conn, sql, params, sink, text_rows.COPY_AS_IS)
+        sink.flush()
+    finally:
+        sheet.close()
+    return count, warnings
 
 
 def write_export(
@@ -363,11 +412,10 @@ def write_export(
     folder: Path,
     crs: ExportCrs,
 ) -> tuple[Path, int, list[str]]:
-    """Write the chunks in ``fmt`` under ``folder`` as they come; (file, rows, warnings).
+    """Write the chunks as GeoPackage or Shapefile under ``folder``; (file, rows, warnings).
 
-    GeoPackage, GeoJSON, CSV and XLSX are written chunk by chunk (XLSX by our streaming
-    writer, gis_service.interchange.xlsx), so memory does not grow with the layer; a Shapefile is
-    written whole.
+    A GeoPackage is written chunk by chunk, so memory does not grow with the layer; a
+    Shapefile is written whole. (CSV, GeoJSON and XLSX are built by PostgreSQL: write_text.)
     """
     warnings: list[str] = []
     name = layer.value
@@ -391,32 +439,6 @@ def write_export(
                 append=i > 0,
             )
             count += len(gdf)
-    elif fmt is ExportFormat.geojson:
-        with open(target, "w", encoding="utf-8") as out:
-            out.write(f'{{"type": "FeatureCollection", "name": "{name}", "features": [')
-            for gdf in frames:
-                if len(gdf):
-                    out.write(("," if count else "") + ",".join(_features(gdf)))
-                count += len(gdf)
-            out.write("]}\n")
-    elif fmt is ExportFormat.csv:
-        # A UTF-8 BOM so that Excel shows the Chinese correctly.
-        with open(target, "w", encoding="utf-8-sig", newline="") as out:
-            for i, gdf in enumerate(frames):
-                _wkt_frame(gdf).to_csv(out, index=False, header=i == 0)
-                count += len(gdf)
-    else:
-        sheet = None
-        try:
-            for gdf in frames:
-                table = _excel_table(_wkt_frame(gdf), warnings)
-                if sheet is None:
-                    sheet = SheetWriter(target, name, [str(c) for c in table.columns])
-                sheet.write_rows(_cells(table))
-                count += len(gdf)
-        finally:
-            if sheet is not None:
-                sheet.close()
     return target, count, warnings
 
 
@@ -474,8 +496,12 @@ def export_layer(
         with warnings_module.catch_warnings():
             # GCJ-02 has no EPSG code, so pyogrio warns that the file declares none: we know.
             warnings_module.filterwarnings("ignore", "'crs' was not provided", UserWarning)
-            frames = iter_frames(conn, layer, root, crs)
-            path, count, warnings = write_export(frames, layer, fmt, folder, crs)
+            if fmt in TEXT_FORMATS:
+                path = folder / f"{layer.value}{SUFFIX[fmt]}"
+                count, warnings = write_text(conn, layer, fmt, root, crs, path)
+            else:
+                frames = iter_frames(conn, layer, root, crs)
+                path, count, warnings = write_export(frames, layer, fmt, folder, crs)
     except BaseException:
         if made:
             shutil.rmtree(folder, ignore_errors=True)

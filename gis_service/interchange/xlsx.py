@@ -108,7 +108,9 @@ class SheetWriter:
     """Write rows of one sheet into ``path`` as they come; close() finishes the workbook."""
 
     def __init__(self, path: Path, sheet: str, header: Sequence[str]) -> None:
-        self._zip = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=5)
+        # Deflate level 1: the sheet of a territory export is ~35 MB of XML; level 1 packs it
+        # in about half the time of level 5 for a file ~20% larger (3.7 vs 3.1 MB, measured).
+        self._zip = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1)
         for name, body in (
             ("[Content_Types].xml", _CONTENT_TYPES),
             ("_rels/.rels", _ROOT_RELS),
@@ -139,6 +141,10 @@ class SheetWriter:
             )
             parts.append("</row>")
         self._sheet.write("".join(parts).encode())
+
+    def write_xml(self, rows_xml: bytes) -> None:
+        """Append rows already written as SpreadsheetML (numbered after the header)."""
+        self._sheet.write(rows_xml)
 
     def close(self) -> None:
         """Finish the sheet and the zip."""

@@ -205,7 +205,7 @@ async def items(
     links; filter by bbox, datetime, queryable=value or a CQL2-text filter."""
     coll = await _collection_async(request, state, collection_id)
     query = parsing.parse_items_query(coll, _pairs(request), settings)
-    body = await service.items_body(db, coll, query, _base(request))
+    body = await service.items_body(db, coll, query, _base(request), state)
     media = GEOJSON if query.fmt == "geojson" else JSON
     return Response(body, media_type=media, headers=_CRS_HEADER)
 

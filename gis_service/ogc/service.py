@@ -108,6 +108,7 @@ class OgcState:
         self._registry: dict[str, CollectionDef] | None = None
         self._registry_at = 0.0
         self._extents: dict[str, tuple[float, Extent]] = {}
+        self._counts: dict[str, tuple[str, int]] = {}
 
     def fresh_registry(self) -> dict[str, CollectionDef] | None:
         """The registry if it is still fresh, else None (then call registry())."""
@@ -125,6 +126,16 @@ class OgcState:
         with self._lock:
             self._registry, self._registry_at = registry, now
         return registry
+
+    def known_count(self, collection_id: str) -> tuple[str, int] | None:
+        """The (stamp, count) of a whole collection from an earlier page, if any."""
+        with self._lock:
+            return self._counts.get(collection_id)
+
+    def remember_count(self, collection_id: str, stamp: str, count: int) -> None:
+        """Keep the count of a whole collection with the stamp it was counted at."""
+        with self._lock:
+            self._counts[collection_id] = (stamp, count)
 
     def extent(self, conn: Connection, coll: CollectionDef) -> Extent:
         """The collection's extent from ST_Extent over its rows (cached for EXTENT_TTL_S)."""
@@ -159,16 +170,27 @@ def discover_grid_attributes(conn: Connection) -> dict[str, list[tuple[list[str]
 # ---- features ------------------------------------------------------------------------------------
 
 
-async def items_body(db: ReadDb, coll: CollectionDef, q: ItemsQuery, base: str) -> str:
-    """The FeatureCollection text for one page, built by PostgreSQL."""
-    stmt, params = items_statement(coll, q, base)
-    return await db.val(stmt, params)
+async def items_body(
+    db: ReadDb, coll: CollectionDef, q: ItemsQuery, base: str, state: OgcState | None = None
+) -> str:
+    """The FeatureCollection text for one page, built by PostgreSQL; ``state`` keeps the
+    count of a whole grid collection between its pages (see sql.items)."""
+    known = state.known_count(coll.id) if state is not None else None
+    stmt, params = items_statement(coll, q, base, known)
+    if "_stamp_layer" not in params:
+        return await db.val(stmt, params)
+    row = await db.row(stmt, params)
+    assert row is not None
+    if state is not None and row["stamp"] is not None:
+        state.remember_count(coll.id, row["stamp"], row["matched"])
+    return row["body"]
 
 
 def items_statement(
-    coll: CollectionDef, q: ItemsQuery, base: str
+    coll: CollectionDef, q: ItemsQuery, base: str, known: tuple[str, int] | None = None
 ) -> tuple[TextClause, dict[str, Any]]:
-    """The statement that builds one page's FeatureCollection text, and its parameters."""
+    """The statement that builds one page's FeatureCollection text, and its parameters;
+    ``known`` is the (stamp, count) of the whole collection from an earlier page."""
     path = f"{base}/collections/{coll.id}/items"
     media = GEOJSON if q.fmt == "geojson" else JSON
     other_fmt, other_media = ("json", JSON) if q.fmt == "geojson" else ("geojson", GEOJSON)
@@ -201,7 +223,15 @@ def items_statement(
         "_next": next_href,
         "_next_title": "Next page",
     }
-    return sql.items(coll, q.where, q.columns, keyset=q.cursor is not None), params
+    # A whole grid collection (no filter) has a count that only its grids' changes move.
+    stamped = coll.kind == "grids" and not q.where
+    if stamped:
+        params |= {
+            "_stamp_layer": coll.id,
+            "_known_stamp": known[0] if known else None,
+            "_known_count": known[1] if known else None,
+        }
+    return sql.items(coll, q.where, q.columns, keyset=q.cursor is not None, stamped=stamped), params
 
 
 async def item_body(db: ReadDb, coll: CollectionDef, fid: int, fmt: str, base: str) -> str | None:

@@ -134,8 +134,22 @@ def _feature(alias: str, columns: Sequence[int], links: bool = False) -> str:
     )
 
 
+def _feature_text(alias: str, columns: Sequence[int]) -> str:
+    """One GeoJSON Feature as text: the geometry text of ST_AsGeoJSON goes in as it is (a
+    json value would parse it again), the properties by json_build_object."""
+    return (
+        '\'{"type": "Feature", "id": \' || ' + alias + ".id || ', \"geometry\": ' || "
+        f"ST_AsGeoJSON({alias}.geom, 7) || ', \"properties\": ' || "
+        f"{_properties(alias, columns)}::text || '}}'"
+    )
+
+
 def items(
-    coll: CollectionDef, where: Sequence[str], columns: Sequence[int], keyset: bool = False
+    coll: CollectionDef,
+    where: Sequence[str],
+    columns: Sequence[int],
+    keyset: bool = False,
+    stamped: bool = False,
 ) -> TextClause:
     """The FeatureCollection for one page, with numberMatched, numberReturned and links.
 
@@ -143,6 +157,14 @@ def items(
     the page starts after), :_links (JSON array of the fixed links), :_type, :_next and
     :_next_title (the next link, kept only while more features follow; the page's last id is
     appended to it; OGC 17-069r4 /req/core/fc-next-1).
+
+    With ``stamped`` (a whole grid collection, no filter) the statement also returns the
+    count and the stamp of the collection's rows: the version and row version of its
+    tile_layer_versions row (:_stamp_layer), which every insert, update or delete of those
+    grids moves in its own transaction, and the table's file (moved by TRUNCATE). Given the
+    stamp and count of an earlier page (:_known_stamp, :_known_count), an unchanged
+    collection is not counted again: reading a layer to the end counts it once, not once
+    per page.
     """
     cond = " AND ".join(where) if where else "TRUE"
     # One more id than the page holds tells whether a next page exists without counting.
@@ -152,10 +174,32 @@ def items(
         else "ORDER BY id LIMIT :_limit + 1 OFFSET :_offset"
     )
     picked = "".join(f", s.c{i}" for i in columns)
+    if stamped:
+        matched = """
+        stamp AS MATERIALIZED (
+            -- TRUNCATE fires no row trigger but gives the table a new file: in the stamp too
+            SELECT coalesce((SELECT v.version::text || ':' || v.xmin::text
+                               FROM tile_layer_versions v
+                              WHERE v.layer = CAST(:_stamp_layer AS text)), 'none')
+                   || ':' || pg_relation_filenode('grids') AS stamp
+        ),
+        matched AS MATERIALIZED (
+            -- the count is a lazily run sub-plan: skipped when the stamp is the known one
+            SELECT CASE WHEN st.stamp = CAST(:_known_stamp AS text)
+                        THEN CAST(:_known_count AS bigint)
+                        ELSE (SELECT count(*) FROM hits) END AS n, st.stamp
+              FROM stamp st
+        )"""
+        extra = ", m.n AS matched, m.stamp"
+    else:
+        matched = """
+        matched AS MATERIALIZED (SELECT count(*) AS n FROM hits)"""
+        extra = ""
     # The page's ids are picked on a narrow projection first: PostgreSQL drops the unused
     # property columns of ``hits``, so the rows OFFSET skips never compute their per-row
     # subqueries (leader name and phone, parent code). Only the page's rows are then read
     # again, by id, with their properties: the last page costs about what the first does.
+    # The envelope is built as JSON and the features are spliced into it as text.
     return text(
         f"""
         WITH hits AS NOT MATERIALIZED (
@@ -168,8 +212,8 @@ def items(
             SELECT s.id, s.geom{picked}
               FROM ({source(coll)}) s
              WHERE s.id = ANY (ARRAY(SELECT id FROM ids))
-        )
-        SELECT json_build_object(
+        ),{matched}
+        SELECT left(json_build_object(
             'type', 'FeatureCollection',
             'timeStamp', date_trunc('second', now()),
             'numberMatched', m.n,
@@ -179,12 +223,11 @@ def items(
                     'rel', 'next', 'type', CAST(:_type AS text),
                     'title', CAST(:_next_title AS text),
                     'href', CAST(:_next AS text) || (SELECT max(id) FROM ids)))
-                ELSE '[]'::jsonb END,
-            'features', coalesce(
-                (SELECT json_agg({_feature("p", columns)} ORDER BY p.id) FROM page p),
-                '[]'::json)
-        )::text AS body
-          FROM (SELECT count(*) AS n FROM hits) m, (SELECT count(*) AS n FROM page) r
+                ELSE '[]'::jsonb END
+        )::text, -1) || ', "features" : [' || coalesce(
+            (SELECT string_agg({_feature_text("p", columns)}, ', ' ORDER BY p.id) FROM page p),
+            '') || ']}}' AS body{extra}
+          FROM matched m, (SELECT count(*) AS n FROM page) r
         """
     )
 
