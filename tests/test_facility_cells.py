@@ -10,11 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from gis_service.app import create_app
-from gis_service.config import Settings
 from gis_service.db import migrate
 from gis_service.tiles.sql import FACILITY_CELL_ZOOMS
 from gis_service.tiles.tilesets import LAYERS
+from tests.support.apps import app_client
 from tests.support.databases import CATALOG, Databases
 from tests.test_tiles import decode, tile_of
 
@@ -47,9 +46,7 @@ def engine(databases: Databases) -> Iterator[Engine]:
 
 @pytest.fixture(scope="module")
 def client(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    url = engine.url.render_as_string(hide_password=False)
-    settings = Settings(database_url=url, data_dir=tmp_path_factory.mktemp("d"), load_demo=False)
-    with TestClient(create_app(settings)) as c:
+    with app_client(engine, tmp_path_factory.mktemp("d")) as c:
         yield c
 
 

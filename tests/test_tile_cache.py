@@ -11,9 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from gis_service.app import create_app
-from gis_service.config import Settings
 from gis_service.db.engine import make_engine
+from tests.support.apps import app_client
 from tests.support.databases import CATALOG, Databases
 from tests.test_tiles import decode, tile_of
 
@@ -59,9 +58,7 @@ def engine(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> It
 
 @pytest.fixture(scope="module")
 def client(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    url = engine.url.render_as_string(hide_password=False)
-    settings = Settings(database_url=url, data_dir=tmp_path_factory.mktemp("d"), load_demo=False)
-    with TestClient(create_app(settings)) as c:
+    with app_client(engine, tmp_path_factory.mktemp("d")) as c:
         yield c
 
 
