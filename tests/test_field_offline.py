@@ -314,7 +314,9 @@ def test_patrol_survives_a_reload_and_uploads_as_one_track(
         timeout=30000,
     )
     assert tab.js("() => GM.state.patrolRef") is None
-    assert tab.js("() => document.getElementById('gm-outbox').hidden")
+    # The outbox badge follows the queue's own change notice, which may come a moment after
+    # the toast: wait for it rather than read it at once (a clean-clone run caught it showing).
+    page.wait_for_function("() => document.getElementById('gm-outbox').hidden", timeout=10000)
     rows = site.rows("SELECT id, points, started_at, length_m FROM patrols WHERE ref = :r", r=ref)
     assert len(rows) == 1, rows
     assert rows[0]["points"] == 7 and rows[0]["length_m"] > 100
