@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import TypeVar
 
+_Day = TypeVar("_Day", date, datetime)
 # The first and last representable moments; the day 9999-12-31 ends at the last one.
 _FIRST_MOMENT = datetime.min.replace(tzinfo=UTC)
 _LAST_MOMENT = datetime.max.replace(tzinfo=UTC)
@@ -124,3 +126,14 @@ def instant_span(raw: str) -> tuple[datetime, datetime]:
         return start, start + timedelta(days=1) - timedelta(microseconds=1)
     except OverflowError:
         return start, _LAST_MOMENT
+
+
+def clip_span(start: _Day, end: _Day, longest: timedelta) -> _Day:
+    """The end of the span [start, end) cut at ``longest`` after its start: a span longer
+    than a request may cover is answered for its first part (the answer names the end it
+    used), and a reversed one holds nothing, rather than either being refused (a client
+    cannot see such cross-parameter rules in the OpenAPI document; issue 11, finding 12)."""
+    try:
+        return min(end, start + longest)
+    except OverflowError:  # the cut lies past 9999-12-31: end comes first
+        return end

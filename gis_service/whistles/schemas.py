@@ -6,22 +6,29 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gis_service.catalog.schemas import CODE_PATTERN
+from gis_service.catalog.schemas import CODE_PATTERN, X_DECLARED
+from gis_service.patches import check_exactly_one, exactly_one_schema
 from gis_service.whistles.workflow import WHISTLE_ACTIONS
+
+_PARTY = ("department", "partner_id")
 
 
 class Party(BaseModel):
     """One called party: a department (code) or a partner unit (id)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=exactly_one_schema(_PARTY))
 
-    department: str | None = Field(default=None, pattern=CODE_PATTERN, max_length=64)
+    department: str | None = Field(
+        default=None,
+        pattern=CODE_PATTERN,
+        max_length=64,
+        json_schema_extra={X_DECLARED: "code:departments"},
+    )
     partner_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
 
     @model_validator(mode="after")
     def _one(self) -> Party:
-        if (self.department is None) == (self.partner_id is None):
-            raise ValueError("name either department (a code) or partner_id, not both")
+        check_exactly_one(self, _PARTY, "name either department (a code) or partner_id, not both")
         return self
 
 
