@@ -30,7 +30,7 @@ from gis_service.geo.areas import (
 )
 from gis_service.geo.datums import Datum, to_wgs84
 from gis_service.idempotency import KEY_PATTERN
-from gis_service.instants import as_utc, parse_instant
+from gis_service.instants import LEAP_YEARS, as_utc, date_pattern, parse_instant
 
 
 def code_list_pattern(codes: Iterable[str]) -> str:
@@ -215,21 +215,11 @@ async def point_query(
 
 # A date or ISO 8601 date-time as the parameters that take one document it, so that clients
 # and fuzzers send what instant_param reads: a date, or a date-time with an optional offset.
-# Days of the Gregorian calendar, month by month (30 November exists, 31 November does not),
-# and 29 February of the leap years only: the pattern states every real date and no other,
-# so that a client or fuzzer never sends one the parser must refuse.
-_MONTH_DAY = (
-    r"((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
-    r"|02-(0[1-9]|1[0-9]|2[0-8]))"
-)
-_LEAP_YEARS = r"([0-9]{2}(0[48]|[2468][048]|[13579][26])|([02468][048]|[13579][26])00)"
-
-
-def instant_pattern(years: str = "[0-9]{4}", leap_years: str = _LEAP_YEARS) -> str:
+def instant_pattern(years: str = "[0-9]{4}", leap_years: str = LEAP_YEARS) -> str:
     """The pattern of a real date or date-time whose year matches ``years`` (``leap_years``
     those of them that have a 29 February)."""
     return (
-        rf"^({years}-{_MONTH_DAY}|{leap_years}-02-29)"
+        rf"^{date_pattern(years, leap_years)}"
         r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
         r"(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])?)?$"
     )

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from gis_service import __version__
 from gis_service.config import Settings
 from gis_service.geo.areas import BBOX_DESCRIPTION, BBOX_SCHEMA
+from gis_service.instants import date_pattern
 from gis_service.ogc import cql2
 from gis_service.ogc.collections import CollectionDef
 from gis_service.ogc.service import CRS84, GEOJSON, JSON, JSON_SCHEMA, OPENAPI, TITLE
@@ -98,7 +99,7 @@ def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
 NO_NUL = r"^[^\x00]*$"
 # RFC 3339 instants and OGC 17-069r4 /req/core/fc-time-definition intervals, so that clients
 # and fuzzers send what the server reads ('..' or nothing for an open end, not both).
-_DATE = r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_DATE = date_pattern()
 _TIME = (
     r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])"
 )
