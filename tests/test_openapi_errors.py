@@ -231,3 +231,15 @@ def test_the_document_states_real_dates_points_and_patches(demo_client: TestClie
     assert not re.search(reason, "a\x07b")
     r = demo_client.get("/api/v1/grids/changes", params={"since": "2026-11-31"})
     assert r.status_code == 422, r.text
+
+
+def test_optional_codes_and_limits_in_bodies_are_stated(demo_client: TestClient) -> None:
+    """An optional catalogue code (a leader's role) gets the catalogue's codes too, and a 吹哨
+    call's time limits the pattern TimeLimit reads (schemathesis sent role 'a' and act
+    '000…0', both schema-valid and refused)."""
+    schemas = demo_client.get("/openapi.json").json()["components"]["schemas"]
+    catalog = demo_client.app.state.catalog
+    role = schemas["LeaderIn"]["properties"]["role"]["anyOf"][0]
+    assert role["enum"] == sorted(catalog.assignment_roles)
+    act = schemas["WhistleIn"]["properties"]["act"]["pattern"]
+    assert re.search(act, "3 工作日") and not re.search(act, "0" * 31)

@@ -263,9 +263,13 @@ def _declared(schema: dict[str, Any], catalog: Catalog | None) -> dict[str, Any]
 
 def _apply_declared(schema: Any, catalog: Catalog | None) -> None:
     """Replace every marked field's schema, at any depth of a component."""
-    if isinstance(schema, list):
-        for item in schema:
-            _apply_declared(item, catalog)
+    if isinstance(schema, list):  # anyOf, oneOf …: a marked branch (an optional code) too
+        for i, item in enumerate(schema):
+            new = _declared(item, catalog) if isinstance(item, dict) else None
+            if new is not None:
+                schema[i] = new
+            else:
+                _apply_declared(item, catalog)
         return
     if not isinstance(schema, dict):
         return

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gis_service.catalog.schemas import CODE_PATTERN, X_DECLARED
 from gis_service.patches import check_exactly_one, exactly_one_schema
+from gis_service.plaintext import Documented
 from gis_service.whistles.workflow import WHISTLE_ACTIONS
+from gis_service.worktime.schemas import LIMIT_PATTERN
 
 _PARTY = ("department", "partner_id")
 
@@ -38,10 +40,13 @@ class WhistleIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     parties: list[Party] = Field(min_length=1, max_length=10)
-    report_in: str = Field(
+    # Read by TimeLimit (whistles.service._limit), whose pattern the document states.
+    report_in: Annotated[str, Documented(LIMIT_PATTERN)] = Field(
         default="2 工作时", max_length=32, description="Time to report in (报到), e.g. '2 工作时'."
     )
-    act: str = Field(default="3 工作日", max_length=32, description="Time to act, e.g. '3 工作日'.")
+    act: Annotated[str, Documented(LIMIT_PATTERN)] = Field(
+        default="3 工作日", max_length=32, description="Time to act, e.g. '3 工作日'."
+    )
     note: str | None = Field(default=None, max_length=4000)
 
     @field_validator("parties")
