@@ -243,3 +243,13 @@ def test_optional_codes_and_limits_in_bodies_are_stated(demo_client: TestClient)
     assert role["enum"] == sorted(catalog.assignment_roles)
     act = schemas["WhistleIn"]["properties"]["act"]["pattern"]
     assert re.search(act, "3 工作日") and not re.search(act, "0" * 31)
+
+
+def test_a_stated_code_list_keeps_its_bounds(demo_client: TestClient) -> None:
+    """A code list the document states from its codes keeps the length the server checks:
+    GET /queues?source= of 201 characters was schema-valid and refused (422)."""
+    doc = demo_client.get("/openapi.json").json()
+    source = next(
+        p for p in doc["paths"]["/api/v1/queues"]["get"]["parameters"] if p["name"] == "source"
+    )
+    assert source["schema"]["anyOf"][0]["maxLength"] == 200, source

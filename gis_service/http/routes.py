@@ -255,6 +255,11 @@ def _declared(schema: dict[str, Any], catalog: Catalog | None) -> dict[str, Any]
             string = {"type": "string", "pattern": code_list_pattern(codes)}
         else:
             string = {"type": "string", "enum": codes}
+    # The declaration's own bounds stay (max_length=200 on a code list was lost: 422s).
+    branches = [s for s in schema.get("anyOf", [schema]) if s.get("type") == "string"]
+    for bound in ("minLength", "maxLength"):
+        if branches and bound in branches[0]:
+            string[bound] = branches[0][bound]
     keep = {k: v for k, v in schema.items() if k in ("title", "description", "default")}
     if any(s.get("type") == "null" for s in schema.get("anyOf", ())):
         return {**keep, "anyOf": [string, {"type": "null"}]}
