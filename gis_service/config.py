@@ -58,9 +58,6 @@ class Settings(BaseSettings):
     # Bounds on the work one request may cause.
     default_limit: int = Field(default=100, ge=1, description="Page size when none is asked.")
     max_limit: int = Field(default=1000, ge=1, description="Larger limits are clamped to this.")
-    max_bbox_area_km2: float = Field(
-        default=2500.0, gt=0, description="Largest bbox a list or items request may ask for."
-    )
     max_batch: int = Field(default=10000, ge=1, description="Most points in one batch locate.")
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="Request body cap.")
 

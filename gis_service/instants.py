@@ -17,6 +17,23 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import TypeVar
+
+_Day = TypeVar("_Day", date, datetime)
+# Days of the Gregorian calendar, month by month (30 November exists, 31 November does not),
+# and 29 February of the leap years only: documents state every real date and no other, so
+# that a client or fuzzer never sends one the parser must refuse (issue 11, finding 12).
+_MONTH_DAY = (
+    r"((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+    r"|02-(0[1-9]|1[0-9]|2[0-8]))"
+)
+LEAP_YEARS = r"([0-9]{2}(0[48]|[2468][048]|[13579][26])|([02468][048]|[13579][26])00)"
+
+
+def date_pattern(years: str = "[0-9]{4}", leap_years: str = LEAP_YEARS) -> str:
+    """An unanchored pattern of the real dates (YYYY-MM-DD) whose year matches ``years``."""
+    return rf"({years}-{_MONTH_DAY}|{leap_years}-02-29)"
+
 
 # The first and last representable moments; the day 9999-12-31 ends at the last one.
 _FIRST_MOMENT = datetime.min.replace(tzinfo=UTC)
@@ -124,3 +141,14 @@ def instant_span(raw: str) -> tuple[datetime, datetime]:
         return start, start + timedelta(days=1) - timedelta(microseconds=1)
     except OverflowError:
         return start, _LAST_MOMENT
+
+
+def clip_span(start: _Day, end: _Day, longest: timedelta) -> _Day:
+    """The end of the span [start, end) cut at ``longest`` after its start: a span longer
+    than a request may cover is answered for its first part (the answer names the end it
+    used), and a reversed one holds nothing, rather than either being refused (a client
+    cannot see such cross-parameter rules in the OpenAPI document; issue 11, finding 12)."""
+    try:
+        return min(end, start + longest)
+    except OverflowError:  # the cut lies past 9999-12-31: end comes first
+        return end

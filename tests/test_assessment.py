@@ -327,17 +327,27 @@ def test_scope_formats_and_bad_input(world: World) -> None:
     )  # fmt: skip
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
     assert world.client.get("/api/v1/assessment/areas", params=PERIOD).status_code == 401
-    for params in (
-        {"from": "2026-11-01", "to": "2026-10-01"},
-        {"from": "2020-01-01", "to": "2026-10-01"},
-        {"from": "9999-01-01", "to": "9999-02-01"},
-        {"month": "2026-13"},
-        {"month": "2026-10", "from": "2026-10-01"},
-    ):
+    for params in ({"from": "9999-01-01", "to": "9999-02-01"}, {"month": "2026-13"}):
         r = world.client.get(
             "/api/v1/assessment/areas", params=params, headers=world.auth("street")
         )
         assert r.status_code == 422, (params, r.text)
+    # Rules between parameters that the document cannot state are answered, not refused
+    # (issue 11, finding 12): the period says what was assessed.
+    for params, period in (
+        ({"from": "2026-11-01", "to": "2026-10-01"}, ("2026-11-01", "2026-10-01")),  # empty
+        ({"from": "2020-01-01", "to": "2026-10-01"}, ("2020-01-01", "2021-01-01")),  # a year
+        ({"month": "2026-10", "from": "2026-10-15"}, ("2026-10-15", "2026-11-01")),
+        ({"month": "2026-10", "to": "2026-10-15"}, ("2026-10-01", "2026-10-15")),
+    ):
+        r = world.client.get(
+            "/api/v1/assessment/areas", params=params, headers=world.auth("street")
+        )
+        assert r.status_code == 200, (params, r.text)
+        body = r.json()
+        assert (body["from"][:10], body["to"][:10]) == period, (params, body["from"], body["to"])
+        if period[0] > period[1]:
+            assert all(a["reported"] == 0 for a in body["areas"]), body["areas"]
     nul = world.client.get(
         "/api/v1/assessment/areas",
         params={"from": "2026-10-01\x00", "to": "2026-11-01"},

@@ -9,6 +9,8 @@ that would test less on a busy machine).
   ships, so that it accepts what it documents and refuses what it does not.
 
 They must find no 500 and no response the document does not describe (issue 11, finding 12).
+With every check (ALL_CHECKS), except the operations of OPEN_MISMATCHES, which still run
+CHECKS: rules the document cannot state yet, listed with why, each a decision to take.
 """
 
 from __future__ import annotations
@@ -60,6 +62,30 @@ load_all_checks()
 # Every check schemathesis ships (``--checks all``): positive_data_acceptance and
 # negative_data_rejection hold the definition to what the server really accepts.
 ALL_CHECKS = list(REGISTERED_CHECKS.get_all())
+# (issue 11, finding 12) Operations whose document cannot yet state a rule the server must
+# keep, so that positive_data_acceptance fails on them; they run CHECKS (no 500, documented
+# statuses, bodies and headers) until each is decided. Remove a line once its rule is stated.
+_OUTSIDE = "a point in no grid is refused (422 outside_grids); the territory is no schema"
+OPEN_MISMATCHES = {
+    "POST /api/v1/hazards": _OUTSIDE,
+    "POST /api/v1/orders": _OUTSIDE,
+    "POST /api/v1/hazards/{hazard_id}/actions": "If-Match header or version field (428)",
+    "GET /api/v1/users": "grid= id or code: control characters refused, not documented",
+    "POST /api/v1/users": "password strength (four different characters) is not a schema",
+    "POST /api/v1/imports": "the file's content and format are checked, not the schema",
+    "POST /api/v1/people": "phone numbers: normalize_phone's rules not yet a pattern",
+    "POST /api/v1/grids/{grid_id}/assignments": "a new person's phone: as POST /people",
+    "PUT /api/v1/grids/{grid_id}/leader": "a new person's phone: as POST /people",
+    "POST /open311/v2/requests.{fmt}": "Open311's form: service_code required, undocumented",
+    "GET /api/v1/care/coverage": "a month that has not begun is refused (depends on today)",
+    "POST /api/v1/visits": "Idempotency-Key: a trailing newline passes Python's $",
+    "POST /api/v1/patrols": "a point is [lon, lat, t] or with accuracy: no tuple schema yet",
+    "POST /api/v1/patrols/gpx": "the GPX content is checked, not the schema",
+    "POST /api/v1/hazards/{hazard_id}/whistles": "report_in/act_in: LIMIT_PATTERN not stated",
+    "GET /api/v1/assessment/cases": "by=person needs key=: a rule between parameters",
+    "POST /api/v1/volunteers": "grid near 2**63 sent as a float rounds past the maximum",
+    "POST /api/v1/partners": "grid near 2**63 sent as a float rounds past the maximum",
+}
 # One collection of each kind (grid level, facility type, hazards) and the metadata pages:
 # the paths of the other collections are built by the same code.
 OGC_COLLECTIONS = ("grids_micro_grid", "facilities_rain_grate", "hazards_open")
@@ -121,7 +147,8 @@ def test_fuzz_anonymous(label: str, fuzz_schema) -> None:
     """What a caller with no credential gets is documented too (401, 403, 400 …)."""
     operation = fuzz_schema.find_operation_by_label(label)
     assert operation is not None, label
-    _run(operation, ANONYMOUS_EXAMPLES, lambda case: case.call(timeout=TIMEOUT_S), CHECKS)
+    checks = CHECKS if label in OPEN_MISMATCHES else ALL_CHECKS
+    _run(operation, ANONYMOUS_EXAMPLES, lambda case: case.call(timeout=TIMEOUT_S), checks)
 
 
 @pytest.fixture(scope="module")
@@ -157,4 +184,4 @@ def test_fuzz(label: str, fuzz_app, fuzz_schema) -> None:
         headers = bearer_for(engine, fuzz_app.state.settings, admin_id)
         return case.call(headers=headers, timeout=TIMEOUT_S)
 
-    _run(operation, EXAMPLES, call, CHECKS)
+    _run(operation, EXAMPLES, call, CHECKS if label in OPEN_MISMATCHES else ALL_CHECKS)

@@ -150,7 +150,106 @@ def test_dates_at_the_end_of_a_month_are_accepted(demo_client: TestClient) -> No
         r = demo_client.get("/api/v1/locate", params={"lon": 113.6468, "lat": 34.7275, "at": day})
         assert r.status_code in (200, 404), (day, r.text)
         assert r.status_code != 422
-    for doc in ("/openapi.json", "/ogc/api"):
-        assert "2[0-8])" not in demo_client.get(doc).text, doc
+    # the patterns state each month's real days (issue 11, finding 12): 29 February of leap
+    # years, 30 November, no 31 November (schemathesis sent 1883-02-31 to /ogc)
+    datetime = demo_client.get("/ogc/api").json()["components"]["parameters"]["datetime"]
+    pattern = datetime["schema"]["pattern"]
+    assert re.search(pattern, "2024-02-29/2026-11-30") and not re.search(pattern, "1883-02-31")
+    assert "(0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])" in demo_client.get("/openapi.json").text
     r = demo_client.get("/api/v1/hazards", params={"since": "2026-02-30", "limit": 1})
     assert r.status_code in (400, 422) and r.json()["code"] != "internal_error"
+
+
+def test_the_document_states_what_the_server_checks(demo_client: TestClient, demo_engine) -> None:
+    """Rules schemathesis --checks all found undocumented (issue 11, finding 12), each now in
+    the document, taken from the declaration the server validates with."""
+    doc = demo_client.get("/openapi.json").json()
+    catalog = demo_client.app.state.catalog
+    paths = doc["paths"]
+
+    def param(path: str, name: str) -> dict:
+        return next(p for p in paths[path]["get"]["parameters"] if p["name"] == name)
+
+    # the catalogue's codes, put in at app start
+    report = paths["/api/v1/hazards"]["post"]["requestBody"]["content"]["application/json"]
+    assert report["schema"]["properties"]["category"]["enum"] == sorted(catalog.hazard_categories)
+    order = doc["components"]["schemas"]["OrderIn"]["properties"]["service_type"]
+    assert order["enum"] == sorted(catalog.services)
+    types = param("/api/v1/facilities/nearest", "type")["schema"]["anyOf"][0]["pattern"]
+    assert re.search(types, " rain_grate,,bench ") and not re.search(types, "Open hazards")
+    # a bbox as /ogc states it; the working calendar's years and its limits
+    bbox = param("/api/v1/hazards", "bbox")
+    assert (bbox["schema"]["type"], bbox["style"], bbox["explode"]) == ("array", "form", False)
+    limit = param("/api/v1/calendar/due", "limit")["schema"]["pattern"]
+    assert re.search(limit, "2 工作日") and not re.search(limit, "0" * 31)
+    since = param("/api/v1/calendar", "from")["schema"]["anyOf"][0]["pattern"]
+    assert re.search(since, "2026-10-01") and not re.search(since, "9999-12-31")
+    # username and password together or not at all, in the schema and on the server
+    tokens = doc["components"]["schemas"]["TokenRequest"]
+    assert {"required": ["username", "password"]} in tokens["anyOf"]
+    r = demo_client.post("/api/v1/auth/tokens", json={"username": "someone"})
+    assert r.status_code == 422, r.text
+    # bodies hold the types the document says: no booleans or strings for numbers
+    r = demo_client.post("/api/v1/locate", json={"points": [[113.6, False]]})
+    assert r.status_code == 422, r.text
+    points = doc["components"]["schemas"]["BatchLocateRequest"]["properties"]["points"]
+    assert points["items"]["prefixItems"][1]["maximum"] == 90
+    admin = make_user(demo_engine, "admin")
+    headers = bearer_for(demo_engine, demo_client.app.state.settings, admin["id"])
+    volunteer = {"name": "严格", "grid": 1, "party_member": "yes"}
+    r = demo_client.post("/api/v1/volunteers", json=volunteer, headers=headers)
+    assert r.status_code == 422, r.text
+    # OPTIONS on /patrols/gpx names its one method, not the GET of /patrols/{patrol_id}
+    r = demo_client.options("/api/v1/patrols/gpx", headers=headers)
+    assert r.status_code == 405 and r.headers["allow"] == "POST", r.headers
+
+
+def test_the_document_states_real_dates_points_and_patches(demo_client: TestClient) -> None:
+    """More rules the document now states as the server applies them (issue 11, finding 12):
+    only real dates (no 31 November), lon,lat as /ogc writes a list, a patch's fields that
+    may be left out but not nulled and at least one of them, one person named one way, and
+    free text without control characters (a line also not blank)."""
+    doc = demo_client.get("/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    changes = next(
+        p for p in doc["paths"]["/api/v1/grids/changes"]["get"]["parameters"]
+        if p["name"] == "since"
+    )["schema"]["pattern"]  # fmt: skip
+    assert re.search(changes, "2026-11-30") and not re.search(changes, "2026-11-31")
+    assert re.search(changes, "2024-02-29") and not re.search(changes, "2026-02-29")
+    near = next(
+        p for p in doc["paths"]["/api/v1/care/people"]["get"]["parameters"] if p["name"] == "near"
+    )
+    assert (near["schema"]["type"], near["style"], near["explode"]) == ("array", "form", False)
+    patch = schemas["PersonPatch"]
+    assert patch["properties"]["name"]["type"] == "string"  # not nullable
+    assert {"required": ["name"]} in patch["anyOf"]
+    leader = schemas["LeaderIn"]
+    assert leader["oneOf"] == [{"required": ["person_id"]}, {"required": ["person"]}]
+    reason = patch["properties"]["reason"]["pattern"]
+    assert re.search(reason, " 调整 ") and not re.search(reason, "   ")
+    assert not re.search(reason, "a\x07b")
+    r = demo_client.get("/api/v1/grids/changes", params={"since": "2026-11-31"})
+    assert r.status_code == 422, r.text
+
+
+def test_optional_codes_and_limits_in_bodies_are_stated(demo_client: TestClient) -> None:
+    """An optional catalogue code (a leader's role) gets the catalogue's codes too, and a 吹哨
+    call's time limits the pattern TimeLimit reads (schemathesis sent role 'a' and act
+    '000…0', both schema-valid and refused)."""
+    schemas = demo_client.get("/openapi.json").json()["components"]["schemas"]
+    catalog = demo_client.app.state.catalog
+    role = schemas["LeaderIn"]["properties"]["role"]["anyOf"][0]
+    assert role["enum"] == sorted(catalog.assignment_roles)
+    act = schemas["WhistleIn"]["properties"]["act"]["pattern"]
+    assert re.search(act, "3 工作日") and not re.search(act, "0" * 31)
+
+
+def test_a_stated_code_list_keeps_its_bounds(demo_client: TestClient) -> None:
+    """A code list the document states from its codes keeps the length the server checks:
+    GET /queues?source= of 201 characters was schema-valid and refused (422)."""
+    doc = demo_client.get("/openapi.json").json()
+    source = next(
+        p for p in doc["paths"]["/api/v1/queues"]["get"]["parameters"] if p["name"] == "source"
+    )
+    assert source["schema"]["anyOf"][0]["maxLength"] == 200, source

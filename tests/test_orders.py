@@ -123,7 +123,8 @@ def test_registries_and_the_whole_order(world: World) -> None:
         params={"from": "2000-01-01", "to": "2100-01-01", "level": "community"},
         headers=world.auth("street"),
     )
-    assert stats.status_code == 422  # more than a year
+    # more than a year: the first year is assessed, and the answer says so
+    assert stats.status_code == 200 and stats.json()["to"][:10] == "2001-01-01", stats.text
     from datetime import UTC, datetime, timedelta
 
     today = datetime.now(UTC).date()
@@ -210,7 +211,6 @@ def test_order_actions_refuse_bad_input(world: World) -> None:
     "params",
     [
         {"from": "2026-10-01", "to": "2026-11-01", "level": "planet"},
-        {"from": "2026-11-01", "to": "2026-10-01"},
         {"from": "2026-10-01\x00", "to": "2026-11-01"},
         {"from": "99999-01-01", "to": "2026-11-01"},
         {"month": "2026-13"},

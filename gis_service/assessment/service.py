@@ -38,14 +38,13 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, CursorResult, text
 
 from gis_service.assessment import sql
 from gis_service.catalog.schemas import AssessmentDef
-from gis_service.errors import Invalid
 
 LEVELS = ("street", "community", "grid")
 FLAGS = tuple(sql.FLAGS)
@@ -101,20 +100,13 @@ def composite(rates: dict[str, float | None], cfg: AssessmentDef) -> tuple[float
     return score, grade
 
 
-def check_period(since: datetime, until: datetime) -> None:
-    """A period runs forwards and spans at most a year (366 days)."""
-    if since >= until:
-        raise Invalid(
-            "'from' must be before 'to'.", since=since.isoformat(), until=until.isoformat()
-        )
-    if (until - since).days > 366:
-        raise Invalid("Assess at most a year at once.")
+# The longest period assessed at once; a longer one is cut there (the caller's period_query).
+LONGEST_PERIOD = timedelta(days=366)
 
 
 def _params(
     since: datetime, until: datetime, scope: list[int] | None, grid: int | None
 ) -> dict[str, Any]:
-    check_period(since, until)
     return {"since": since, "until": until, "scope": scope, "grid": grid}
 
 

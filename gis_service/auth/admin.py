@@ -26,7 +26,8 @@ USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
 # ---- users -------------------------------------------------------------------------------
 def resolve_grid(conn: Connection, ref: int | str | None) -> dict[str, Any] | None:
-    """The current grid with this id or code; 422 when there is none."""
+    """The current grid with this id or code; 404 when there is none (what the document
+    says a 404 means: nothing with this id or code exists)."""
     if ref is None or ref == "":
         return None
     if isinstance(ref, str):
@@ -38,7 +39,7 @@ def resolve_grid(conn: Connection, ref: int | str | None) -> dict[str, Any] | No
         conn.execute(sql.GRID_BY_REF, {"id": decimal_id(ref), "code": str(ref)}).mappings().first()
     )
     if row is None:
-        raise Invalid(f"No current grid has the id or code {ref!r}.", grid=str(ref))
+        raise NotFound(f"No current grid has the id or code {ref!r}.", grid=str(ref))
     return dict(row)
 
 

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gis_service.auth.passwords import MAX_PASSWORD_LENGTH
 from gis_service.db.limits import BIGINT_MAX
-from gis_service.plaintext import Line
+from gis_service.patches import check_patch, patch_schema
+from gis_service.plaintext import NAME_PATTERN, Documented, Line
 
 Role = Literal["admin", "street_staff", "community_staff", "grid_leader", "field_staff", "viewer"]
 KeyScope = Literal[
@@ -62,8 +63,25 @@ class LoginResponse(BaseModel):
     expires_at: datetime
 
 
+# Sent together or not at all (then the caller's session or token is used): the rule the
+# model checks and the OpenAPI document states (JSON Schema anyOf of required sets).
+_CREDENTIALS = ("username", "password")
+
+
+def _credentials_together(schema: dict[str, Any]) -> None:
+    """The document's form of the rule: both given, or neither; a given one is a string."""
+    for key in _CREDENTIALS:
+        prop = schema["properties"][key]
+        string = next(s for s in prop.pop("anyOf") if s.get("type") == "string")
+        prop.update(string)
+    neither = {"not": {"anyOf": [{"required": [key]} for key in _CREDENTIALS]}}
+    schema["anyOf"] = [{"required": list(_CREDENTIALS)}, neither]
+
+
 class TokenRequest(_Body):
     """A new bearer token: give username and password, or call with a session or token."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_credentials_together)
 
     username: str | None = Field(default=None, min_length=1, max_length=64)
     password: str | None = Field(default=None, min_length=1, max_length=MAX_PASSWORD_LENGTH)
@@ -78,6 +96,17 @@ class TokenRequest(_Body):
         le=366,
         description="Lifetime in days (0.001 to 366); default from settings.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _together(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            given = [key for key in _CREDENTIALS if key in data]
+            if any(data[key] is None for key in given):
+                raise ValueError("username and password are strings; leave them out instead")
+            if len(given) == 1:
+                raise ValueError("give both username and password, or neither (when logged in)")
+        return data
 
 
 class TokenCreated(BaseModel):
@@ -147,8 +176,16 @@ class UserCreate(_Body):
     reason: Reason | None = None
 
 
+_USER_NOT_NULL = ("display_name", "role")
+_USER_FIELDS = ("display_name", "role", "grid", "person_id")
+
+
 class UserPatch(_Body):
     """What to change of an account; ``person_id`` null unlinks the person."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=patch_schema(_USER_NOT_NULL, _USER_FIELDS)
+    )
 
     display_name: str | None = Field(default=None, min_length=1, max_length=100)
     role: Role | None = None
@@ -158,11 +195,7 @@ class UserPatch(_Body):
 
     @model_validator(mode="after")
     def _something(self) -> UserPatch:
-        if not (self.model_fields_set - {"reason"}):
-            raise ValueError("give at least one of display_name, role, grid, person_id")
-        for key in ("display_name", "role"):
-            if key in self.model_fields_set and getattr(self, key) is None:
-                raise ValueError(f"{key} cannot be null")
+        check_patch(self, _USER_NOT_NULL, _USER_FIELDS)
         return self
 
     def changes(self) -> dict[str, Any]:
@@ -201,7 +234,10 @@ class UserList(BaseModel):
 class KeyCreate(_Body):
     """A new API key for another system."""
 
-    name: str = Field(min_length=1, max_length=100, examples=["12345 热线平台"])
+    # Checked by auth.admin.create_key (clean_text, not blank), stated here.
+    name: Annotated[str, Documented(NAME_PATTERN)] = Field(
+        min_length=1, max_length=100, examples=["12345 热线平台"]
+    )
     scopes: list[KeyScope] = Field(min_length=1, max_length=10, examples=[["read", "report"]])
     grid: GridRef | None = Field(
         default=None, description="Id or code of a grid: limit the key to its subtree."

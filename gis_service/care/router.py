@@ -17,11 +17,14 @@ from gis_service.db.limits import BIGINT_MAX
 from gis_service.geo.areas import parse_lonlat
 from gis_service.hazards.deps import csv_list
 from gis_service.http.deps import (
+    ASSESSED_YEARS,
     BBoxDep,
     CatalogDep,
     Conn,
     Crs,
     SettingsDep,
+    code_list_query,
+    lonlat_query,
     reject_unknown_query,
 )
 from gis_service.http.listing import PageDep
@@ -85,17 +88,19 @@ def list_people(
     page: PageDep,
     crs: Crs,
     grid: GridParam = None,
-    category: Annotated[str | None, Query(description="Comma list of category codes.")] = None,
+    category: Annotated[
+        str | None, code_list_query("Comma list of category codes.", "care_categories")
+    ] = None,
     due: Annotated[
         str | None,
-        Query(description="Comma list of overdue (逾期未访), today (今日待访), later, none."),
+        code_list_query(
+            "Comma list of overdue (逾期未访), today (今日待访), later, none.", service.DUE_STATES
+        ),
     ] = None,
     q: Annotated[
         str | None, Query(min_length=1, max_length=100, description="Name, address or code.")
     ] = None,
-    near: Annotated[
-        str | None, Query(description="lon,lat (in crs): nearest first.", examples=["113.64,34.72"])
-    ] = None,
+    near: Annotated[str | None, lonlat_query("lon,lat (in crs): nearest first.")] = None,
 ) -> RawJSONResponse:
     """Names, addresses, phones and categories, with the next-due date of each person (from
     the most frequent of their categories) and an AMap link to the household. Every person
@@ -216,7 +221,10 @@ def care_coverage(
     grid: GridParam = None,
     month: Annotated[
         str | None,
-        Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM; default: this month."),
+        Query(
+            pattern=rf"^{ASSESSED_YEARS}-(0[1-9]|1[0-2])$",
+            description="YYYY-MM, a month that has begun; default: this month.",
+        ),
     ] = None,
 ) -> dict:
     """For each child grid of the grid (or of your scope root): people under care, those

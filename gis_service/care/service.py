@@ -16,7 +16,7 @@ from gis_service.care import sql
 from gis_service.catalog.schemas import Catalog
 from gis_service.db.transaction import transaction
 from gis_service.errors import Forbidden, Invalid, NotFound
-from gis_service.geo.areas import BBox
+from gis_service.geo.areas import BBox, bbox_params
 from gis_service.geo.datums import Datum
 from gis_service.hazards.supervision import amap_marker_url, scoped_grid
 from gis_service.visits import sql as visit_sql
@@ -362,10 +362,7 @@ def overdue_map(
     scoped_grid(principal, grid, conn)
     params = {
         **_params(principal, grid, crs),
-        "minx": bbox.minx if bbox else None,
-        "miny": bbox.miny if bbox else None,
-        "maxx": bbox.maxx if bbox else None,
-        "maxy": bbox.maxy if bbox else None,
+        **bbox_params(bbox),
         "limit": 5000,
         "offset": 0,
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from gis_service.db.geojson import feature_collection_sql, geometry_json
+from gis_service.geo.areas import bbox_sql
 
 # The caller's subtree (None: the whole territory) and an optional grid inside it.
 _SCOPED = """
@@ -203,8 +204,7 @@ _TINT = f"""
       FROM care_roster r
       JOIN grids g ON g.id = r.grid_id
      WHERE {_SCOPED}
-       AND (CAST(:minx AS float8) IS NULL
-            OR g.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326))
+       AND {bbox_sql("g.geom", "{geom} && {box}")}
      GROUP BY g.id, g.code, g.name, g.geom
 """
 OVERDUE_MAP = text(

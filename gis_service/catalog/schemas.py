@@ -10,6 +10,10 @@ from gis_service.worktime.schemas import CalendarDef, TimeLimits
 
 # Codes end up in URLs, SQL CHECK constraints (^[a-z][a-z0-9_]{1,63}$) and file names.
 CODE_PATTERN = r"^[a-z][a-z0-9_]{1,63}$"
+# Marks a request field or parameter whose schema the OpenAPI document takes, at app start,
+# from the declaration the server validates with (gis_service.http.routes): "bbox", "lonlat",
+# "code:<list>" / "code-list:<list>" for the codes of one of this catalogue's lists.
+X_DECLARED = "x-declared"
 ATTRIBUTE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 CLASS_CODE_PATTERN = r"^[0-9]{4}$"
 COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}$"

@@ -14,10 +14,17 @@ from gis_service.auth.deps import require
 from gis_service.auth.principal import Principal
 from gis_service.desk import service
 from gis_service.desk.service import DeskFilter
-from gis_service.errors import Invalid
 from gis_service.hazards.deps import csv_list
-from gis_service.http.deps import CatalogDep, Conn, Instant, SettingsDep, reject_unknown_query
+from gis_service.http.deps import (
+    CatalogDep,
+    Conn,
+    Instant,
+    SettingsDep,
+    code_list_query,
+    reject_unknown_query,
+)
 from gis_service.http.listing import PageDep
+from gis_service.instants import clip_span
 
 router = APIRouter(prefix="/api/v1", tags=["desk"], dependencies=[Depends(reject_unknown_query)])
 
@@ -28,6 +35,9 @@ HazardId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 SEVERITIES = ("low", "medium", "high", "critical")
 SOURCES = ("patrol", "resident", "camera", "hotline", "superior")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# The longest period the dashboard and the ledger cover: a longer one is cut there (the
+# answer's since/until say what was covered), a reversed one holds nothing.
+LONGEST_DESK_SPAN = timedelta(days=366 * 3)
 
 
 async def desk_filter_query(
@@ -37,23 +47,25 @@ async def desk_filter_query(
         Query(ge=1, le=2**63 - 1, description="Only this grid's subtree (a community, a grid…)."),
     ] = None,
     category: Annotated[
-        str | None, Query(max_length=2000, description="Comma list of hazard-category codes.")
+        str | None,
+        code_list_query(
+            "Comma list of hazard-category codes.", "hazard_categories", max_length=2000
+        ),
     ] = None,
     severity: Annotated[
-        str | None, Query(max_length=200, description="Comma list: low, medium, high, critical.")
+        str | None,
+        code_list_query("Comma list: low, medium, high, critical.", SEVERITIES, max_length=200),
     ] = None,
     source: Annotated[
         str | None,
-        Query(
-            max_length=200, description="Comma list: patrol, resident, camera, hotline, superior."
+        code_list_query(
+            "Comma list: patrol, resident, camera, hotline, superior.", SOURCES, max_length=200
         ),
     ] = None,
     since: Annotated[Instant | None, Query(description="Reported at or after (ISO 8601).")] = None,
     until: Annotated[Instant | None, Query(description="Reported before (ISO 8601).")] = None,
 ) -> DeskFilter:
     """Parse the desk's filters."""
-    if since and until and since >= until:
-        raise Invalid("since must be before until.", since=str(since), until=str(until))
     known = tuple(catalog.hazard_categories)
     return DeskFilter(
         grid=grid,
@@ -172,7 +184,13 @@ def stats_dashboard(
     conn: Conn,
     principal: Annotated[Principal, Depends(STAFF)],
     since: Annotated[Instant, Query(description="Reported at or after (ISO 8601).")],
-    until: Annotated[Instant, Query(description="Reported before (ISO 8601).")],
+    until: Annotated[
+        Instant,
+        Query(
+            description="Reported before (ISO 8601); cut at three years after since, and "
+            "nothing when not after since."
+        ),
+    ],
     grid: Annotated[
         int | None, Query(ge=1, le=2**63 - 1, description="Subtree; default: your scope root.")
     ] = None,
@@ -186,10 +204,7 @@ def stats_dashboard(
     deadline ÷ closed cases, duplicates left out) and the median hours from report to close;
     the busiest grids. Also the ten oldest open hazards and heat cells (~200 m) of the open
     hazards of the subtree, whatever the period."""
-    if since >= until:
-        raise Invalid("since must be before until.", since=str(since), until=str(until))
-    if until - since > timedelta(days=366 * 3):
-        raise Invalid("The dashboard covers at most three years.")
+    until = clip_span(since, until, LONGEST_DESK_SPAN)
     tz = settings.local_timezone
     return service.dashboard(conn, principal, grid, since, until, interval, tz)
 
@@ -208,7 +223,13 @@ def hazard_ledger(
     conn: Conn,
     principal: Annotated[Principal, Depends(STAFF)],
     since: Annotated[Instant, Query(description="Reported at or after (ISO 8601).")],
-    until: Annotated[Instant, Query(description="Reported before (ISO 8601).")],
+    until: Annotated[
+        Instant,
+        Query(
+            description="Reported before (ISO 8601); cut at three years after since, and "
+            "nothing when not after since."
+        ),
+    ],
     grid: Annotated[
         int | None,
         Query(ge=1, le=2**63 - 1, description="Street, community or grid; default: your scope."),
@@ -219,10 +240,7 @@ def hazard_ledger(
     category, severity, status, street › community › grid, address, lon/lat (WGS84), report
     time, handler (person and department), deadline, closing time and overdue, times in the
     service's local time (Beijing). XLSX has Chinese headers and no geometry column."""
-    if since >= until:
-        raise Invalid("since must be before until.", since=str(since), until=str(until))
-    if until - since > timedelta(days=366 * 3):
-        raise Invalid("A ledger covers at most three years.", since=str(since), until=str(until))
+    until = clip_span(since, until, LONGEST_DESK_SPAN)
     tz = settings.local_timezone
     book = service.ledger(conn, principal, grid, since, until, tz)
     if f == "json":

@@ -18,6 +18,7 @@ from gis_service.http.deps import (
     Db,
     NearDep,
     PointQuery,
+    code_list_query,
     id_path,
     id_query,
     point_query,
@@ -51,10 +52,12 @@ async def facility_filter_query(
     bbox: BBoxDep,
     near: NearDep,
     type: Annotated[
-        str | None, Query(description="Comma list of facility-type codes (see layers/).")
+        str | None,
+        code_list_query("Comma list of facility-type codes (see layers/).", "facility_types"),
     ] = None,
     status: Annotated[
-        str | None, Query(description=f"Comma list of: {', '.join(FACILITY_STATUSES)}.")
+        str | None,
+        code_list_query(f"Comma list of: {', '.join(FACILITY_STATUSES)}.", FACILITY_STATUSES),
     ] = None,
     grid: Annotated[int | None, id_query("Only inside this grid.")] = None,
     q: Annotated[
@@ -95,7 +98,9 @@ async def nearest_facilities(
     catalog: CatalogDep,
     point: Annotated[PointQuery, Depends(point_query)],
     k: Annotated[int, Query(ge=1, le=MAX_K, description="How many.")] = 5,
-    type: Annotated[str | None, Query(description="Comma list of facility-type codes.")] = None,
+    type: Annotated[
+        str | None, code_list_query("Comma list of facility-type codes.", "facility_types")
+    ] = None,
 ) -> GeoJSONResponse:
     """The k nearest facilities (KNN on the spatial index), nearest first, with distances."""
     types = _codes(type, catalog.facility_types, "type")

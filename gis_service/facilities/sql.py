@@ -5,15 +5,15 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from gis_service.db.geojson import feature_collection_sql, geometry_json
+from gis_service.geo.areas import bbox_sql
 from gis_service.hazards.states import open_sql
 
-_MATCHED = """
+_MATCHED = f"""
     SELECT f.*
       FROM facilities f
      WHERE (CAST(:types AS text[]) IS NULL OR f.type_code = ANY (CAST(:types AS text[])))
        AND (CAST(:statuses AS text[]) IS NULL OR f.status = ANY (CAST(:statuses AS text[])))
-       AND (CAST(:minx AS float8) IS NULL
-            OR ST_Intersects(f.geom, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)))
+       AND {bbox_sql("f.geom")}
        AND (CAST(:near_lon AS float8) IS NULL
             OR ST_DWithin(f.geom::geography,
                           ST_SetSRID(ST_MakePoint(:near_lon, :near_lat), 4326)::geography,

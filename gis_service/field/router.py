@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from gis_service.auth.deps import ClientIp, require
@@ -13,7 +13,7 @@ from gis_service.auth.roles import ROLES
 from gis_service.care.service import dump
 from gis_service.field import service
 from gis_service.geo.areas import parse_lonlat
-from gis_service.http.deps import CatalogDep, Conn, Crs, reject_unknown_query
+from gis_service.http.deps import CatalogDep, Conn, Crs, lonlat_query, reject_unknown_query
 from gis_service.http.responses import RawJSONResponse
 
 router = APIRouter(
@@ -41,7 +41,7 @@ def my_duties(
     crs: Crs,
     near: Annotated[
         str | None,
-        Query(description="Where I stand: lon,lat in the datum crs.", examples=["113.64,34.72"]),
+        lonlat_query("Where I stand: lon,lat in the datum crs."),
     ] = None,
 ) -> RawJSONResponse:
     """The hazards assigned to me (nearest first, with AMap links), the people of my area due

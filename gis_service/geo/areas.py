@@ -27,12 +27,32 @@ class BBox:
         """True when the box runs east from minx past 180° to maxx (OGC 17-069r4 §7.15.3)."""
         return self.minx > self.maxx
 
-    def as_params(self) -> dict[str, float]:
-        """Bound parameters for ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)."""
-        return {"minx": self.minx, "miny": self.miny, "maxx": self.maxx, "maxy": self.maxy}
+    def as_params(self) -> dict[str, float | None]:
+        """Bound parameters of bbox_sql: the box east of minx, and west_maxx, the end of its
+        part west of the antimeridian (None when it does not cross it)."""
+        crossing = self.crosses_antimeridian
+        return {
+            "minx": self.minx,
+            "miny": self.miny,
+            "maxx": 180.0 if crossing else self.maxx,
+            "maxy": self.maxy,
+            "west_maxx": self.maxx if crossing else None,
+        }
 
 
-NO_BBOX: dict[str, None] = dict.fromkeys(("minx", "miny", "maxx", "maxy"))
+NO_BBOX: dict[str, None] = dict.fromkeys(("minx", "miny", "maxx", "maxy", "west_maxx"))
+
+
+def bbox_sql(geom: str, test: str = "ST_Intersects({geom}, {box})") -> str:
+    """The SQL condition that ``geom`` meets the optional bbox of bbox_params (true when
+    there is none): one envelope, or two for a box across the antimeridian (OGC 17-069r4
+    §7.15.3, the rule /ogc applies too)."""
+    east = test.format(geom=geom, box="ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)")
+    west = test.format(geom=geom, box="ST_MakeEnvelope(-180, :miny, :west_maxx, :maxy, 4326)")
+    return (
+        f"(CAST(:minx AS float8) IS NULL OR {east}"
+        f" OR (CAST(:west_maxx AS float8) IS NOT NULL AND {west}))"
+    )
 
 
 def bbox_params(bbox: BBox | None) -> dict[str, float | None]:
@@ -40,14 +60,24 @@ def bbox_params(bbox: BBox | None) -> dict[str, float | None]:
     return bbox.as_params() if bbox else dict(NO_BBOX)
 
 
-def parse_bbox(
-    raw: str,
-    max_area_km2: float | None,
-    crs: Datum | str = Datum.wgs84,
-    antimeridian: bool = False,
-) -> BBox:
-    """Parse ``minx,miny,maxx,maxy``; check order, range and (unless None) area. With
-    ``antimeridian``, minx > maxx names a box across 180° (OGC API – Features allows it)."""
+# What parse_bbox reads, as the OpenAPI documents of /api and /ogc both state it (one rule
+# for both: OGC 17-069r4 §7.15.3); sent as one comma list (style form, explode false).
+BBOX_SCHEMA = {
+    "type": "array",
+    "oneOf": [{"minItems": 4, "maxItems": 4}, {"minItems": 6, "maxItems": 6}],
+    "items": {"type": "number", "minimum": -180, "maximum": 180},
+}
+BBOX_DESCRIPTION = (
+    "minLon,minLat,maxLon,maxLat (or six numbers with heights, ignored); minLon > maxLon "
+    "crosses the antimeridian; latitudes beyond ±90 are read as the pole, and latitudes given "
+    "in the wrong order are read in the right one."
+)
+
+
+def parse_bbox(raw: str, crs: Datum | str = Datum.wgs84) -> BBox:
+    """Parse ``minx,miny,maxx,maxy`` (BBOX_SCHEMA, BBOX_DESCRIPTION) and check its range;
+    minx > maxx names a box across 180° (OGC API – Features). No area cap: what it filters
+    is paged, so its size does not bound the work."""
     parts = raw.split(",")
     if len(parts) not in (4, 6):
         raise Invalid("bbox must be four numbers: minLon,minLat,maxLon,maxLat.", bbox=raw)
@@ -57,36 +87,18 @@ def parse_bbox(
         raise Invalid(
             "bbox must contain only numbers: minLon,minLat,maxLon,maxLat.", bbox=raw
         ) from exc
-    if len(nums) == 6:  # OGC 17-069 allows a 3D bbox: minx,miny,minz,maxx,maxy,maxz
-        nums = [nums[0], nums[1], nums[3], nums[4]]
-    minx, miny, maxx, maxy = nums
     if not all(math.isfinite(n) for n in nums):
         raise Invalid("bbox values must be finite numbers.", bbox=raw)
-    if not (
-        -180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90
-    ):
-        raise Invalid(
-            "bbox is out of range: longitudes in [-180, 180], latitudes in [-90, 90].", bbox=raw
-        )
-    if (minx > maxx and not antimeridian) or miny > maxy:
-        raise Invalid(
-            "bbox corners are crossed: give minLon,minLat,maxLon,maxLat with min ≤ max.", bbox=raw
-        )
-    if Datum(crs) is not Datum.wgs84:
+    if not all(-180 <= n <= 180 for n in nums):
+        raise Invalid("bbox is out of range: every number lies in [-180, 180].", bbox=raw)
+    if len(nums) == 6:  # OGC 17-069 allows a 3D bbox: minx,miny,minz,maxx,maxy,maxz
+        nums = [nums[0], nums[1], nums[3], nums[4]]
+    minx, maxx = nums[0], nums[2]
+    # A box reaching past a pole reaches the pole; one given top before bottom is the same box.
+    miny, maxy = sorted(max(-90.0, min(90.0, v)) for v in (nums[1], nums[3]))
+    if Datum(crs) is not Datum.wgs84 and minx <= maxx:  # the Chinese datums stay in China
         (x0, x1), (y0, y1) = to_wgs84([minx, maxx], [miny, maxy], crs)
         minx, maxx, miny, maxy = float(x0), float(x1), float(y0), float(y1)
-    # Area on the sphere, roughly: enough to bound the work a request can cause.
-    mean_lat = math.radians((miny + maxy) / 2)
-    width = maxx - minx if minx <= maxx else maxx + 360 - minx
-    area_km2 = width * 111.32 * math.cos(mean_lat) * (maxy - miny) * 110.57
-    if max_area_km2 is not None and area_km2 > max_area_km2:
-        raise Invalid(
-            f"bbox covers about {area_km2:,.0f} km²; the most one request may ask for is "
-            f"{max_area_km2:,.0f} km². Ask for a smaller area or page by tiles.",
-            bbox=raw,
-            area_km2=round(area_km2, 1),
-            max_area_km2=max_area_km2,
-        )
     return BBox(minx, miny, maxx, maxy)
 
 
@@ -106,6 +118,19 @@ def near_params(near: Near | None) -> dict[str, float | None]:
         "near_lat": near.lat if near else None,
         "radius": near.radius_m if near else None,
     }
+
+
+# What parse_lonlat reads, as the OpenAPI document states it: lon,lat as one comma list.
+LONLAT_SCHEMA = {
+    "type": "array",
+    "minItems": 2,
+    "maxItems": 2,
+    "prefixItems": [
+        {"type": "number", "minimum": -180, "maximum": 180},
+        {"type": "number", "minimum": -90, "maximum": 90},
+    ],
+    "items": {"type": "number"},
+}
 
 
 def parse_lonlat(raw: str, crs: Datum | str, name: str = "near") -> tuple[float, float]:

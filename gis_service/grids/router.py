@@ -248,8 +248,6 @@ def grids_changes(
     """One entry per event: added, changed (with the fields that changed) or retired."""
     start = instant_param(since, "since")
     end = instant_param(until, "until")
-    if end is not None and end <= start:
-        raise Invalid("until must be after since.", since=since, until=until)
     return changes(conn, start, end, root, level, geometry, crs.value)
 
 

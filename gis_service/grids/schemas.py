@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from gis_service.geo.datums import Datum
 
@@ -58,23 +58,20 @@ class GridFeature(BaseModel):
     properties: dict[str, Any]
 
 
+Longitude = Annotated[float, Field(strict=True, ge=-180, le=180)]
+Latitude = Annotated[float, Field(strict=True, ge=-90, le=90)]
+
+
 class BatchLocateRequest(BaseModel):
     """Points to locate, each ``[lon, lat]`` in the datum ``crs``."""
 
     model_config = {"extra": "forbid"}
 
-    points: list[tuple[float, float]] = Field(
+    # Numbers only (strict: true or "113.6" is no coordinate), in range: as documented.
+    points: list[tuple[Longitude, Latitude]] = Field(
         min_length=1, description="[[lon, lat], …]; at most GIS_MAX_BATCH (10,000) points."
     )
     crs: Datum = Datum.wgs84
-
-    @field_validator("points")
-    @classmethod
-    def _in_range(cls, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        for i, (lon, lat) in enumerate(points):
-            if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-                raise ValueError(f"point {i} ({lon}, {lat}) is out of range")
-        return points
 
 
 class BatchLocateHit(BaseModel):

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from gis_service.auth.visibility import private_sql
 from gis_service.db.geojson import feature_collection_sql, geometry_json
+from gis_service.geo.areas import bbox_sql
 from gis_service.hazards.states import open_sql, overdue_sql
 
 # Mobile phones are private: only callers who may read private fields in the grid's subtree
@@ -164,7 +165,7 @@ _LEADER = """
 
 # Filters of the grid list; a NULL parameter switches its filter off (psycopg2 sends
 # literals, so the planner folds the switched-off ones away).
-_GRID_MATCHED = """
+_GRID_MATCHED = f"""
     SELECT g.*
       FROM grids g
      WHERE (CAST(:at AS timestamptz) IS NULL AND g.valid_to IS NULL
@@ -173,8 +174,7 @@ _GRID_MATCHED = """
        AND (CAST(:parent AS bigint) IS NULL OR g.parent_id = :parent)
        AND (CAST(:ancestor AS bigint) IS NULL OR g.path @> ARRAY[CAST(:ancestor AS bigint)])
        AND (CAST(:ids AS bigint[]) IS NULL OR g.id = ANY (CAST(:ids AS bigint[])))
-       AND (CAST(:minx AS float8) IS NULL
-            OR ST_Intersects(g.geom, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)))
+       AND {bbox_sql("g.geom")}
        AND (CAST(:q AS text) IS NULL OR g.code LIKE :q || '%'
             OR g.name LIKE '%' || :q || '%')
 """

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
+from gis_service.catalog.schemas import X_DECLARED
 from gis_service.config import Settings
 from gis_service.errors import BadRequest, Invalid, PayloadTooLarge, UnsupportedMediaType
 from gis_service.geo.datums import Datum
@@ -20,7 +21,17 @@ from gis_service.hazards.queries import HazardFilter, list_params
 from gis_service.hazards.schemas import ActionIn, ReportIn
 from gis_service.hazards.states import CLOSED_STATUSES, HAZARD_STATUSES, OPEN_STATUSES
 from gis_service.http.bodies import body_error, inlined
-from gis_service.http.deps import BBoxDep, CatalogDep, Db, Instant, NearDep, SettingsDep, id_query
+from gis_service.http.deps import (
+    BBoxDep,
+    CatalogDep,
+    Db,
+    Instant,
+    NearDep,
+    SettingsDep,
+    code_list_pattern,
+    code_list_query,
+    id_query,
+)
 from gis_service.http.forms import read_form
 from gis_service.http.listing import OutputFormat, Page, list_response
 from gis_service.instants import as_utc
@@ -155,11 +166,16 @@ async def hazard_filter_query(
         str | None,
         Query(
             description="open, closed, all, or a comma list of states (reported, accepted, "
-            "rejected, dispatched, in_progress, resolved, verified, closed)."
+            "rejected, dispatched, in_progress, resolved, verified, closed).",
+            json_schema_extra={
+                X_DECLARED: {
+                    "pattern": "^all$|" + code_list_pattern((*HAZARD_STATUSES, "open", "closed"))
+                }
+            },
         ),
     ] = None,
     category: Annotated[
-        str | None, Query(description="Comma list of hazard-category codes.")
+        str | None, code_list_query("Comma list of hazard-category codes.", "hazard_categories")
     ] = None,
     grid: Annotated[int | None, id_query("Only hazards routed into this grid's subtree.")] = None,
     since: Annotated[Instant | None, Query(description="Reported at or after (ISO 8601).")] = None,
@@ -171,8 +187,6 @@ async def hazard_filter_query(
     # overflows where PostgreSQL would not (9999-12-31T23:59:59-14:00).
     since = as_utc(since) if since and since.tzinfo else since
     until = as_utc(until) if until and until.tzinfo else until
-    if since and until and since >= until:
-        raise Invalid("since must be before until.", since=str(since), until=str(until))
     return HazardFilter(
         statuses=status_list(status),
         categories=csv_list(category, tuple(catalog.hazard_categories), "category"),

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gis_service.auth.deps import PUBLIC_READ, ClientIp, limit_anonymous_reports, require
 from gis_service.auth.principal import Principal
-from gis_service.errors import Forbidden, Invalid, NotFound
+from gis_service.errors import Forbidden, NotFound
 from gis_service.geo.areas import parse_lonlat
 from gis_service.hazards import (
     exceptions,
@@ -48,6 +48,7 @@ from gis_service.http.deps import (
     id_path,
     id_query,
     instant_param,
+    lonlat_query,
     reject_unknown_query,
 )
 from gis_service.http.errors import move_docs
@@ -295,8 +296,6 @@ def hazard_stats(
     """Counts by status and by category, the median hours from report to close, the overdue
     count, and the grids with the most open hazards, over hazards reported in the period."""
     start, end = instant_param(since, "since"), instant_param(until, "until")
-    if start and end and start >= end:
-        raise Invalid("since must be before until.", since=since, until=until)
     scope = supervision.scoped_grid(principal, grid, conn)
     return supervision.stats(conn, scope, start, end, top)
 
@@ -308,7 +307,7 @@ def my_tasks(
     crs: Crs,
     near: Annotated[
         str | None,
-        Query(description="Where I stand: lon,lat in the datum crs.", examples=["113.64,34.72"]),
+        lonlat_query("Where I stand: lon,lat in the datum crs."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Most tasks returned.")] = 100,
 ) -> dict:

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gis_service.catalog.schemas import PHONE_PATTERN
+from gis_service.catalog.schemas import PHONE_PATTERN, X_DECLARED
 from gis_service.db.limits import BIGINT_MAX, INTEGER_MAX
 from gis_service.geo.datums import Datum
 from gis_service.hazards.workflow import ACTIONS
@@ -28,7 +28,12 @@ class ReportIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    category: str = Field(min_length=1, max_length=64, description="Hazard-category code.")
+    category: str = Field(
+        min_length=1,
+        max_length=64,
+        description="Hazard-category code.",
+        json_schema_extra={X_DECLARED: "code:hazard_categories"},
+    )
     lon: float = Field(ge=-180, le=180, description="Longitude in the datum `crs`.")
     lat: float = Field(ge=-90, le=90, description="Latitude in the datum `crs`.")
     crs: Datum = Field(default=Datum.wgs84, description="wgs84 (GPS), gcj02 (AMap) or bd09.")

@@ -9,6 +9,7 @@ from sqlalchemy import TextClause, text
 
 from gis_service.auth.visibility import private_sql
 from gis_service.db.geojson import feature_collection_sql, geometry_json
+from gis_service.geo.areas import bbox_sql
 from gis_service.hazards.states import (
     STATUS_NAMES_SQL,
     open_sql,
@@ -24,8 +25,7 @@ _MATCHED = """
        AND (CAST(:categories AS text[]) IS NULL
             OR h.category_code = ANY (CAST(:categories AS text[])))
        AND (CAST(:grid AS bigint) IS NULL OR h.grid_path @> ARRAY[CAST(:grid AS bigint)])
-       AND (CAST(:minx AS float8) IS NULL
-            OR ST_Intersects(h.geom, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)))
+       AND {bbox}
        AND (CAST(:near_lon AS float8) IS NULL
             OR ST_DWithin(h.geom::geography,
                           ST_SetSRID(ST_MakePoint(:near_lon, :near_lat), 4326)::geography,
@@ -34,7 +34,7 @@ _MATCHED = """
        AND (CAST(:until AS timestamptz) IS NULL OR h.reported_at < CAST(:until AS timestamptz))
        AND (CAST(:overdue AS boolean) IS NULL OR
             {overdue} = CAST(:overdue AS boolean))
-""".format(overdue=overdue_sql("h"))
+""".format(overdue=overdue_sql("h"), bbox=bbox_sql("h.geom"))
 
 _PROPERTIES = f"""
     json_build_object(

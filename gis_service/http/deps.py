@@ -4,7 +4,7 @@ common query parsers (crs, a point, at, bbox, near, unknown parameters)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -14,16 +14,50 @@ from pydantic import AfterValidator, BeforeValidator
 from sqlalchemy import Connection, Engine
 from starlette.datastructures import URL
 
-from gis_service.catalog.schemas import Catalog
+from gis_service.catalog.schemas import X_DECLARED, Catalog
 from gis_service.clock import Clock
 from gis_service.config import Settings
 from gis_service.db.limits import BIGINT_MAX
 from gis_service.db.reads import ReadDb
 from gis_service.errors import BadRequest, Invalid
-from gis_service.geo.areas import MAX_RADIUS_M, BBox, Near, parse_bbox, parse_lonlat
+from gis_service.geo.areas import (
+    BBOX_DESCRIPTION,
+    MAX_RADIUS_M,
+    BBox,
+    Near,
+    parse_bbox,
+    parse_lonlat,
+)
 from gis_service.geo.datums import Datum, to_wgs84
 from gis_service.idempotency import KEY_PATTERN
-from gis_service.instants import as_utc, parse_instant
+from gis_service.instants import LEAP_YEARS, as_utc, date_pattern, parse_instant
+
+
+def code_list_pattern(codes: Iterable[str]) -> str:
+    """The pattern of a comma list of ``codes`` as csv_list reads it (blank items and blanks
+    around an item are allowed), for the document to state what the server accepts."""
+    alternatives = "|".join(re.escape(code) for code in sorted(set(codes)))
+    item = rf"\s*({alternatives})?\s*"
+    return rf"^{item}(,{item})*$"
+
+
+def code_list_query(description: str, codes: Iterable[str] | str, **kw: Any) -> Any:
+    """The Query of a comma list of codes (csv_list reads it): ``codes`` are the codes, or
+    the name of a catalogue list whose codes the document gets at app start."""
+    # Documented only: csv_list checks the codes and says which are unknown (a pattern
+    # refused by the framework would only say that it does not match).
+    if isinstance(codes, str):
+        mark: Any = f"code-list:{codes}"
+    else:
+        mark = {"pattern": code_list_pattern(codes)}
+    return Query(description=description, json_schema_extra={X_DECLARED: mark}, **kw)
+
+
+def lonlat_query(description: str) -> Any:
+    """The Query of a point as ``lon,lat`` (parse_lonlat reads it; LONLAT_SCHEMA states it)."""
+    return Query(
+        description=description, examples=["113.64,34.72"], json_schema_extra={X_DECLARED: "lonlat"}
+    )
 
 
 def id_query(description: str) -> Any:
@@ -181,11 +215,21 @@ async def point_query(
 
 # A date or ISO 8601 date-time as the parameters that take one document it, so that clients
 # and fuzzers send what instant_param reads: a date, or a date-time with an optional offset.
-INSTANT_PATTERN = (
-    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
-    r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
-    r"(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])?)?$"
-)
+def instant_pattern(years: str = "[0-9]{4}", leap_years: str = LEAP_YEARS) -> str:
+    """The pattern of a real date or date-time whose year matches ``years`` (``leap_years``
+    those of them that have a 29 February)."""
+    return (
+        rf"^{date_pattern(years, leap_years)}"
+        r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+        r"(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])?)?$"
+    )
+
+
+INSTANT_PATTERN = instant_pattern()
+# The years assessments and the working calendar cover (its data and the deadline arithmetic
+# live there): stated in the document, so that a far year is a documented refusal.
+ASSESSED_YEARS = "(20[0-9]{2}|2100)"
+ASSESSED_INSTANT_PATTERN = instant_pattern(ASSESSED_YEARS, r"(20(0[048]|[2468][048]|[13579][26]))")
 
 
 def _not_a_number(value: Any) -> Any:
@@ -239,20 +283,22 @@ At = Annotated[datetime | None, Depends(at_query)]
 
 
 async def bbox_query(
-    settings: Annotated[Settings, Depends(get_settings)],
     crs: Crs,
     bbox: Annotated[
         str | None,
         Query(
-            description="minLon,minLat,maxLon,maxLat (in the datum given by crs).",
+            description=f"In the datum given by crs: {BBOX_DESCRIPTION}",
             examples=["113.60,34.70,113.65,34.74"],
+            # Documented as parse_bbox reads it (gis_service.http.routes puts BBOX_SCHEMA here).
+            json_schema_extra={X_DECLARED: "bbox"},
         ),
     ] = None,
 ) -> BBox | None:
-    """Parse the optional ``bbox`` query parameter (its area capped by the settings)."""
+    """Parse the optional ``bbox`` query parameter: no area cap, the lists it filters are
+    paged (limit bounds the work, as on /ogc)."""
     if bbox is None:
         return None
-    return parse_bbox(bbox, settings.max_bbox_area_km2, crs)
+    return parse_bbox(bbox, crs)
 
 
 BBoxDep = Annotated[BBox | None, Depends(bbox_query)]
@@ -305,10 +351,7 @@ async def near_query(
     crs: Crs,
     near: Annotated[
         str | None,
-        Query(
-            description="lon,lat of a centre (in the datum crs); use with radius.",
-            examples=["113.64,34.72"],
-        ),
+        lonlat_query("lon,lat of a centre (in the datum crs); use with radius."),
     ] = None,
     radius: Annotated[
         float, Query(gt=0, le=MAX_RADIUS_M, description="Radius around near, in metres.")

@@ -10,6 +10,7 @@ fails on any route without a declaration.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,10 +19,14 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 
 from gis_service.auth.access import Access
+from gis_service.catalog.schemas import X_DECLARED, Catalog
+from gis_service.geo.areas import BBOX_SCHEMA, LONLAT_SCHEMA
+from gis_service.http.deps import code_list_pattern
 
 PUBLIC = Access(allow_anonymous=True)
 # FastAPI's own pages: the docs and the schema are public.
 BUILTIN_PUBLIC_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+_CONVERTER = re.compile(r"\{(\w+):\w+\}")
 _HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 
@@ -222,6 +227,78 @@ def _forbid_nul(schema: Any) -> None:
             _forbid_nul(value)
 
 
+def catalog_codes(catalog: Catalog, kind: str) -> list[str]:
+    """The codes of one of the catalogue's lists (layers/*.yaml), as the server checks them."""
+    if kind == "care_categories":
+        return sorted(c.code for c in catalog.care.categories)
+    return sorted(getattr(catalog, kind))
+
+
+def _declared(schema: dict[str, Any], catalog: Catalog | None) -> dict[str, Any] | None:
+    """The schema a marked parameter or field gets from the declaration the server validates
+    with (X_DECLARED): the bbox parse_bbox reads, or the catalogue's codes; None if unmarked."""
+    mark = schema.get(X_DECLARED)
+    if mark is None:
+        return None
+    if mark == "bbox":
+        return dict(BBOX_SCHEMA)
+    if mark == "lonlat":
+        return dict(LONLAT_SCHEMA)
+    if isinstance(mark, dict):  # a pattern the parser checks itself, with its own message
+        string: dict[str, Any] = {"type": "string", **mark}
+    else:
+        kind, _, name = mark.partition(":")
+        if catalog is None:  # a document built without a catalogue (never served)
+            return {k: v for k, v in schema.items() if k != X_DECLARED}
+        codes = catalog_codes(catalog, name)
+        if kind == "code-list":
+            string = {"type": "string", "pattern": code_list_pattern(codes)}
+        else:
+            string = {"type": "string", "enum": codes}
+    # The declaration's own bounds stay (max_length=200 on a code list was lost: 422s).
+    branches = [s for s in schema.get("anyOf", [schema]) if s.get("type") == "string"]
+    for bound in ("minLength", "maxLength"):
+        if branches and bound in branches[0]:
+            string[bound] = branches[0][bound]
+    keep = {k: v for k, v in schema.items() if k in ("title", "description", "default")}
+    if any(s.get("type") == "null" for s in schema.get("anyOf", ())):
+        return {**keep, "anyOf": [string, {"type": "null"}]}
+    return {**keep, **string}
+
+
+def _apply_declared(schema: Any, catalog: Catalog | None) -> None:
+    """Replace every marked field's schema, at any depth of a component."""
+    if isinstance(schema, list):  # anyOf, oneOf …: a marked branch (an optional code) too
+        for i, item in enumerate(schema):
+            new = _declared(item, catalog) if isinstance(item, dict) else None
+            if new is not None:
+                schema[i] = new
+            else:
+                _apply_declared(item, catalog)
+        return
+    if not isinstance(schema, dict):
+        return
+    for key, value in schema.items():
+        if key in ("properties", "$defs"):
+            for name, sub in value.items():
+                new = _declared(sub, catalog) if isinstance(sub, dict) else None
+                if new is not None:
+                    value[name] = new
+                else:
+                    _apply_declared(sub, catalog)
+        elif key in ("items", "anyOf", "oneOf", "allOf", "additionalProperties"):
+            _apply_declared(value, catalog)
+
+
+def _declare_parameter(parameter: dict[str, Any], catalog: Catalog | None) -> None:
+    new = _declared(parameter.get("schema", {}), catalog)
+    if new is None:
+        return
+    parameter["schema"] = new
+    if new.get("type") == "array":  # one comma list, as /ogc takes it
+        parameter["style"], parameter["explode"] = "form", False
+
+
 def _uses(dependant: Dependant | None, call: Any) -> bool:
     """True when ``call`` is among the route's dependencies, at any depth."""
     if dependant is None:
@@ -282,16 +359,19 @@ def _annotate(app: FastAPI, schema: dict[str, Any]) -> None:
     """Add x-roles, x-api-key-scopes and 'Who may call: …' to every operation, and the error
     statuses every /api operation can answer."""
     schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    catalog = getattr(app.state, "catalog", None)
     for component in schema["components"]["schemas"].values():
+        _apply_declared(component, catalog)
         _forbid_nul(component)
     by_key: dict[tuple[str, str], Access] = {}
     dependants: dict[tuple[str, str], Dependant | None] = {}
     for info in iter_routes(app):
         if info.access is None:
             continue
+        path = _CONVERTER.sub(r"{\1}", info.path)  # the document drops {id:int}'s converter
         for method in info.methods:
-            by_key[(info.path, method.lower())] = info.access
-            dependants[(info.path, method.lower())] = info.dependant
+            by_key[(path, method.lower())] = info.access
+            dependants[(path, method.lower())] = info.dependant
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
             if method not in _HTTP_METHODS or not isinstance(operation, dict):
@@ -299,7 +379,10 @@ def _annotate(app: FastAPI, schema: dict[str, Any]) -> None:
             access = by_key.get((path, method))
             if access is None:
                 continue
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                _apply_declared(media.get("schema"), catalog)  # bodies declared inline
             for parameter in operation.get("parameters", ()):
+                _declare_parameter(parameter, catalog)
                 _forbid_nul(parameter.get("schema"))
             operation["x-roles"] = access.who()
             operation["x-api-key-scopes"] = sorted(access.scopes or ())

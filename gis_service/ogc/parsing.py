@@ -79,23 +79,6 @@ def _parse_int(name: str, raw: str, minimum: int, maximum: int | None = None) ->
     return value
 
 
-def _latitudes_in_order(raw: str) -> str:
-    """A bbox with its latitudes clamped to ±90 and in order: a box reaching past a pole
-    reaches the pole, and one given top before bottom is the same box (longitudes keep their
-    order, which is how a box crosses the antimeridian)."""
-    parts = raw.split(",")
-    try:
-        nums = [float(p) for p in parts]
-    except ValueError:
-        return raw  # parse_bbox says what is wrong
-    if len(nums) not in (4, 6) or not all(math.isfinite(n) for n in nums):
-        return raw
-    half = len(nums) // 2
-    lo, hi = sorted(max(-90.0, min(90.0, v)) for v in (nums[1], nums[half + 1]))
-    nums[1], nums[half + 1] = lo, hi
-    return ",".join(repr(n) for n in nums)
-
-
 def parse_datetime(raw: str) -> tuple[datetime | None, datetime | None]:
     """``datetime``: an instant, or an interval a/b with '..' or '' for an open end
     (OGC 17-069r4 /req/core/fc-time-definition)."""
@@ -200,7 +183,7 @@ def parse_items_query(
     if "bbox" in q:
         try:
             # No area cap here: a desktop GIS sends its whole view, and limit bounds the work.
-            box = parse_bbox(_latitudes_in_order(q["bbox"]), None, antimeridian=True)
+            box = parse_bbox(q["bbox"])
         except DomainError as exc:  # OGC 17-069r4 /req/core/fc-bbox-definition: bad bbox: 400
             raise BadRequest(exc.message, **exc.details) from exc
         out.where.append(

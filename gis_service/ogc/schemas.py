@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 
 from gis_service import __version__
 from gis_service.config import Settings
+from gis_service.geo.areas import BBOX_DESCRIPTION, BBOX_SCHEMA
+from gis_service.instants import date_pattern
 from gis_service.ogc import cql2
 from gis_service.ogc.collections import CollectionDef
 from gis_service.ogc.service import CRS84, GEOJSON, JSON, JSON_SCHEMA, OPENAPI, TITLE
@@ -97,7 +99,7 @@ def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
 NO_NUL = r"^[^\x00]*$"
 # RFC 3339 instants and OGC 17-069r4 /req/core/fc-time-definition intervals, so that clients
 # and fuzzers send what the server reads ('..' or nothing for an open end, not both).
-_DATE = r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_DATE = date_pattern()
 _TIME = (
     r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])"
 )
@@ -138,14 +140,8 @@ def parameters(settings: Settings) -> dict[str, dict[str, Any]]:
         ),
         "bbox": _query(
             "bbox",
-            "minLon,minLat,maxLon,maxLat in CRS84 (or six numbers with heights, ignored); "
-            "minLon > maxLon crosses the antimeridian; latitudes beyond ±90 are read as the pole, "
-            "and latitudes given in the wrong order are read in the right one.",
-            {
-                "type": "array",
-                "oneOf": [{"minItems": 4, "maxItems": 4}, {"minItems": 6, "maxItems": 6}],
-                "items": {"type": "number", "minimum": -180, "maximum": 180},
-            },
+            f"In CRS84: {BBOX_DESCRIPTION}",
+            BBOX_SCHEMA,
         ),
         "bbox-crs": _query(
             "bbox-crs", "CRS of bbox; only CRS84.", {"type": "string", "enum": [CRS84]}
@@ -170,7 +166,12 @@ def parameters(settings: Settings) -> dict[str, dict[str, Any]]:
             f"A CQL2-text filter (at most {cql2.MAX_LENGTH} characters, {cql2.MAX_DEPTH} levels "
             "of nesting) over the queryables, e.g. status = 'damaged' AND "
             "S_INTERSECTS(geometry, BBOX(113.60,34.70,113.62,34.72)).",
-            {"type": "string", "maxLength": cql2.MAX_LENGTH},
+            # Something besides blanks: an empty filter is refused ("filter is empty").
+            {
+                "type": "string",
+                "maxLength": cql2.MAX_LENGTH,
+                "pattern": r"^[^\x00]*[^\x00\s][^\x00]*$",
+            },
         ),
         "filter-lang": _query(
             "filter-lang",

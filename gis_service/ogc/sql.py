@@ -94,7 +94,7 @@ BBOX_FILTER = "ST_Intersects(s.geom, ST_MakeEnvelope(:bb_minx, :bb_miny, :bb_max
 # A bbox across the antimeridian (minx > maxx, OGC 17-069r4 §7.15.3) is two envelopes.
 BBOX_ANTIMERIDIAN_FILTER = (
     "(ST_Intersects(s.geom, ST_MakeEnvelope(:bb_minx, :bb_miny, 180, :bb_maxy, 4326))"
-    " OR ST_Intersects(s.geom, ST_MakeEnvelope(-180, :bb_miny, :bb_maxx, :bb_maxy, 4326)))"
+    " OR ST_Intersects(s.geom, ST_MakeEnvelope(-180, :bb_miny, :bb_west_maxx, :bb_maxy, 4326)))"
 )
 STARTS_BY_FILTER = "s.t0 <= :dt_end"
 ENDS_FROM_FILTER = "coalesce(s.t1, 'infinity'::timestamptz) >= :dt_start"

@@ -6,13 +6,13 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, text
 
+from gis_service.instants import clip_span
 from gis_service.ops.localtime import parse_local
-from gis_service.ops.pgtools import OpsError
 
 COLUMNS = (
     "id",
@@ -45,11 +45,7 @@ def parse_range(since: str, until: str | None, tz_name: str) -> tuple[datetime, 
     """[since, until) from local dates or times; until defaults to now."""
     start = parse_local(since, tz_name)
     end = parse_local(until, tz_name) if until else datetime.now(UTC)
-    if end <= start:
-        raise OpsError(f"until ({end.isoformat()}) must be after since ({start.isoformat()}).")
-    if (end - start).days > MAX_DAYS:
-        raise OpsError(f"export at most {MAX_DAYS} days at a time.")
-    return start, end
+    return start, clip_span(start, end, timedelta(days=MAX_DAYS))
 
 
 def _cell(value: Any) -> Any:

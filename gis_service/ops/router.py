@@ -19,10 +19,10 @@ from gis_service.auth.deps import (
 )
 from gis_service.auth.principal import Principal
 from gis_service.errors import Invalid
-from gis_service.http.deps import EngineDep, SettingsDep
+from gis_service.http.deps import INSTANT_PATTERN, EngineDep, SettingsDep
 from gis_service.http.errors import error_body
 from gis_service.ops import metrics, readiness
-from gis_service.ops.audit_export import export_rows, parse_range
+from gis_service.ops.audit_export import MAX_DAYS, export_rows, parse_range
 from gis_service.ops.pgtools import OpsError
 
 router = APIRouter(tags=["system"])
@@ -159,6 +159,7 @@ def export_audit(
         str,
         Query(
             max_length=40,
+            pattern=INSTANT_PATTERN,
             description="From this date or time, inclusive; a date or a time without offset is "
             "the office's local time (GIS_LOCAL_TIMEZONE).",
             examples=["2026-11-01"],
@@ -166,7 +167,13 @@ def export_audit(
     ],
     until: Annotated[
         str | None,
-        Query(max_length=40, description="Before this date or time; default now."),
+        Query(
+            max_length=40,
+            pattern=INSTANT_PATTERN,
+            description="Before this date or time; default now. An export covers at most "
+            f"{MAX_DAYS} days from since (a later until is cut there); an until not after "
+            "since exports nothing.",
+        ),
     ] = None,
     format: Annotated[Literal["csv", "json"], Query(description="csv or json (lines).")] = "csv",
 ) -> StreamingResponse:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
-from gis_service.catalog.schemas import CODE_PATTERN, PHONE_PATTERN
+from gis_service.catalog.schemas import CODE_PATTERN, PHONE_PATTERN, X_DECLARED
 from gis_service.geo.datums import Datum
 from gis_service.orders.workflow import ORDER_ACTIONS
+from gis_service.patches import check_patch, patch_schema
 
 Rating = Literal["satisfied", "basically_satisfied", "dissatisfied"]
 Skill = str
@@ -30,7 +31,11 @@ def _skills(v: list[str] | None) -> list[str] | None:
 class OrderIn(_In):
     """群众点单: a resident's service request, at a point."""
 
-    service_type: str = Field(pattern=CODE_PATTERN, description="A code of layers/services.yaml.")
+    service_type: str = Field(
+        pattern=CODE_PATTERN,
+        description="A code of layers/services.yaml.",
+        json_schema_extra={X_DECLARED: "code:services"},
+    )
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
     crs: Datum = Datum.wgs84
@@ -68,7 +73,7 @@ class VolunteerIn(_In):
     name: str = Field(min_length=1, max_length=100)
     phone: str | None = Field(default=None, pattern=PHONE_PATTERN)
     skills: list[Skill] = Field(default_factory=list, max_length=20)
-    party_member: bool = False
+    party_member: StrictBool = False  # as documented: "yes" or 1 is not a boolean
     grid: int = Field(ge=1, le=2**63 - 1, description="The grid the volunteer serves.")
     note: str | None = Field(default=None, max_length=1000)
 
@@ -78,15 +83,20 @@ class VolunteerIn(_In):
         return _skills(v)
 
 
+_NOT_NULL = ("skills", "offers", "party_member", "active")
+
+
 class _Patch(_In):
-    """Absent fields stay; null clears a field only where the registry allows none."""
+    """Absent fields stay; null clears a field only where the registry allows none; at least
+    one field is sent (orders.service.patch_row refuses an empty change)."""
+
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra=patch_schema(_NOT_NULL, ("*",))
+    )
 
     @model_validator(mode="after")
     def _no_null_where_required(self) -> _Patch:
-        required = ("skills", "offers", "party_member", "active")
-        nulls = [k for k in self.model_fields_set if k in required and getattr(self, k) is None]
-        if nulls:
-            raise ValueError(f"{', '.join(sorted(nulls))} cannot be null; leave it out instead")
+        check_patch(self, _NOT_NULL)
         return self
 
 
@@ -95,9 +105,9 @@ class VolunteerPatch(_Patch):
 
     phone: str | None = Field(default=None, pattern=PHONE_PATTERN)
     skills: list[Skill] | None = Field(default=None, max_length=20)
-    party_member: bool | None = None
+    party_member: StrictBool | None = None
     note: str | None = Field(default=None, max_length=1000)
-    active: bool | None = None
+    active: StrictBool | None = None
 
     @field_validator("skills")
     @classmethod

@@ -242,7 +242,7 @@ def patrol_stats(
 
 
 @router.get(
-    "/{patrol_id}",
+    "/{patrol_id:int}",
     response_class=GeoJSONResponse,
     summary="One patrol as a line with the time of every point",
     responses={401: {"description": "Not logged in."}, 404: {"description": "Not in your area."}},
@@ -258,7 +258,7 @@ def get_patrol(
 
 
 @router.get(
-    "/{patrol_id}/gpx",
+    "/{patrol_id:int}/gpx",
     summary="One patrol as a GPX 1.1 file",
     responses={
         200: {"content": {gpx.MEDIA_TYPE: {}}},

@@ -348,8 +348,6 @@ def stats(
     root = scoped_grid(principal, grid, conn)
     end = until or datetime.now(UTC)
     start = since or add_clamped(end, -timedelta(days=30))  # until may be the first moment
-    if start >= end:
-        raise Invalid("since must be before until.", since=str(start), until=str(end))
     rows = conn.execute(
         sql.STATS,
         {"grid": root, "since": start, "until": end, "scope": principal.scope_filter()},

@@ -8,7 +8,14 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from gis_service.catalog.schemas import X_DECLARED
 from gis_service.instants import parse_instant
+from gis_service.patches import (
+    check_exactly_one,
+    check_patch,
+    exactly_one_schema,
+    patch_schema,
+)
 from gis_service.people.phones import normalize_phone
 from gis_service.plaintext import Line, Paragraph, clean_text
 
@@ -31,7 +38,15 @@ def _instant(value: str) -> datetime:
 Phone = Annotated[str, Field(max_length=40), AfterValidator(_phone)]
 Instant = Annotated[str, Field(max_length=40), AfterValidator(_instant)]
 PersonId = Annotated[int, Field(ge=1, le=MAX_ID)]
-RoleCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+RoleCode = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[a-z][a-z0-9_]*$",
+        json_schema_extra={X_DECLARED: "code:assignment_roles"},
+    ),
+]
 GridRef = Annotated[
     int | str,
     Field(description="Grid id or code.", examples=["410103001001"]),
@@ -72,8 +87,16 @@ class PersonIn(NewPerson):
     reason: Reason
 
 
+_PERSON_NOT_NULL = ("name", "party_member", "active")
+_PERSON_FIELDS = ("name", "work_phone", "mobile_phone", "party_member", "notes", "grid", "active")
+
+
 class PersonPatch(_Body):
     """Fields to change; null clears a phone, the notes or the record's grid."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=patch_schema(_PERSON_NOT_NULL, _PERSON_FIELDS)
+    )
 
     name: Line | None = Field(default=None, max_length=50)
     work_phone: Phone | None = None
@@ -86,16 +109,17 @@ class PersonPatch(_Body):
 
     @model_validator(mode="after")
     def _something(self) -> PersonPatch:
-        if not (self.model_fields_set - {"reason"}):
-            raise ValueError("give at least one field to change besides the reason")
-        for key in ("name", "party_member", "active"):
-            if key in self.model_fields_set and getattr(self, key) is None:
-                raise ValueError(f"{key} cannot be null")
+        check_patch(self, _PERSON_NOT_NULL, _PERSON_FIELDS)
         return self
+
+
+_WHO = ("person_id", "person")
 
 
 class _WhoIn(_Body):
     """Who takes the role: an existing person (id) or a new one."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=exactly_one_schema(_WHO))
 
     person_id: PersonId | None = Field(
         default=None, description="An existing person (find them with GET /api/v1/people)."
@@ -106,8 +130,9 @@ class _WhoIn(_Body):
 
     @model_validator(mode="after")
     def _one_person(self) -> _WhoIn:
-        if (self.person_id is None) == (self.person is None):
-            raise ValueError("give either person_id (an existing person) or person (a new one)")
+        check_exactly_one(
+            self, _WHO, "give either person_id (an existing person) or person (a new one)"
+        )
         return self
 
 

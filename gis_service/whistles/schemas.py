@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gis_service.catalog.schemas import CODE_PATTERN
+from gis_service.catalog.schemas import CODE_PATTERN, X_DECLARED
+from gis_service.patches import check_exactly_one, exactly_one_schema
+from gis_service.plaintext import Documented
 from gis_service.whistles.workflow import WHISTLE_ACTIONS
+from gis_service.worktime.schemas import LIMIT_PATTERN
+
+_PARTY = ("department", "partner_id")
 
 
 class Party(BaseModel):
     """One called party: a department (code) or a partner unit (id)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=exactly_one_schema(_PARTY))
 
-    department: str | None = Field(default=None, pattern=CODE_PATTERN, max_length=64)
+    department: str | None = Field(
+        default=None,
+        pattern=CODE_PATTERN,
+        max_length=64,
+        json_schema_extra={X_DECLARED: "code:departments"},
+    )
     partner_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
 
     @model_validator(mode="after")
     def _one(self) -> Party:
-        if (self.department is None) == (self.partner_id is None):
-            raise ValueError("name either department (a code) or partner_id, not both")
+        check_exactly_one(self, _PARTY, "name either department (a code) or partner_id, not both")
         return self
 
 
@@ -31,10 +40,13 @@ class WhistleIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     parties: list[Party] = Field(min_length=1, max_length=10)
-    report_in: str = Field(
+    # Read by TimeLimit (whistles.service._limit), whose pattern the document states.
+    report_in: Annotated[str, Documented(LIMIT_PATTERN)] = Field(
         default="2 工作时", max_length=32, description="Time to report in (报到), e.g. '2 工作时'."
     )
-    act: str = Field(default="3 工作日", max_length=32, description="Time to act, e.g. '3 工作日'.")
+    act: Annotated[str, Documented(LIMIT_PATTERN)] = Field(
+        default="3 工作日", max_length=32, description="Time to act, e.g. '3 工作日'."
+    )
     note: str | None = Field(default=None, max_length=4000)
 
     @field_validator("parties")

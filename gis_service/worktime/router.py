@@ -10,9 +10,14 @@ from pydantic import ValidationError
 
 from gis_service.auth.deps import PUBLIC_READ
 from gis_service.errors import Invalid
-from gis_service.http.deps import Conn, instant_param, reject_unknown_query
+from gis_service.http.deps import (
+    ASSESSED_INSTANT_PATTERN,
+    Conn,
+    instant_param,
+    reject_unknown_query,
+)
 from gis_service.worktime import service
-from gis_service.worktime.schemas import TimeLimit
+from gis_service.worktime.schemas import LIMIT_PATTERN, TimeLimit
 
 router = APIRouter(
     prefix="/api/v1/calendar",
@@ -20,18 +25,12 @@ router = APIRouter(
     dependencies=[Depends(reject_unknown_query), Depends(PUBLIC_READ)],
 )
 
-# Deadlines are computed for instants between these years: the calendar's data lives there,
-# and a far date would overflow the arithmetic.
-MIN_YEAR, MAX_YEAR = 2000, 2100
-
 
 def _bounded(raw: str, name: str) -> datetime:
+    """An instant of the years the calendar covers (their pattern, ASSESSED_INSTANT_PATTERN,
+    is in the document: a far date, which would overflow the arithmetic, is refused there)."""
     value = instant_param(raw, name)
     assert value is not None
-    if not MIN_YEAR <= value.year <= MAX_YEAR:
-        raise Invalid(
-            f"'{name}' must lie between {MIN_YEAR} and {MAX_YEAR}.", **{name: raw}, code="far_date"
-        )
     return value
 
 
@@ -43,10 +42,21 @@ def _bounded(raw: str, name: str) -> datetime:
 def calendar_days(
     conn: Conn,
     first: Annotated[
-        str | None, Query(alias="from", description="First day (YYYY-MM-DD); default: today.")
+        str | None,
+        Query(
+            alias="from",
+            pattern=ASSESSED_INSTANT_PATTERN,
+            description="First day (YYYY-MM-DD); default: today.",
+        ),
     ] = None,
     last: Annotated[
-        str | None, Query(alias="to", description="Last day; default: 30 days after 'from'.")
+        str | None,
+        Query(
+            alias="to",
+            pattern=ASSESSED_INSTANT_PATTERN,
+            description="Last day; default: 30 days after 'from'. At most a year is listed "
+            "(the answer's 'to' says the last day listed); a 'to' before 'from' lists none.",
+        ),
     ] = None,
 ) -> dict:
     """Each day with whether it is worked, and the name of a holiday or 调休 working day and
@@ -67,6 +77,7 @@ def due(
     start: Annotated[
         str,
         Query(
+            pattern=ASSESSED_INSTANT_PATTERN,
             description="ISO 8601 instant the clock starts (a date alone is midnight UTC).",
             examples=["2026-09-30T10:00:00+08:00"],
         ),
@@ -75,6 +86,7 @@ def due(
         str,
         Query(
             max_length=32,
+            pattern=LIMIT_PATTERN,
             description="'<n> 工作时', '<n> 工作日' (working time) or '<n> 小时' (calendar).",
             examples=["2 工作日"],
         ),

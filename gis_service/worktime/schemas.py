@@ -14,7 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 LimitUnit = Literal["work_hours", "work_days", "hours"]
 UNIT_NAMES_ZH: dict[str, str] = {"work_hours": "工作时", "work_days": "工作日", "hours": "小时"}
 _UNITS_BY_NAME = {v: k for k, v in UNIT_NAMES_ZH.items()}
-_LIMIT = re.compile(r"^\s*(\d{1,4}(?:\.\d{1,2})?)\s*(工作时|工作日|小时)\s*$")
+# The text of a limit, as the YAML and requests write it, and the pattern the OpenAPI
+# document states: an amount over 0 and at most 500 (a deadline must end within the 1000
+# days gis_work_add looks ahead), with at most two decimals, then the unit.
+_AMOUNT = (
+    r"(500(\.00?)?|[1-4][0-9]{2}(\.[0-9]{1,2})?|[1-9][0-9]?(\.[0-9]{1,2})?"
+    r"|0\.(0[1-9]|[1-9][0-9]?))"
+)
+LIMIT_PATTERN = rf"^\s*{_AMOUNT}\s*(工作时|工作日|小时)\s*$"
+_LIMIT = re.compile(LIMIT_PATTERN)
 _PERIOD = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
@@ -37,7 +45,9 @@ class TimeLimit(BaseModel):
                     f"write a limit as '<number> 工作时', '<number> 工作日' or '<number> 小时', "
                     f"not {value!r}"
                 )
-            return {"amount": float(m.group(1)), "unit": _UNITS_BY_NAME[m.group(2)]}
+            unit = m.group(m.lastindex or 0)
+            amount = float(value.strip().removesuffix(unit))
+            return {"amount": amount, "unit": _UNITS_BY_NAME[unit]}
         return value
 
     @property

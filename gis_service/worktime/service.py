@@ -4,12 +4,12 @@ deadline (the arithmetic is SQL: one rule for moves, lists and statistics)."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
-from gis_service.errors import Invalid
+from gis_service.instants import clip_span
 from gis_service.worktime import sql
 from gis_service.worktime.calendar import special_days
 from gis_service.worktime.schemas import UNIT_NAMES_ZH, CalendarDef, TimeLimit
@@ -64,12 +64,7 @@ def schedule(conn: Connection) -> dict[str, Any]:
 
 def calendar_days(conn: Connection, first: date, last: date) -> dict[str, Any]:
     """Every day from ``first`` to ``last`` (at most a year) with whether it is worked."""
-    if last < first:
-        raise Invalid("'to' is before 'from'.", first=str(first), last=str(last))
-    if (last - first).days >= MAX_LISTED_DAYS:
-        raise Invalid(
-            f"List at most {MAX_LISTED_DAYS} days at once.", first=str(first), last=str(last)
-        )
+    last = clip_span(first, last, timedelta(days=MAX_LISTED_DAYS - 1))
     rows = conn.execute(sql.DAYS, {"first": first, "last": last}).all()
     sched = schedule(conn)
     days = [
