@@ -192,7 +192,8 @@ def test_the_document_states_what_the_server_checks(demo_client: TestClient, dem
     # bodies hold the types the document says: no booleans or strings for numbers
     r = demo_client.post("/api/v1/locate", json={"points": [[113.6, False]]})
     assert r.status_code == 422, r.text
-    points = doc["components"]["schemas"]["BatchLocateRequest"]["properties"]["points"]
+    batch = doc["paths"]["/api/v1/locate"]["post"]["requestBody"]["content"]["application/json"]
+    points = batch["schema"]["properties"]["points"]
     assert points["items"]["prefixItems"][1]["maximum"] == 90
     admin = make_user(demo_engine, "admin")
     headers = bearer_for(demo_engine, demo_client.app.state.settings, admin["id"])
