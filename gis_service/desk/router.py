@@ -32,6 +32,14 @@ router = APIRouter(prefix="/api/v1", tags=["desk"], dependencies=[Depends(reject
 STAFF = require(scopes={"read_private"})
 DISPATCHER = require(scopes={"dispatch"})
 HazardId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+# The end of a dashboard's or ledger's period, cut by clip_span at LONGEST_DESK_SPAN.
+CutUntil = Annotated[
+    Instant,
+    Query(
+        description="Reported before (ISO 8601); cut at three years after since, and "
+        "nothing when not after since."
+    ),
+]
 SEVERITIES = ("low", "medium", "high", "critical")
 SOURCES = ("patrol", "resident", "camera", "hotline", "superior")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -184,13 +192,7 @@ def stats_dashboard(
     conn: Conn,
     principal: Annotated[Principal, Depends(STAFF)],
     since: Annotated[Instant, Query(description="Reported at or after (ISO 8601).")],
-    until: Annotated[
-        Instant,
-        Query(
-            description="Reported before (ISO 8601); cut at three years after since, and "
-            "nothing when not after since."
-        ),
-    ],
+    until: CutUntil,
     grid: Annotated[
         int | None, Query(ge=1, le=2**63 - 1, description="Subtree; default: your scope root.")
     ] = None,
@@ -223,13 +225,7 @@ def hazard_ledger(
     conn: Conn,
     principal: Annotated[Principal, Depends(STAFF)],
     since: Annotated[Instant, Query(description="Reported at or after (ISO 8601).")],
-    until: Annotated[
-        Instant,
-        Query(
-            description="Reported before (ISO 8601); cut at three years after since, and "
-            "nothing when not after since."
-        ),
-    ],
+    until: CutUntil,
     grid: Annotated[
         int | None,
         Query(ge=1, le=2**63 - 1, description="Street, community or grid; default: your scope."),
