@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from gis_service.catalog.schemas import X_DECLARED
+from gis_service.db.limits import BIGINT_MAX
 from gis_service.instants import parse_instant
 from gis_service.patches import (
     check_exactly_one,
@@ -18,8 +19,6 @@ from gis_service.patches import (
 )
 from gis_service.people.phones import normalize_phone
 from gis_service.plaintext import Line, Paragraph, clean_text
-
-MAX_ID = 2**63 - 1
 
 
 def _phone(value: str) -> str:
@@ -37,7 +36,7 @@ def _instant(value: str) -> datetime:
 
 Phone = Annotated[str, Field(max_length=40), AfterValidator(_phone)]
 Instant = Annotated[str, Field(max_length=40), AfterValidator(_instant)]
-PersonId = Annotated[int, Field(ge=1, le=MAX_ID)]
+PersonId = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
 RoleCode = Annotated[
     str,
     Field(
