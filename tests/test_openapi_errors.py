@@ -9,6 +9,8 @@ import re
 
 from fastapi.testclient import TestClient
 
+from gis_service.db.limits import BIGINT_MAX
+from gis_service.plaintext import TEXT_PATTERN
 from tests.support.authkit import bearer_for, make_user
 
 _METHODS = ("get", "put", "post", "patch", "delete")
@@ -254,3 +256,38 @@ def test_a_stated_code_list_keeps_its_bounds(demo_client: TestClient) -> None:
         p for p in doc["paths"]["/api/v1/queues"]["get"]["parameters"] if p["name"] == "source"
     )
     assert source["schema"]["anyOf"][0]["maxLength"] == 200, source
+
+
+def test_ids_keys_and_grid_refs_are_stated_as_the_server_reads_them(
+    demo_client: TestClient, demo_engine
+) -> None:
+    """schemathesis --checks all (issue 11, finding 12): a body id's bound is exact (FastAPI
+    wrote it as the float 2**63, one past what the server takes), the Idempotency-Key's
+    pattern refuses a final line break in Python's reading of ``$`` too, and GET /users
+    states the rule its grid= is checked with."""
+    served = demo_client.get("/openapi.json")
+    assert "9.223372036854776e+18" not in served.text
+    doc = served.json()
+    grid = doc["components"]["schemas"]["VolunteerIn"]["properties"]["grid"]
+    assert grid["maximum"] == BIGINT_MAX and isinstance(grid["maximum"], int)
+    admin = make_user(demo_engine, "admin")
+    headers = bearer_for(demo_engine, demo_client.app.state.settings, admin["id"])
+    for too_big in (BIGINT_MAX + 1, float(BIGINT_MAX)):  # the float is 2**63
+        r = demo_client.post(
+            "/api/v1/volunteers", json={"name": "大数", "grid": too_big}, headers=headers
+        )
+        assert r.status_code == 422, r.text
+    visit = doc["paths"]["/api/v1/visits"]["post"]["parameters"]
+    key = next(p for p in visit if p["name"] == "Idempotency-Key")["schema"]
+    assert re.search(key["pattern"], "phone-42-visit-1")
+    assert not re.search(key["pattern"], "phone-42-visit-1\n")
+    # a field that needs another (a visit's hazard_severity needs its hazard_category)
+    visits = doc["paths"]["/api/v1/visits"]["post"]["requestBody"]["content"]
+    needs = visits["application/json"]["schema"]["allOf"]
+    severity = next(r for r in needs if r["if"]["required"] == ["hazard_severity"])
+    assert severity["then"]["required"] == ["hazard_category"]
+    users = doc["paths"]["/api/v1/users"]["get"]["parameters"]
+    ref = next(p for p in users if p["name"] == "grid")["schema"]["anyOf"][0]
+    assert ref["pattern"] == TEXT_PATTERN and not re.search(ref["pattern"], "41\x0101")
+    r = demo_client.get("/api/v1/users", params={"grid": "41\x0101"}, headers=headers)
+    assert r.status_code == 422, r.text

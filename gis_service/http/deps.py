@@ -29,7 +29,7 @@ from gis_service.geo.areas import (
     parse_lonlat,
 )
 from gis_service.geo.datums import Datum, to_wgs84
-from gis_service.idempotency import KEY_PATTERN
+from gis_service.idempotency import IdempotencyKeyText
 from gis_service.instants import LEAP_YEARS, as_utc, date_pattern, parse_instant
 
 
@@ -192,10 +192,9 @@ Crs = Annotated[Datum, Depends(crs_query)]
 
 # The Idempotency-Key header of every write a phone may retry (reports, moves, visits, patrols).
 IdempotencyKey = Annotated[
-    str | None,
+    IdempotencyKeyText | None,
     Header(
         alias="Idempotency-Key",
-        pattern=KEY_PATTERN,
         description="A client key (8-200 printable characters): the same request sent again "
         "with the same key (an offline queue retrying) returns the first result instead of "
         "acting twice; the key sent with another body is refused (422).",
