@@ -12,6 +12,7 @@ from gis_service.db.limits import BIGINT_MAX
 
 # C0 controls other than tab and line breaks, DEL, and C1 controls.
 _CONTROLS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+CONTROL_CHARACTERS = _CONTROLS  # for a pattern's character class
 _CONTROL = re.compile(f"[{_CONTROLS}]")
 # The same rules as patterns, for the OpenAPI document (issue 11, finding 12): text with no
 # control character; a line is that, not blank once stripped, and one line once stripped.
