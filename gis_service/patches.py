@@ -78,6 +78,11 @@ def _given(body: BaseModel, name: str) -> bool:
     return value is not None and not (isinstance(value, str) and not value.strip())
 
 
+def together(first: str, second: str, why: str) -> tuple[tuple[str, str, str], ...]:
+    """The rules of two fields given together or not at all (for needs_schema/check_needs)."""
+    return ((first, second, why), (second, first, why))
+
+
 def needs_schema(rules: Iterable[tuple[str, str, str]]) -> Callable[[dict[str, Any]], None]:
     """A ``json_schema_extra`` stating check_needs: each (field, needed, why) reads "when
     field is given, needed is given too"."""

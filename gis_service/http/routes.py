@@ -326,6 +326,21 @@ def _header_is_a_string(parameter: dict[str, Any]) -> None:
         parameter["schema"] = {**rest, **branches[0]}
 
 
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _form_fields_are_text(body: Any, document: dict[str, Any]) -> None:
+    """A form's optional field is absent or text, never null (FastAPI's ``str | None`` said
+    null, which a form can only send as the text "null": Open311 refused it with 400)."""
+    if isinstance(body, dict) and body.get("$ref", "").startswith("#/components/schemas/"):
+        body = document["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]
+    for name, prop in (body or {}).get("properties", {}).items():
+        branches = [s for s in prop.get("anyOf", ()) if s.get("type") != "null"]
+        if len(branches) == 1:
+            rest = {k: v for k, v in prop.items() if k != "anyOf"}
+            body["properties"][name] = {**rest, **branches[0]}
+
+
 def _uses(dependant: Dependant | None, call: Any) -> bool:
     """True when ``call`` is among the route's dependencies, at any depth."""
     if dependant is None:
@@ -407,8 +422,10 @@ def _annotate(app: FastAPI, schema: dict[str, Any]) -> None:
             access = by_key.get((path, method))
             if access is None:
                 continue
-            for media in operation.get("requestBody", {}).get("content", {}).values():
+            for ctype, media in operation.get("requestBody", {}).get("content", {}).items():
                 _apply_declared(media.get("schema"), catalog)  # bodies declared inline
+                if ctype in _FORMS:
+                    _form_fields_are_text(media.get("schema"), schema)
             for parameter in operation.get("parameters", ()):
                 _declare_parameter(parameter, catalog)
                 _forbid_nul(parameter.get("schema"))
