@@ -35,6 +35,7 @@ from gis_service.http.deps import (
 from gis_service.http.forms import read_form
 from gis_service.http.listing import OutputFormat, Page, list_response
 from gis_service.instants import as_utc
+from gis_service.patches import without_null
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -112,9 +113,7 @@ def _form_field(prop: dict, required: bool) -> dict:
     sends it as text, read_body reads it back), never null; a list is one comma-separated
     text (VisitIn.needs); empty when optional, as read_body drops an empty field."""
     meta = {k: prop[k] for k in ("title", "description") if k in prop}
-    branches = [s for s in prop.get("anyOf", [prop]) if s.get("type") != "null"]
-    branches = [{k: v for k, v in s.items() if k not in (*meta, "default")} for s in branches]
-    value = branches[0] if len(branches) == 1 else {"anyOf": branches}
+    value = {k: v for k, v in without_null(prop).items() if k not in (*meta, "default")}
     if value.get("type") == "array":
         value = {"type": "string"}
     if required:

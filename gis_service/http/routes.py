@@ -23,6 +23,7 @@ from gis_service.catalog.schemas import X_DECLARED, Catalog
 from gis_service.db.limits import BIGINT_MAX
 from gis_service.geo.areas import BBOX_SCHEMA, LONLAT_SCHEMA
 from gis_service.http.deps import code_list_pattern
+from gis_service.patches import without_null
 
 PUBLIC = Access(allow_anonymous=True)
 # FastAPI's own pages: the docs and the schema are public.
@@ -317,13 +318,8 @@ def _declare_parameter(parameter: dict[str, Any], catalog: Catalog | None) -> No
 def _header_is_a_string(parameter: dict[str, Any]) -> None:
     """An optional header is absent or a string: FastAPI's ``str | None`` also allowed null,
     which a client can only send as the text "null" (schemathesis did; refused with 422)."""
-    schema = parameter.get("schema", {})
-    if parameter.get("in") != "header" or "anyOf" not in schema:
-        return
-    branches = [s for s in schema["anyOf"] if s.get("type") != "null"]
-    if len(branches) == 1:
-        rest = {k: v for k, v in schema.items() if k != "anyOf"}
-        parameter["schema"] = {**rest, **branches[0]}
+    if parameter.get("in") == "header" and "schema" in parameter:
+        parameter["schema"] = without_null(parameter["schema"])
 
 
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -335,10 +331,7 @@ def _form_fields_are_text(body: Any, document: dict[str, Any]) -> None:
     if isinstance(body, dict) and body.get("$ref", "").startswith("#/components/schemas/"):
         body = document["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]
     for name, prop in (body or {}).get("properties", {}).items():
-        branches = [s for s in prop.get("anyOf", ()) if s.get("type") != "null"]
-        if len(branches) == 1:
-            rest = {k: v for k, v in prop.items() if k != "anyOf"}
-            body["properties"][name] = {**rest, **branches[0]}
+        body["properties"][name] = without_null(prop)
 
 
 def _uses(dependant: Dependant | None, call: Any) -> bool:
