@@ -366,6 +366,8 @@ def test_forms_headers_and_if_match_are_stated(demo_client: TestClient) -> None:
     open311 = doc["components"]["schemas"]["Body_create_request_open311_v2_requests__fmt__post"]
     assert {"service_code", "lat", "long"} <= set(open311["required"])
     assert all("anyOf" not in p for p in open311["properties"].values())
+    # a field the form does not name is ignored; a NUL in it is refused at the edge
+    assert open311["additionalProperties"] == {"type": "string", "pattern": r"^[^\x00]*$"}
     actions = paths["/api/v1/hazards/{hazard_id}/actions"]["post"]["parameters"]
     if_match = next(p for p in actions if p["name"] == "If-Match")["schema"]
     assert if_match["type"] == "string" and if_match["pattern"] == IF_MATCH_PATTERN

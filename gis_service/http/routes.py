@@ -327,11 +327,17 @@ _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 def _form_fields_are_text(body: Any, document: dict[str, Any]) -> None:
     """A form's optional field is absent or text, never null (FastAPI's ``str | None`` said
-    null, which a form can only send as the text "null": Open311 refused it with 400)."""
+    null, which a form can only send as the text "null": Open311 refused it with 400); a
+    field it does not name is text without NUL."""
     if isinstance(body, dict) and body.get("$ref", "").startswith("#/components/schemas/"):
         body = document["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]
-    for name, prop in (body or {}).get("properties", {}).items():
+    if not isinstance(body, dict):
+        return
+    for name, prop in body.get("properties", {}).items():
         body["properties"][name] = without_null(prop)
+    # A field the form does not name is ignored, but a NUL in it is refused at the edge.
+    if body.get("additionalProperties") is not False:
+        body["additionalProperties"] = {"type": "string", "pattern": NO_NUL}
 
 
 def _uses(dependant: Dependant | None, call: Any) -> bool:
