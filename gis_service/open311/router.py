@@ -264,8 +264,10 @@ def get_token(
 
 _NO_GEOCODING = "Required: this server cannot geocode address_string or address_id."
 _DESCRIPTION = "Default: the service's name. Characters XML cannot hold are dropped."
-# Empty, or something left once the characters XML cannot hold are dropped (ReportIn).
-_SOME_TEXT = r"^$|[^\s\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
+# Empty, or something left once the characters XML cannot hold are dropped and the rest is
+# stripped (ReportIn's rule); no NUL (refused at the edge). "Empty" is written (?![\s\S]):
+# Python's ^$ also matches a lone line break, which ReportIn refuses.
+_SOME_TEXT = r"^(?![\s\S])|^[^\x00]*[^\s\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff][^\x00]*$"
 
 
 @router.post("/requests.{fmt}", summary="Open311: create a service request (a hazard report)")
@@ -292,7 +294,12 @@ def create_request(
     last_name: Annotated[str | None, Form(max_length=50)] = None,
     phone: Annotated[str | None, Form(pattern=PHONE_PATTERN)] = None,
     description: Annotated[
-        str | None, Form(max_length=4000, pattern=_SOME_TEXT, description=_DESCRIPTION)
+        str | None,
+        Form(
+            max_length=4000,
+            description=_DESCRIPTION,
+            json_schema_extra={X_DECLARED: {"pattern": _SOME_TEXT}},  # ReportIn checks it
+        ),
     ] = None,
     media_url: Annotated[str | None, Form(max_length=2000)] = None,
     api_key: Annotated[str | None, Form(description="The API key (scope open311).")] = None,
