@@ -11,6 +11,16 @@ from typing import Any
 from pydantic import BaseModel
 
 
+def without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` without its null branch (``anyOf: [X, null]`` becomes X): a value that may
+    be left out but is never null (a PATCH field, a form field, a header)."""
+    kept = [s for s in schema.get("anyOf", ()) if s.get("type") != "null"]
+    if not kept:
+        return dict(schema)
+    rest = {k: v for k, v in schema.items() if k != "anyOf"}
+    return {**rest, **kept[0]} if len(kept) == 1 else {**rest, "anyOf": kept}
+
+
 def patch_schema(
     not_null: Iterable[str], one_of: Iterable[str] = ()
 ) -> Callable[[dict[str, Any]], None]:
@@ -23,10 +33,8 @@ def patch_schema(
             prop = schema["properties"].get(name)
             if prop is None:  # a field of a sibling model
                 continue
-            if "anyOf" in prop:
-                kept = [s for s in prop.pop("anyOf") if s.get("type") != "null"]
-                prop.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
-            prop.pop("default", None)
+            schema["properties"][name] = without_null(prop)
+            schema["properties"][name].pop("default", None)
         names = list(schema["properties"]) if one_of == ("*",) else one_of
         if names:
             schema["anyOf"] = [{"required": [name]} for name in names]
@@ -76,6 +84,11 @@ def _given_schema(name: str) -> dict[str, Any]:
 def _given(body: BaseModel, name: str) -> bool:
     value = getattr(body, name)
     return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def together(first: str, second: str, why: str) -> tuple[tuple[str, str, str], ...]:
+    """The rules of two fields given together or not at all (for needs_schema/check_needs)."""
+    return ((first, second, why), (second, first, why))
 
 
 def needs_schema(rules: Iterable[tuple[str, str, str]]) -> Callable[[dict[str, Any]], None]:

@@ -264,3 +264,12 @@ def test_xml_survives_control_characters(served: dict) -> None:
         )
     listed = requests.get(f"{served['base']}/requests/{code}.xml", timeout=30)
     assert xmltodict.parse(listed.content)["service_requests"]["request"]["address"] == "二七路1号"
+
+
+def test_the_form_takes_what_it_states(served: dict) -> None:
+    """Issue 11, finding 12: the form states lat and long as required and each name up to 50
+    characters; two names of 50 made a reporter name of 101 and a 400 (now cut at 100)."""
+    r = _post(served, first_name="王" * 50, last_name="五" * 50)
+    assert r.status_code == 201, r.text
+    r = _post(served, **{"attribute[severity]": "extreme"})  # stated as the report's enum
+    assert r.status_code == 400, r.text

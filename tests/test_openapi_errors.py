@@ -11,6 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gis_service.db.limits import BIGINT_MAX
+from gis_service.errors import BadRequest
+from gis_service.hazards.versions import IF_MATCH_PATTERN, parse_if_match
 from gis_service.people.phones import normalize_phone
 from gis_service.plaintext import TEXT_PATTERN
 from tests.support.authkit import bearer_for, make_user
@@ -338,3 +340,44 @@ def test_phones_passwords_usernames_and_dates_are_stated(
         account = {**body, "password": "abcdabcdab", "role": "admin"}
         r = demo_client.post("/api/v1/users", json=account, headers=headers)
         assert r.status_code == 422, r.text
+
+
+def test_forms_headers_and_if_match_are_stated(demo_client: TestClient) -> None:
+    """A multipart body states the JSON body's fields (a form sends them as text: lat is a
+    number, action one of the moves, at most the photos a step takes); a form's or a header's
+    optional value is text, never null; If-Match states parse_if_match's rule (issue 11,
+    finding 12)."""
+    doc = demo_client.get("/openapi.json").json()
+    paths = doc["paths"]
+
+    def form(path: str) -> dict:
+        return paths[path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+
+    visit = form("/api/v1/visits")
+    assert visit["properties"]["lat"]["anyOf"][0] == {
+        "maximum": 90,
+        "minimum": -90,
+        "type": "number",
+    }
+    assert visit["properties"]["photos"]["maxItems"] == 5
+    assert visit["additionalProperties"] is False and visit["allOf"]
+    action = form("/api/v1/hazards/{hazard_id}/actions")["properties"]["action"]
+    assert "accept" in action["enum"] and action["minLength"] == 1
+    open311 = doc["components"]["schemas"]["Body_create_request_open311_v2_requests__fmt__post"]
+    assert {"service_code", "lat", "long"} <= set(open311["required"])
+    assert all("anyOf" not in p for p in open311["properties"].values())
+    # a field the form does not name is ignored; a NUL in it is refused at the edge
+    assert open311["additionalProperties"] == {"type": "string", "pattern": r"^[^\x00]*$"}
+    description = open311["properties"]["description"]["pattern"]
+    assert re.search(description, "") and re.search(description, "井盖\x0b塌陷")
+    for refused in ("\x0b \x0c", "a\x00b", "\n"):  # blank once stripped, or a NUL
+        assert not re.search(description, refused), refused
+    actions = paths["/api/v1/hazards/{hazard_id}/actions"]["post"]["parameters"]
+    if_match = next(p for p in actions if p["name"] == "If-Match")["schema"]
+    assert if_match["type"] == "string" and if_match["pattern"] == IF_MATCH_PATTERN
+    for value, version in (('"3"', 3), ('W/"12"', 12), ("7", 7), (" ", None), ('"5", "6"', 5)):
+        assert re.search(if_match["pattern"], value) and parse_if_match(value) == version
+    for value in ("3_0", '""3""', '"0"', "soon", "٣"):  # int() read the first two
+        assert not re.search(if_match["pattern"], value)
+        with pytest.raises(BadRequest):
+            parse_if_match(value)

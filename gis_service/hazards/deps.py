@@ -35,6 +35,7 @@ from gis_service.http.deps import (
 from gis_service.http.forms import read_form
 from gis_service.http.listing import OutputFormat, Page, list_response
 from gis_service.instants import as_utc
+from gis_service.patches import without_null
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -101,27 +102,53 @@ async def action_body(request: Request, settings: SettingsDep) -> tuple[ActionIn
     return await read_body(request, ActionIn, settings)
 
 
+# Photos per request unless GIS_PHOTO_MAX_COUNT says otherwise (the document is built once).
+_PHOTOS = Settings.model_fields["photo_max_count"].default
+# An empty form field is left out (read_body), so an optional one may be sent empty.
+_EMPTY = {"type": "string", "maxLength": 0}
+
+
+def _form_field(prop: dict, required: bool) -> dict:
+    """A JSON body's field as a text part of the same form: the value's own schema (a form
+    sends it as text, read_body reads it back), never null; a list is one comma-separated
+    text (VisitIn.needs); empty when optional, as read_body drops an empty field."""
+    meta = {k: prop[k] for k in ("title", "description") if k in prop}
+    value = {k: v for k, v in without_null(prop).items() if k not in (*meta, "default")}
+    if value.get("type") == "array":
+        value = {"type": "string"}
+    if required:
+        if value.get("type") == "string":
+            value = {"minLength": 1, **value}
+        return {**meta, **value}
+    return {**meta, "anyOf": [value, _EMPTY]}
+
+
 def json_or_multipart_body(model: type[BaseModel], required: list[str]) -> dict:
-    """OpenAPI request body of an endpoint that takes JSON, or the same as multipart + photos."""
+    """OpenAPI request body of an endpoint that takes JSON, or the same as multipart + photos:
+    one schema, the form's fields derived from the JSON body's (issue 11, finding 12: the
+    form said "any text" where the server reads a number or a code)."""
+    body = inlined(model.model_json_schema())
+    form = {
+        "type": "object",
+        "description": f"The same fields as text, plus up to {_PHOTOS} files in 'photos'.",
+        "properties": {
+            **{k: _form_field(v, k in required) for k, v in body["properties"].items()},
+            "photos": {
+                "type": "array",
+                "items": {"type": "string", "format": "binary"},
+                "maxItems": _PHOTOS,
+            },
+        },
+        "required": required,
+        "additionalProperties": False,
+        **{k: v for k, v in body.items() if k in ("allOf", "anyOf", "oneOf")},
+    }
     return {
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": inlined(model.model_json_schema())},
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "description": "The same fields as text, plus up to 5 files in 'photos'.",
-                        "properties": {
-                            **{k: {"type": "string"} for k in model.model_fields},
-                            "photos": {
-                                "type": "array",
-                                "items": {"type": "string", "format": "binary"},
-                            },
-                        },
-                        "required": required,
-                    }
-                },
+                "application/json": {"schema": body},
+                "multipart/form-data": {"schema": form},
             },
         }
     }

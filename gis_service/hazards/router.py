@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gis_service.auth.deps import PUBLIC_READ, ClientIp, limit_anonymous_reports, require
 from gis_service.auth.principal import Principal
+from gis_service.catalog.schemas import X_DECLARED
 from gis_service.errors import Forbidden, NotFound
 from gis_service.geo.areas import parse_lonlat
 from gis_service.hazards import (
@@ -35,7 +36,7 @@ from gis_service.hazards.photos import file_for as photo_file_for
 from gis_service.hazards.policy import may_read_private
 from gis_service.hazards.schemas import ActionIn, ReportIn
 from gis_service.hazards.states import STATUS_NAMES_ZH
-from gis_service.hazards.versions import etag, parse_if_match
+from gis_service.hazards.versions import IF_MATCH_PATTERN, etag, parse_if_match
 from gis_service.hazards.workflow import state_table
 from gis_service.http.deps import (
     INSTANT_PATTERN,
@@ -180,7 +181,11 @@ def act_on_hazard(
     parsed: Annotated[tuple[ActionIn, list[Upload]], Depends(action_body)],
     if_match: Annotated[
         str | None,
-        Header(alias="If-Match", description='The ETag of GET /hazards/{id}, such as "3".'),
+        Header(
+            alias="If-Match",
+            description='The ETag of GET /hazards/{id}, such as "3".',
+            json_schema_extra={X_DECLARED: {"pattern": IF_MATCH_PATTERN}},  # parse_if_match's
+        ),
     ] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:

@@ -23,6 +23,7 @@ from gis_service.catalog.schemas import X_DECLARED, Catalog
 from gis_service.db.limits import BIGINT_MAX
 from gis_service.geo.areas import BBOX_SCHEMA, LONLAT_SCHEMA
 from gis_service.http.deps import code_list_pattern
+from gis_service.patches import without_null
 
 PUBLIC = Access(allow_anonymous=True)
 # FastAPI's own pages: the docs and the schema are public.
@@ -317,13 +318,26 @@ def _declare_parameter(parameter: dict[str, Any], catalog: Catalog | None) -> No
 def _header_is_a_string(parameter: dict[str, Any]) -> None:
     """An optional header is absent or a string: FastAPI's ``str | None`` also allowed null,
     which a client can only send as the text "null" (schemathesis did; refused with 422)."""
-    schema = parameter.get("schema", {})
-    if parameter.get("in") != "header" or "anyOf" not in schema:
+    if parameter.get("in") == "header" and "schema" in parameter:
+        parameter["schema"] = without_null(parameter["schema"])
+
+
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _form_fields_are_text(body: Any, document: dict[str, Any]) -> None:
+    """A form's optional field is absent or text, never null (FastAPI's ``str | None`` said
+    null, which a form can only send as the text "null": Open311 refused it with 400); a
+    field it does not name is text without NUL."""
+    if isinstance(body, dict) and body.get("$ref", "").startswith("#/components/schemas/"):
+        body = document["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]
+    if not isinstance(body, dict):
         return
-    branches = [s for s in schema["anyOf"] if s.get("type") != "null"]
-    if len(branches) == 1:
-        rest = {k: v for k, v in schema.items() if k != "anyOf"}
-        parameter["schema"] = {**rest, **branches[0]}
+    for name, prop in body.get("properties", {}).items():
+        body["properties"][name] = without_null(prop)
+    # A field the form does not name is ignored, but a NUL in it is refused at the edge.
+    if body.get("additionalProperties") is not False:
+        body["additionalProperties"] = {"type": "string", "pattern": NO_NUL}
 
 
 def _uses(dependant: Dependant | None, call: Any) -> bool:
@@ -407,8 +421,10 @@ def _annotate(app: FastAPI, schema: dict[str, Any]) -> None:
             access = by_key.get((path, method))
             if access is None:
                 continue
-            for media in operation.get("requestBody", {}).get("content", {}).values():
+            for ctype, media in operation.get("requestBody", {}).get("content", {}).items():
                 _apply_declared(media.get("schema"), catalog)  # bodies declared inline
+                if ctype in _FORMS:
+                    _form_fields_are_text(media.get("schema"), schema)
             for parameter in operation.get("parameters", ()):
                 _declare_parameter(parameter, catalog)
                 _forbid_nul(parameter.get("schema"))

@@ -22,9 +22,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gis_service.auth.deps import PUBLIC_READ, ClientIp, require
 from gis_service.auth.principal import Principal
+from gis_service.catalog.schemas import PHONE_PATTERN, X_DECLARED
 from gis_service.errors import BadRequest, DomainError, NotFound
 from gis_service.hazards.reporting import report_hazard
-from gis_service.hazards.schemas import ReportIn
+from gis_service.hazards.schemas import ReportIn, Severity
 from gis_service.http.deps import CatalogDep, Conn, SettingsDep
 from gis_service.http.errors import describe_validation, headers_of, status_of
 from gis_service.instants import add_clamped, parse_instant
@@ -261,6 +262,14 @@ def get_token(
     )
 
 
+_NO_GEOCODING = "Required: this server cannot geocode address_string or address_id."
+_DESCRIPTION = "Default: the service's name. Characters XML cannot hold are dropped."
+# Empty, or something left once the characters XML cannot hold are dropped and the rest is
+# stripped (ReportIn's rule); no NUL (refused at the edge). "Empty" is written (?![\s\S]):
+# Python's ^$ also matches a lone line break, which ReportIn refuses.
+_SOME_TEXT = r"^(?![\s\S])|^[^\x00]*[^\s\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff][^\x00]*$"
+
+
 @router.post("/requests.{fmt}", summary="Open311: create a service request (a hazard report)")
 def create_request(
     conn: Conn,
@@ -269,35 +278,45 @@ def create_request(
     ip: ClientIp,
     fmt: Fmt,
     principal: Annotated[Principal, Depends(OPEN311_WRITE)],
-    service_code: Annotated[str, Form()],
-    lat: Annotated[float | None, Form(ge=-90, le=90)] = None,
-    long: Annotated[float | None, Form(ge=-180, le=180)] = None,
-    address_string: Annotated[str | None, Form()] = None,
+    # The form states what a report (ReportIn) takes, so that a client of this document is
+    # not refused with 400 for a value it could not know was wrong (issue 11, finding 12).
+    service_code: Annotated[
+        str, Form(min_length=1, json_schema_extra={X_DECLARED: "code:hazard_categories"})
+    ],
+    lat: Annotated[float, Form(ge=-90, le=90, description=_NO_GEOCODING)],
+    long: Annotated[float, Form(ge=-180, le=180, description=_NO_GEOCODING)],
+    address_string: Annotated[str | None, Form(max_length=500)] = None,
     address_id: Annotated[str | None, Form()] = None,
     email: Annotated[str | None, Form(max_length=200)] = None,
     device_id: Annotated[str | None, Form(max_length=200)] = None,
     account_id: Annotated[str | None, Form(max_length=200)] = None,
     first_name: Annotated[str | None, Form(max_length=50)] = None,
     last_name: Annotated[str | None, Form(max_length=50)] = None,
-    phone: Annotated[str | None, Form()] = None,
-    description: Annotated[str | None, Form()] = None,
+    phone: Annotated[str | None, Form(pattern=PHONE_PATTERN)] = None,
+    description: Annotated[
+        str | None,
+        Form(
+            max_length=4000,
+            description=_DESCRIPTION,
+            json_schema_extra={X_DECLARED: {"pattern": _SOME_TEXT}},  # ReportIn checks it
+        ),
+    ] = None,
     media_url: Annotated[str | None, Form(max_length=2000)] = None,
     api_key: Annotated[str | None, Form(description="The API key (scope open311).")] = None,
     jurisdiction_id: Annotated[str | None, Form()] = None,
-    severity: Annotated[str | None, Form(alias="attribute[severity]")] = None,
+    severity: Annotated[Severity | None, Form(alias="attribute[severity]")] = None,
     accuracy_m: Annotated[float | None, Form(alias="attribute[accuracy_m]", ge=0, le=10000)] = None,
-    facility_code: Annotated[str | None, Form(alias="attribute[facility_code]")] = None,
+    facility_code: Annotated[
+        str | None, Form(alias="attribute[facility_code]", max_length=64)
+    ] = None,
 ) -> Response:
     """Create a hazard from a form-encoded Open311 request (lat/long in WGS84; addresses
     alone cannot be geocoded here). The reporter's name, phone and e-mail stay private."""
     fmt = _check_fmt(fmt)
-    if lat is None or long is None:
-        raise BadRequest(
-            "lat and long are required: this server cannot geocode address_string or address_id."
-        )
     if service_code not in catalog.hazard_categories:
         raise NotFound(f"No service has the code {service_code!r}.")
-    name = " ".join(p for p in (first_name, last_name) if p) or None
+    # cut to a report's reporter_name: two names of 50 may make 101 characters
+    name = " ".join(p for p in (first_name, last_name) if p)[:100] or None
     token = f"o311-{uuid.uuid4()}"
     try:
         report = ReportIn(

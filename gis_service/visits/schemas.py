@@ -8,29 +8,23 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gis_service.catalog.schemas import CODE_PATTERN
+from gis_service.catalog.schemas import CODE_PATTERN, X_DECLARED
 from gis_service.db.limits import BIGINT_MAX
 from gis_service.geo.datums import Datum
 from gis_service.hazards.schemas import Severity
-from gis_service.patches import check_needs, needs_schema
+from gis_service.patches import check_needs, needs_schema, together
 
 # (field, the field it needs, why): a point is lon and lat; a hazard is raised with its
 # category and description; a service type names what the service need asks for.
 _NEEDS = (
-    ("lon", "lat", "give lon and lat together, or neither"),
-    ("lat", "lon", "give lon and lat together, or neither"),
-    (
+    *together("lon", "lat", "give lon and lat together, or neither"),
+    *together(
         "hazard_category",
         "hazard_description",
-        "a hazard needs hazard_category and hazard_description",
-    ),
-    (
-        "hazard_description",
-        "hazard_category",
         "a hazard needs hazard_category and hazard_description",
     ),
     ("hazard_severity", "hazard_category", "hazard_severity without hazard_category"),
-    ("service_type", "service_need", "service_type without service_need (what the person needs)"),
+    ("service_type", "service_need", "service_type without service_need (what it asks for)"),
 )
 
 
@@ -62,6 +56,7 @@ class VisitIn(BaseModel):
         default=None,
         max_length=64,
         description="Raise a hazard (上报) in the same step: its category code …",
+        json_schema_extra={X_DECLARED: "code:hazard_categories"},
     )
     hazard_description: str | None = Field(default=None, max_length=4000)
     hazard_severity: Severity | None = None
@@ -73,6 +68,7 @@ class VisitIn(BaseModel):
     service_type: str | None = Field(
         default=None,
         pattern=CODE_PATTERN,
+        json_schema_extra={X_DECLARED: "code:services"},
         description="With service_need: a service of layers/services.yaml; the need becomes a "
         "service order (三单制) for the person, at their household, in the same step.",
     )
