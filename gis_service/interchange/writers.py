@@ -277,7 +277,7 @@ def load_grids(
         ),
         progress,
     )
-    cur.execute("ANALYZE imp_grids")
+    cur.execute(sql.ANALYZE_GRIDS)
     report.timings["stage"] = time.perf_counter() - t
     t = time.perf_counter()
     progress("check", 0, 1)
@@ -391,7 +391,7 @@ def load_facilities(
         columns(rows, ["rn", "code", "type_code", "name", "status", "attributes", "geom"]),
         progress,
     )
-    cur.execute("ANALYZE imp_facilities")
+    cur.execute(sql.ANALYZE_FACILITIES)
     report.timings["stage"] = time.perf_counter() - t
     t = time.perf_counter()
     geometry_checks(cur, report, opts.fix, sql.INVALID_FACILITIES, sql.FIX_FACILITIES, "geometry")
