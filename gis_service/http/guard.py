@@ -258,8 +258,8 @@ class InputGuardMiddleware:
             await self.render(problem, path)(scope, receive, send)
             return
         content_type = next((v for k, v in scope.get("headers", []) if k == b"content-type"), b"")
-        check = _BodyCheck(content_type)
-        if check.kind is None:
+        check = _BodyCheck(content_type) if content_type else None  # no type: not inspected
+        if check is None or check.kind is None:
             await self.app(scope, receive, send)
             return
 

@@ -59,30 +59,36 @@ SECURITY_HEADERS: dict[str, str] = {
 SMALL_BODY_BYTES = 64 * 1024
 
 
+def security_headers(path: str) -> list[tuple[bytes, bytes]]:
+    """The security headers of a response to ``path``, as ASGI header pairs."""
+    extra = {
+        **SECURITY_HEADERS,
+        "X-Frame-Options": frame_options(path),
+        "Content-Security-Policy": content_security_policy(path),
+    }
+    return [(name.lower().encode(), value.encode()) for name, value in extra.items()]
+
+
 class SecurityHeadersMiddleware:
     """Adds the security headers (and the CSP) to every HTTP response that lacks them."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Built once: every path gets one of these two sets (the frameable pages, the rest).
+        self.framed = {path: security_headers(path) for path in FRAMEABLE_PATHS}
+        self.unframed = security_headers("")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope.get("path", "")
+        extra = self.framed.get(scope.get("path", ""), self.unframed)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
-                extra = {
-                    **SECURITY_HEADERS,
-                    "X-Frame-Options": frame_options(path),
-                    "Content-Security-Policy": content_security_policy(path),
-                }
-                for name, value in extra.items():
-                    if name.lower().encode() not in present:
-                        headers.append((name.lower().encode(), value.encode()))
+                headers += [(k, v) for k, v in extra if k not in present]
                 message["headers"] = headers
             await send(message)
 

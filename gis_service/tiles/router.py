@@ -88,18 +88,19 @@ async def get_tile(
     """A tile in EPSG:3857 (XYZ scheme), with ETag and Cache-Control; 204 when empty. Tiles
     come from the tile cache, which a changed hazard or facility invalidates for the tiles it
     touches and a grid redraw for its layer; If-None-Match with the ETag answers 304."""
-    found = await service.tile(db, service.get_layer(layer), z, x, y)
+    plain = "gzip" not in request.headers.get("accept-encoding", "")
+    found = await service.tile(db, service.get_layer(layer), z, x, y, plain)
     headers = {"Cache-Control": service.CACHE_CONTROL}
     if found is not None:
         headers["X-Cache"] = "HIT" if found.hit else "MISS"
         tile_cache(layer, hit=found.hit)
-    if found is None or not found.data:
+    if found is None or found.empty:
         return Response(status_code=204, headers=headers)
     headers["ETag"] = found.etag
     headers["Vary"] = "Accept-Encoding"
     if service.etag_matches(if_none_match, found.etag):
         return Response(status_code=304, headers=headers)
-    if "gzip" in request.headers.get("accept-encoding", ""):
+    if not plain:
         headers["Content-Encoding"] = "gzip"
         return Response(found.gz, media_type=service.MVT_MEDIA_TYPE, headers=headers)
     return Response(found.data, media_type=service.MVT_MEDIA_TYPE, headers=headers)

@@ -99,13 +99,18 @@ def tile_params(layer: TileLayer, z: int, x: int, y: int) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Tile:
-    """A tile's bytes (empty: no feature), gzip-compressed, its ETag, and whether the
-    cache had it."""
+    """A tile's bytes (None: not read, the client takes ``gz``), gzip-compressed (empty for
+    an empty tile), its ETag, and whether the cache had it."""
 
-    data: bytes
+    data: bytes | None
     gz: bytes
     etag: str
     hit: bool
+
+    @property
+    def empty(self) -> bool:
+        """No feature: answered 204."""
+        return not self.gz and not self.data
 
 
 # Tiles are sent gzip-compressed (3-5x smaller); the cache keeps them that way, so a hit costs
@@ -114,16 +119,24 @@ GZIP_LEVEL = 6
 _background: set[asyncio.Task] = set()
 
 
-async def tile(db: ReadDb, layer: TileLayer, z: int, x: int, y: int) -> Tile | None:
+async def tile(
+    db: ReadDb, layer: TileLayer, z: int, x: int, y: int, plain: bool = True
+) -> Tile | None:
     """One tile from the tile cache, built and stored there when missing or stale; None
-    when the zoom is outside the layer. One statement, on the primary (it may store); the
-    compressed bytes of a new tile are added to the cache after the answer has gone."""
+    when the zoom is outside the layer. ``plain``: the client takes no gzip, so the plain
+    bytes are read. On the primary (the build stores; a hit reflects the newest versions):
+    one small statement for a hit, the cached build after a miss; the compressed bytes of a
+    new tile are added to the cache after the answer has gone."""
     check_tile_address(z, x, y)
     if not layer.covers_zoom(z):
         return None
     params = tile_params(layer, z, x, y)
-    row = await db.write(sql.cached(layer.statement(z)), params)
-    data = bytes(row["data"])
+    row = await db.write(sql.CACHE_HIT, {**params, "plain": plain})
+    hit = row is not None
+    if not hit:
+        row = await db.write(sql.cached(layer.statement(z)), params)
+        hit = row["hit"]
+    data = None if row["data"] is None else bytes(row["data"])
     gz = row["gz"]
     if gz is None and data:
         gz = gzip.compress(data, GZIP_LEVEL, mtime=0)
@@ -131,7 +144,7 @@ async def tile(db: ReadDb, layer: TileLayer, z: int, x: int, y: int) -> Tile | N
         task = asyncio.create_task(store)
         _background.add(task)  # keep a reference until it is done
         task.add_done_callback(_background.discard)
-    return Tile(data, bytes(gz or b""), row["etag"], row["hit"])
+    return Tile(data, bytes(gz or b""), row["etag"], hit)
 
 
 def sync_layers(conn: Connection) -> None:
