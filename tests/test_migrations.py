@@ -186,3 +186,31 @@ def test_order_states_match_migration_0009() -> None:
     from gis_service.orders.workflow import ORDER_STATUSES
 
     assert set(_migration("0009_service_orders").STATUSES) == set(ORDER_STATUSES)
+
+
+def test_no_postgis_column_is_indexed_with_spgist(engine: Engine) -> None:
+    """PostGIS 3.3's SP-GiST opclasses end the backend with signal 11 on an index-only scan
+    without an index condition (``SELECT count(*) FROM grid_parts WHERE rank = 4`` chose one
+    on the partial SP-GiST index of revision 0017), and PostgreSQL then resets every
+    connection: no geometry may be indexed that way (migration 0021_parts_gist)."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            text(
+                """
+                SELECT i.indexrelid::regclass::text
+                  FROM pg_index i
+                  JOIN pg_class c ON c.oid = i.indexrelid
+                  JOIN pg_am am ON am.oid = c.relam
+                  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+                 WHERE am.amname = 'spgist'
+                   AND a.atttypid IN ('geometry'::regtype, 'geography'::regtype)
+                """
+            )
+        ).scalars()
+        assert sorted(found) == []
+        # The scan that crashed, answered now (through an index, as the planner prefers it).
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
+        for rank in (1, 2, 3, 4, 5):
+            conn.execute(
+                text("SELECT count(*) FROM grid_parts WHERE rank = :rank"), {"rank": rank}
+            ).scalar_one()
