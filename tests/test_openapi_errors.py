@@ -368,6 +368,7 @@ def test_forms_headers_and_if_match_are_stated(demo_client: TestClient) -> None:
     assert all("anyOf" not in p for p in open311["properties"].values())
     # a field the form does not name is ignored; a NUL in it is refused at the edge
     assert open311["additionalProperties"] == {"type": "string", "pattern": r"^[^\x00]*$"}
+    assert open311["propertyNames"] == {"pattern": r"^[^\x00]*$"}
     description = open311["properties"]["description"]["pattern"]
     assert re.search(description, "") and re.search(description, "井盖\x0b塌陷")
     for refused in ("\x0b \x0c", "a\x00b", "\n"):  # blank once stripped, or a NUL
