@@ -30,6 +30,7 @@ from gis_service.grids.service import maintain_cards
 from gis_service.hazards.router import router as hazards_router
 from gis_service.http.deps import install_read_your_writes
 from gis_service.http.errors import install_error_handlers
+from gis_service.http.fastpath import install_fast_paths
 from gis_service.http.guard import InputGuardMiddleware
 from gis_service.http.observability import configure_logging, install_observability
 from gis_service.http.routes import document_access
@@ -185,6 +186,9 @@ def create_app(settings: Settings | None = None, clock: Clock = DATABASE_CLOCK) 
     # Outermost: the metrics and the request log see every answer, 413s and gzip included.
     install_observability(app, engine)
     document_access(app)
+    if settings.fast_paths:
+        # Inside the middleware and the error handlers, in front of the router.
+        install_fast_paths(app)
     if settings.replica_urls:
         install_read_your_writes(app)
     return app

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     read_pool_size: int = Field(
         default=8, ge=1, le=100, description="Connections per worker for hot reads, per server."
     )
+    fast_paths: bool = Field(
+        default=True,
+        description="Serve plain locate, facility-page and tile requests past FastAPI's "
+        "dependency solving (same answers, less CPU); off: every request takes its route.",
+    )
     data_dir: Path = Field(default=Path("./var"), description="Where the embedded cluster lives.")
     host: str = Field(default="127.0.0.1", description="HTTP bind address.")
     port: int = Field(default=8000, ge=1, le=65535, description="HTTP port.")

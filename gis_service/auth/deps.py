@@ -101,7 +101,7 @@ async def current_principal(request: Request) -> Principal:
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
-    if _presents_credentials(request):
+    if presents_credentials(request):
         # Checking credentials reads (and now and then writes) the database through the
         # synchronous engine: off the event loop, on a connection of its own, so that the
         # async routes take none for anonymous callers. Token expiry is judged by the app's
@@ -115,7 +115,7 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
-def _presents_credentials(request: Request) -> bool:
+def presents_credentials(request: Request) -> bool:
     """Whether the request carries anything _resolve would look at."""
     return bool(
         request.headers.get(API_KEY_HEADER)
