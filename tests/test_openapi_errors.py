@@ -368,6 +368,7 @@ def test_forms_headers_and_if_match_are_stated(demo_client: TestClient) -> None:
     assert all("anyOf" not in p for p in open311["properties"].values())
     # a field the form does not name is ignored; a NUL in it is refused at the edge
     assert open311["additionalProperties"] == {"type": "string", "pattern": r"^[^\x00]*$"}
+    assert open311["propertyNames"] == {"pattern": r"^[^\x00]*$"}
     description = open311["properties"]["description"]["pattern"]
     assert re.search(description, "") and re.search(description, "井盖\x0b塌陷")
     for refused in ("\x0b \x0c", "a\x00b", "\n"):  # blank once stripped, or a NUL
@@ -381,3 +382,21 @@ def test_forms_headers_and_if_match_are_stated(demo_client: TestClient) -> None:
         assert not re.search(if_match["pattern"], value)
         with pytest.raises(BadRequest):
             parse_if_match(value)
+
+
+def test_booleans_and_skills_are_read_as_stated(demo_client: TestClient, demo_engine) -> None:
+    """schemathesis --checks all against a served demo (issue 11, finding 12): a person's
+    party_member 0 was taken as false though the document says boolean; a volunteer's
+    skill of "" or of 41 characters was refused though the document said any string."""
+    admin = make_user(demo_engine, "admin")
+    headers = bearer_for(demo_engine, demo_client.app.state.settings, admin["id"])
+    r = demo_client.post(
+        "/api/v1/people", json={"name": "王芳", "party_member": 0, "reason": "x"}, headers=headers
+    )
+    assert r.status_code == 422, r.text
+    doc = demo_client.get("/openapi.json").json()
+    skill = doc["components"]["schemas"]["VolunteerIn"]["properties"]["skills"]["items"]
+    for refused in ("", "   ", "x" * 41, "a\x00b"):
+        assert not re.search(skill["pattern"], refused), refused
+    for taken in ("助老", "  " + "x" * 40 + " "):
+        assert re.search(skill["pattern"], taken), taken

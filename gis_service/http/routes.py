@@ -335,9 +335,11 @@ def _form_fields_are_text(body: Any, document: dict[str, Any]) -> None:
         return
     for name, prop in body.get("properties", {}).items():
         body["properties"][name] = without_null(prop)
-    # A field the form does not name is ignored, but a NUL in it is refused at the edge.
+    # A field the form does not name is ignored, but a NUL in it (or in its name) is refused
+    # at the edge.
     if body.get("additionalProperties") is not False:
         body["additionalProperties"] = {"type": "string", "pattern": NO_NUL}
+        body["propertyNames"] = {"pattern": NO_NUL}
 
 
 def _uses(dependant: Dependant | None, call: Any) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
@@ -12,9 +12,11 @@ from gis_service.db.limits import BIGINT_MAX
 from gis_service.geo.datums import Datum
 from gis_service.orders.workflow import ORDER_ACTIONS
 from gis_service.patches import check_patch, patch_schema
+from gis_service.plaintext import Documented
 
 Rating = Literal["satisfied", "basically_satisfied", "dissatisfied"]
-Skill = str
+# A skill or an offer: 1-40 characters once stripped (the model strips text), no NUL.
+Skill = Annotated[str, Documented(r"^\s*[^\s\x00](?:[^\x00]{0,38}[^\s\x00])?\s*$")]
 
 
 class _In(BaseModel):

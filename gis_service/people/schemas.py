@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from gis_service.catalog.schemas import X_DECLARED
 from gis_service.db.limits import BIGINT_MAX
@@ -79,7 +79,8 @@ class NewPerson(_Body):
         default=None, description="Public: on the grid's notice board and the map."
     )
     mobile_phone: Phone | None = Field(default=None, description="Private: staff in scope only.")
-    party_member: bool = Field(default=False, description="党员.")
+    # Strict, as documented: 0 or "yes" is not a boolean (schemathesis sent 0).
+    party_member: StrictBool = Field(default=False, description="党员.")
 
 
 class PersonIn(NewPerson):
@@ -107,10 +108,10 @@ class PersonPatch(_Body):
     name: Line | None = Field(default=None, max_length=50)
     work_phone: Phone | None = None
     mobile_phone: Phone | None = None
-    party_member: bool | None = None
+    party_member: StrictBool | None = None
     notes: Paragraph | None = Field(default=None, max_length=2000)
     grid: GridRef | None = None
-    active: bool | None = Field(default=None, description="false: no longer in service.")
+    active: StrictBool | None = Field(default=None, description="false: no longer in service.")
     reason: Reason
 
     @model_validator(mode="after")
