@@ -9,15 +9,37 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, StringConstraints
 from sqlalchemy import Connection, text
 
 from gis_service.errors import Invalid
+from gis_service.plaintext import Documented
 
-# Printable ASCII without spaces: keys go into headers and logs (8-200 characters).
-KEY_PATTERN = r"^[\x21-\x7e]{8,200}$"
+# Printable ASCII without spaces: keys go into headers and logs (8-200 characters), taken
+# as sent (no stripping) and checked whole (fullmatch). The document's pattern ends in
+# ``$(?!\n)`` because Python's ``$`` alone also matches before a final line break, so a
+# generator reading the pattern in Python sent "key\n", which the server refuses; the
+# lookahead reads the same in every engine (ECMA, Rust's fancy-regex, Python).
+_KEY = re.compile(r"[\x21-\x7e]{8,200}")
+KEY_PATTERN = rf"^{_KEY.pattern}$(?!\n)"
+
+
+def _whole_key(value: str) -> str:
+    if not _KEY.fullmatch(value):
+        raise ValueError("an idempotency key is 8-200 printable ASCII characters, no spaces")
+    return value
+
+
+IdempotencyKeyText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=False),  # a body model's stripping would hide " key"
+    AfterValidator(_whole_key),
+    Documented(KEY_PATTERN),
+]
 
 _SELECT = text(
     """

@@ -35,6 +35,21 @@ def date_pattern(years: str = "[0-9]{4}", leap_years: str = LEAP_YEARS) -> str:
     return rf"({years}-{_MONTH_DAY}|{leap_years}-02-29)"
 
 
+# A date or ISO 8601 date-time as the parameters that take one document it, so that clients
+# and fuzzers send what instant_param reads: a date, or a date-time with an optional offset.
+def instant_pattern(years: str = "[0-9]{4}", leap_years: str = LEAP_YEARS) -> str:
+    """The pattern of a real date or date-time whose year matches ``years`` (``leap_years``
+    those of them that have a 29 February)."""
+    return (
+        rf"^{date_pattern(years, leap_years)}"
+        r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+        r"(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])?)?$"
+    )
+
+
+INSTANT_PATTERN = instant_pattern()
+
+
 # The first and last representable moments; the day 9999-12-31 ends at the last one.
 _FIRST_MOMENT = datetime.min.replace(tzinfo=UTC)
 _LAST_MOMENT = datetime.max.replace(tzinfo=UTC)

@@ -1,6 +1,7 @@
-"""Partial updates (PATCH bodies): fields that may be left out but never sent as null, and
-at least one field to change. One declaration serves the check and the OpenAPI document,
-so that clients and fuzzers see the rule the server applies (issue 11, finding 12)."""
+"""Rules between the fields of a body: partial updates (PATCH bodies: fields that may be
+left out but never sent as null, and at least one field to change), one field of a set, a
+field that needs another. One declaration serves the check and the OpenAPI document, so
+that clients and fuzzers see the rule the server applies (issue 11, finding 12)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,37 @@ def check_exactly_one(body: BaseModel, names: Iterable[str], what: str) -> None:
     sent_null = [n for n in names if n in body.model_fields_set and getattr(body, n) is None]
     if len(given) != 1 or sent_null:
         raise ValueError(what)
+
+
+# A field is given when it is present, not null and, for text, not blank.
+_ABSENT = {"anyOf": [{"type": "null"}, {"type": "string", "pattern": r"^\s*$"}]}
+
+
+def _given_schema(name: str) -> dict[str, Any]:
+    return {"required": [name], "properties": {name: {"not": _ABSENT}}}
+
+
+def _given(body: BaseModel, name: str) -> bool:
+    value = getattr(body, name)
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def needs_schema(rules: Iterable[tuple[str, str, str]]) -> Callable[[dict[str, Any]], None]:
+    """A ``json_schema_extra`` stating check_needs: each (field, needed, why) reads "when
+    field is given, needed is given too"."""
+    rules = tuple(rules)
+
+    def edit(schema: dict[str, Any]) -> None:
+        schema.setdefault("allOf", []).extend(
+            {"if": _given_schema(field), "then": _given_schema(needed)}
+            for field, needed, _ in rules
+        )
+
+    return edit
+
+
+def check_needs(body: BaseModel, rules: Iterable[tuple[str, str, str]]) -> None:
+    """ValueError with the rule's words when a field is given without the one it needs."""
+    for field, needed, why in rules:
+        if _given(body, field) and not _given(body, needed):
+            raise ValueError(why)

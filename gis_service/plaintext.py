@@ -8,8 +8,11 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator
 
+from gis_service.db.limits import BIGINT_MAX
+
 # C0 controls other than tab and line breaks, DEL, and C1 controls.
 _CONTROLS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+CONTROL_CHARACTERS = _CONTROLS  # for a pattern's character class
 _CONTROL = re.compile(f"[{_CONTROLS}]")
 # The same rules as patterns, for the OpenAPI document (issue 11, finding 12): text with no
 # control character; a line is that, not blank once stripped, and one line once stripped.
@@ -64,8 +67,8 @@ def like_literal(term: str) -> str:
 def decimal_id(ref: int | str) -> int | None:
     """An id given as an int or in ASCII digits, when it fits a PostgreSQL bigint; else None."""
     if isinstance(ref, int):
-        return ref if 0 < ref <= 2**63 - 1 else None
+        return ref if 0 < ref <= BIGINT_MAX else None
     text = ref.strip()
-    if not re.fullmatch(r"[0-9]{1,19}", text) or int(text) > 2**63 - 1:
+    if not re.fullmatch(r"[0-9]{1,19}", text) or int(text) > BIGINT_MAX:
         return None
     return int(text)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+import geopandas as gpd
 import pytest
 from sqlalchemy import Engine, text
 
@@ -235,3 +236,100 @@ def test_truncating_the_parts_empties_the_cells(databases: Databases) -> None:
             assert conn.execute(text("SELECT count(*) FROM grid_cells")).scalar() == 0
     finally:
         eng.dispose()
+
+
+def _lattice(bounds: tuple[float, float, float, float]) -> set[int]:
+    """The cell keys of a part's box, computed here: revision 0018's rule in Python (the
+    same float division), fine cells unless the box spans more than 64, then coarse."""
+    fine, coarse = 0.0005, 0.0005 * 64
+
+    def ix(v: float, size: float) -> int:
+        return math.floor(v / size) + 1048576
+
+    x0, y0, x1, y1 = bounds
+    span = (ix(x1, fine) - ix(x0, fine) + 1) * (ix(y1, fine) - ix(y0, fine) + 1)
+    level, size = (1, coarse) if span > 64 else (0, fine)
+    return {
+        level * COARSE + i * 2097152 + j
+        for i in range(ix(x0, size), ix(x1, size) + 1)
+        for j in range(ix(y0, size), ix(y1, size) + 1)
+    }
+
+
+def test_a_bulk_import_lists_exactly_the_cells_of_its_polygons(
+    databases: Databases, tmp_path
+) -> None:
+    """The import writes parts and cells set-based (gis.bulk_import): every micro-grid part
+    is listed in exactly the cells its box touches, the parts of a grid make up its polygon,
+    and each card is its definition once the cards are filled."""
+    from shapely import MultiPolygon, Point, Polygon
+
+    from tests.support.importkit import X0, Y0, box, fresh, imp, tree, write
+
+    url, eng = fresh(databases, "cells_import")
+    try:
+        grids = tree("K")  # micro-grids of 0.005°: listed on the coarse lattice
+        # One micro-grid's place holds others: a box on cell boundaries, a triangle, two
+        # boxes as one multipolygon, and a 200-vertex disc (subdivided into several parts).
+        i = grids.index[grids.code == "KC1G1M1"][0]
+        grids.loc[i, "geometry"] = box(0.015, 0.005, 0.0155, 0.0055)
+        row = grids.loc[i].to_dict()
+        shapes = {
+            "KT": Polygon(
+                [(X0 + 0.016, Y0 + 0.006), (X0 + 0.0172, Y0 + 0.006), (X0 + 0.016, Y0 + 0.0071)]
+            ),
+            "KM": MultiPolygon(
+                [box(0.0175, 0.0052, 0.0179, 0.0057), box(0.0181, 0.0052, 0.0185, 0.0061)]
+            ),
+            "KD": Point(X0 + 0.0175, Y0 + 0.0085).buffer(0.0012, quad_segs=50),
+        }
+        extra = [{**row, "code": c, "name": f"微网格{c}", "geometry": g} for c, g in shapes.items()]
+        grids = gpd.GeoDataFrame(
+            [*grids.to_dict("records"), *extra], geometry="geometry", crs=grids.crs
+        )
+        report = imp(eng, write(grids, tmp_path, "gpkg"))
+        assert report.ok, report.text()
+        with eng.connect() as conn:
+            parts = conn.execute(
+                text(
+                    "SELECT p.id, ST_XMin(p.geom), ST_YMin(p.geom), ST_XMax(p.geom),"
+                    " ST_YMax(p.geom) FROM grid_parts p WHERE p.rank = 4"
+                )
+            ).all()
+            listed = conn.execute(text("SELECT part_id, cell FROM grid_cells")).all()
+            whole = conn.execute(
+                text(
+                    "SELECT count(*) FROM grids g WHERE NOT ST_Equals(g.geom,"
+                    " (SELECT ST_Union(p.geom) FROM grid_parts p WHERE p.grid_id = g.id))"
+                )
+            ).scalar()
+            n_disc = conn.execute(
+                text(
+                    "SELECT count(*) FROM grid_parts p JOIN grids g ON g.id = p.grid_id"
+                    " WHERE g.code = 'KD'"
+                )
+            ).scalar()
+        expected = sorted((pid, c) for pid, *b in parts for c in _lattice(tuple(b)))
+        assert sorted(listed) == expected
+        assert len(parts) == 8 + 1 + 2 + n_disc and n_disc > 1
+        assert {c >= COARSE for _, c in listed} == {True, False}
+        assert whole == 0
+        assert _orphans(eng) == 0
+        with eng.begin() as conn:
+            conn.execute(text("SELECT gis_fill_grid_cards()"))
+            stale = conn.execute(
+                text(
+                    "SELECT count(*) FROM grids g"
+                    " LEFT JOIN grid_cards c ON c.grid_id = g.id"
+                    " LEFT JOIN gis_grid_cards(ARRAY[g.id], now()) d ON true"
+                    " WHERE g.valid_to IS NULL AND (c.public IS DISTINCT FROM d.public"
+                    " OR c.private IS DISTINCT FROM d.private)"
+                )
+            ).scalar()
+            people = conn.execute(
+                text("SELECT count(*) FROM grid_cards WHERE public LIKE '%负责人%'")
+            ).scalar()
+        assert stale == 0 and people == 15 + 3
+    finally:
+        eng.dispose()
+        databases.drop(url)

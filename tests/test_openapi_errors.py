@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 
+from gis_service.db.limits import BIGINT_MAX
+from gis_service.people.phones import normalize_phone
+from gis_service.plaintext import TEXT_PATTERN
 from tests.support.authkit import bearer_for, make_user
 
 _METHODS = ("get", "put", "post", "patch", "delete")
@@ -254,3 +258,83 @@ def test_a_stated_code_list_keeps_its_bounds(demo_client: TestClient) -> None:
         p for p in doc["paths"]["/api/v1/queues"]["get"]["parameters"] if p["name"] == "source"
     )
     assert source["schema"]["anyOf"][0]["maxLength"] == 200, source
+
+
+def test_ids_keys_and_grid_refs_are_stated_as_the_server_reads_them(
+    demo_client: TestClient, demo_engine
+) -> None:
+    """schemathesis --checks all (issue 11, finding 12): a body id's bound is exact (FastAPI
+    wrote it as the float 2**63, one past what the server takes), the Idempotency-Key's
+    pattern refuses a final line break in Python's reading of ``$`` too, and GET /users
+    states the rule its grid= is checked with."""
+    served = demo_client.get("/openapi.json")
+    assert "9.223372036854776e+18" not in served.text
+    doc = served.json()
+    grid = doc["components"]["schemas"]["VolunteerIn"]["properties"]["grid"]
+    assert grid["maximum"] == BIGINT_MAX and isinstance(grid["maximum"], int)
+    admin = make_user(demo_engine, "admin")
+    headers = bearer_for(demo_engine, demo_client.app.state.settings, admin["id"])
+    for too_big in (BIGINT_MAX + 1, float(BIGINT_MAX)):  # the float is 2**63
+        r = demo_client.post(
+            "/api/v1/volunteers", json={"name": "大数", "grid": too_big}, headers=headers
+        )
+        assert r.status_code == 422, r.text
+    visit = doc["paths"]["/api/v1/visits"]["post"]["parameters"]
+    key = next(p for p in visit if p["name"] == "Idempotency-Key")["schema"]
+    assert re.search(key["pattern"], "phone-42-visit-1")
+    assert not re.search(key["pattern"], "phone-42-visit-1\n")
+    # a field that needs another (a visit's hazard_severity needs its hazard_category)
+    visits = doc["paths"]["/api/v1/visits"]["post"]["requestBody"]["content"]
+    needs = visits["application/json"]["schema"]["allOf"]
+    severity = next(r for r in needs if r["if"]["required"] == ["hazard_severity"])
+    assert severity["then"]["required"] == ["hazard_category"]
+    users = doc["paths"]["/api/v1/users"]["get"]["parameters"]
+    ref = next(p for p in users if p["name"] == "grid")["schema"]["anyOf"][0]
+    assert ref["pattern"] == TEXT_PATTERN and not re.search(ref["pattern"], "41\x0101")
+    r = demo_client.get("/api/v1/users", params={"grid": "41\x0101"}, headers=headers)
+    assert r.status_code == 422, r.text
+
+
+def test_phones_passwords_usernames_and_dates_are_stated(
+    demo_client: TestClient, demo_engine
+) -> None:
+    """The rules schemathesis --checks all found only in code (issue 11, finding 12) are
+    patterns the server reads with: a phone (people.phones), a password's strength, a
+    username, one-line display names, a role's grid, a date of a role."""
+    doc = demo_client.get("/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    phone = schemas["PersonIn"]["properties"]["mobile_phone"]["anyOf"][0]["pattern"]
+    written = ["13812345678", "+86 138-1234-5678", "0371-6612 3456-801", "(0371) 66123456"]
+    for accepted in [*written, "(0371) 66123456-801", "0086 371 6612345 ext. 12"]:
+        assert re.search(phone, accepted) and normalize_phone(accepted), accepted
+    for refused in ("12345", "call me", "100-1234-5678", "86 56174332转9", "0371\x0b66123456"):
+        assert not re.search(phone, refused), refused
+        with pytest.raises(ValueError):
+            normalize_phone(refused)
+    admin = make_user(demo_engine, "admin")
+    headers = bearer_for(demo_engine, demo_client.app.state.settings, admin["id"])
+    # a dash extension after parentheses was refused; the pattern says it is a phone
+    r = demo_client.post(
+        "/api/v1/people",
+        json={"name": "分机", "work_phone": "(0371) 66123456-801", "reason": "x"},
+        headers=headers,
+    )
+    assert r.status_code == 201 and r.json()["work_phone"] == "0371-66123456-801", r.text
+    user = schemas["UserCreate"]
+    strong = user["properties"]["password"]["pattern"]
+    assert re.search(strong, "abcdabcdab") and not re.search(strong, "abcabcabca")
+    assert not re.search(strong, " \t\n\r" * 3)
+    assert {"required": ["grid"], "properties": {"grid": {"not": {"type": "null"}}}} in [
+        rule["then"] for rule in user["allOf"]
+    ]
+    name = user["properties"]["username"]["pattern"]
+    assert re.search(name, " zhang.wei ") and not re.search(name, "\u212aelvin")
+    valid_from = schemas["AssignmentIn"]["properties"]["valid_from"]["anyOf"][0]["pattern"]
+    assert re.search(valid_from, "2026-03-01") and not re.search(valid_from, "2026-02-30")
+    for body in (
+        {"username": "\u212aelvin", "display_name": "开尔文"},  # lower-cased to a k before
+        {"username": "tab.name", "display_name": "张\t伟"},  # one line, as documented
+    ):
+        account = {**body, "password": "abcdabcdab", "role": "admin"}
+        r = demo_client.post("/api/v1/users", json=account, headers=headers)
+        assert r.status_code == 422, r.text

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from gis_service.assessment import service
 from gis_service.auth.deps import require
 from gis_service.auth.principal import Principal
+from gis_service.catalog.schemas import X_DECLARED
 from gis_service.errors import Invalid
 from gis_service.hazards import supervision
 from gis_service.http.deps import (
@@ -24,6 +25,7 @@ from gis_service.http.deps import (
     CatalogDep,
     Conn,
     SettingsDep,
+    id_query,
     instant_param,
     reject_unknown_query,
 )
@@ -90,9 +92,7 @@ async def period_query(
             "one whose 'to' is not after its 'from' holds nothing.",
         ),
     ] = None,
-    grid: Annotated[
-        int | None, Query(ge=1, le=2**63 - 1, description="A grid subtree; default: your scope.")
-    ] = None,
+    grid: Annotated[int | None, id_query("A grid subtree; default: your scope.")] = None,
 ) -> Period:
     """The ``month`` (default: the current one, local time), whose start ``from`` and whose
     end ``to`` replace when given; cut at a year (one precedence, no refusal: a client
@@ -270,6 +270,7 @@ def assess_volunteers(
 )
 def assess_cases(
     conn: Conn,
+    catalog: CatalogDep,
     period: PeriodDep,
     page: PageDep,
     principal: Annotated[Principal, Depends(STAFF)],
@@ -277,19 +278,23 @@ def assess_cases(
         Literal[service.FLAGS],  # type: ignore[valid-type]
         Query(description="The flag counted: reported, accepted, on_time_handle, overdue, …"),
     ],
-    by: Annotated[
-        Literal["all", "area", "department", "person"],
-        Query(description="Narrow to an area (grid id), a department (code) or a person (id)."),
-    ] = "all",
-    key: Annotated[
-        str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_]+$", description="The key.")
+    # Three parameters, each with its own type, rather than by= and key= (by=person needed
+    # a key, and a numeric one: rules between parameters no document can state).
+    area: Annotated[int | None, id_query("Only cases in this area (a grid id).")] = None,
+    department: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="Only cases assigned to this department (its code).",
+            json_schema_extra={X_DECLARED: "code:departments"},
+        ),
     ] = None,
+    person: Annotated[int | None, id_query("Only cases assigned to this person (id).")] = None,
 ) -> dict:
-    """Each figure of the tables counts cases with a flag; this lists them."""
-    if by != "all" and key is None:
-        raise Invalid(f"by={by} needs a key.")
-    if by in ("area", "person") and key is not None and not (key.isdigit() and len(key) < 19):
-        raise Invalid(f"by={by} takes a numeric id as key.", key=key)
+    """Each figure of the tables counts cases with a flag; this lists them (narrowed to an
+    area, a department and a person when given: all that are given hold)."""
+    if department is not None and department not in catalog.departments:
+        raise Invalid(f"No department has the code {department!r}.", department=department)
     scope, grid = _scope(conn, principal, period)
     return {
         **_head(period),
@@ -300,8 +305,7 @@ def assess_cases(
             scope,
             grid,
             indicator,
-            by,
-            key,
+            service.Narrow(area, department, person),
             page.limit,
             page.offset,
         ),

@@ -38,6 +38,7 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -229,6 +230,15 @@ def points_json(
     return conn.execute(sql.POINTS_JSON, params).scalar_one()
 
 
+@dataclass(frozen=True)
+class Narrow:
+    """What the cases behind a figure are narrowed to (None: not narrowed)."""
+
+    area: int | None = None
+    department: str | None = None
+    person: int | None = None
+
+
 def cases(
     conn: Connection,
     since: datetime,
@@ -236,16 +246,16 @@ def cases(
     scope: list[int] | None,
     grid: int | None,
     flag: str,
-    by: str,
-    key: str | None,
+    narrow: Narrow,
     limit: int,
     offset: int,
 ) -> dict[str, Any]:
     """The cases behind one figure (a flag of the per-case table), for an area, department
-    or person."""
+    and/or person."""
+    params = {"area": narrow.area, "department": narrow.department, "person": narrow.person}
     rows = conn.execute(
-        text(sql.drill(flag, by)),
-        {**_params(since, until, scope, grid), "key": key, "limit": limit, "offset": offset},
+        text(sql.drill(flag)),
+        {**_params(since, until, scope, grid), **params, "limit": limit, "offset": offset},
     ).all()
     items = []
     for r in rows:
@@ -257,8 +267,7 @@ def cases(
         items.append(item)
     return {
         "indicator": flag,
-        "by": by,
-        "key": key,
+        **params,
         "number_matched": rows[0].matched if rows else 0,
         "number_returned": len(items),
         "items": items,

@@ -330,16 +330,17 @@ POINTS_JSON = text(
 )
 
 
-def drill(flag: str, by: str) -> str:
-    """The cases behind one figure: a flag of CASES, narrowed to an area, department or
-    person (constants of ours, chosen by key)."""
-    narrow = {
-        "area": "c.grid_path @> ARRAY[CAST(:key AS bigint)]",
-        "department": "c.assignee_department_id = "
-        "(SELECT id FROM departments WHERE code = CAST(:key AS text))",
-        "person": "c.assignee_person_id = CAST(:key AS bigint)",
-        "all": "true",
-    }[by]
+# Each holds when its parameter is null (not narrowed), so one statement serves all.
+_NARROW = """(CAST(:area AS bigint) IS NULL OR c.grid_path @> ARRAY[CAST(:area AS bigint)])
+       AND (CAST(:department AS text) IS NULL OR c.assignee_department_id =
+            (SELECT id FROM departments WHERE code = CAST(:department AS text)))
+       AND (CAST(:person AS bigint) IS NULL OR c.assignee_person_id = CAST(:person AS bigint))"""
+
+
+def drill(flag: str) -> str:
+    """The cases behind one figure: a flag of CASES (a constant of ours), narrowed to an
+    area, a department and a person when given."""
+    narrow = _NARROW
     return (
         CASES
         + f"""

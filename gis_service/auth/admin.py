@@ -15,13 +15,12 @@ from gis_service.auth import audit, grants, sql
 from gis_service.auth.passwords import hash_password, password_problem, temporary_password
 from gis_service.auth.principal import Principal
 from gis_service.auth.roles import KEY_SCOPES, ROLES
+from gis_service.auth.schemas import USERNAME
 from gis_service.auth.tokens import digest, new_api_key
 from gis_service.db.transaction import transaction
 from gis_service.errors import Conflict, Invalid, NotFound
 from gis_service.people.scope import readable, serves_within
 from gis_service.plaintext import clean_text, decimal_id, like_literal
-
-USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
 
 # ---- users -------------------------------------------------------------------------------
@@ -179,13 +178,14 @@ def create_user(
 ) -> dict[str, Any]:
     """Create a user; 422 with the reason for a bad field, 409 for a taken username or a
     person who has an account, 403 for a role or scope above the caller's."""
-    username = username.strip().lower()
-    if not USERNAME_RE.match(username):
+    username = username.strip()
+    if not re.fullmatch(USERNAME, username):
         raise Invalid(
             "The username must be 2–64 characters: lower-case letters, digits, '.', '_' or '-', "
             "starting with a letter or digit.",
             username=username,
         )
+    username = username.lower()
     if role not in ROLES:
         raise Invalid(f"Unknown role {role!r}. Roles: {', '.join(ROLES)}.", role=role)
     problem = password_problem(password)

@@ -324,7 +324,12 @@ def list_users(
     # min_length: an empty grid= named no grid and failed an assertion (500, schemathesis)
     grid: Annotated[
         str | None,
-        Query(min_length=1, max_length=64, description="Accounts scoped in this grid's subtree."),
+        Query(
+            min_length=1,
+            max_length=64,
+            description="Accounts scoped in this grid's subtree (its id or code).",
+            json_schema_extra={X_DECLARED: {"pattern": TEXT_PATTERN}},  # resolve_grid's rule
+        ),
     ] = None,
     limit: Limit = 100,
     offset: Offset = 0,

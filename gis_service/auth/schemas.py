@@ -7,10 +7,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gis_service.auth.passwords import MAX_PASSWORD_LENGTH
+from gis_service.auth.passwords import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    PASSWORD_PATTERN,
+)
 from gis_service.db.limits import BIGINT_MAX
 from gis_service.patches import check_patch, patch_schema
-from gis_service.plaintext import NAME_PATTERN, Documented, Line
+from gis_service.plaintext import NAME_PATTERN, TEXT_PATTERN, Documented, Line
 
 Role = Literal["admin", "street_staff", "community_staff", "grid_leader", "field_staff", "viewer"]
 KeyScope = Literal[
@@ -18,10 +22,26 @@ KeyScope = Literal[
 ]
 Reason = Annotated[Line, Field(max_length=500, description="Why: kept in the audit log.")]
 
-# A grid named by its id or its code.
+# A grid named by its id or its code (resolve_grid refuses control characters in a code).
 GridRef = (
-    Annotated[int, Field(ge=1, le=BIGINT_MAX)] | Annotated[str, Field(min_length=1, max_length=64)]
+    Annotated[int, Field(ge=1, le=BIGINT_MAX)]
+    | Annotated[str, Field(min_length=1, max_length=64), Documented(TEXT_PATTERN)]
 )
+
+
+# A username as create_user reads it: blanks around it dropped, then 2-64 ASCII letters,
+# digits, '.', '_' or '-' starting with a letter or digit, kept in lower case. Checked on
+# the text as sent, before lower-casing (which maps the Kelvin sign K to a k).
+USERNAME = r"[A-Za-z0-9][A-Za-z0-9._-]{1,63}"
+USERNAME_PATTERN = rf"^\s*{USERNAME}\s*$"
+
+# A password to set: its length and strength as the document states them and password_problem
+# checks them (the check keeps its own message, naming the rule broken).
+NewPassword = Annotated[
+    str,
+    Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH),
+    Documented(PASSWORD_PATTERN),
+]
 
 
 class _Body(BaseModel):
@@ -156,12 +176,26 @@ class Me(BaseModel):
     via: str | None
 
 
+def _grid_unless_admin(schema: dict[str, Any]) -> None:
+    """States create_user's rule: every role but admin needs a grid."""
+    schema.setdefault("allOf", []).append(
+        {
+            "if": {"properties": {"role": {"not": {"const": "admin"}}}},
+            "then": {"required": ["grid"], "properties": {"grid": {"not": {"type": "null"}}}},
+        }
+    )
+
+
 class UserCreate(_Body):
     """A new user; non-admin users need a grid (their scope root)."""
 
-    username: str = Field(min_length=2, max_length=64, examples=["zhang.wei"])
-    display_name: str = Field(min_length=1, max_length=100, examples=["张伟"])
-    password: str = Field(min_length=10, max_length=MAX_PASSWORD_LENGTH)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_grid_unless_admin)
+
+    username: Annotated[str, Documented(USERNAME_PATTERN)] = Field(
+        min_length=2, max_length=64, examples=["zhang.wei"]
+    )
+    display_name: Line = Field(max_length=100, examples=["张伟"])
+    password: NewPassword
     role: Role
     grid: GridRef | None = Field(
         default=None, description="Id or code of the grid whose subtree is the user's scope."
@@ -187,7 +221,7 @@ class UserPatch(_Body):
         extra="forbid", json_schema_extra=patch_schema(_USER_NOT_NULL, _USER_FIELDS)
     )
 
-    display_name: str | None = Field(default=None, min_length=1, max_length=100)
+    display_name: Line | None = Field(default=None, max_length=100)
     role: Role | None = None
     grid: int | str | None = Field(default=None, description="Id or code of the scope grid.")
     person_id: int | None = Field(default=None, ge=1, le=BIGINT_MAX)
@@ -206,7 +240,7 @@ class UserPatch(_Body):
 class PasswordReset(_Body):
     """A new password for an account, or none to have one made (shown once)."""
 
-    password: str | None = Field(default=None, min_length=10, max_length=MAX_PASSWORD_LENGTH)
+    password: NewPassword | None = None
     reason: Reason | None = None
 
 

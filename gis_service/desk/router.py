@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from gis_service.auth.deps import require
 from gis_service.auth.principal import Principal
+from gis_service.db.limits import BIGINT_MAX
 from gis_service.desk import service
 from gis_service.desk.service import DeskFilter
 from gis_service.hazards.deps import csv_list
@@ -21,6 +22,7 @@ from gis_service.http.deps import (
     Instant,
     SettingsDep,
     code_list_query,
+    id_query,
     reject_unknown_query,
 )
 from gis_service.http.listing import PageDep
@@ -31,7 +33,7 @@ router = APIRouter(prefix="/api/v1", tags=["desk"], dependencies=[Depends(reject
 # The desk shows private fields (handlers, addresses of residents' reports): staff only.
 STAFF = require(scopes={"read_private"})
 DISPATCHER = require(scopes={"dispatch"})
-HazardId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+HazardId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 # The end of a dashboard's or ledger's period, cut by clip_span at LONGEST_DESK_SPAN.
 CutUntil = Annotated[
     Instant,
@@ -52,7 +54,7 @@ async def desk_filter_query(
     catalog: CatalogDep,
     grid: Annotated[
         int | None,
-        Query(ge=1, le=2**63 - 1, description="Only this grid's subtree (a community, a grid…)."),
+        id_query("Only this grid's subtree (a community, a grid…)."),
     ] = None,
     category: Annotated[
         str | None,
@@ -152,9 +154,7 @@ def scope_units(
         Literal["street", "community", "grid", "micro_grid", "special"],
         Query(description="Grid level to list."),
     ] = "community",
-    within: Annotated[
-        int | None, Query(ge=1, le=2**63 - 1, description="Only inside this grid's subtree.")
-    ] = None,
+    within: Annotated[int | None, id_query("Only inside this grid's subtree.")] = None,
 ) -> dict:
     """Current grids of one level inside the caller's scope, without geometry, each with the
     names above it (街道 › 社区): for pickers and filters."""
@@ -193,9 +193,7 @@ def stats_dashboard(
     principal: Annotated[Principal, Depends(STAFF)],
     since: Annotated[Instant, Query(description="Reported at or after (ISO 8601).")],
     until: CutUntil,
-    grid: Annotated[
-        int | None, Query(ge=1, le=2**63 - 1, description="Subtree; default: your scope root.")
-    ] = None,
+    grid: Annotated[int | None, id_query("Subtree; default: your scope root.")] = None,
     interval: Annotated[
         Literal["day", "week"], Query(description="Periods of the series: day or week.")
     ] = "day",
@@ -228,7 +226,7 @@ def hazard_ledger(
     until: CutUntil,
     grid: Annotated[
         int | None,
-        Query(ge=1, le=2**63 - 1, description="Street, community or grid; default: your scope."),
+        id_query("Street, community or grid; default: your scope."),
     ] = None,
     f: Annotated[Literal["json", "xlsx"], Query(description="json (default) or xlsx.")] = "json",
 ) -> Response:

@@ -13,7 +13,7 @@ from gis_service.catalog.schemas import PHONE_PATTERN, X_DECLARED
 from gis_service.db.limits import BIGINT_MAX, INTEGER_MAX
 from gis_service.geo.datums import Datum
 from gis_service.hazards.workflow import ACTIONS
-from gis_service.idempotency import KEY_PATTERN
+from gis_service.idempotency import IdempotencyKeyText
 from gis_service.text import printable
 
 Source = Literal["patrol", "resident", "camera", "hotline", "superior"]
@@ -58,9 +58,8 @@ class ReportIn(BaseModel):
     reporter_phone: str | None = Field(
         default=None, pattern=PHONE_PATTERN, description="Private: never shown to the public."
     )
-    idempotency_key: str | None = Field(
+    idempotency_key: IdempotencyKeyText | None = Field(
         default=None,
-        pattern=KEY_PATTERN,
         description="Same as the Idempotency-Key header (8-200 printable characters).",
     )
     observed_at: datetime | None = Field(

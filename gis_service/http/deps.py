@@ -29,8 +29,13 @@ from gis_service.geo.areas import (
     parse_lonlat,
 )
 from gis_service.geo.datums import Datum, to_wgs84
-from gis_service.idempotency import KEY_PATTERN
-from gis_service.instants import LEAP_YEARS, as_utc, date_pattern, parse_instant
+from gis_service.idempotency import IdempotencyKeyText
+from gis_service.instants import (
+    INSTANT_PATTERN,
+    as_utc,
+    instant_pattern,
+    parse_instant,
+)
 
 
 def code_list_pattern(codes: Iterable[str]) -> str:
@@ -192,10 +197,9 @@ Crs = Annotated[Datum, Depends(crs_query)]
 
 # The Idempotency-Key header of every write a phone may retry (reports, moves, visits, patrols).
 IdempotencyKey = Annotated[
-    str | None,
+    IdempotencyKeyText | None,
     Header(
         alias="Idempotency-Key",
-        pattern=KEY_PATTERN,
         description="A client key (8-200 printable characters): the same request sent again "
         "with the same key (an offline queue retrying) returns the first result instead of "
         "acting twice; the key sent with another body is refused (422).",
@@ -213,19 +217,6 @@ async def point_query(
     return PointQuery(float(wlon), float(wlat), crs, lon, lat)
 
 
-# A date or ISO 8601 date-time as the parameters that take one document it, so that clients
-# and fuzzers send what instant_param reads: a date, or a date-time with an optional offset.
-def instant_pattern(years: str = "[0-9]{4}", leap_years: str = LEAP_YEARS) -> str:
-    """The pattern of a real date or date-time whose year matches ``years`` (``leap_years``
-    those of them that have a 29 February)."""
-    return (
-        rf"^{date_pattern(years, leap_years)}"
-        r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
-        r"(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])?)?$"
-    )
-
-
-INSTANT_PATTERN = instant_pattern()
 # The years assessments and the working calendar cover (its data and the deadline arithmetic
 # live there): stated in the document, so that a far year is a documented refusal.
 ASSESSED_YEARS = "(20[0-9]{2}|2100)"

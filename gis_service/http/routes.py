@@ -20,6 +20,7 @@ from fastapi.dependencies.models import Dependant
 
 from gis_service.auth.access import Access
 from gis_service.catalog.schemas import X_DECLARED, Catalog
+from gis_service.db.limits import BIGINT_MAX
 from gis_service.geo.areas import BBOX_SCHEMA, LONLAT_SCHEMA
 from gis_service.http.deps import code_list_pattern
 
@@ -227,6 +228,20 @@ def _forbid_nul(schema: Any) -> None:
             _forbid_nul(value)
 
 
+def _exact_bounds(node: Any) -> None:
+    """Give the id bound back its exact value: FastAPI's document model holds bounds as
+    floats, and float(BIGINT_MAX) is 2**63, so the document allowed one more id than the
+    server (a generated 2**63 was refused with 422, issue 11 finding 12)."""
+    if isinstance(node, list):
+        for item in node:
+            _exact_bounds(item)
+    elif isinstance(node, dict):
+        if node.get("maximum") == float(BIGINT_MAX):
+            node["maximum"] = BIGINT_MAX
+        for value in node.values():
+            _exact_bounds(value)
+
+
 def catalog_codes(catalog: Catalog, kind: str) -> list[str]:
     """The codes of one of the catalogue's lists (layers/*.yaml), as the server checks them."""
     if kind == "care_categories":
@@ -299,6 +314,18 @@ def _declare_parameter(parameter: dict[str, Any], catalog: Catalog | None) -> No
         parameter["style"], parameter["explode"] = "form", False
 
 
+def _header_is_a_string(parameter: dict[str, Any]) -> None:
+    """An optional header is absent or a string: FastAPI's ``str | None`` also allowed null,
+    which a client can only send as the text "null" (schemathesis did; refused with 422)."""
+    schema = parameter.get("schema", {})
+    if parameter.get("in") != "header" or "anyOf" not in schema:
+        return
+    branches = [s for s in schema["anyOf"] if s.get("type") != "null"]
+    if len(branches) == 1:
+        rest = {k: v for k, v in schema.items() if k != "anyOf"}
+        parameter["schema"] = {**rest, **branches[0]}
+
+
 def _uses(dependant: Dependant | None, call: Any) -> bool:
     """True when ``call`` is among the route's dependencies, at any depth."""
     if dependant is None:
@@ -359,6 +386,7 @@ def _annotate(app: FastAPI, schema: dict[str, Any]) -> None:
     """Add x-roles, x-api-key-scopes and 'Who may call: …' to every operation, and the error
     statuses every /api operation can answer."""
     schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    _exact_bounds(schema)
     catalog = getattr(app.state, "catalog", None)
     for component in schema["components"]["schemas"].values():
         _apply_declared(component, catalog)
@@ -384,6 +412,7 @@ def _annotate(app: FastAPI, schema: dict[str, Any]) -> None:
             for parameter in operation.get("parameters", ()):
                 _declare_parameter(parameter, catalog)
                 _forbid_nul(parameter.get("schema"))
+                _header_is_a_string(parameter)
             operation["x-roles"] = access.who()
             operation["x-api-key-scopes"] = sorted(access.scopes or ())
             if path.startswith("/api/"):

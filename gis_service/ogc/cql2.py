@@ -23,6 +23,7 @@ import shapely
 import shapely.wkt
 from shapely.errors import GEOSException
 
+from gis_service.db.limits import BIGINT_MAX, BIGINT_MIN
 from gis_service.instants import parse_date, parse_instant
 
 MAX_LENGTH = 4096
@@ -444,7 +445,7 @@ class _Parser:
         out_of_range = Cql2Error(f"number {shown} at position {tok.pos + 1} is out of range")
         try:
             value: int | float = int(text) if text.isdigit() else float(text)
-            if isinstance(value, int) and abs(value) >= 2**63:
+            if isinstance(value, int) and not BIGINT_MIN <= value <= BIGINT_MAX:
                 value = float(value)  # beyond bigint: compared as a double
         except OverflowError:  # an integer beyond a double's range
             raise out_of_range from None

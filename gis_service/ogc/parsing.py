@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from gis_service.config import Settings
-from gis_service.db.limits import BIGINT_MAX
+from gis_service.db.limits import BIGINT_MAX, BIGINT_MIN
 from gis_service.errors import BadRequest, DomainError
 from gis_service.geo.areas import parse_bbox
 from gis_service.instants import instant_span
@@ -104,7 +104,7 @@ def _parse_value(name: str, kind: str, raw: str) -> Any:
     try:
         if kind == cql2.INTEGER:
             value = int(raw)
-            if not -BIGINT_MAX - 1 <= value <= BIGINT_MAX:
+            if not BIGINT_MIN <= value <= BIGINT_MAX:
                 raise ValueError(raw)
             return value
         if kind == cql2.NUMBER:
@@ -156,7 +156,7 @@ def parse_items_query(
     if "limit" in q:
         limit = min(_parse_int("limit", q["limit"], 1), settings.max_limit)
     offset = _parse_int("offset", q["offset"], 0, 2**53) if "offset" in q else 0
-    cursor = _parse_int("cursor", q["cursor"], 0, 2**63 - 1) if "cursor" in q else None
+    cursor = _parse_int("cursor", q["cursor"], 0, BIGINT_MAX) if "cursor" in q else None
     check_crs("crs", q.get("crs"))
     check_crs("bbox-crs", q.get("bbox-crs"))
     check_crs("filter-crs", q.get("filter-crs"))

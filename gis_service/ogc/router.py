@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from gis_service.config import Settings
+from gis_service.db.limits import BIGINT_MAX
 from gis_service.errors import NotFound
 from gis_service.http.deps import CatalogDep, Conn, Db, SettingsDep, query_pairs
 from gis_service.http.errors import error_body
@@ -240,7 +241,7 @@ async def item(
         fid = int(feature_id)
     except ValueError as exc:
         raise missing from exc
-    if not 1 <= fid < 2**63:
+    if not 1 <= fid <= BIGINT_MAX:
         raise missing
     body = await service.item_body(db, coll, fid, fmt, _base(request))
     if body is None:

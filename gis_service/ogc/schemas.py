@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from gis_service import __version__
 from gis_service.config import Settings
+from gis_service.db.limits import BIGINT_MAX, BIGINT_MIN
 from gis_service.geo.areas import BBOX_DESCRIPTION, BBOX_SCHEMA
 from gis_service.instants import date_pattern
 from gis_service.ogc import cql2
@@ -136,7 +137,7 @@ def parameters(settings: Settings) -> dict[str, dict[str, Any]]:
             "cursor",
             "The id the page starts after (keyset paging). The next link sets it, so that a "
             "deep page costs what the first does; offset then only numbers the page.",
-            {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+            {"type": "integer", "minimum": 0, "maximum": BIGINT_MAX},
         ),
         "bbox": _query(
             "bbox",
@@ -418,7 +419,7 @@ def _queryable_param(coll: CollectionDef, index: int) -> dict[str, Any]:
     if prop.type == cql2.DATETIME:
         schema = {"type": "string", "format": "date-time"}
     elif prop.type == cql2.INTEGER:  # the values PostgreSQL's bigint holds
-        schema.update(minimum=-(2**63), maximum=2**63 - 1)
+        schema.update(minimum=BIGINT_MIN, maximum=BIGINT_MAX)
     elif prop.type == cql2.STRING and not prop.enum:
         schema["pattern"] = NO_NUL
     if prop.enum:

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 
 from gis_service.auth.deps import ClientIp, limit_anonymous_reports, require
 from gis_service.auth.principal import Principal
-from gis_service.http.deps import CatalogDep, Conn, Crs, SettingsDep, reject_unknown_query
+from gis_service.db.limits import BIGINT_MAX
+from gis_service.http.deps import CatalogDep, Conn, Crs, SettingsDep, id_query, reject_unknown_query
 from gis_service.http.errors import move_docs
 from gis_service.http.listing import PageDep
 from gis_service.http.responses import GeoJSONResponse
@@ -28,11 +29,9 @@ ORDERING = require(scopes={"report"}, allow_anonymous=True)
 STAFF_READ = require(scopes={"read_private"})
 STAFF_WRITE = require(scopes={"write"})
 DISPATCHERS = require(scopes={"dispatch"})
-Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
-OptId = Annotated[int | None, Query(ge=1, le=2**63 - 1, description="One row.")]
-Subtree = Annotated[
-    int | None, Query(ge=1, le=2**63 - 1, description="Only rows of this grid's subtree.")
-]
+Id = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
+OptId = Annotated[int | None, id_query("One row.")]
+Subtree = Annotated[int | None, id_query("Only rows of this grid's subtree.")]
 
 
 @router.post(

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from gis_service.catalog.schemas import CODE_PATTERN, PHONE_PATTERN, X_DECLARED
+from gis_service.db.limits import BIGINT_MAX
 from gis_service.geo.datums import Datum
 from gis_service.orders.workflow import ORDER_ACTIONS
 from gis_service.patches import check_patch, patch_schema
@@ -60,8 +61,8 @@ class OrderActionIn(_In):
         "cancel (取消) or comment."
     )
     note: str | None = Field(default=None, max_length=4000)
-    volunteer_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
-    partner_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    volunteer_id: int | None = Field(default=None, ge=1, le=BIGINT_MAX)
+    partner_id: int | None = Field(default=None, ge=1, le=BIGINT_MAX)
     hours: float | None = Field(default=None, gt=0, le=24, description="finish: 服务时长.")
     rating: Rating | None = None
     version: int = Field(ge=1, le=2**31 - 1, description="The order's version you read.")
@@ -74,7 +75,7 @@ class VolunteerIn(_In):
     phone: str | None = Field(default=None, pattern=PHONE_PATTERN)
     skills: list[Skill] = Field(default_factory=list, max_length=20)
     party_member: StrictBool = False  # as documented: "yes" or 1 is not a boolean
-    grid: int = Field(ge=1, le=2**63 - 1, description="The grid the volunteer serves.")
+    grid: int = Field(ge=1, le=BIGINT_MAX, description="The grid the volunteer serves.")
     note: str | None = Field(default=None, max_length=1000)
 
     @field_validator("skills")
@@ -122,7 +123,7 @@ class PartnerIn(_In):
     offers: list[str] = Field(default_factory=list, max_length=30)
     contact_name: str | None = Field(default=None, max_length=100)
     contact_phone: str | None = Field(default=None, pattern=PHONE_PATTERN)
-    grid: int = Field(ge=1, le=2**63 - 1, description="The community it serves.")
+    grid: int = Field(ge=1, le=BIGINT_MAX, description="The community it serves.")
     note: str | None = Field(default=None, max_length=1000)
 
     @field_validator("offers")

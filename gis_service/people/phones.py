@@ -12,15 +12,39 @@ from __future__ import annotations
 
 import re
 
-_SEPARATORS = re.compile(r"[\s\-.()（）]+")
-_MOBILE = re.compile(r"^(?:\+?0{0,2}86)?(1[3-9]\d{9})$")
-# Two-digit area codes are 10 and 20–29; every other area code has three digits.
-_LANDLINE = re.compile(
-    r"^(?:\+?0{0,2}86)?0?(10|2\d|[3-9]\d{2})(\d{7,8})(?:(?:转|ext\.?|x|#)(\d{1,6}))?$",
-    re.IGNORECASE,
+from gis_service.plaintext import CONTROL_CHARACTERS
+
+# The one rule, written once as a regular expression over the text as sent: the server
+# reads a phone with it (fullmatch, named parts) and the OpenAPI document states it as the
+# same pattern (PHONE_PATTERN), so that what a client may send is what the server takes
+# (issue 11, finding 12). Separators (blanks other than control characters, - . ( ) and
+# full-width parentheses) may stand between any two parts; an extension follows 转, ext,
+# x or #, or a dash right after the number (only spaces around that dash).
+_S = rf"(?:[^\S{CONTROL_CHARACTERS}]|[-.()（）])*"
+_BLANK = rf"[^\S{CONTROL_CHARACTERS}]*"
+
+
+def _digits(low: int, high: int | None = None) -> str:
+    """``low`` (to ``high``) ASCII digits with separators between them."""
+    more = f"{low - 1}" if high is None else f"{low - 1},{high - 1}"
+    return rf"[0-9](?:{_S}[0-9]){{{more}}}"
+
+
+_COUNTRY = rf"(?:\+{_S})?(?:0{_S}){{0,2}}8{_S}6{_S}"  # +86, 0086, 86
+_MOBILE = rf"(?P<mobile>1{_S}[3-9]{_S}{_digits(9)})"
+_AREA = rf"(?P<area>1{_S}0|2{_S}[0-9]|[3-9]{_S}[0-9]{_S}[0-9])"
+# The number's 7 digits are tried before 8, so that "0371-6612345-6" keeps its extension.
+_NUMBER = rf"(?P<number>[0-9](?:{_S}[0-9]){{6,7}}?)"
+_MARKED_EXTENSION = rf"{_S}(?:转|[eE]{_S}[xX]{_S}[tT]|[xX]|#){_S}(?P<ext>{_digits(1, 6)})"
+_DASHED_EXTENSION = r" *- *(?P<dashed>[0-9](?: *[0-9]){0,5})"
+_LANDLINE = (
+    rf"(?:{_COUNTRY}(?:0{_S})?|0{_S}){_AREA}{_S}{_NUMBER}"
+    rf"(?:{_MARKED_EXTENSION}{_S}|{_DASHED_EXTENSION}{_BLANK}|{_S})"
 )
-_LANDLINE_DASH_EXT = re.compile(r"^(.*\d{7,8})-(\d{1,6})$")
+_PHONE = re.compile(rf"{_S}(?:(?:{_COUNTRY})?{_MOBILE}{_S}|{_LANDLINE})")
 MAX_LENGTH = 40
+# The same expression for the document: anchored, its named parts left unnamed.
+PHONE_PATTERN = "^" + re.sub(r"\(\?P<\w+>", "(?:", _PHONE.pattern) + "$"
 
 PHONE_HINT = (
     "a mainland mobile number (11 digits starting 13–19, e.g. 13812345678) or a landline with "
@@ -28,33 +52,21 @@ PHONE_HINT = (
 )
 
 
+def _only_digits(part: str) -> str:
+    return re.sub(r"[^0-9]", "", part)
+
+
 def normalize_phone(raw: str) -> str:
     """The stored form of a phone number; ValueError saying what a phone looks like."""
-    text = raw.strip()
-    if not text or len(text) > MAX_LENGTH:
-        raise ValueError(f"not a phone number: give {PHONE_HINT}")
-    # A landline's extension may follow a dash ("0371-6612 3456-801"): keep it apart before
-    # the dashes between digit groups are dropped.
-    extension = None
-    dashed = _LANDLINE_DASH_EXT.match(text.replace(" ", ""))
-    if dashed and text.lstrip("+").startswith(("0", "86")):
-        head, extension = dashed.groups()
-        if _LANDLINE.match(_SEPARATORS.sub("", head)) and not _MOBILE.match(
-            _SEPARATORS.sub("", head)
-        ):
-            text = head
-        else:
-            extension = None
-    compact = _SEPARATORS.sub("", text)
-    mobile = _MOBILE.match(compact)
-    if mobile and extension is None:
-        return mobile.group(1)
-    landline = _LANDLINE.match(compact)
-    if landline and (compact.lstrip("+").startswith(("0", "86"))):
-        area, number, ext = landline.groups()
-        ext = ext or extension
-        return f"0{area}-{number}" + (f"-{ext}" if ext else "")
-    raise ValueError(f"{raw.strip()[:MAX_LENGTH]!r} is not a phone number: give {PHONE_HINT}")
+    found = _PHONE.fullmatch(raw) if len(raw) <= MAX_LENGTH else None
+    if found is None:
+        shown = raw.strip()[:MAX_LENGTH]
+        raise ValueError(f"{shown!r} is not a phone number: give {PHONE_HINT}")
+    if found["mobile"]:
+        return _only_digits(found["mobile"])
+    area, number = _only_digits(found["area"]), _only_digits(found["number"])
+    extension = _only_digits(found["ext"] or found["dashed"] or "")
+    return f"0{area}-{number}" + (f"-{extension}" if extension else "")
 
 
 def phone_digits(raw: str) -> str:

@@ -11,7 +11,8 @@ from fastapi.responses import Response
 
 from gis_service.auth.deps import PUBLIC_READ, acting_as, require
 from gis_service.auth.principal import Principal
-from gis_service.http.deps import Conn, reject_unknown_query
+from gis_service.db.limits import BIGINT_MAX
+from gis_service.http.deps import Conn, id_path, id_query, reject_unknown_query
 from gis_service.http.errors import LOG_IN_FIRST, error_docs
 from gis_service.http.listing import FormatDep, OutputFormat, PageDep, csv_response
 from gis_service.http.responses import RawJSONResponse
@@ -26,8 +27,8 @@ EDITORS = require(roles={"admin", "street_staff", "community_staff"})
 Reader = Annotated[Principal, Depends(READERS)]
 Editing = acting_as(EDITORS)
 
-Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
-GridId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Grid id.")]
+Id = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
+GridId = Annotated[int, id_path("Grid id.")]
 
 _AUTH = (
     LOG_IN_FIRST,
@@ -198,7 +199,7 @@ def roster(
     principal: Reader,
     parent: Annotated[
         int | None,
-        Query(ge=1, le=2**63 - 1, description="A grid; default: your scope's root grids."),
+        id_query("A grid; default: your scope's root grids."),
     ] = None,
 ) -> RawJSONResponse:
     """The current children of a grid, each with its leader now, its number of children and

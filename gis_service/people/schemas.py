@@ -3,23 +3,23 @@ changes that keep "who is responsible here" current."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from gis_service.catalog.schemas import X_DECLARED
-from gis_service.instants import parse_instant
+from gis_service.db.limits import BIGINT_MAX
+from gis_service.instants import INSTANT_PATTERN, parse_instant
 from gis_service.patches import (
     check_exactly_one,
     check_patch,
     exactly_one_schema,
     patch_schema,
 )
-from gis_service.people.phones import normalize_phone
-from gis_service.plaintext import Line, Paragraph, clean_text
-
-MAX_ID = 2**63 - 1
+from gis_service.people.phones import MAX_LENGTH, PHONE_PATTERN, normalize_phone
+from gis_service.plaintext import Documented, Line, Paragraph, clean_text
 
 
 def _phone(value: str) -> str:
@@ -28,6 +28,8 @@ def _phone(value: str) -> str:
 
 def _instant(value: str) -> datetime:
     try:
+        if not re.search(INSTANT_PATTERN, value):  # as the document states it
+            raise ValueError(value)
         return parse_instant(clean_text(value))
     except (ValueError, OverflowError) as exc:
         raise ValueError(
@@ -35,9 +37,13 @@ def _instant(value: str) -> datetime:
         ) from exc
 
 
-Phone = Annotated[str, Field(max_length=40), AfterValidator(_phone)]
-Instant = Annotated[str, Field(max_length=40), AfterValidator(_instant)]
-PersonId = Annotated[int, Field(ge=1, le=MAX_ID)]
+Phone = Annotated[
+    str, Field(max_length=MAX_LENGTH), AfterValidator(_phone), Documented(PHONE_PATTERN)
+]
+Instant = Annotated[
+    str, Field(max_length=40), AfterValidator(_instant), Documented(INSTANT_PATTERN)
+]
+PersonId = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
 RoleCode = Annotated[
     str,
     Field(

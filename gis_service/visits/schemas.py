@@ -12,12 +12,34 @@ from gis_service.catalog.schemas import CODE_PATTERN
 from gis_service.db.limits import BIGINT_MAX
 from gis_service.geo.datums import Datum
 from gis_service.hazards.schemas import Severity
+from gis_service.patches import check_needs, needs_schema
+
+# (field, the field it needs, why): a point is lon and lat; a hazard is raised with its
+# category and description; a service type names what the service need asks for.
+_NEEDS = (
+    ("lon", "lat", "give lon and lat together, or neither"),
+    ("lat", "lon", "give lon and lat together, or neither"),
+    (
+        "hazard_category",
+        "hazard_description",
+        "a hazard needs hazard_category and hazard_description",
+    ),
+    (
+        "hazard_description",
+        "hazard_category",
+        "a hazard needs hazard_category and hazard_description",
+    ),
+    ("hazard_severity", "hazard_category", "hazard_severity without hazard_category"),
+    ("service_type", "service_need", "service_type without service_need (what the person needs)"),
+)
 
 
 class VisitIn(BaseModel):
     """One visit to a person under care, and what it raised."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra=needs_schema(_NEEDS)
+    )
 
     person_id: int = Field(ge=1, le=BIGINT_MAX, description="The person under care visited.")
     visited_at: datetime | None = Field(
@@ -79,17 +101,11 @@ class VisitIn(BaseModel):
         mode="before",
     )
     @classmethod
-    def _blank_is_none(cls, v: str | None) -> str | None:
-        return v or None
+    def _blank_is_none(cls, v: object) -> object:
+        # blank once stripped is absent, as the document's rules between fields read it
+        return (v.strip() if isinstance(v, str) else v) or None
 
     @model_validator(mode="after")
     def _pairs(self) -> VisitIn:
-        if (self.lon is None) != (self.lat is None):
-            raise ValueError("give lon and lat together, or neither")
-        if (self.hazard_category is None) != (self.hazard_description is None):
-            raise ValueError("a hazard needs hazard_category and hazard_description")
-        if self.hazard_severity and not self.hazard_category:
-            raise ValueError("hazard_severity without hazard_category")
-        if self.service_type and not self.service_need:
-            raise ValueError("service_type without service_need (what the person needs)")
+        check_needs(self, _NEEDS)
         return self

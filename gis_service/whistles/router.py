@@ -8,7 +8,8 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 
 from gis_service.auth.deps import ClientIp, require
 from gis_service.auth.principal import Principal
-from gis_service.http.deps import Conn, reject_unknown_query
+from gis_service.db.limits import BIGINT_MAX
+from gis_service.http.deps import Conn, id_query, reject_unknown_query
 from gis_service.http.errors import move_docs
 from gis_service.http.listing import PageDep
 from gis_service.whistles import service
@@ -21,7 +22,7 @@ router = APIRouter(
 DISPATCHERS = require(scopes={"dispatch"})
 STAFF_READ = require(scopes={"read_private"})
 STAFF_WRITE = require(scopes={"write"})
-Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
+Id = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 
 
 @router.post(
@@ -55,8 +56,8 @@ def whistle_calls(
     conn: Conn,
     page: PageDep,
     principal: Annotated[Principal, Depends(STAFF_READ)],
-    hazard: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="One case.")] = None,
-    grid: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="A grid subtree.")] = None,
+    hazard: Annotated[int | None, id_query("One case.")] = None,
+    grid: Annotated[int | None, id_query("A grid subtree.")] = None,
     status: Annotated[
         Literal["called", "reported_in", "finished", "withdrawn"] | None,
         Query(description="called (已吹哨), reported_in (已报到), finished, withdrawn."),

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gis_service.catalog.schemas import CODE_PATTERN, X_DECLARED
+from gis_service.db.limits import BIGINT_MAX
 from gis_service.patches import check_exactly_one, exactly_one_schema
 from gis_service.plaintext import Documented
 from gis_service.whistles.workflow import WHISTLE_ACTIONS
@@ -26,7 +27,7 @@ class Party(BaseModel):
         max_length=64,
         json_schema_extra={X_DECLARED: "code:departments"},
     )
-    partner_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    partner_id: int | None = Field(default=None, ge=1, le=BIGINT_MAX)
 
     @model_validator(mode="after")
     def _one(self) -> Party:

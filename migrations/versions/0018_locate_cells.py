@@ -207,20 +207,26 @@ def _finest_grids() -> str:
     """
 
 
-# Triggers: parts in → their cells in; parts out → their cells out; a grid's code, path or
-# validity changed → its cells follow. Statement-level with transition tables: set-based.
-_TRIGGERS = f"""
-    CREATE FUNCTION grid_cells_from_parts() RETURNS trigger LANGUAGE plpgsql AS $$
+def cells_function(fill: str, create: str = "CREATE") -> str:
+    """grid_cells_from_parts(): the cells of the parts a statement deleted go, and ``fill``
+    (an INSERT of the cells of the parts in ``new_parts``) lists those it inserted."""
+    return f"""
+    {create} FUNCTION grid_cells_from_parts() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_OP IN ('DELETE', 'UPDATE') THEN
             DELETE FROM grid_cells c USING old_parts o
              WHERE o.rank = {CELL_RANK} AND c.grid_id = o.grid_id AND c.part_id = o.id;
         END IF;
         IF TG_OP IN ('INSERT', 'UPDATE') THEN
-            {_fill("new_parts")};
+            {fill};
         END IF;
         RETURN NULL;
-    END $$;
+    END $$"""
+
+
+# Triggers: parts in → their cells in; parts out → their cells out; a grid's code, path or
+# validity changed → its cells follow. Statement-level with transition tables: set-based.
+_TRIGGERS = f"""{cells_function(_fill("new_parts"))};
     CREATE TRIGGER grid_cells_parts_insert AFTER INSERT ON grid_parts
         REFERENCING NEW TABLE AS new_parts
         FOR EACH STATEMENT EXECUTE FUNCTION grid_cells_from_parts();

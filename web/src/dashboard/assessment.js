@@ -89,7 +89,7 @@ function volunteersTable(areas) {
 
 async function drill(btn) {
   const box = $('dash-drill');
-  const params = { ...current, indicator: btn.dataset.flag, by: btn.dataset.by, key: btn.dataset.key, limit: 50 };
+  const params = { ...current, indicator: btn.dataset.flag, [btn.dataset.by]: btn.dataset.key, limit: 50 };
   delete params.level;
   box.innerHTML = '<p class="gm-muted">正在加载…</p>';
   try {
