@@ -631,6 +631,13 @@ def test_users_api(client: TestClient, engine: Engine, admin_headers: dict, scop
         headers=admin_headers,
     )  # fmt: skip
     assert r.status_code == 422
+    # An unknown person is 404, as an unknown grid is (issue 11, finding 12).
+    r = client.post(
+        "/api/v1/users",
+        json={**body, "username": name + "z", "person_id": 2**62},
+        headers=admin_headers,
+    )
+    assert r.status_code == 404 and r.json()["details"]["person_id"] == 2**62
     users = client.get("/api/v1/users?role=grid_leader", headers=admin_headers).json()["users"]
     assert name in [u["username"] for u in users]
     viewer = make_user(engine, "viewer", grid=scopes.community)

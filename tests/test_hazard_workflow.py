@@ -651,3 +651,27 @@ def test_workflow_table_is_published(world: World) -> None:
     moves = {m["action"]: m for m in r.json()["moves"]}
     assert moves["fail_verification"]["to"] == "dispatched"
     assert set(moves["escalate"]["from"]) == {"accepted", "dispatched", "in_progress"}
+
+
+def test_answers_are_sent_as_the_document_says(world: World) -> None:
+    """A report, its retry and a move answer with the media type their operation documents
+    (a GeoJSON Feature, application/geo+json): the document said application/json, which a
+    client generated from it checks (schemathesis, --checks all, issue 11 finding 12)."""
+    doc = world.client.get("/openapi.json").json()
+
+    def documented(path: str, status: int) -> set[str]:
+        return set(doc["paths"][path]["post"]["responses"][str(status)]["content"])
+
+    def sent(r) -> str:
+        return r.headers["content-type"].split(";")[0]
+
+    body = {"category": "clutter", "lon": 113.603, "lat": 34.703, "description": "楼道堆物"}
+    headers = {**world.auth("field"), "Idempotency-Key": "media-type-check-1"}
+    first = world.client.post("/api/v1/hazards", json=body, headers=headers)
+    again = world.client.post("/api/v1/hazards", json=body, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert sent(first) in documented("/api/v1/hazards", 201)
+    assert sent(again) in documented("/api/v1/hazards", 200)
+    moved = world.act(first.json()["id"], "accept")
+    assert moved.status_code == 200, moved.text
+    assert sent(moved) in documented("/api/v1/hazards/{hazard_id}/actions", 200)

@@ -9,12 +9,15 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from gis_service.db.limits import BIGINT_MAX
 from gis_service.errors import BadRequest
 from gis_service.hazards.versions import IF_MATCH_PATTERN, parse_if_match
+from gis_service.orders.schemas import PartnerIn
 from gis_service.people.phones import normalize_phone
 from gis_service.plaintext import TEXT_PATTERN
+from gis_service.whistles.schemas import WhistleIn
 from tests.support.authkit import bearer_for, make_user
 
 _METHODS = ("get", "put", "post", "patch", "delete")
@@ -400,3 +403,25 @@ def test_booleans_and_skills_are_read_as_stated(demo_client: TestClient, demo_en
         assert not re.search(skill["pattern"], refused), refused
     for taken in ("助老", "  " + "x" * 40 + " "):
         assert re.search(skill["pattern"], taken), taken
+
+
+def test_offers_and_time_limits_are_read_as_stated(demo_client: TestClient) -> None:
+    """schemathesis --checks all against a served demo (issue 11, finding 12): a partner's
+    offer was any string in the document though the server takes 1-40 characters (as a
+    volunteer's skill); a 吹哨 time limit's maxLength was counted after the model stripped it,
+    so a longer text the document refuses was taken."""
+    doc = demo_client.get("/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    skill = schemas["VolunteerIn"]["properties"]["skills"]["items"]
+    for name in ("PartnerIn", "PartnerPatch"):
+        offers = schemas[name]["properties"]["offers"]
+        items = offers["items"] if "items" in offers else offers["anyOf"][0]["items"]
+        assert items["pattern"] == skill["pattern"], name
+    with pytest.raises(ValidationError):
+        PartnerIn(name="共建单位", grid=1, offers=["x" * 41])
+    act = schemas["WhistleIn"]["properties"]["act"]
+    padded = " 3 工作日" + " " * 30
+    assert len(padded) > act["maxLength"] and re.search(act["pattern"], padded)
+    with pytest.raises(ValidationError):
+        WhistleIn(parties=[{"department": "urban_mgmt"}], act=padded)
+    assert WhistleIn(parties=[{"department": "urban_mgmt"}], act=" 3 工作日 ").act == "3 工作日"

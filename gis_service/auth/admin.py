@@ -109,9 +109,10 @@ def _check_person_link(
     user_id: int | None,
 ) -> None:
     """The person exists, the caller sees them, they serve in the account's scope and have
-    no other account; 422, 404 or 409 saying which."""
+    no other account; 404, 422 or 409 saying which (an unknown person is 404, as an unknown
+    grid is: the document cannot know which ids exist)."""
     if conn.execute(sql.PERSON_EXISTS, {"id": person_id}).first() is None:
-        raise Invalid(f"Person {person_id} does not exist.", person_id=person_id)
+        raise NotFound(f"Person {person_id} does not exist.", person_id=person_id)
     readable(conn, principal, person_id)
     if scope is not None:
         roots = conn.execute(sql.GRID_VERSIONS, {"code": scope["code"]}).scalar_one()

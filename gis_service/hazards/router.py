@@ -103,8 +103,14 @@ def _feature_with(
     status_code=201,
     summary="Report a hazard (上报), JSON or multipart with photos",
     openapi_extra=_REPORT_BODY,
+    # The answer is a GeoJSON Feature, sent as application/geo+json (RFC 7946 §12): the
+    # document says so, for the first report and for its retry.
+    response_class=GeoJSONResponse,
     responses={
-        200: {"description": "A retry with the same Idempotency-Key: the first report."},
+        200: {
+            "description": "A retry with the same Idempotency-Key: the first report.",
+            "content": {"application/geo+json": {}},
+        },
         201: {"description": "Created: the hazard, where it was routed, duplicate suggestions."},
         413: {"description": "A photo or the body is too large."},
         415: {"description": "A photo is not JPEG, PNG or WebP (sniffed from the bytes)."},
@@ -165,6 +171,7 @@ def report_hazard(
     "/hazards/{hazard_id}/actions",
     summary="Move a hazard through the closed loop (立案, 派遣, 处置, 反馈, 核查, 结案, 吹哨 …)",
     openapi_extra=_ACTION_BODY,
+    response_class=GeoJSONResponse,  # the hazard's Feature after the move, as GET /hazards/{id}
     responses={
         **move_docs("hazard", private=False, if_match=True),
         413: {"description": "A photo or the body is too large."},

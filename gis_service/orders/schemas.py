@@ -122,7 +122,7 @@ class PartnerIn(_In):
     """A partner unit (共建单位) and what it offers."""
 
     name: str = Field(min_length=1, max_length=200)
-    offers: list[str] = Field(default_factory=list, max_length=30)
+    offers: list[Skill] = Field(default_factory=list, max_length=30)
     contact_name: str | None = Field(default=None, max_length=100)
     contact_phone: str | None = Field(default=None, pattern=PHONE_PATTERN)
     grid: int = Field(ge=1, le=BIGINT_MAX, description="The community it serves.")
@@ -137,7 +137,7 @@ class PartnerIn(_In):
 class PartnerPatch(_Patch):
     """Changes to a partner unit; absent fields stay."""
 
-    offers: list[str] | None = Field(default=None, max_length=30)
+    offers: list[Skill] | None = Field(default=None, max_length=30)
     contact_name: str | None = Field(default=None, max_length=100)
     contact_phone: str | None = Field(default=None, pattern=PHONE_PATTERN)
     note: str | None = Field(default=None, max_length=1000)

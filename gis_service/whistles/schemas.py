@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from gis_service.catalog.schemas import CODE_PATTERN, X_DECLARED
 from gis_service.db.limits import BIGINT_MAX
@@ -14,6 +22,15 @@ from gis_service.whistles.workflow import WHISTLE_ACTIONS
 from gis_service.worktime.schemas import LIMIT_PATTERN
 
 _PARTY = ("department", "partner_id")
+
+# A time limit as sent: at most 32 characters counted before the model strips it (the
+# document's maxLength is read on the text as sent), stripped after; TimeLimit reads it.
+Limit = Annotated[
+    str,
+    StringConstraints(strip_whitespace=False, max_length=32),
+    AfterValidator(str.strip),
+    Documented(LIMIT_PATTERN),
+]
 
 
 class Party(BaseModel):
@@ -42,12 +59,10 @@ class WhistleIn(BaseModel):
 
     parties: list[Party] = Field(min_length=1, max_length=10)
     # Read by TimeLimit (whistles.service._limit), whose pattern the document states.
-    report_in: Annotated[str, Documented(LIMIT_PATTERN)] = Field(
-        default="2 工作时", max_length=32, description="Time to report in (报到), e.g. '2 工作时'."
+    report_in: Limit = Field(
+        default="2 工作时", description="Time to report in (报到), e.g. '2 工作时'."
     )
-    act: Annotated[str, Documented(LIMIT_PATTERN)] = Field(
-        default="3 工作日", max_length=32, description="Time to act, e.g. '3 工作日'."
-    )
+    act: Limit = Field(default="3 工作日", description="Time to act, e.g. '3 工作日'.")
     note: str | None = Field(default=None, max_length=4000)
 
     @field_validator("parties")
