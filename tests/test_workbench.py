@@ -1053,3 +1053,29 @@ def test_map_shows_service_orders_to_staff_only(browser, site: Site) -> None:
     tab.shot("workbench/map-orders")
     _clean(tab, site)
     _close(tab)
+
+
+def test_a_hazard_set_while_the_map_moves_still_opens(browser, site: Site) -> None:
+    """The workbench opens a hazard by setting the map's #hazard=; if the map writes its own
+    view into the hash (a fly's moveend) before that hashchange is handled, the change looked
+    like the map's own and the hazard never opened (seen under load in the search test
+    above). A foreign hash waits for its hashchange: the hazard opens."""
+    hazard = site.one("SELECT id FROM hazards WHERE status <> 'closed' ORDER BY id LIMIT 1")
+    tag = uuid.uuid4().hex[:6]
+    user = site.create_user(f"hash.{tag}", "admin", None, "韩管理")
+    tab = _open(browser, site, "/desk", user=user, viewport=WIDE)
+    try:
+        page = tab.page
+        page.wait_for_selector("body[data-desk-ready]")
+        frame = page.query_selector("#desk-map").content_frame()
+        frame.wait_for_selector("html[data-gm-ready]")
+        # The hash set from outside and, in the same task, a moveend of the map's own.
+        frame.evaluate(
+            "id => { location.hash = '#hazard=' + id; window.GM.map.fire('moveend'); }",
+            hazard["id"],
+        )
+        page.frame_locator("#desk-map").locator(
+            f'header[data-hazard-id="{hazard["id"]}"]'
+        ).wait_for(timeout=15000)
+    finally:
+        _close(tab)

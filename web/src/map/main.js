@@ -21,6 +21,7 @@ import { closePanel, lastGrid, onHazardChanged, selectAt, showGrid, showHazard }
 import { tileOptions } from './styles.js';
 import { patchVectorGrid } from './tiles.js';
 import {
+  adoptHash,
   applyBasemap,
   chooseBasemap,
   datumOf,
@@ -211,7 +212,9 @@ GM.init = (r) => {
   });
   // A link (or the workbench) changed the hash: follow it.
   window.addEventListener('hashchange', () => {
-    if (hashIsForeign()) followHash(false);
+    if (!hashIsForeign()) return;
+    adoptHash();
+    followHash(false);
   });
 
   initSearch();

@@ -85,8 +85,12 @@ export function readHash() {
 
 let written = '';
 
-/** Keep the view and the selection in the hash (without a history entry). */
+/** Keep the view and the selection in the hash (without a history entry). Not while a hash
+ * set by someone else waits for its hashchange (the workbench sets #hazard= while the map
+ * still flies to a grid): writing over it then would make that hashchange look like our own
+ * and the hazard would never open. */
 export function writeHash() {
+  if (written && location.hash !== written) return;
   const { map, state } = GM;
   const w = fromView(map.getCenter());
   let h = `map=${map.getZoom()}/${w[1].toFixed(5)}/${w[0].toFixed(5)}`;
@@ -98,6 +102,11 @@ export function writeHash() {
 /** True when the hash was changed by someone else (a link, the workbench), not by us. */
 export function hashIsForeign() {
   return location.hash !== written;
+}
+
+/** Take a foreign hash as ours once its hashchange is being followed: writeHash may go on. */
+export function adoptHash() {
+  written = location.hash;
 }
 
 /** Centre the map on the #map= view of the hash; false when there is none. */
