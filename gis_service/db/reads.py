@@ -1,4 +1,5 @@
-"""The read path of the hot routes: asyncpg pools on the primary and on healthy replicas.
+"""The read path of the hot routes: pools of asyncpg connections (db.pool) on the primary and on
+healthy replicas.
 
 Why asyncpg (bench/driver_choice.py, our locate SQL behind a minimal app, wrk -c4): it
 answered more requests per second than psycopg 3's AsyncConnectionPool on this machine, it
@@ -27,7 +28,7 @@ import re
 import time
 import weakref
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -37,6 +38,7 @@ import asyncpg
 from sqlalchemy import TextClause
 
 from gis_service.db.limits import STATEMENT_TIMEOUT_S
+from gis_service.db.pool import ReadPool
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +125,6 @@ def connect_kwargs(url: str) -> dict[str, Any]:
     }
 
 
-async def _no_reset(_: asyncpg.Connection) -> None:
-    """Nothing to reset (see Reads._pool)."""
-
-
 @dataclass
 class Node:
     """One server reads may go to, with what the health check last saw of it."""
@@ -166,21 +164,22 @@ class Reads:
         self._health: asyncio.Task | None = None
 
     # -- life cycle -----------------------------------------------------------------------
-    async def _pool(self, node: Node) -> asyncpg.Pool:
+    async def _pool(self, node: Node) -> ReadPool:
         loop = asyncio.get_running_loop()
         pool = node.pools.get(loop)
         if pool is None:
-            pool = node.pools[loop] = await asyncpg.create_pool(
-                **connect_kwargs(node.url),
-                min_size=1 if node.primary else 0,
-                max_size=self.pool_size,
-                server_settings=SERVER_SETTINGS,
-                statement_cache_size=512,
-                max_inactive_connection_lifetime=300,
-                timeout=5,
-                # Read connections keep no session state (no SET, LISTEN, cursors or locks),
-                # so the default reset at release, one more round trip per read, is skipped.
-                reset=_no_reset,
+            kwargs = connect_kwargs(node.url)
+
+            def connect() -> Awaitable[asyncpg.Connection]:
+                return asyncpg.connect(
+                    **kwargs,
+                    server_settings=SERVER_SETTINGS,
+                    statement_cache_size=512,
+                    timeout=5,
+                )
+
+            pool = node.pools[loop] = await ReadPool.create(
+                connect, min_size=1 if node.primary else 0, max_size=self.pool_size
             )
         return pool
 
