@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from gis_service.errors import Invalid, NotFound
-from gis_service.facilities import service, sql
+from gis_service.facilities import service
 from gis_service.facilities.service import FacilityFilter
 from gis_service.facilities.states import FACILITY_STATUSES
 from gis_service.http.deps import (
@@ -85,9 +85,8 @@ async def list_facilities(
     crs: Crs,
 ) -> Response:
     """Facilities by bbox, type, status, grid, or within ``radius`` metres of ``near``."""
-    statements = (sql.FACILITY_LIST, sql.FACILITY_LIST_CSV)
     params = flt.as_params(crs)
-    return await list_response(db, request, page, fmt, statements, params, "facilities")
+    return await list_response(db, request, page, fmt, flt.statements(), params, "facilities")
 
 
 @router.get(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import TextClause
+
 from gis_service.db.reads import ReadDb
 from gis_service.facilities import sql
 from gis_service.geo.areas import BBox, Near, bbox_params, near_params
@@ -22,17 +24,40 @@ class FacilityFilter:
     grid: int | None = None
     q: str | None = None
 
-    def as_params(self, crs: Datum) -> dict[str, Any]:
-        """Bound parameters for the list statements."""
-        return {
-            "types": self.types,
-            "statuses": self.statuses,
-            **bbox_params(self.bbox),
-            **near_params(self.near),
-            "grid": self.grid,
-            "q": self.q,
-            "crs": crs.value,
+    def given(self) -> frozenset[str]:
+        """The filters that are on (names of sql.FILTERS)."""
+        on = {
+            "types": self.types is not None,
+            "statuses": self.statuses is not None,
+            "bbox": self.bbox is not None and not self.bbox.crosses_antimeridian,
+            "bbox_crossing": self.bbox is not None and self.bbox.crosses_antimeridian,
+            "near": self.near is not None,
+            "grid": self.grid is not None,
+            "q": self.q is not None,
         }
+        return frozenset(name for name, is_on in on.items() if is_on)
+
+    def statements(self) -> tuple[TextClause, TextClause]:
+        """The list's page statements (GeoJSON, CSV) for the filters that are on."""
+        return sql.facility_list(self.given())
+
+    def as_params(self, crs: Datum) -> dict[str, Any]:
+        """Bound parameters for the list statements (those of the filters that are on)."""
+        params: dict[str, Any] = {"crs": crs.value}
+        if self.types is not None:
+            params["types"] = self.types
+        if self.statuses is not None:
+            params["statuses"] = self.statuses
+        if self.bbox is not None:
+            # west_maxx is None, and not in the statement, unless the box crosses 180°.
+            params.update((k, v) for k, v in bbox_params(self.bbox).items() if v is not None)
+        if self.near is not None:
+            params.update(near_params(self.near))
+        if self.grid is not None:
+            params["grid"] = self.grid
+        if self.q is not None:
+            params["q"] = self.q
+        return params
 
 
 async def nearest(

@@ -2,50 +2,59 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from functools import cache
+
+from sqlalchemy import TextClause, text
 
 from gis_service.db.geojson import feature_collection_sql, geometry_json
-from gis_service.geo.areas import bbox_sql
+from gis_service.geo.areas import bbox_given_sql
 from gis_service.hazards.states import open_sql
 
-_MATCHED = f"""
-    SELECT f.*
-      FROM facilities f
-     WHERE (CAST(:types AS text[]) IS NULL OR f.type_code = ANY (CAST(:types AS text[])))
-       AND (CAST(:statuses AS text[]) IS NULL OR f.status = ANY (CAST(:statuses AS text[])))
-       AND {bbox_sql("f.geom")}
-       AND (CAST(:near_lon AS float8) IS NULL
-            OR ST_DWithin(f.geom::geography,
-                          ST_SetSRID(ST_MakePoint(:near_lon, :near_lat), 4326)::geography,
-                          :radius))
-       AND (CAST(:grid AS bigint) IS NULL
-            OR ST_Intersects(f.geom, (SELECT geom FROM grids WHERE id = :grid)))
-       AND (CAST(:q AS text) IS NULL OR f.code LIKE :q || '%' OR f.name LIKE '%' || :q || '%')
-"""
+# Each filter's condition on f, written into a list's statement only when the filter is
+# given: no "(:x IS NULL OR …)" branch is left for the planner, so a plain bbox page plans
+# as an index scan and nothing else (the map's commonest request: bench/api_vs_tipg.py).
+_NEAR = "ST_SetSRID(ST_MakePoint(:near_lon, :near_lat), 4326)::geography"
+_CONDITIONS = {
+    "types": "f.type_code = ANY (CAST(:types AS text[]))",
+    "statuses": "f.status = ANY (CAST(:statuses AS text[]))",
+    "bbox": bbox_given_sql("f.geom", crossing=False),
+    "bbox_crossing": bbox_given_sql("f.geom", crossing=True),
+    "near": f"ST_DWithin(f.geom::geography, {_NEAR}, :radius)",
+    "grid": "ST_Intersects(f.geom, (SELECT geom FROM grids WHERE id = :grid))",
+    "q": "(f.code LIKE :q || '%' OR f.name LIKE '%' || :q || '%')",
+}
+FILTERS = frozenset(_CONDITIONS)
 
-_PROPERTIES = """
-    json_build_object(
+
+def _matched(given: frozenset[str]) -> str:
+    where = " AND ".join(_CONDITIONS[name] for name in sorted(given)) or "true"
+    return f"SELECT f.* FROM facilities f WHERE {where}"
+
+
+def _feature(given: frozenset[str]) -> str:
+    distance = (
+        f"round(ST_Distance(t.geom::geography, {_NEAR})::numeric, 1)" if "near" in given else "NULL"
+    )
+    return f"""
+    (SELECT json_build_object('type', 'Feature', 'id', t.id,
+                              'geometry', {geometry_json("t.geom")},
+                              'properties', json_build_object(
         'code', t.code, 'type', t.type_code,
         'type_name', ft.name_zh, 'type_name_en', ft.name_en,
         'icon', ft.icon, 'color', ft.color,
         'name', t.name, 'status', t.status, 'attributes', t.attributes,
-        'distance_m', CASE WHEN CAST(:near_lon AS float8) IS NULL THEN NULL ELSE
-            round(ST_Distance(t.geom::geography,
-                  ST_SetSRID(ST_MakePoint(:near_lon, :near_lat), 4326)::geography)::numeric, 1)
-            END)
-"""
-
-_FEATURE = f"""
-    (SELECT json_build_object('type', 'Feature', 'id', t.id,
-                              'geometry', {geometry_json("t.geom")},
-                              'properties', {_PROPERTIES})
+        'distance_m', {distance}))
        FROM facility_types ft WHERE ft.code = t.type_code)
 """
 
-FACILITY_LIST = text(feature_collection_sql(_MATCHED, _FEATURE, "t.id"))
 
-FACILITY_LIST_CSV = text(
-    f"""
+@cache  # at most one pair per combination of filters
+def facility_list(given: frozenset[str]) -> tuple[TextClause, TextClause]:
+    """The page statements (GeoJSON, CSV) of a facility list by the filters ``given``."""
+    matched = _matched(given)
+    geojson = text(feature_collection_sql(matched, _feature(given), "t.id"))
+    csv = text(
+        f"""
     SELECT t.id, t.code, t.type_code AS type, ft.name_zh AS type_name, t.name, t.status,
            (gis_from_wgs84(ST_X(ST_PointOnSurface(t.geom)), ST_Y(ST_PointOnSurface(t.geom)),
                            :crs))[1] AS lon,
@@ -54,12 +63,14 @@ FACILITY_LIST_CSV = text(
            CASE WHEN :crs = 'wgs84' THEN ST_AsText(t.geom, 7)
                 ELSE ST_AsText(ST_GeomFromGeoJSON(gis_geojson(t.geom, :crs)), 7) END AS wkt,
            t.attributes::text AS attributes
-      FROM ({_MATCHED}) t
+      FROM ({matched}) t
       JOIN facility_types ft ON ft.code = t.type_code
      ORDER BY t.id
      LIMIT :limit OFFSET :offset
     """
-)
+    )
+    return geojson, csv
+
 
 # The k nearest facilities: KNN (<->) on the GiST index picks candidates in degrees, then the
 # true distance on the spheroid orders them (degrees are not metres away from the equator).

@@ -43,15 +43,25 @@ class BBox:
 NO_BBOX: dict[str, None] = dict.fromkeys(("minx", "miny", "maxx", "maxy", "west_maxx"))
 
 
-def bbox_sql(geom: str, test: str = "ST_Intersects({geom}, {box})") -> str:
+_INTERSECTS = "ST_Intersects({geom}, {box})"
+_EAST = "ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)"
+_WEST = "ST_MakeEnvelope(-180, :miny, :west_maxx, :maxy, 4326)"
+
+
+def bbox_given_sql(geom: str, crossing: bool, test: str = _INTERSECTS) -> str:
+    """The SQL condition that ``geom`` meets a bbox that is given (bbox_params bound): one
+    envelope, or, for a box across the antimeridian, that one or its part west of it (OGC
+    17-069r4 §7.15.3, the rule /ogc applies too)."""
+    east = test.format(geom=geom, box=_EAST)
+    return f"({east} OR {test.format(geom=geom, box=_WEST)})" if crossing else east
+
+
+def bbox_sql(geom: str, test: str = _INTERSECTS) -> str:
     """The SQL condition that ``geom`` meets the optional bbox of bbox_params (true when
-    there is none): one envelope, or two for a box across the antimeridian (OGC 17-069r4
-    §7.15.3, the rule /ogc applies too)."""
-    east = test.format(geom=geom, box="ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)")
-    west = test.format(geom=geom, box="ST_MakeEnvelope(-180, :miny, :west_maxx, :maxy, 4326)")
+    there is none), by the rule of bbox_given_sql."""
     return (
-        f"(CAST(:minx AS float8) IS NULL OR {east}"
-        f" OR (CAST(:west_maxx AS float8) IS NOT NULL AND {west}))"
+        f"(CAST(:minx AS float8) IS NULL OR {test.format(geom=geom, box=_EAST)}"
+        f" OR (CAST(:west_maxx AS float8) IS NOT NULL AND {test.format(geom=geom, box=_WEST)}))"
     )
 
 
