@@ -350,3 +350,45 @@ def test_bbox_reads_as_on_ogc(demo_client: TestClient) -> None:
     assert r.status_code == 200 and len(r.json()["features"]) == 5  # large: paged, not refused
     r = demo_client.get("/api/v1/hazards", params={"since": "2026-02-01", "until": "2026-01-01"})
     assert r.status_code == 200 and r.json()["features"] == []  # a reversed span holds nothing
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "limit=2",
+        "bbox=113.6,34.7,113.7,34.8&limit=3&offset=6",
+        "offset=4&limit=2&type=gas_cover&type=sewer_bend_well&api_key=s3cr%20t",
+        "q=%E4%BA%95+%E7%9B%96&f=json&limit=1&offset=0&blank=",
+        "api_key=k&near=113.64,34.72&radius=250.5&limit=5&offset=5&limit=6",
+    ],
+)
+def test_page_links_read_as_starlettes_url_helpers_write_them(query: str) -> None:
+    """page_links reads the query once; each link must be what the URL helpers it replaced
+    (remove api_key, then include_query_params) gave, parameter for parameter."""
+    from starlette.requests import Request
+
+    from gis_service.http.listing import Page, page_links
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "scheme": "http",
+        "server": ("testserver", 80),
+        "path": "/api/v1/facilities",
+        "root_path": "",
+        "query_string": query.encode(),
+        "headers": [(b"host", b"testserver")],
+    }
+    request = Request(scope)
+    page = Page(limit=2, offset=4)
+    url = request.url.remove_query_params(["api_key"])
+    expected = {
+        "self": str(url),
+        "next": str(url.include_query_params(limit=2, offset=6)),
+        "prev": str(url.include_query_params(limit=2, offset=2)),
+        "alternate": str(url.include_query_params(f="csv")),
+    }
+    links = {x["rel"]: x["href"] for x in page_links(request, page, returned=2, matched=100)}
+    assert links == expected
+    assert "api_key" not in "".join(links.values())

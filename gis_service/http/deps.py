@@ -12,7 +12,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Path, Query, Request
 from pydantic import AfterValidator, BeforeValidator
 from sqlalchemy import Connection, Engine
-from starlette.datastructures import URL
 
 from gis_service.catalog.schemas import X_DECLARED, Catalog
 from gis_service.clock import Clock
@@ -306,15 +305,10 @@ def _declared_query_names(dependant) -> set[str]:
 GLOBAL_QUERY_PARAMS = frozenset({"api_key"})
 
 
-def link_url(request: Request) -> URL:
-    """The request's URL as a response may repeat it in links: without the api_key, which
-    would otherwise be copied into every self, next and alternate link (and from there into
-    logs, caches and browser histories)."""
-    return request.url.remove_query_params(list(GLOBAL_QUERY_PARAMS))
-
-
 def query_pairs(request: Request) -> list[tuple[str, str]]:
-    """The query's name/value pairs in order, credentials left out."""
+    """The query's name/value pairs in order, credentials left out: what links may repeat
+    (an api_key would otherwise be copied into every self, next and alternate link, and
+    from there into logs, caches and browser histories)."""
     return [(k, v) for k, v in request.query_params.multi_items() if k not in GLOBAL_QUERY_PARAMS]
 
 
