@@ -121,3 +121,32 @@ def test_idle_connections_are_retired_and_a_closed_pool_refuses(db_url: str) -> 
 
     two, kept, refused = run_async(go())
     assert two and kept == 1 and refused
+
+
+def test_statements_marked_generic_keep_one_plan_and_others_are_planned_per_call(
+    db_url: str,
+) -> None:
+    from sqlalchemy import text
+
+    from gis_service.db.reads import GENERIC_PLAN, Reads
+    from gis_service.facilities.sql import FILTERS, facility_list
+
+    mode = text("SELECT current_setting('plan_cache_mode')")
+
+    async def go() -> tuple[str, str]:
+        reads = Reads(db_url, pool_size=2)
+        await reads.start()
+        try:
+            marked = mode.execution_options(**{GENERIC_PLAN: True})
+            return await reads.fetchval(marked, {}), await reads.fetchval(mode, {})
+        finally:
+            await reads.close()
+
+    assert run_async(go()) == ("force_generic_plan", "auto")
+    # Only the plain bbox page is marked: every other filter's plan depends on its values.
+    marked = {
+        frozenset(given)
+        for given in ({"bbox"}, {"bbox", "types"}, {"near"}, {"grid"}, {"q"}, set(), FILTERS)
+        if facility_list(frozenset(given))[0].get_execution_options().get(GENERIC_PLAN)
+    }
+    assert marked == {frozenset({"bbox"})}
