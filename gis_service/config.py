@@ -33,7 +33,11 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="A replica further behind the primary is skipped."
     )
     read_pool_size: int = Field(
-        default=8, ge=1, le=100, description="Connections per worker for hot reads, per server."
+        default=8,
+        ge=1,
+        le=100,
+        description="Connections per worker for hot reads, per server (plus up to half as many "
+        "for statements kept on one generic plan).",
     )
     fast_paths: bool = Field(
         default=True,
