@@ -62,7 +62,9 @@ def server(
         text=True,
     )
     proc = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port), "--workers", "2"],
+        # No demo district: these tests bring their own street and user, and the demo's load
+        # (test_serve starts with it) was 25 s of this module's 32.
+        [*CLI, "serve", "--port", str(port), "--workers", "2", "--no-demo"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
