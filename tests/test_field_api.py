@@ -492,6 +492,20 @@ def test_duties_and_offline_pack_of_a_grid_leader(world: World) -> None:
     assert pack.status_code == 200 and pack.headers["cache-control"] == "private, no-store"
     body = pack.json()
     assert {f["id"] for f in body["micro_grids"]["features"]} == {9006, 9007}
+    with world.engine.connect() as conn:  # the tint's counts, from the tables themselves
+        held = dict(
+            conn.execute(
+                text(
+                    "SELECT h.grid_id, count(*) FROM care_people p"
+                    " JOIN households h ON h.id = p.household_id"
+                    " WHERE p.active AND h.active GROUP BY h.grid_id"
+                )
+            ).all()
+        )
+    for f in body["micro_grids"]["features"]:
+        tint = f["properties"]
+        assert tint["people"] == held.get(f["id"], 0), f
+        assert 0 <= tint["overdue"] + tint["due_today"] <= tint["people"], f
     assert {p["id"] for p in body["people"]} == {WEST_ELDER, WEST_VETERAN, WEST_CHILD}
     assert body["grid"]["id"] == 9004 and len(body["categories"]) == 7
     key = world.client.get("/api/v1/me/offline", headers=_key(world, ["read", "read_private"]))
