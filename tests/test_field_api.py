@@ -101,6 +101,15 @@ def test_staff_in_scope_read_people_and_every_read_is_audited(world: World) -> N
         "孙建国",
     }
     assert _audited(world, WEST_VETERAN, "west_community") >= 1
+    # The list: each household with its own people, every one of them audited as read.
+    before = _audited(world, WEST_CHILD, "west_community")
+    page = world.client.get("/api/v1/care/households", headers=world.auth("west_community"))
+    assert page.status_code == 200, page.text
+    assert {h["code"]: {p["name"] for p in h["people"]} for h in page.json()["items"]} == {
+        "W-0001": {"孙秀英", "孙建国"},
+        "W-0002": {"钱小明"},
+    }
+    assert _audited(world, WEST_CHILD, "west_community") == before + 1
 
 
 def test_outside_scope_keys_and_anonymous_see_no_person(world: World) -> None:
