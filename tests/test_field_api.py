@@ -101,6 +101,15 @@ def test_staff_in_scope_read_people_and_every_read_is_audited(world: World) -> N
         "孙建国",
     }
     assert _audited(world, WEST_VETERAN, "west_community") >= 1
+    # The list: each household with its own people, every one of them audited as read.
+    before = _audited(world, WEST_CHILD, "west_community")
+    page = world.client.get("/api/v1/care/households", headers=world.auth("west_community"))
+    assert page.status_code == 200, page.text
+    assert {h["code"]: {p["name"] for p in h["people"]} for h in page.json()["items"]} == {
+        "W-0001": {"孙秀英", "孙建国"},
+        "W-0002": {"钱小明"},
+    }
+    assert _audited(world, WEST_CHILD, "west_community") == before + 1
 
 
 def test_outside_scope_keys_and_anonymous_see_no_person(world: World) -> None:
@@ -492,6 +501,20 @@ def test_duties_and_offline_pack_of_a_grid_leader(world: World) -> None:
     assert pack.status_code == 200 and pack.headers["cache-control"] == "private, no-store"
     body = pack.json()
     assert {f["id"] for f in body["micro_grids"]["features"]} == {9006, 9007}
+    with world.engine.connect() as conn:  # the tint's counts, from the tables themselves
+        held = dict(
+            conn.execute(
+                text(
+                    "SELECT h.grid_id, count(*) FROM care_people p"
+                    " JOIN households h ON h.id = p.household_id"
+                    " WHERE p.active AND h.active GROUP BY h.grid_id"
+                )
+            ).all()
+        )
+    for f in body["micro_grids"]["features"]:
+        tint = f["properties"]
+        assert tint["people"] == held.get(f["id"], 0), f
+        assert 0 <= tint["overdue"] + tint["due_today"] <= tint["people"], f
     assert {p["id"] for p in body["people"]} == {WEST_ELDER, WEST_VETERAN, WEST_CHILD}
     assert body["grid"]["id"] == 9004 and len(body["categories"]) == 7
     key = world.client.get("/api/v1/me/offline", headers=_key(world, ["read", "read_private"]))

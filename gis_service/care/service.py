@@ -224,15 +224,16 @@ def households(
     params = {**_params(principal, grid, crs), "q": q, "limit": limit, "offset": offset}
     with transaction(conn):
         found = conn.execute(sql.HOUSEHOLDS, params).all()
-        items = []
-        read: list[Row] = []
-        for h in found:
-            head = conn.execute(sql.HOUSEHOLD, {"id": h.household_id, "crs": crs.value}).one()
-            members = conn.execute(
-                sql.HOUSEHOLD_PEOPLE, {"id": h.household_id, "crs": crs.value}
-            ).all()
-            read.extend(members)
-            items.append(_household_json(head, members, catalog))
+        # The page's heads and people in two statements, not two per household.
+        ids = {"ids": [h.household_id for h in found], "crs": crs.value}
+        heads = {r.id: r for r in conn.execute(sql.HOUSEHOLD, ids)}
+        members: dict[int, list[Row]] = {h.household_id: [] for h in found}
+        read = conn.execute(sql.HOUSEHOLD_PEOPLE, ids).all()
+        for person in read:
+            members[person.household_id].append(person)
+        items = [
+            _household_json(heads[h.household_id], members[h.household_id], catalog) for h in found
+        ]
         _audit(conn, principal, read, via, ip, {"grid": grid, "q": q, "offset": offset})
     return {
         "number_matched": found[0].matched if found else 0,
@@ -267,10 +268,11 @@ def household(
     """One household with its people under care; audited as read."""
     _require_private(principal)
     with transaction(conn):
-        head = conn.execute(sql.HOUSEHOLD, {"id": household_id, "crs": crs.value}).first()
+        ids = {"ids": [household_id], "crs": crs.value}
+        head = conn.execute(sql.HOUSEHOLD, ids).first()
         if head is None or not principal.in_scope(list(head.grid_path)):
             raise NotFound(f"No household has the id {household_id} in your area.", id=household_id)
-        members = conn.execute(sql.HOUSEHOLD_PEOPLE, {"id": household_id, "crs": crs.value}).all()
+        members = conn.execute(sql.HOUSEHOLD_PEOPLE, ids).all()
         _audit(conn, principal, members, via, ip)
     return _household_json(head, members, catalog)
 

@@ -85,6 +85,7 @@ HOUSEHOLDS = text(
     """
 )
 
+# Households by id (one, or a page of the list in one round trip).
 HOUSEHOLD = text(
     """
     SELECT hh.id, hh.code, hh.address, hh.phone, hh.attributes,
@@ -95,12 +96,16 @@ HOUSEHOLD = text(
       FROM households hh
       JOIN grids g ON g.id = hh.grid_id
       LEFT JOIN grids gc ON gc.code = g.code AND gc.valid_to IS NULL AND g.valid_to IS NOT NULL
-     WHERE hh.id = :id AND hh.active
+     WHERE hh.id = ANY (CAST(:ids AS bigint[])) AND hh.active
     """
 )
 
 HOUSEHOLD_PEOPLE = text(
-    f"SELECT {_PERSON_COLUMNS} FROM care_roster r WHERE r.household_id = :id ORDER BY r.id"
+    f"""
+    SELECT {_PERSON_COLUMNS} FROM care_roster r
+     WHERE r.household_id = ANY (CAST(:ids AS bigint[]))
+     ORDER BY r.household_id, r.id
+    """
 )
 
 # Counts only (no person): how many people, and how many overdue, per category in a subtree.
