@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -119,3 +120,25 @@ def test_facilities_csv_lon_lat_and_unknown_type(db, tmp_path: Path) -> None:
     report = imp(db, path, layer="facilities")
     assert report.status == "imported", report.text()
     assert scalar(db, "SELECT count(*) FROM facilities WHERE code LIKE 'FAC-%'") == 2
+
+
+def test_file_wkb_is_staged_with_its_srid_set_in_place() -> None:
+    """The file's own WKB (either byte order) becomes EWKB with SRID 4326 and the same shape;
+    WKB the header rewrite does not cover (Z) is written out again by shapely."""
+    from gis_service.interchange.checks import ewkb_hex
+
+    geoms = np.array(
+        [
+            shapely.box(113.6, 34.7, 113.61, 34.71),
+            shapely.MultiPolygon([shapely.box(113.6, 34.7, 113.61, 34.71)]),
+            shapely.Point(113.6, 34.7),
+            shapely.Point(113.6, 34.7, 12.0),
+        ],
+        dtype=object,
+    )
+    for order in (0, 1):
+        wkb = np.array([shapely.to_wkb(g, byte_order=order) for g in geoms], dtype=object)
+        staged = shapely.from_wkb(ewkb_hex(geoms, wkb))
+        assert list(shapely.get_srid(staged)) == [4326] * 4
+        assert shapely.equals_exact(staged, geoms, tolerance=0).all()
+        assert shapely.has_z(staged).tolist() == [False, False, False, True]

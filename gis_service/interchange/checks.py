@@ -137,9 +137,35 @@ def attributes_json(
     return out
 
 
-def ewkb_hex(geoms: np.ndarray) -> np.ndarray:
-    """Hex EWKB with SRID 4326, which COPY reads straight into a geometry column."""
-    return shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
+def ewkb_hex(geoms: np.ndarray, wkb: np.ndarray | None = None) -> np.ndarray:
+    """Hex EWKB with SRID 4326, which COPY reads straight into a geometry column; from the
+    file's own WKB where given (``Source.wkb``): the SRID put into its header is all that
+    differs, so no geometry is written out again (~0.5 s of 100,000 polygons)."""
+    out = np.full(len(geoms), None, dtype=object)
+    if wkb is not None:
+        out[:] = [_with_srid(w) for w in wkb]
+    rest = np.array([h is None for h in out], dtype=bool)
+    if rest.any():
+        out[rest] = shapely.to_wkb(shapely.set_srid(geoms[rest], 4326), hex=True, include_srid=True)
+    return out
+
+
+# An OGC WKB header: byte order (1 little-endian, 0 big), then the type as 4 bytes.
+_SRID_FLAG = {1: (8, 10, "20"), 0: (2, 4, "20")}  # where the flag byte is in the hex text
+_SRID_4326 = {1: "E6100000", 0: "000010E6"}
+
+
+def _with_srid(wkb: bytes | None) -> str | None:
+    """Plain 2D WKB (type 1–7) as hex EWKB with SRID 4326; None for anything else."""
+    if wkb is None or len(wkb) < 5 or wkb[0] not in (0, 1):
+        return None
+    order = wkb[0]
+    kind = int.from_bytes(wkb[1:5], "little" if order else "big")
+    if not 1 <= kind <= 7:  # Z, M, or an EWKB flag already: let shapely write it
+        return None
+    h = wkb.hex()
+    a, b, flag = _SRID_FLAG[order]
+    return h[:a] + flag + h[b:10] + _SRID_4326[order] + h[10:]
 
 
 def check_required(report: Report, columns: dict[str, str], mapping: FieldMapping, req) -> None:

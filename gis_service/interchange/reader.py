@@ -3,8 +3,10 @@ attributes plus an array of shapely geometries converted to WGS84 lon/lat."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import json
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -15,6 +17,7 @@ import pandas as pd
 import pyogrio
 import shapely
 import shapely.errors
+from pyogrio.geopandas import _try_parse_datetime
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
@@ -83,6 +86,9 @@ class Source:
     warnings: list[Finding] = field(default_factory=list)
     geometry_errors: list[Finding] = field(default_factory=list)
     row_offset: int = 0  # added to a 1-based record number to give the row staff see
+    # The file's own WKB of each geometry while ``geoms`` are exactly what it holds (no
+    # conversion, no Z dropped): staged as it is instead of being written out again.
+    wkb: np.ndarray | None = None
 
 
 # ---- coordinate systems -------------------------------------------------------------------
@@ -238,11 +244,12 @@ def _zip_members(path: Path) -> tuple[str, list[str]]:
 
 def _read_ogr(
     paths: list[str], layer: str | None, encoding: str | None, driver: str
-) -> tuple[pd.DataFrame, np.ndarray, CRS | None, list[Finding]]:
+) -> tuple[pd.DataFrame, np.ndarray, CRS | None, list[Finding], np.ndarray]:
     """Read one or more OGR datasets (every layer of KML, every .shp of a zip)."""
     warnings: list[Finding] = []
     frames: list[pd.DataFrame] = []
     geoms: list[np.ndarray] = []
+    wkbs: list[np.ndarray] = []
     crs: CRS | None = None
     for p in paths:
         try:
@@ -277,14 +284,15 @@ def _read_ogr(
                     )
                 )
         for name in wanted:
-            kw = {"encoding": encoding} if encoding else {}
+            meta, wkb, part = _read_layer(p, name, encoding)
             try:
-                gdf = pyogrio.read_dataframe(p, layer=name, **kw)
+                shapes = shapely.from_wkb(wkb)
             except shapely.errors.GEOSException as exc:
-                # A geometry GEOS cannot build (a polygon ring that does not close): read the
+                # A geometry GEOS cannot build (a polygon ring that does not close): keep the
                 # rest, and refuse the file naming the problem; those rows show up without
                 # a geometry in the report.
-                gdf = pyogrio.read_dataframe(p, layer=name, on_invalid="ignore", **kw)
+                shapes = shapely.from_wkb(wkb, on_invalid="ignore")
+                wkb = np.where(shapely.is_missing(shapes), None, wkb)
                 warnings.append(
                     Finding(
                         "error",
@@ -294,21 +302,47 @@ def _read_ogr(
                         "export the file again; the rows concerned are reported without geometry",
                     )
                 )
-            if gdf.crs is not None:
-                if crs is not None and not crs.equals(gdf.crs):
+            if meta["crs"] is not None:
+                layer_crs = CRS.from_user_input(meta["crs"])
+                if crs is not None and not crs.equals(layer_crs):
                     raise ImportRefused(
                         f"layers of the file use different coordinate systems "
-                        f"({_crs_label(crs)} and {_crs_label(gdf.crs)})",
+                        f"({_crs_label(crs)} and {_crs_label(layer_crs)})",
                         "export them in one coordinate system",
                     )
-                crs = gdf.crs
-            geoms.append(np.asarray(gdf.geometry.values, dtype=object))
-            frames.append(pd.DataFrame(gdf.drop(columns=gdf.geometry.name)))
+                crs = layer_crs
+            geoms.append(np.asarray(shapes, dtype=object))
+            wkbs.append(wkb)
+            frames.append(part)
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if driver == "KML":
         frame = frame[[c for c in frame.columns if str(c).lower() not in _KML_NOISE]]
     geom = np.concatenate(geoms) if len(geoms) > 1 else geoms[0]
-    return frame, geom, crs, warnings
+    wkb = np.concatenate(wkbs) if len(wkbs) > 1 else wkbs[0]
+    return frame, geom, crs, warnings, wkb
+
+
+def _read_layer(
+    path: str, layer: str, encoding: str | None
+) -> tuple[dict, np.ndarray, pd.DataFrame]:
+    """One layer's metadata, its geometries as the file's WKB (None where there is none) and
+    its attributes as ``pyogrio.read_dataframe`` gives them; read_dataframe drops the WKB once
+    it has built shapes from it, and here it goes on to the database as it is."""
+    kw = {"encoding": encoding} if encoding else {}
+    meta, _, wkb, fields = pyogrio.raw.read(path, layer=layer, datetime_as_string=True, **kw)
+    names = meta["fields"].tolist()
+    frame = pd.DataFrame({names[i]: fields[i] for i in range(len(names))}, columns=names)
+    for dtype, name in zip(meta["dtypes"], names, strict=True):
+        if dtype.startswith("datetime"):  # as read_dataframe does (strings → datetimes)
+            frame[name] = _try_parse_datetime(frame[name], False, True)
+    for subtype, name in zip(meta["ogr_subtypes"], names, strict=True):
+        if subtype == "OFSTJSON" and pd.api.types.infer_dtype(frame[name]) == "string":
+            # read_dataframe leaves a column it cannot parse as text, and so does this
+            with contextlib.suppress(ValueError):
+                frame[name] = frame[name].map(json.loads, na_action="ignore")
+    if wkb is None:
+        wkb = np.full(len(frame), None, dtype=object)
+    return meta, np.asarray(wkb, dtype=object), frame
 
 
 def _exists_any(base: str, exts: tuple[str, ...]) -> bool:
@@ -473,24 +507,26 @@ def read_source(
             frame, geoms, geometry_errors = _tabular_geometry(frame, geometry_columns or {})
         else:
             frame, geoms = _drop_geometry_columns(frame, geometry_columns or {})
-        file_crs = None
+        file_crs, wkb = None, None
         row_offset = 1  # the header is line 1, the first record line 2
     else:
         paths = [str(path)]
         if driver == "zip":
             driver, paths = _zip_members(path)
-        frame, geoms, file_crs, warnings = _read_ogr(paths, layer, encoding, driver)
+        frame, geoms, file_crs, warnings, wkb = _read_ogr(paths, layer, encoding, driver)
         row_offset = 0
     geoms = np.asarray(geoms, dtype=object)
     if len(geoms) and shapely.has_z(geoms[~shapely.is_missing(geoms)]).any():
-        geoms = shapely.force_2d(geoms)
+        geoms, wkb = shapely.force_2d(geoms), None
     label = "none"
     if require_geometry and len(frame):
-        geoms, label = to_wgs84(geoms, file_crs, crs, warnings)
+        converted, label = to_wgs84(geoms, file_crs, crs, warnings)
+        if converted is not geoms:
+            geoms, wkb = converted, None
     for f in geometry_errors:
         if f.row is not None:
             f.row += row_offset
-    return Source(frame, geoms, driver, label, warnings, geometry_errors, row_offset)
+    return Source(frame, geoms, driver, label, warnings, geometry_errors, row_offset, wkb)
 
 
 def _drop_geometry_columns(

@@ -22,8 +22,8 @@ STAGE_GRIDS = """
     ) ON COMMIT DROP
 """
 COPY_GRIDS = """
-    COPY imp_grids (rn, code, name, level, parent_code, leader_name, leader_phone,
-                    attributes, geom) FROM STDIN WITH (FORMAT csv)
+    COPY imp_grids (geom, rn, code, name, level, parent_code, leader_name, leader_phone,
+                    attributes) FROM STDIN WITH (FORMAT csv)
 """
 
 # Statistics of the columns the checks and the write join or filter on: the geometry's
@@ -355,7 +355,7 @@ STAGE_FACILITIES = """
     ) ON COMMIT DROP
 """
 COPY_FACILITIES = """
-    COPY imp_facilities (rn, code, type_code, name, status, attributes, geom)
+    COPY imp_facilities (geom, rn, code, type_code, name, status, attributes)
     FROM STDIN WITH (FORMAT csv)
 """
 ANALYZE_FACILITIES = "ANALYZE imp_facilities (rn, code)"  # as ANALYZE_GRIDS

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from psycopg2.extensions import cursor as Cursor
 
@@ -90,12 +91,34 @@ class _ProgressReader(io.RawIOBase):
         return chunk
 
 
-def copy_rows(cur: Cursor, statement: str, rows: Iterable[tuple], progress: Progress) -> None:
-    """COPY rows as CSV; None becomes an unquoted empty field, which COPY reads as NULL."""
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
-    data = buf.getvalue().encode("utf-8")
+def copy_rows(
+    cur: Cursor,
+    statement: str,
+    rows: Iterable[tuple],
+    progress: Progress,
+    lead: np.ndarray | None = None,
+) -> None:
+    """COPY rows as CSV; None becomes an unquoted empty field, which COPY reads as NULL.
+    ``lead``, a first column of hex geometries (None or NaN: NULL), goes ahead of each row as
+    it is:
+    hex needs no quoting, and the csv module scanned its ~20 MB (100,000 polygons) one
+    character at a time, ~0.7 s."""
+    lines: list[str] = []
+    csv.writer(_Lines(lines), lineterminator="\n").writerows(rows)
+    if lead is not None:
+        lines = [
+            f"{h},{line}" if isinstance(h, str) else f",{line}"
+            for h, line in zip(lead, lines, strict=True)
+        ]
+    data = "".join(lines).encode("utf-8")
     cur.copy_expert(statement, _ProgressReader(data, progress, "stage"), size=1 << 20)
+
+
+class _Lines:
+    """A csv writer's target that keeps each row's line."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.write = lines.append
 
 
 def columns(frame: pd.DataFrame, names: list[str]) -> Iterable[tuple]:

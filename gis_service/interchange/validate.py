@@ -126,7 +126,8 @@ def prepare_grids(source: Source, mapping: FieldMapping, report: Report) -> pd.D
     attrs = attributes_json(frame, used, source.driver in TEXT_DRIVERS)
     geoms = np.full(len(frame), None, dtype=object)
     if usable.any():
-        geoms[usable] = ewkb_hex(source.geoms[usable])
+        wkb = None if source.wkb is None else source.wkb[usable]
+        geoms[usable] = ewkb_hex(source.geoms[usable], wkb)
     return pd.DataFrame(
         {
             "rn": np.arange(1, len(frame) + 1) + off,
@@ -215,11 +216,14 @@ def prepare_facilities(
             value=raw_status[i],
         )
     geoms = source.geoms.copy()
+    wkb = None if source.wkb is None else source.wkb.copy()
     # A MultiPoint holding one point is a point (common in Shapefiles).
     tid = shapely.get_type_id(geoms)
     single = (tid == MULTIPOINT) & (shapely.get_num_geometries(geoms) == 1)
     if single.any():
         geoms[single] = shapely.get_geometry(geoms[single], 0)
+        if wkb is not None:
+            wkb[single] = None  # no longer the file's geometry: written out again
     usable = check_geometry(
         report,
         geoms,
@@ -249,7 +253,7 @@ def prepare_facilities(
     attrs = attributes_json(frame, used, source.driver in TEXT_DRIVERS)
     hexes = np.full(len(frame), None, dtype=object)
     if usable.any():
-        hexes[usable] = ewkb_hex(geoms[usable])
+        hexes[usable] = ewkb_hex(geoms[usable], None if wkb is None else wkb[usable])
     return pd.DataFrame(
         {
             "rn": np.arange(1, len(frame) + 1) + off,

@@ -272,10 +272,10 @@ def load_grids(
                 "leader_name",
                 "leader_phone",
                 "attributes",
-                "geom",
             ],
         ),
         progress,
+        lead=rows["geom"].to_numpy(),
     )
     cur.execute(sql.ANALYZE_GRIDS)
     report.timings["stage"] = time.perf_counter() - t
@@ -388,8 +388,9 @@ def load_facilities(
     copy_rows(
         cur,
         sql.COPY_FACILITIES,
-        columns(rows, ["rn", "code", "type_code", "name", "status", "attributes", "geom"]),
+        columns(rows, ["rn", "code", "type_code", "name", "status", "attributes"]),
         progress,
+        lead=rows["geom"].to_numpy(),
     )
     cur.execute(sql.ANALYZE_FACILITIES)
     report.timings["stage"] = time.perf_counter() - t
