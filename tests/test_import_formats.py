@@ -142,3 +142,25 @@ def test_file_wkb_is_staged_with_its_srid_set_in_place() -> None:
         assert list(shapely.get_srid(staged)) == [4326] * 4
         assert shapely.equals_exact(staged, geoms, tolerance=0).all()
         assert shapely.has_z(staged).tolist() == [False, False, False, True]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["2024-01-02T03:04:05", "2024-05-06T07:08:09.250", None],
+        ["2024-01-02T03:04:05+08:00", "2024-05-06T07:08:09+00:00"],
+        ["2024-01-02T03:04:05+08:00", "2024-01-02T05:04:05+08:00"],
+        ["soon", "2024-01-01"],
+    ],
+)
+def test_datetime_columns_read_alike_without_pyogrios_private_rule(monkeypatch, values) -> None:
+    """A layer's datetime column is parsed by read_dataframe's rule, private to pyogrio; with
+    a pyogrio that lacks it, pandas' ISO 8601 reader must give the same values."""
+    import pandas as pd
+
+    from gis_service.interchange import reader
+
+    column = pd.Series(values, dtype=object)
+    expected = reader._parse_datetimes(column.copy()).astype(str).tolist()
+    monkeypatch.setattr(reader, "_try_parse_datetime", None)
+    assert reader._parse_datetimes(column.copy()).astype(str).tolist() == expected

@@ -17,7 +17,6 @@ import pandas as pd
 import pyogrio
 import shapely
 import shapely.errors
-from pyogrio.geopandas import _try_parse_datetime
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
@@ -322,6 +321,27 @@ def _read_ogr(
     return frame, geom, crs, warnings, wkb
 
 
+# read_dataframe's own rule for a datetime column read as text. It is private to pyogrio
+# (pyproject asks only pyogrio >= 0.9), so an import or a call that another version refuses
+# falls back to pandas' ISO 8601 reader: naive or one offset as is, mixed offsets in UTC,
+# text that is no date left as text — what read_dataframe does with them.
+try:
+    from pyogrio.geopandas import _try_parse_datetime
+except ImportError:  # pragma: no cover - depends on the installed pyogrio
+    _try_parse_datetime = None
+
+
+def _parse_datetimes(column: pd.Series) -> pd.Series:
+    """A datetime column of a layer read as text, parsed as read_dataframe would."""
+    if _try_parse_datetime is not None:
+        with contextlib.suppress(TypeError):
+            return _try_parse_datetime(column, False, True)
+    for utc in (False, True):
+        with contextlib.suppress(ValueError, TypeError):
+            return pd.to_datetime(column, format="ISO8601", utc=utc)
+    return column
+
+
 def _read_layer(
     path: str, layer: str, encoding: str | None
 ) -> tuple[dict, np.ndarray, pd.DataFrame]:
@@ -334,7 +354,7 @@ def _read_layer(
     frame = pd.DataFrame({names[i]: fields[i] for i in range(len(names))}, columns=names)
     for dtype, name in zip(meta["dtypes"], names, strict=True):
         if dtype.startswith("datetime"):  # as read_dataframe does (strings → datetimes)
-            frame[name] = _try_parse_datetime(frame[name], False, True)
+            frame[name] = _parse_datetimes(frame[name])
     for subtype, name in zip(meta["ogr_subtypes"], names, strict=True):
         if subtype == "OFSTJSON" and pd.api.types.infer_dtype(frame[name]) == "string":
             # read_dataframe leaves a column it cannot parse as text, and so does this
