@@ -85,8 +85,8 @@ async def list_facilities(
     crs: Crs,
 ) -> Response:
     """Facilities by bbox, type, status, grid, or within ``radius`` metres of ``near``."""
-    params = flt.as_params(crs)
-    return await list_response(db, request, page, fmt, flt.statements(), params, "facilities")
+    statements, params = flt.query(crs)
+    return await list_response(db, request, page, fmt, statements, params, "facilities")
 
 
 @router.get(

@@ -24,40 +24,33 @@ class FacilityFilter:
     grid: int | None = None
     q: str | None = None
 
-    def given(self) -> frozenset[str]:
-        """The filters that are on (names of sql.FILTERS)."""
-        on = {
-            "types": self.types is not None,
-            "statuses": self.statuses is not None,
-            "bbox": self.bbox is not None and not self.bbox.crosses_antimeridian,
-            "bbox_crossing": self.bbox is not None and self.bbox.crosses_antimeridian,
-            "near": self.near is not None,
-            "grid": self.grid is not None,
-            "q": self.q is not None,
-        }
-        return frozenset(name for name, is_on in on.items() if is_on)
-
-    def statements(self) -> tuple[TextClause, TextClause]:
-        """The list's page statements (GeoJSON, CSV) for the filters that are on."""
-        return sql.facility_list(self.given())
-
-    def as_params(self, crs: Datum) -> dict[str, Any]:
-        """Bound parameters for the list statements (those of the filters that are on)."""
-        params: dict[str, Any] = {"crs": crs.value}
+    def _on(self) -> dict[str, dict[str, Any]]:
+        """Each filter that is on (names of sql.FILTERS), with its bound parameters."""
+        on: dict[str, dict[str, Any]] = {}
         if self.types is not None:
-            params["types"] = self.types
+            on["types"] = {"types": self.types}
         if self.statuses is not None:
-            params["statuses"] = self.statuses
+            on["statuses"] = {"statuses": self.statuses}
         if self.bbox is not None:
             # west_maxx is None, and not in the statement, unless the box crosses 180°.
-            params.update((k, v) for k, v in bbox_params(self.bbox).items() if v is not None)
+            name = "bbox_crossing" if self.bbox.crosses_antimeridian else "bbox"
+            on[name] = {k: v for k, v in bbox_params(self.bbox).items() if v is not None}
         if self.near is not None:
-            params.update(near_params(self.near))
+            on["near"] = near_params(self.near)
         if self.grid is not None:
-            params["grid"] = self.grid
+            on["grid"] = {"grid": self.grid}
         if self.q is not None:
-            params["q"] = self.q
-        return params
+            on["q"] = {"q": self.q}
+        return on
+
+    def query(self, crs: Datum) -> tuple[tuple[TextClause, TextClause], dict[str, Any]]:
+        """The list's page statements (GeoJSON, CSV) for the filters that are on, and their
+        bound parameters."""
+        on = self._on()
+        params: dict[str, Any] = {"crs": crs.value}
+        for bound in on.values():
+            params.update(bound)
+        return sql.facility_list(frozenset(on)), params
 
 
 async def nearest(
