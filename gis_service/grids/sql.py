@@ -61,11 +61,25 @@ _ENTRY = (
 """
 )
 
+# The special grids (专属网格) covering the point q.pt valid at q.at, each entry from its card.
+_SPECIALS = f"""
+    (SELECT coalesce(json_agg({_ENTRY.format(gid="s.id", path="s.path")}::json
+                              ORDER BY s.code), '[]'::json)
+       FROM q, LATERAL (
+           SELECT DISTINCT g.id, g.code, g.path
+             FROM grid_parts p JOIN grids g ON g.id = p.grid_id
+            WHERE p.rank = 5 AND ST_Covers(p.geom, q.pt)
+              AND gis_valid_at(g.valid_from, g.valid_to, q.at)
+       ) s)
+"""
+
+# The open hazards of the finest grid (f.id): the one part of an answer computed per request.
+_OPEN_COUNT = f"(SELECT count(*) FROM hazards h WHERE h.grid_id = f.id AND {_OPEN})::text"
+
 # Locate one point: the chain of grids down to the finest one (gis_finest_grid holds the
-# boundary rule), each entry from its card, the finest with its open-hazard count (the one
-# part computed per request), plus any special grids (专属网格) covering the point. The
-# entries are text ending in '}': the open-hazard count is spliced in before it, so no entry
-# is parsed or rebuilt. One round trip.
+# boundary rule), each entry from its card, the finest with its open-hazard count, plus any
+# special grids (专属网格) covering the point. The entries are text ending in '}': the
+# open-hazard count is spliced in before it, so no entry is parsed or rebuilt. One round trip.
 LOCATE = text(
     f"""
     WITH q AS (
@@ -73,13 +87,13 @@ LOCATE = text(
                coalesce(CAST(:at AS timestamptz), now()) AS at,
                CAST(:at AS timestamptz) IS NULL AS is_now
     ),
-    finest AS (
+    f AS (
         SELECT gis_finest_grid(q.pt, q.at) AS id FROM q
     ),
     chain AS (
         SELECT u.ord, u.gid = f.id AS is_finest,
                {_ENTRY.format(gid="u.gid", path="fg.path[1:u.ord]")} AS entry
-          FROM q, finest f
+          FROM q, f
           JOIN grids fg ON fg.id = f.id
           CROSS JOIN LATERAL unnest(fg.path) WITH ORDINALITY AS u (gid, ord)
     )
@@ -89,26 +103,44 @@ LOCATE = text(
         'chain', (
             SELECT ('[' || string_agg(
                         left(c.entry, -1) || ', "open_hazards" : '
-                        || CASE WHEN c.is_finest
-                                THEN (SELECT count(*) FROM hazards h
-                                       WHERE h.grid_id = finest.id AND {_OPEN})::text
-                                ELSE 'null' END
+                        || CASE WHEN c.is_finest THEN {_OPEN_COUNT} ELSE 'null' END
                         || '}}', ', ' ORDER BY c.ord) || ']')::json
               FROM chain c
         ),
-        'special_grids', (
-            SELECT coalesce(json_agg({_ENTRY.format(gid="s.id", path="s.path")}::json
-                                     ORDER BY s.code), '[]'::json)
-              FROM q, LATERAL (
-                  SELECT DISTINCT g.id, g.code, g.path
-                    FROM grid_parts p JOIN grids g ON g.id = p.grid_id
-                   WHERE p.rank = 5 AND ST_Covers(p.geom, q.pt)
-                     AND gis_valid_at(g.valid_from, g.valid_to, q.at)
-              ) s
-        )
+        'special_grids', {_SPECIALS}
     )::text AS body
-      FROM finest
-     WHERE finest.id IS NOT NULL
+      FROM f
+     WHERE f.id IS NOT NULL
+    """
+)
+
+# Locate now, for a caller who sees no private field: the same answer as LOCATE, from the
+# finest grid's chain card (migration 0022) and its open-hazard count, with the special
+# grids probed only where one lies near. The answer is joined as text in json_build_object's
+# own layout: the chain is valid JSON by construction, and a cast to json would parse it.
+# No row: no grid covers the point; a row whose body is NULL: the card's chain is missing or
+# stale, and LOCATE answers instead. MATERIALIZED: inlined, the finest grid would be looked
+# up again for each expression that reads it.
+LOCATE_NOW_PUBLIC = text(
+    f"""
+    WITH q AS (
+        SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS pt, now() AS at, true AS is_now
+    ),
+    f AS MATERIALIZED (
+        SELECT gis_finest_grid(q.pt, q.at) AS id FROM q
+    )
+    SELECT CASE WHEN k.chain IS NOT NULL
+                 AND (k.chain_fresh_until IS NULL OR k.chain_fresh_until > now())
+           THEN left(json_build_object(
+                         'point', json_build_object('lon', :lon, 'lat', :lat), 'at', now()
+                     )::text, -1)
+                || ', "chain" : ' || k.chain || ', "open_hazards" : ' || {_OPEN_COUNT} || '}}]'
+                || ', "special_grids" : '
+                || CASE WHEN k.specials THEN {_SPECIALS}::text ELSE '[]' END || '}}'
+           END AS body
+      FROM f
+      LEFT JOIN grid_cards k ON k.grid_id = f.id
+     WHERE f.id IS NOT NULL
     """
 )
 
