@@ -247,3 +247,36 @@ def test_special_grids_drawn_and_removed_show_from_the_chain_card(
         assert conn.execute(flag).scalar() is False
     assert _stale(engine) == (0, 0)
     assert client.get("/api/v1/locate", params=POINT).json()["special_grids"] == []
+
+
+def test_demo_district_chains_equal_their_definition(demo_engine: Engine) -> None:
+    """Every card and chain the demo loader's writes left (grids, special grids, people) is
+    what its definition builds now."""
+    with demo_engine.connect() as conn:
+        row = conn.execute(STALE).one()
+        assert (row.differing, row.missing) == (0, 0)
+        assert conn.execute(STALE_CHAINS).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM grid_cards WHERE specials")).scalar() > 0
+
+
+@pytest.mark.parametrize("n", [3, 200])
+def test_grids_under_many_ids_as_under_few(demo_engine: Engine, n: int) -> None:
+    """gis_grids_under hash-joins many ids and asks the GIN index for a few: same rows."""
+    with demo_engine.connect() as conn:
+        ids = conn.execute(
+            text("SELECT array_agg(id) FROM (SELECT id FROM grids ORDER BY id DESC LIMIT :n) x"),
+            {"n": n},
+        ).scalar()
+        ids.append(0)  # an id no grid has
+        under = conn.execute(
+            text("SELECT array_agg(id ORDER BY id) FROM gis_grids_under(:ids)"), {"ids": ids}
+        ).scalar()
+        expected = conn.execute(
+            text(
+                "SELECT array_agg(id ORDER BY id) FROM grids"
+                " WHERE EXISTS (SELECT 1 FROM unnest(path) p WHERE p = ANY (:ids))"
+                " AND valid_to IS NULL"
+            ),
+            {"ids": ids},
+        ).scalar()
+    assert under == expected and len(under) >= n // 2

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Engine, text
 
 from gis_service.hazards.states import CLOSED_SQL
+from gis_service.interchange.sql import BULK_OFF, BULK_ON
 
 log = logging.getLogger(__name__)
 
@@ -40,21 +41,36 @@ DELETE = [
     "DELETE FROM people WHERE attributes->>'dataset' = 'city'",
 ]
 
-# Each level: n × n children of a parent square, codes = parent code + 3-digit serial.
+# Each level: n × n children of a parent square, codes = parent code + 3-digit serial. The
+# rows are inserted with their paths and their one part each (a rectangle needs no
+# subdividing), set-based under gis.bulk_import as the importer does: the row triggers that
+# would derive them ran a statement per micro-grid, each joining the whole grids table
+# (over an hour for 100,000 micro-grids).
 _CHILDREN = """
-    INSERT INTO grids (code, name, level, parent_id, geom, attributes, valid_from)
-    SELECT p.code || lpad((iy * :n + ix + 1)::text, 3, '0'),
-           :name_prefix || (iy * :n + ix + 1) || :name_suffix,
-           :level, p.id,
-           ST_Multi(ST_MakeEnvelope(
-               ST_XMin(p.geom) + ix * (ST_XMax(p.geom) - ST_XMin(p.geom)) / :n,
-               ST_YMin(p.geom) + iy * (ST_YMax(p.geom) - ST_YMin(p.geom)) / :n,
-               ST_XMin(p.geom) + (ix + 1) * (ST_XMax(p.geom) - ST_XMin(p.geom)) / :n,
-               ST_YMin(p.geom) + (iy + 1) * (ST_YMax(p.geom) - ST_YMin(p.geom)) / :n,
-               4326)),
-           '{"dataset": "city"}'::jsonb, p.valid_from
-      FROM grids p, generate_series(0, :n - 1) AS ix, generate_series(0, :n - 1) AS iy
-     WHERE p.level = :parent_level AND p.attributes->>'dataset' = 'city'
+    WITH x AS MATERIALIZED (
+        SELECT nextval(CAST(pg_get_serial_sequence('grids', 'id') AS regclass)) AS id,
+               p.id AS parent_id, p.path AS parent_path, p.code AS parent_code, p.valid_from,
+               ST_XMin(p.geom) AS x0, ST_YMin(p.geom) AS y0,
+               (ST_XMax(p.geom) - ST_XMin(p.geom)) / :n AS w,
+               (ST_YMax(p.geom) - ST_YMin(p.geom)) / :n AS h, ix, iy
+          FROM grids p, generate_series(0, :n - 1) AS ix, generate_series(0, :n - 1) AS iy
+         WHERE p.level = :parent_level AND p.attributes->>'dataset' = 'city'
+    ),
+    ins AS (
+        INSERT INTO grids (id, code, name, level, parent_id, path, geom, attributes, valid_from)
+        SELECT x.id, x.parent_code || lpad((x.iy * :n + x.ix + 1)::text, 3, '0'),
+               :name_prefix || (x.iy * :n + x.ix + 1) || :name_suffix,
+               :level, x.parent_id, x.parent_path || x.id,
+               ST_Multi(ST_MakeEnvelope(x.x0 + x.ix * x.w, x.y0 + x.iy * x.h,
+                                        x.x0 + (x.ix + 1) * x.w, x.y0 + (x.iy + 1) * x.h,
+                                        4326)),
+               '{"dataset": "city"}'::jsonb, x.valid_from
+          FROM x
+        RETURNING id, level, geom
+    )
+    INSERT INTO grid_parts (grid_id, rank, geom)
+    SELECT ins.id, l.rank, ST_GeometryN(ins.geom, 1)
+      FROM ins JOIN grid_levels l ON l.code = ins.level
 """
 
 STREETS = """
@@ -206,6 +222,7 @@ def generate_city(
         for i, sql in enumerate(DELETE):
             step(f"delete_{i}", sql)
         step("streets", STREETS)
+        conn.execute(text(BULK_ON))
         for level, parent, n, prefix, suffix in LEVELS:
             step(
                 level,
@@ -216,6 +233,8 @@ def generate_city(
                 name_prefix=prefix,
                 name_suffix=suffix,
             )
+        conn.execute(text(BULK_OFF))
+        # Every city grid gets its person here, which (re)builds every card and chain.
         step("people", PEOPLE)
         step("facilities", FACILITIES, n=facilities)
         step("hazards", HAZARDS, n=hazards)

@@ -90,15 +90,34 @@ UPGRADE = [
          GROUP BY g.id
     $$
     """,
-    # The chains of the current grids in ``ids`` and below them (their path holds one).
+    # The current grids in ``ids`` and below them (their path holds one). A few ids: the GIN
+    # index on path. Many (a bulk write, every grid's person): ``path && ids`` compares each
+    # path with the whole array, quadratic (hours for 100,000 ids), so the paths are
+    # unnested and hash-joined with the ids instead.
+    """
+    CREATE FUNCTION gis_grids_under(ids bigint[]) RETURNS TABLE (id bigint)
+    LANGUAGE plpgsql STABLE AS $$
+    BEGIN
+        IF cardinality(ids) <= 64 THEN
+            RETURN QUERY SELECT g.id FROM grids g WHERE g.path && ids AND g.valid_to IS NULL;
+        ELSE
+            RETURN QUERY
+            SELECT DISTINCT g.id
+              FROM grids g
+              CROSS JOIN LATERAL unnest(g.path) AS u (gid)
+              JOIN (SELECT DISTINCT i FROM unnest(ids) AS i) s ON s.i = u.gid
+             WHERE g.valid_to IS NULL;
+        END IF;
+    END $$
+    """,
+    # The chains of the current grids in ``ids`` and below them.
     """
     CREATE FUNCTION gis_refresh_grid_chains(ids bigint[]) RETURNS void
     LANGUAGE plpgsql VOLATILE AS $$
     BEGIN
         UPDATE grid_cards k
            SET chain = c.chain, chain_fresh_until = c.fresh_until, specials = c.specials
-          FROM gis_grid_chains(ARRAY(SELECT id FROM grids
-                                      WHERE path && ids AND valid_to IS NULL)) c
+          FROM gis_grid_chains(ARRAY(SELECT id FROM gis_grids_under(ids))) c
          WHERE k.grid_id = c.grid_id;
     END $$
     """,
@@ -170,8 +189,7 @@ UPGRADE = [
             {_LOCK}
             DELETE FROM grid_cards WHERE grid_id = ANY (ids);
             UPDATE grid_cards SET chain = NULL
-             WHERE chain IS NOT NULL
-               AND grid_id IN (SELECT id FROM grids WHERE path && ids);
+             WHERE chain IS NOT NULL AND grid_id IN (SELECT id FROM gis_grids_under(ids));
         END IF;
     END $$
     """,
@@ -198,7 +216,8 @@ UPGRADE = [
         UPDATE grid_cards k SET specials = {_SPECIALS}
           FROM grids g
          WHERE g.id = k.grid_id
-           AND EXISTS (SELECT 1 FROM unnest(changed) AS c (geom) WHERE c.geom && g.geom);
+           AND g.id IN (SELECT n.id FROM unnest(changed) AS c (geom)
+                          JOIN grids n ON n.geom && c.geom);
         RETURN NULL;
     END $$
     """,
@@ -238,6 +257,7 @@ DOWNGRADE = [
     "DROP FUNCTION IF EXISTS gis_build_grid_cards(bigint[])",
     "DROP FUNCTION IF EXISTS gis_refresh_grid_chains(bigint[])",
     "DROP FUNCTION IF EXISTS gis_grid_chains(bigint[])",
+    "DROP FUNCTION IF EXISTS gis_grids_under(bigint[])",
     "DROP INDEX IF EXISTS grid_cards_chain_missing_idx",
     "ALTER TABLE grid_cards DROP COLUMN chain, DROP COLUMN chain_fresh_until, DROP COLUMN specials",
 ]
