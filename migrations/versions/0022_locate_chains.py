@@ -93,20 +93,22 @@ UPGRADE = [
     # The current grids in ``ids`` and below them (their path holds one). A few ids: the GIN
     # index on path. Many (a bulk write, every grid's person): ``path && ids`` compares each
     # path with the whole array, quadratic (hours for 100,000 ids), so the paths are
-    # unnested and hash-joined with the ids instead.
+    # unnested and hash-joined with the ids instead, each side materialised once and nested
+    # loops off: joined laterally, the planner hashed each grid's path and probed it with
+    # every id (quadratic again).
     """
     CREATE FUNCTION gis_grids_under(ids bigint[]) RETURNS TABLE (id bigint)
-    LANGUAGE plpgsql STABLE AS $$
+    LANGUAGE plpgsql STABLE SET enable_nestloop = off AS $$
     BEGIN
         IF cardinality(ids) <= 64 THEN
             RETURN QUERY SELECT g.id FROM grids g WHERE g.path && ids AND g.valid_to IS NULL;
         ELSE
             RETURN QUERY
-            SELECT DISTINCT g.id
-              FROM grids g
-              CROSS JOIN LATERAL unnest(g.path) AS u (gid)
-              JOIN (SELECT DISTINCT i FROM unnest(ids) AS i) s ON s.i = u.gid
-             WHERE g.valid_to IS NULL;
+            WITH s AS MATERIALIZED (SELECT DISTINCT i FROM unnest(ids) AS i),
+                 p AS MATERIALIZED (SELECT g.id, u.gid
+                                      FROM grids g, unnest(g.path) AS u (gid)
+                                     WHERE g.valid_to IS NULL)
+            SELECT DISTINCT p.id FROM p JOIN s ON s.i = p.gid;
         END IF;
     END $$
     """,
