@@ -4,6 +4,9 @@
 #   make test  - install the same plus test tools, then lint and run the whole suite
 PYTHON ?= python3
 VENV ?= .venv
+# pytest-xdist workers for `make test`: one per core (its servers are threads of one process,
+# which keeps one core busy); `make test WORKERS=0` runs the suite in this one process.
+WORKERS ?= logical
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WEB_STAMP := web/node_modules/.installed
@@ -16,7 +19,7 @@ run: setup
 test: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(WORKERS)
 
 setup: $(STAMP)
 	@scripts/system-deps.sh run

@@ -44,6 +44,24 @@ def _cluster_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cluster") / "pg"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, files holding a ``slow`` test first, then those of most tests.
+
+    Each worker takes whole files in this order (--dist loadfile, --no-loadscope-reorder).
+    xdist's own order, most tests first, left test_serve and test_upgrade (one long test
+    each) to the end, where one worker ran them alone after the other had finished."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # one process: the files in their usual order
+    files: dict[Path, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.path, []).append(item)
+
+    def first(tests: list[pytest.Item]) -> tuple[bool, int]:
+        return (not any(t.get_closest_marker("slow") for t in tests), -len(tests))
+
+    items[:] = [item for tests in sorted(files.values(), key=first) for item in tests]
+
+
 @pytest.fixture(scope="session")
 def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A fresh cluster for this session, destroyed at its end.
